@@ -1,0 +1,1 @@
+//! Vectorised path (being written).

@@ -1,0 +1,1 @@
+//! math functions (being written).

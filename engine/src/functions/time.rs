@@ -1,0 +1,1 @@
+//! time functions (being written).

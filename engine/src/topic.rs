@@ -1,0 +1,6 @@
+//! MQTT topic filters (stub; being written).
+
+/// True when `topic` matches the MQTT topic `filter` (`+`, `#`).
+pub fn matches(_filter: &str, _topic: &str) -> bool {
+    false
+}
