@@ -7,6 +7,7 @@
 
 use crate::value::{SqlVersion, Value};
 
+mod args;
 mod math;
 mod strings;
 mod misc;
@@ -144,4 +145,12 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
 /// Looks a function up by its lower-case name.
 pub fn lookup(name: &str) -> Option<&'static FunctionSpec> {
     FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// Calls a pure function by name; Undefined for unknown or non-pure names.
+pub fn call_pure(name: &str, args: &[Value], version: SqlVersion) -> Value {
+    match lookup(name).map(|f| f.kind) {
+        Some(Kind::Pure(f)) => f(args, version),
+        _ => Value::Undefined,
+    }
 }
