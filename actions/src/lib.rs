@@ -1,1 +1,76 @@
-pub fn x(){}
+//! rulewire's rule actions: what happens to a message once a rule has fired on it.
+//!
+//! - `fired`: `FiredMessage`, the original message plus the SELECT output.
+//! - `config`: `ActionConfig`, the `[[action]]` / `[error_action]` tables of a rule header.
+//! - `delivery` + `retry`: the plumbing every action shares (bounded in-flight work, timeout,
+//!   retries with exponential backoff and full jitter, metrics, `ActionFailure`).
+//! - `error_payload`: AWS's error-action payload.
+//! - one folder per action: `republish/`, `http/`.
+//!
+//! The service builds each action once per rule load with `build_action` (templates compile
+//! then, so a bad one fails the rule load), and calls `Action::execute` per fired message.
+//! On `Err(ActionFailure)` it collects the failures of all actions of that rule and runs the
+//! rule's error action on `msg.for_error_action(&failures)`.
+
+mod config;
+mod context;
+mod delivery;
+mod error_payload;
+mod fired;
+pub mod http;
+mod metrics;
+pub mod republish;
+pub mod retry;
+mod templates;
+
+use std::sync::Arc;
+
+use rulewire_engine::{CompileError, SqlVersion};
+
+pub use config::ActionConfig;
+pub use context::{ActionContext, BoxFuture, DEFAULT_MAX_IN_FLIGHT, MqttPublisher};
+pub use delivery::DeliveryConfig;
+pub use error_payload::{ActionFailure, error_payload};
+pub use fired::FiredMessage;
+pub use http::HttpConfig;
+pub use metrics::{ActionMetrics, NoopMetrics, status_class};
+pub use republish::RepublishConfig;
+pub use retry::{RetryOverride, RetryPolicy};
+pub use templates::KeyValue;
+
+/// One configured action of one rule. Object-safe: a rule holds `Vec<Arc<dyn Action>>`.
+pub trait Action: Send + Sync {
+    /// The action type for metric labels: `"republish"`, `"http"`.
+    fn kind(&self) -> &'static str;
+    /// Delivers `msg.output`, with retries; `Err` once every attempt failed or a permanent
+    /// error occurred. Waits for a slot first when the action's in-flight bound is reached.
+    fn execute<'a>(&'a self, msg: &'a FiredMessage) -> BoxFuture<'a, Result<(), ActionFailure>>;
+}
+
+/// An action configuration that can't be built; the message names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// A substitution template did not compile.
+    #[error("field `{field}`: bad template: {error}")]
+    Template { field: String, error: CompileError },
+    /// A value is out of range or malformed.
+    #[error("field `{field}`: {message}")]
+    Invalid { field: String, message: String },
+}
+
+impl BuildError {
+    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> BuildError {
+        BuildError::Invalid { field: field.to_owned(), message: message.into() }
+    }
+}
+
+/// Builds the action `cfg` describes; templates are compiled with the rule's SQL `version`.
+pub fn build_action(cfg: &ActionConfig, version: SqlVersion, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
+    match cfg {
+        ActionConfig::Republish(c) => republish::build(c, version, ctx),
+        ActionConfig::Http(c) => http::build(c, version, ctx),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_util;

@@ -1,0 +1,62 @@
+//! `ActionContext`: what the service hands every action it builds.
+//!
+//! The MQTT connection (behind `MqttPublisher`, which the service implements over rumqttc),
+//! one shared `reqwest::Client`, the default retry policy and in-flight bound, and the
+//! metrics hooks. Cheap to clone; the error action may get a clone with other metrics.
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use crate::{ActionMetrics, NoopMetrics, RetryPolicy};
+
+/// A boxed, `Send` future (what the object-safe traits of this crate return).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Publishes to the MQTT broker the service is connected to.
+pub trait MqttPublisher: Send + Sync {
+    /// Publishes one message. For QoS 1 the future should resolve once the broker's PUBACK
+    /// has arrived (at-least-once depends on it); for QoS 0 once the packet is handed over.
+    /// `Err` carries a readable cause; the republish action retries it.
+    fn publish(
+        &self,
+        topic: String,
+        qos: u8,
+        retain: bool,
+        payload: Vec<u8>,
+        user_properties: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// Everything actions need from the service.
+#[derive(Clone)]
+pub struct ActionContext {
+    pub publisher: Arc<dyn MqttPublisher>,
+    /// Shared HTTP client (connection pool). Its own timeouts, if any, add to the action's.
+    pub http: reqwest::Client,
+    /// Default retry policy; each action may override parts of it.
+    pub retry: RetryPolicy,
+    /// Default bound on messages one action works on at once (retries included); each action
+    /// may override it with `max_in_flight`. Callers beyond it wait (backpressure).
+    pub max_in_flight: usize,
+    pub metrics: Arc<dyn ActionMetrics>,
+}
+
+/// Default `ActionContext::max_in_flight`.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+impl ActionContext {
+    /// A context with the default retry policy and in-flight bound and no-op metrics.
+    pub fn new(publisher: Arc<dyn MqttPublisher>, http: reqwest::Client) -> ActionContext {
+        ActionContext {
+            publisher,
+            http,
+            retry: RetryPolicy::default(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            metrics: Arc::new(NoopMetrics),
+        }
+    }
+
+    /// The same context reporting to other metrics (e.g. the error-action counters).
+    pub fn with_metrics(&self, metrics: Arc<dyn ActionMetrics>) -> ActionContext {
+        ActionContext { metrics, ..self.clone() }
+    }
+}

@@ -1,0 +1,165 @@
+//! The plumbing every action shares: bounded in-flight work, per-attempt timeout, retries
+//! with backoff, metrics, and the `ActionFailure` handed back for the error action.
+//!
+//! An action type implements `Sink` (prepare a request from the message once, send it once);
+//! `Delivered<S>` wraps it into the object-safe `Action` the rules hold. Adding S3, Kafka or
+//! Kinesis means writing a `Sink`, nothing more.
+
+use std::{future::Future, sync::Arc, time::{Duration, Instant}};
+
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+use crate::{Action, ActionContext, ActionFailure, BoxFuture, BuildError, FiredMessage, RetryOverride, RetryPolicy, retry};
+
+/// Delivery settings every action accepts in its rule-header table (each optional).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct DeliveryConfig {
+    /// Per-attempt timeout in milliseconds; the action type chooses the default.
+    pub timeout_ms: Option<u64>,
+    /// Overrides of the service's retry policy.
+    pub retry: Option<RetryOverride>,
+    /// Overrides of the service's in-flight bound for this action.
+    pub max_in_flight: Option<usize>,
+}
+
+/// Resolved delivery settings of one action.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Delivery {
+    /// Resolves `cfg` against the service defaults in `ctx` and the action's default timeout.
+    pub(crate) fn resolve(cfg: &DeliveryConfig, default_timeout_ms: u64, ctx: &ActionContext) -> Result<Delivery, BuildError> {
+        let retry = ctx.retry.with_override(cfg.retry.as_ref());
+        let max_in_flight = cfg.max_in_flight.unwrap_or(ctx.max_in_flight);
+        let timeout_ms = cfg.timeout_ms.unwrap_or(default_timeout_ms);
+        let invalid = |field: &str, message: &str| Err(BuildError::invalid(field, message));
+        if retry.attempts == 0 {
+            return invalid("retry.attempts", "must be at least 1");
+        }
+        if max_in_flight == 0 {
+            return invalid("max_in_flight", "must be at least 1");
+        }
+        if timeout_ms == 0 {
+            return invalid("timeout_ms", "must be at least 1");
+        }
+        let in_flight = Arc::new(Semaphore::new(max_in_flight.min(Semaphore::MAX_PERMITS)));
+        Ok(Delivery { timeout: Duration::from_millis(timeout_ms), retry, in_flight })
+    }
+}
+
+/// Why one attempt failed, and whether another attempt may help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AttemptError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl AttemptError {
+    pub(crate) fn retryable(message: impl Into<String>) -> AttemptError {
+        AttemptError { message: message.into(), retryable: true }
+    }
+    pub(crate) fn permanent(message: impl Into<String>) -> AttemptError {
+        AttemptError { message: message.into(), retryable: false }
+    }
+}
+
+/// A request that could not even be built (bad rendered topic, URL, header...): permanent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rejected {
+    pub resource: String,
+    pub message: String,
+}
+
+/// One action type: how to turn a fired message into a request, and send it once.
+pub(crate) trait Sink: Send + Sync + 'static {
+    /// The request rendered from one message (templates resolved); sent on every attempt.
+    type Request: Send + Sync;
+    /// `kind()` of the action, for metric labels: "republish", "http".
+    const KIND: &'static str;
+    /// AWS's name in the error payload: "RepublishAction", "HttpAction".
+    const AWS_NAME: &'static str;
+    /// Whether an attempt that timed out is retried (AWS's HTTP action does not).
+    const RETRY_ON_TIMEOUT: bool;
+
+    /// Renders templates against the original message and validates the result.
+    fn prepare(&self, msg: &FiredMessage) -> Result<Self::Request, Rejected>;
+    /// What the request writes to, for `failedResource`.
+    fn resource(req: &Self::Request) -> &str;
+    /// One attempt.
+    fn send<'a>(
+        &'a self,
+        msg: &'a FiredMessage,
+        req: &'a Self::Request,
+    ) -> impl Future<Output = Result<(), AttemptError>> + Send + 'a;
+    /// Called when an attempt times out (e.g. for the HTTP timeout metric).
+    fn on_timeout(&self, _msg: &FiredMessage) {}
+}
+
+/// A `Sink` with its delivery settings: the `Action` that rules hold.
+pub(crate) struct Delivered<S> {
+    sink: S,
+    delivery: Delivery,
+    ctx: ActionContext,
+}
+
+impl<S: Sink> Delivered<S> {
+    pub(crate) fn new(sink: S, delivery: Delivery, ctx: &ActionContext) -> Arc<dyn Action> {
+        Arc::new(Delivered { sink, delivery, ctx: ctx.clone() })
+    }
+
+    async fn deliver(&self, msg: &FiredMessage) -> Result<(), ActionFailure> {
+        let req = self.sink.prepare(msg).map_err(|r| self.failure(r.resource, r.message))?;
+        let timeout = self.delivery.timeout;
+        let result = retry::run(&self.delivery.retry, |e: &AttemptError| e.retryable, |attempt| {
+            if attempt > 1 {
+                self.ctx.metrics.retry(&msg.rule_name, S::KIND);
+            }
+            let req = &req;
+            async move {
+                match tokio::time::timeout(timeout, self.sink.send(msg, req)).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        self.sink.on_timeout(msg);
+                        let message = format!("timed out after {} ms", timeout.as_millis());
+                        Err(AttemptError { message, retryable: S::RETRY_ON_TIMEOUT })
+                    }
+                }
+            }
+        })
+        .await;
+        result.map_err(|e| self.failure(S::resource(&req).to_owned(), e.message))
+    }
+
+    fn failure(&self, failed_resource: String, error_message: String) -> ActionFailure {
+        ActionFailure { failed_action: S::AWS_NAME.to_owned(), failed_resource, error_message }
+    }
+}
+
+impl<S: Sink> Action for Delivered<S> {
+    fn kind(&self) -> &'static str {
+        S::KIND
+    }
+
+    fn execute<'a>(&'a self, msg: &'a FiredMessage) -> BoxFuture<'a, Result<(), ActionFailure>> {
+        Box::pin(async move {
+            let _permit = self.delivery.in_flight.acquire().await.expect("the semaphore is never closed");
+            let start = Instant::now();
+            let result = self.deliver(msg).await;
+            let metrics = &self.ctx.metrics;
+            metrics.latency(&msg.rule_name, S::KIND, start.elapsed().as_secs_f64());
+            match &result {
+                Ok(()) => metrics.success(&msg.rule_name, S::KIND),
+                Err(failure) => {
+                    metrics.failure(&msg.rule_name, S::KIND);
+                    tracing::warn!(rule = %msg.rule_name, trace_id = %msg.trace_id, %failure, "action failed");
+                }
+            }
+            result
+        })
+    }
+}

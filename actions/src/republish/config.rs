@@ -1,0 +1,25 @@
+//! `RepublishConfig`: the `type = "republish"` table of a rule header.
+
+use serde::Deserialize;
+
+use crate::{DeliveryConfig, KeyValue};
+
+/// Republish the rule's output to an MQTT topic (AWS's `republish` action).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepublishConfig {
+    /// Topic template; a leading `$$` publishes to a reserved `$` topic (`$$aws/x` -> `$aws/x`).
+    pub topic: String,
+    /// 0 or 1 (AWS allows no QoS 2 here). Default 0.
+    #[serde(default)]
+    pub qos: u8,
+    /// The MQTT retain flag. Default false.
+    #[serde(default)]
+    pub retain: bool,
+    /// MQTT 5 user properties; keys and values are templates.
+    #[serde(default)]
+    pub user_properties: Vec<KeyValue>,
+    /// `timeout_ms` (default 10000: publish until PUBACK), `retry`, `max_in_flight`.
+    #[serde(flatten)]
+    pub delivery: DeliveryConfig,
+}

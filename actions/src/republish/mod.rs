@@ -1,0 +1,128 @@
+//! The `republish` action: publish the rule's output to an MQTT topic.
+//!
+//! The topic and the MQTT 5 user properties are templates rendered against the ORIGINAL
+//! message. A leading `$$` in the topic is AWS's escape for reserved topics: `$$aws/things/x`
+//! publishes to `$aws/things/x`. A topic that renders empty, with a wildcard (`+`, `#`) or a
+//! NUL is a permanent failure, reported for the error action; publish errors are retried.
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use rulewire_engine::{SqlVersion, Template};
+
+pub use config::RepublishConfig;
+
+use crate::{
+    Action, ActionContext, BuildError, FiredMessage,
+    delivery::{AttemptError, Delivered, Delivery, Rejected, Sink},
+    templates::{self, Pairs},
+};
+
+/// Default per-attempt timeout: until the broker's PUBACK for QoS 1.
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+
+/// Builds a republish action; templates compile now, so bad ones fail the rule load.
+pub fn build(cfg: &RepublishConfig, version: SqlVersion, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
+    if cfg.qos > 1 {
+        return Err(BuildError::invalid("qos", format!("must be 0 or 1, not {}", cfg.qos)));
+    }
+    let topic = TopicTemplate::parse(&cfg.topic, version)?;
+    let user_properties = Pairs::compile("user_properties", &cfg.user_properties, version)?;
+    let sink = Republish { topic, qos: cfg.qos, retain: cfg.retain, user_properties, ctx: ctx.clone() };
+    Ok(Delivered::new(sink, Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?, ctx))
+}
+
+/// A topic template with AWS's `$$` escape for reserved topics.
+#[derive(Debug, Clone)]
+struct TopicTemplate {
+    /// The text started with `$$`: the rendered topic gets a leading `$`.
+    reserved: bool,
+    template: Template,
+}
+
+impl TopicTemplate {
+    fn parse(text: &str, version: SqlVersion) -> Result<TopicTemplate, BuildError> {
+        let (reserved, rest) = match text.strip_prefix("$$") {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let template = templates::field("topic", rest, version)?;
+        let parsed = TopicTemplate { reserved, template };
+        if !templates::is_templated(rest) {
+            // A literal topic can be checked now rather than on every message.
+            check_topic(&parsed.assemble(rest.to_owned())).map_err(|m| BuildError::invalid("topic", m))?;
+        }
+        Ok(parsed)
+    }
+
+    fn render(&self, msg: &FiredMessage) -> String {
+        self.assemble(self.template.render(&msg.as_engine_message()))
+    }
+
+    fn assemble(&self, rendered: String) -> String {
+        if self.reserved { format!("${rendered}") } else { rendered }
+    }
+}
+
+/// Why `topic` can't be published to, if it can't (MQTT: non-empty, no wildcards, no NUL).
+fn check_topic(topic: &str) -> Result<(), String> {
+    if topic.is_empty() {
+        Err("the topic rendered empty".to_owned())
+    } else if topic.contains(['+', '#']) {
+        Err(format!("the topic {topic:?} contains a wildcard (+ or #)"))
+    } else if topic.contains('\0') {
+        Err(format!("the topic {topic:?} contains a NUL character"))
+    } else if topic.len() > usize::from(u16::MAX) {
+        Err(format!("the topic is {} bytes long; MQTT allows 65535", topic.len()))
+    } else {
+        Ok(())
+    }
+}
+
+struct Republish {
+    topic: TopicTemplate,
+    qos: u8,
+    retain: bool,
+    user_properties: Pairs,
+    ctx: ActionContext,
+}
+
+/// One rendered publish.
+struct Request {
+    topic: String,
+    user_properties: Vec<(String, String)>,
+}
+
+impl Sink for Republish {
+    type Request = Request;
+    const KIND: &'static str = "republish";
+    const AWS_NAME: &'static str = "RepublishAction";
+    const RETRY_ON_TIMEOUT: bool = true;
+
+    fn prepare(&self, msg: &FiredMessage) -> Result<Request, Rejected> {
+        let topic = self.topic.render(msg);
+        if let Err(message) = check_topic(&topic) {
+            return Err(Rejected { resource: topic, message });
+        }
+        let user_properties = self.user_properties.render(&msg.as_engine_message());
+        Ok(Request { topic, user_properties })
+    }
+
+    fn resource(req: &Request) -> &str {
+        &req.topic
+    }
+
+    async fn send(&self, msg: &FiredMessage, req: &Request) -> Result<(), AttemptError> {
+        let publish = self.ctx.publisher.publish(
+            req.topic.clone(),
+            self.qos,
+            self.retain,
+            msg.output.clone(),
+            req.user_properties.clone(),
+        );
+        publish.await.map_err(|e| AttemptError::retryable(format!("publish to {:?} failed: {e}", req.topic)))
+    }
+}

@@ -1,0 +1,68 @@
+//! Helpers shared by this crate's tests: a context with fast retries and counting metrics.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use crate::{ActionContext, ActionMetrics, BoxFuture, MqttPublisher, RetryPolicy};
+
+/// Installs rustls' ring provider once (reqwest is built with `rustls-no-provider`).
+pub(crate) fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A publisher for tests that never publish.
+pub(crate) struct NoPublisher;
+
+impl MqttPublisher for NoPublisher {
+    fn publish(&self, _: String, _: u8, _: bool, _: Vec<u8>, _: Vec<(String, String)>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Err("no MQTT in this test".to_owned()) })
+    }
+}
+
+/// Metrics that count each call by `name:label`.
+#[derive(Default)]
+pub(crate) struct CountingMetrics(Mutex<BTreeMap<String, u64>>);
+
+impl CountingMetrics {
+    fn bump(&self, key: String) {
+        *self.0.lock().unwrap().entry(key).or_default() += 1;
+    }
+    /// How often `key` (e.g. "success:http", "status:5xx") was reported.
+    pub(crate) fn get(&self, key: &str) -> u64 {
+        self.0.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+}
+
+impl ActionMetrics for CountingMetrics {
+    fn success(&self, _: &str, kind: &'static str) {
+        self.bump(format!("success:{kind}"));
+    }
+    fn failure(&self, _: &str, kind: &'static str) {
+        self.bump(format!("failure:{kind}"));
+    }
+    fn retry(&self, _: &str, kind: &'static str) {
+        self.bump(format!("retry:{kind}"));
+    }
+    fn latency(&self, _: &str, kind: &'static str, _: f64) {
+        self.bump(format!("latency:{kind}"));
+    }
+    fn http_status(&self, _: &str, class: &'static str) {
+        self.bump(format!("status:{class}"));
+    }
+    fn http_error(&self, _: &str, reason: &'static str) {
+        self.bump(format!("error:{reason}"));
+    }
+}
+
+/// A context with `publisher`, a real reqwest client, 3 fast attempts and counting metrics.
+pub(crate) fn context(publisher: Arc<dyn MqttPublisher>) -> (ActionContext, Arc<CountingMetrics>) {
+    install_crypto();
+    let http = reqwest::Client::builder().build().expect("reqwest client");
+    let metrics = Arc::new(CountingMetrics::default());
+    let mut ctx = ActionContext::new(publisher, http).with_metrics(metrics.clone());
+    ctx.retry = RetryPolicy { attempts: 3, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
+    (ctx, metrics)
+}
