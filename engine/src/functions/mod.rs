@@ -154,3 +154,6 @@ pub fn call_pure(name: &str, args: &[Value], version: SqlVersion) -> Value {
         _ => Value::Undefined,
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -394,7 +394,11 @@ fn resolve(f: &Fields) -> Option<i64> {
         (None, Some(yoe)) => yoe,
         (None, None) => return None,
     };
-    let year = i32::try_from(year).ok()?;
+    // Far beyond any real timestamp, and keeps chrono's arithmetic away from its range limits.
+    if !(-200_000..=200_000).contains(&year) {
+        return None;
+    }
+    let year = year as i32;
     let date = match (f.month, f.day, f.day_of_year) {
         (Some(m), Some(d), _) => NaiveDate::from_ymd_opt(year, u32::try_from(m).ok()?, u32::try_from(d).ok()?)?,
         (None, None, Some(doy)) => NaiveDate::from_yo_opt(year, u32::try_from(doy).ok()?)?,
@@ -416,14 +420,15 @@ fn resolve(f: &Fields) -> Option<i64> {
     )?;
     let local = NaiveDateTime::new(date, time);
     let utc = match f.zone.unwrap_or(Zone::Fixed(0)) {
-        Zone::Fixed(secs) => local - Duration::seconds(secs as i64),
+        Zone::Fixed(secs) => local.checked_sub_signed(Duration::seconds(secs as i64))?,
         Zone::Region(tz) => match tz.from_local_datetime(&local) {
             LocalResult::Single(dt) => dt.naive_utc(),
             LocalResult::Ambiguous(earlier, _) => earlier.naive_utc(),
             LocalResult::None => {
                 // In a gap: use the offset in force just before it, which moves the time forward.
-                let before = tz.offset_from_utc_datetime(&(local - Duration::days(1))).fix();
-                local - Duration::seconds(before.local_minus_utc() as i64)
+                let day_before = local.checked_sub_signed(Duration::days(1))?;
+                let before = tz.offset_from_utc_datetime(&day_before).fix();
+                local.checked_sub_signed(Duration::seconds(before.local_minus_utc() as i64))?
             }
         },
     };

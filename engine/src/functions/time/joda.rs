@@ -212,8 +212,13 @@ fn long_zone_name(short: &str) -> Option<&'static str> {
     })
 }
 
-/// Builds a chrono-tz date-time from epoch milliseconds.
+/// A zoned date-time from epoch milliseconds.
+/// Instants beyond ±200,000 years are refused (chrono's range ends near ±262,000 years).
 pub fn from_epoch_millis<Tz: TimeZone>(ms: i64, tz: &Tz) -> Option<DateTime<Tz>> {
+    const LIMIT: i64 = 6_300_000_000_000_000;
+    if !(-LIMIT..=LIMIT).contains(&ms) {
+        return None;
+    }
     DateTime::from_timestamp_millis(ms).map(|utc| utc.with_timezone(tz))
 }
 
