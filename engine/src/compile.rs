@@ -1,29 +1,152 @@
-//! Compiled rules (stub; being written).
-use crate::{CompileError, Evaluation, Message, SqlVersion};
+//! Compiling a statement into a [`Rule`]: parse, check, and prepare the vectorised plan.
+//!
+//! Checks done here, so that a rule fails when it is loaded, never while running: every
+//! function exists, has a valid number of arguments and exists in the rule's SQL version;
+//! functions that need an AWS service are refused with the reason; `@variables` are set before
+//! use; the top-level FROM is a valid topic filter.
 
-/// A compiled rule: parse once, evaluate many batches.
+use crate::ast::{Expr, Pos, Projection, Query, SelectItem, Source};
+use crate::batch::BatchPlan;
+use crate::error::CompileError;
+use crate::eval::{Evaluation, Message, evaluate_query};
+use crate::functions::{self, Kind};
+use crate::parser::parse_statement;
+use crate::value::SqlVersion;
+
+/// Context functions the service cannot provide yet; refused at load time, not silently Undefined.
+const UNAVAILABLE_CONTEXT: &[(&str, &str)] = &[
+    ("get_mqtt_property", "MQTT 5 publish properties other than user properties are not passed to rules yet"),
+];
+
+/// A compiled rule: parsed and checked once, evaluated for many batches.
+#[derive(Debug)]
 pub struct Rule {
+    query: Query,
     version: SqlVersion,
+    plan: BatchPlan,
 }
 
 impl Rule {
     /// Compiles a statement. Errors point at line:col of `sql`.
-    pub fn compile(_sql: &str, version: SqlVersion) -> Result<Rule, CompileError> {
-        Ok(Rule { version })
+    pub fn compile(sql: &str, version: SqlVersion) -> Result<Rule, CompileError> {
+        let query = parse_statement(sql, version)?;
+        check_query(&query, version)?;
+        let plan = BatchPlan::new(&query, version);
+        Ok(Rule { query, version, plan })
     }
+
     /// The `FROM` topic filter, if any.
     pub fn topic_filter(&self) -> Option<&str> {
-        None
+        match &self.query.source {
+            Source::Topic(t) => Some(t),
+            _ => None,
+        }
     }
+
     pub fn sql_version(&self) -> SqlVersion {
         self.version
     }
-    /// Evaluates one message (row path).
-    pub fn evaluate(&self, _msg: &Message) -> Evaluation {
-        Evaluation::default()
+
+    pub fn query(&self) -> &Query {
+        &self.query
     }
-    /// Evaluates a batch (vectorised path); one result per message, in order.
+
+    /// True when batches of this rule run on the vectorised (DataFusion) path.
+    pub fn is_vectorised(&self) -> bool {
+        self.plan.is_vectorised()
+    }
+
+    /// Evaluates one message on the row-at-a-time reference path.
+    pub fn evaluate(&self, msg: &Message) -> Evaluation {
+        evaluate_query(&self.query, msg, self.version)
+    }
+
+    /// Evaluates a batch; one result per message, in order. Uses the vectorised path where
+    /// the rule and the payloads allow it, the reference path for the rest.
     pub fn evaluate_batch(&self, msgs: &[Message]) -> Vec<Evaluation> {
-        msgs.iter().map(|m| self.evaluate(m)).collect()
+        self.plan.evaluate(&self.query, self.version, msgs)
     }
+}
+
+fn check_query(q: &Query, version: SqlVersion) -> Result<(), CompileError> {
+    for (_, e) in &q.set {
+        check_expr(e, version)?;
+    }
+    if let Source::Attribute(e) = &q.source {
+        check_expr(e, version)?;
+    }
+    match &q.projection {
+        Projection::Value(e) => check_expr(e, version)?,
+        Projection::Items(items) => {
+            for item in items {
+                if let SelectItem::Expr { expr, .. } = item {
+                    check_expr(expr, version)?;
+                }
+            }
+        }
+    }
+    if let Some(w) = &q.filter {
+        check_expr(w, version)?;
+    }
+    Ok(())
+}
+
+fn check_expr(e: &Expr, version: SqlVersion) -> Result<(), CompileError> {
+    match e {
+        Expr::Literal(_) | Expr::Star | Expr::Field(_) | Expr::Var(_) => Ok(()),
+        Expr::Member(x, _) | Expr::Unary(_, x) | Expr::Cast(x, _) => check_expr(x, version),
+        Expr::Index(a, b) | Expr::Binary(_, a, b) => {
+            check_expr(a, version)?;
+            check_expr(b, version)
+        }
+        Expr::In(x, list) => {
+            check_expr(x, version)?;
+            list.iter().try_for_each(|i| check_expr(i, version))
+        }
+        Expr::Array(items) => items.iter().try_for_each(|i| check_expr(i, version)),
+        Expr::Object(members) => members.iter().try_for_each(|(_, i)| check_expr(i, version)),
+        Expr::Case { operand, whens, otherwise } => {
+            if let Some(o) = operand {
+                check_expr(o, version)?;
+            }
+            for (w, t) in whens {
+                check_expr(w, version)?;
+                check_expr(t, version)?;
+            }
+            otherwise.as_deref().map_or(Ok(()), |o| check_expr(o, version))
+        }
+        Expr::Subquery(q) => check_query(q, version),
+        Expr::Call { name, args, pos } => {
+            check_call(name, args.len(), *pos, version)?;
+            args.iter().try_for_each(|a| check_expr(a, version))
+        }
+    }
+}
+
+fn check_call(name: &str, argc: usize, pos: Pos, version: SqlVersion) -> Result<(), CompileError> {
+    let spec = functions::lookup(name).ok_or_else(|| CompileError::new(pos, format!("unknown function `{name}`")))?;
+    if let Kind::Unsupported(why) = spec.kind {
+        return Err(CompileError::new(pos, format!("function `{name}` is not supported by rulewire: {why}, which needs AWS")));
+    }
+    if let Some((_, why)) = UNAVAILABLE_CONTEXT.iter().find(|(n, _)| *n == name) {
+        return Err(CompileError::new(pos, format!("function `{name}` is not supported yet: {why}")));
+    }
+    if version == SqlVersion::V2015_10_08 && spec.since == SqlVersion::V2016_03_23 {
+        return Err(CompileError::new(pos, format!("function `{name}` needs SQL version 2016-03-23 (this rule uses 2015-10-08)")));
+    }
+    let max = spec.max_args.unwrap_or(usize::MAX);
+    if argc < spec.min_args || argc > max {
+        let expected = match (spec.min_args, max) {
+            (a, b) if a == b => format!("{a}"),
+            (a, usize::MAX) => format!("at least {a}"),
+            (a, b) => format!("{a} to {b}"),
+        };
+        return Err(CompileError::new(pos, format!("function `{name}` takes {expected} argument(s), got {argc}")));
+    }
+    Ok(())
+}
+
+/// Checks a template expression like a SELECT expression.
+pub(crate) fn check_template_expr(e: &Expr, version: SqlVersion) -> Result<(), CompileError> {
+    check_expr(e, version)
 }

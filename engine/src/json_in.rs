@@ -6,7 +6,7 @@
 //! semantics), see [`parse_payload`].
 
 use crate::value::{Object, Value};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
 /// What a payload decodes to.

@@ -1,18 +1,150 @@
-//! Substitution templates (stub; being written).
-use crate::{CompileError, Message, SqlVersion};
+//! Substitution templates: `${expression}` inside action fields (topics, URLs, keys, headers).
+//!
+//! A template is evaluated against the ORIGINAL message, not the SELECT output (AWS: aliases are
+//! not visible). Rendering (README): Undefined → empty string; a String → its text without
+//! quotes; anything else → its JSON text (numbers as AWS prints them).
 
-/// A string with `${expr}` substitutions, rendered against the original message.
+use crate::ast::{Expr, Pos};
+use crate::error::CompileError;
+use crate::eval::{Env, Message};
+use crate::json_in::{Payload, parse_payload};
+use crate::parser::parse_expression;
+use crate::value::{SqlVersion, Value};
+
+#[derive(Debug, Clone)]
+enum Part {
+    Text(String),
+    Expr(Expr),
+}
+
+/// A string with `${expr}` substitutions.
 #[derive(Debug, Clone)]
 pub struct Template {
-    text: String,
+    parts: Vec<Part>,
+    version: SqlVersion,
+    uses_payload: bool,
 }
 
 impl Template {
-    pub fn parse(text: &str, _version: SqlVersion) -> Result<Template, CompileError> {
-        Ok(Template { text: text.to_owned() })
+    /// Parses a template; errors give the column of the bad expression within `text`.
+    pub fn parse(text: &str, version: SqlVersion) -> Result<Template, CompileError> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        let mut offset = 0usize;
+        while let Some(start) = rest.find("${") {
+            if start > 0 {
+                parts.push(Part::Text(rest[..start].to_owned()));
+            }
+            let body_start = start + 2;
+            let end = find_close(&rest[body_start..]).ok_or_else(|| {
+                CompileError::new(Pos { line: 1, col: (offset + start + 1) as u32 }, "unterminated `${` in template")
+            })?;
+            let body = &rest[body_start..body_start + end];
+            let expr = parse_expression(body, version).map_err(|e| CompileError {
+                line: 1,
+                col: (offset + body_start) as u32 + e.col,
+                message: e.message,
+            })?;
+            crate::compile::check_template_expr(&expr, version).map_err(|e| CompileError {
+                line: 1,
+                col: (offset + body_start) as u32 + 1,
+                message: e.message,
+            })?;
+            parts.push(Part::Expr(expr));
+            offset += body_start + end + 1;
+            rest = &rest[body_start + end + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_owned()));
+        }
+        let uses_payload = parts.iter().any(|p| matches!(p, Part::Expr(_)));
+        Ok(Template { parts, version, uses_payload })
     }
-    /// Renders against the ORIGINAL message (not the SELECT output), as AWS does.
-    pub fn render(&self, _msg: &Message) -> String {
-        self.text.clone()
+
+    /// True when the template has no `${...}`.
+    pub fn is_static(&self) -> bool {
+        !self.uses_payload
+    }
+
+    /// Renders against the original message.
+    pub fn render(&self, msg: &Message) -> String {
+        if !self.uses_payload {
+            return self.parts.iter().map(|p| if let Part::Text(t) = p { t.as_str() } else { "" }).collect();
+        }
+        let payload = match parse_payload(msg.payload) {
+            Payload::Json(v) => v,
+            Payload::Binary { .. } => Value::Binary(msg.payload.to_vec()),
+        };
+        self.render_decoded(msg, &payload)
+    }
+
+    /// Renders with an already decoded payload.
+    pub fn render_decoded(&self, msg: &Message, payload: &Value) -> String {
+        let env = Env { msg, payload, version: self.version, vars: Vec::new() };
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Expr(e) => match env.eval(e, payload) {
+                    Value::Undefined => {}
+                    Value::String(s) => out.push_str(&s),
+                    other => out.push_str(&crate::json_out::to_json_string(&other, self.version)),
+                },
+            }
+        }
+        out
+    }
+}
+
+/// Index of the `}` closing a `${`, skipping braces inside quotes and nested `{...}`.
+fn find_close(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, c) in s.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '{') => depth += 1,
+            (None, '}') if depth == 0 => return Some(i),
+            (None, '}') => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(t: &str, topic: &str, payload: &str) -> String {
+        let msg = Message { client_id: "dev-1", timestamp_ms: 1460685389, ..Message::new(topic, payload.as_bytes()) };
+        Template::parse(t, SqlVersion::V2016_03_23).unwrap().render(&msg)
+    }
+
+    #[test]
+    fn documented_templates() {
+        assert_eq!(render("${topic()}/republish", "my/iot/topic", "{}"), "my/iot/topic/republish");
+        assert_eq!(render("${topic()}/${timestamp()}", "some/topic", "{}"), "some/topic/1460685389");
+        assert_eq!(render("device/${device_id}", "t", r#"{"device_id":"iot123"}"#), "device/iot123");
+        assert_eq!(render("alerts/${topic(2)}", "sensors/kitchen/data", "{}"), "alerts/kitchen");
+        assert_eq!(render("${cast(topic(2) AS DECIMAL)}", "a/3.5", "{}"), "3.5");
+        assert_eq!(
+            render("${replace(topic(), '/', '-') + '-' + clientid()}", "a/b", "{}"),
+            "a-b-dev-1"
+        );
+        assert_eq!(render("x${missing}y", "t", "{}"), "xy");
+        assert_eq!(render("${o}", "t", r#"{"o":{"a":1}}"#), r#"{"a":1}"#);
+        assert_eq!(render("${get({'a': 'b}'}, 'a')}", "t", "{}"), "b}");
+    }
+
+    #[test]
+    fn bad_templates_point_at_the_column() {
+        let e = Template::parse("a/${topic(}", SqlVersion::V2016_03_23).unwrap_err();
+        assert_eq!(e.col, 11);
+        let e = Template::parse("a/${nosuch()}", SqlVersion::V2016_03_23).unwrap_err();
+        assert!(e.message.contains("unknown function"), "{e}");
+        assert!(Template::parse("a/${x", SqlVersion::V2016_03_23).is_err());
     }
 }

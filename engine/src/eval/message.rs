@@ -1,4 +1,4 @@
-//! Row-at-a-time reference evaluator (stub; being written).
+//! The message a rule is evaluated against, and the result of one evaluation.
 
 /// One incoming message and its context, as the engine sees it.
 #[derive(Debug, Clone, Copy)]

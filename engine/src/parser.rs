@@ -1,1 +1,0 @@
-//! Parser (being written).
