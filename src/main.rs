@@ -1,1 +1,85 @@
-fn main(){}
+//! The `rulewire` command: `run` (the service), `eval` and `check` (offline tools, in
+//! `cli_eval.rs`). Everything else lives in the library (`src/lib.rs`).
+
+mod cli_eval;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use rulewire::config::Config;
+use rulewire::service::{self, RunOptions};
+
+#[derive(Parser)]
+#[command(name = "rulewire", version, about = "A self-hosted AWS IoT Core Rules Engine")]
+struct Cli {
+    /// Log format: human-readable text or one JSON object per line (containers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "RULEWIRE_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: MQTT in, rules from .sql files, actions out.
+    Run(RunArgs),
+    /// Evaluate a rule against a message, offline.
+    Eval(cli_eval::EvalArgs),
+    /// Check rule files (SQL, header, actions) without running them.
+    Check(cli_eval::CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Configuration file; when absent every key has its default (see rulewire.toml).
+    #[arg(long, short, default_value = "rulewire.toml", env = "RULEWIRE_CONFIG")]
+    config: PathBuf,
+    /// Rules directory (overrides rules.dir).
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Publish sample telemetry and print what the example rules republish.
+    #[arg(long)]
+    demo: bool,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn,rumqttc=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Eval(args) => cli_eval::eval(args),
+        Command::Check(args) => cli_eval::check(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
+    let explicit = std::env::args().any(|a| a == "--config" || a == "-c" || a.starts_with("--config="))
+        || std::env::var_os("RULEWIRE_CONFIG").is_some();
+    let config = Config::load(&args.config, explicit)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(service::run(config, RunOptions { rules_dir: args.rules, demo: args.demo }))?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,291 @@
+//! Service configuration: `rulewire.toml` parsed with serde + toml, every key defaulted, and
+//! every key overridable by an environment variable `RULEWIRE_<SECTION>_<KEY>` (upper case),
+//! e.g. `RULEWIRE_BROKER_URL=mqtt://broker:1883` or `RULEWIRE_BATCH_MAX_MESSAGES=500`.
+//!
+//! The example `rulewire.toml` at the repository root documents every key; keep it in sync.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// The whole `rulewire.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub broker: BrokerConfig,
+    pub embedded_broker: EmbeddedBrokerConfig,
+    pub rules: RulesConfig,
+    pub batch: BatchConfig,
+    pub limits: LimitsConfig,
+    pub http: HttpConfig,
+    pub actions: ActionsConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+/// MQTT protocol version spoken to the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// MQTT 3.1.1.
+    #[default]
+    V4,
+    /// MQTT 5.
+    V5,
+}
+
+/// `[broker]`: the MQTT broker rulewire reads from (and republishes to).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `mqtt://host:port` or `mqtts://host:port`; empty = start the embedded broker.
+    pub url: String,
+    /// Fixed client id: the broker keeps the persistent session (unacked messages) under it.
+    pub client_id: String,
+    pub username: String,
+    pub password: String,
+    /// PEM CA bundle for `mqtts://`; empty = the platform's native roots.
+    pub ca_file: String,
+    /// PEM client certificate and key for X.509 client authentication (both or neither).
+    pub client_cert: String,
+    pub client_key: String,
+    pub protocol: Protocol,
+    /// When set, subscriptions become `$share/<group>/<filter>` so instances split the load.
+    pub shared_group: String,
+    pub keep_alive_secs: u64,
+    /// Keep false for at-least-once: the broker keeps unacked messages across restarts.
+    pub clean_session: bool,
+    /// MQTT 5 session expiry interval (seconds) when clean_session is false.
+    pub session_expiry_secs: u32,
+    /// Subscribe to `$aws/rules/#` for Basic Ingest (ignored with the embedded broker).
+    pub basic_ingest: bool,
+    pub reconnect_min_ms: u64,
+    pub reconnect_max_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            url: String::new(),
+            client_id: "rulewire".into(),
+            username: String::new(),
+            password: String::new(),
+            ca_file: String::new(),
+            client_cert: String::new(),
+            client_key: String::new(),
+            protocol: Protocol::V4,
+            shared_group: String::new(),
+            keep_alive_secs: 30,
+            clean_session: false,
+            session_expiry_secs: 86_400,
+            basic_ingest: true,
+            reconnect_min_ms: 200,
+            reconnect_max_ms: 30_000,
+        }
+    }
+}
+
+/// `[embedded_broker]`: the in-process broker (rumqttd), used when `broker.url` is empty.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedBrokerConfig {
+    /// MQTT 3.1.1 listener.
+    pub listen: String,
+    /// MQTT 5 listener; empty = none.
+    pub listen_v5: String,
+    pub max_connections: usize,
+}
+
+impl Default for EmbeddedBrokerConfig {
+    fn default() -> Self {
+        EmbeddedBrokerConfig {
+            listen: "127.0.0.1:1883".into(),
+            listen_v5: String::new(),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// `[rules]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Directory of `<rule_name>.sql` files.
+    pub dir: PathBuf,
+    /// Reload when files change (SIGHUP always reloads).
+    pub watch: bool,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig { dir: PathBuf::from("rules"), watch: true }
+    }
+}
+
+/// `[batch]`: per-rule micro-batching before evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchConfig {
+    pub max_messages: usize,
+    pub max_delay_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig { max_messages: 256, max_delay_ms: 5 }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Messages read from the broker and not yet acked; at the bound rulewire stops reading.
+    pub max_in_flight: usize,
+    /// Larger payloads are rejected (logged, counted, acked). AWS's limit is 128 KiB.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { max_in_flight: 1024, max_payload_bytes: 128 * 1024 }
+    }
+}
+
+/// `[http]`: the admin server (/metrics, /healthz, /readyz, /rules).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Empty = no admin server.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: "127.0.0.1:9464".into() }
+    }
+}
+
+/// `[actions]`: the retry defaults of every action (per-attempt timeouts are per action type:
+/// http 3 s like AWS, republish 10 s; a rule's action sets `timeout_ms` to change them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActionsConfig {
+    /// Total tries including the first (AWS's HTTP action: 1 try + 2 retries).
+    pub attempts: u32,
+    /// Backoff ceiling before the first retry; doubles per retry, full jitter.
+    pub base_delay_ms: u64,
+    /// Largest backoff ceiling.
+    pub max_delay_ms: u64,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        ActionsConfig { attempts: 3, base_delay_ms: 100, max_delay_ms: 2000 }
+    }
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// How long SIGTERM/SIGINT waits for in-flight messages before exiting anyway.
+    pub timeout_ms: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { timeout_ms: 10_000 }
+    }
+}
+
+impl Config {
+    /// Loads `path` (a missing file is an error only when `required`), then applies env overrides.
+    pub fn load(path: &Path, required: bool) -> anyhow::Result<Config> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        Config::from_toml_and_env(&text, |k| std::env::var(k).ok())
+            .with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Parses TOML text, then overrides each key from `env(RULEWIRE_<SECTION>_<KEY>)`.
+    pub fn from_toml_and_env(text: &str, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let mut table: toml::Table = toml::from_str(text)?;
+        let defaults = toml::Table::try_from(Config::default())?;
+        for (section, keys) in &defaults {
+            let Some(keys) = keys.as_table() else { continue };
+            for key in keys.keys() {
+                let var = format!("RULEWIRE_{}_{}", section, key).to_uppercase();
+                let Some(raw) = env(&var) else { continue };
+                let value = parse_env_value(&raw);
+                let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
+                let Some(entry) = entry.as_table_mut() else { bail!("[{section}] is not a table") };
+                entry.insert(key.clone(), value);
+            }
+        }
+        let config: Config = toml::Value::Table(table).try_into()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let url = &self.broker.url;
+        if !url.is_empty() && !url.starts_with("mqtt://") && !url.starts_with("mqtts://") {
+            bail!("broker.url must start with mqtt:// or mqtts://, got {url:?}");
+        }
+        if self.broker.client_cert.is_empty() != self.broker.client_key.is_empty() {
+            bail!("broker.client_cert and broker.client_key must be set together");
+        }
+        if self.batch.max_messages == 0 || self.limits.max_in_flight == 0 {
+            bail!("batch.max_messages and limits.max_in_flight must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// True when rulewire must start its own broker.
+    pub fn uses_embedded_broker(&self) -> bool {
+        self.broker.url.is_empty()
+    }
+}
+
+/// An env value is read as a TOML value when it parses as one (numbers, booleans, quoted
+/// strings), otherwise as a bare string (`mqtt://x:1883`).
+fn parse_env_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&doc) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_env_overrides() {
+        let c = Config::from_toml_and_env("[batch]\nmax_messages = 7\n", |k| match k {
+            "RULEWIRE_BROKER_URL" => Some("mqtt://h:1".into()),
+            "RULEWIRE_BATCH_MAX_DELAY_MS" => Some("9".into()),
+            "RULEWIRE_EMBEDDED_BROKER_LISTEN" => Some("0.0.0.0:1".into()),
+            "RULEWIRE_BROKER_PROTOCOL" => Some("v5".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.broker.url, "mqtt://h:1");
+        assert_eq!(c.batch.max_messages, 7);
+        assert_eq!(c.batch.max_delay_ms, 9);
+        assert_eq!(c.embedded_broker.listen, "0.0.0.0:1");
+        assert_eq!(c.broker.protocol, Protocol::V5);
+        assert_eq!(c.limits.max_payload_bytes, 131072);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(Config::from_toml_and_env("[broker]\nurll = 1\n", |_| None).is_err());
+        assert!(Config::from_toml_and_env("[broker]\nurl = \"http://x\"\n", |_| None).is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! Prometheus metrics: AWS IoT's CloudWatch rule metrics under `rulewire_*` names with a
+//! `rule` label (TopicMatch, ParseError, RuleNotFound, RuleMessageThrottled, action
+//! Success/Failure, ErrorActionSuccess/Failure, HTTP code classes), plus latencies, batch
+//! sizes and in-flight depth. [`Metrics`] owns the registry the admin server renders, and
+//! implements the actions crate's `ActionMetrics` hooks (one for actions, one for error actions).
+//!
+//! Invariant (EMQX's): received = rejected + (per matched rule) fired/not-fired, and every
+//! fired message ends as action success or failure; `rulewire_in_flight_messages` shows the rest.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use rulewire_actions::ActionMetrics;
+
+/// Every metric rulewire exports.
+pub struct Metrics {
+    pub registry: Registry,
+    pub messages_received: IntCounter,
+    pub payload_rejected: IntCounter,
+    pub topic_match: IntCounterVec,
+    pub parse_errors: IntCounterVec,
+    pub rule_not_found: IntCounterVec,
+    pub throttled: IntCounterVec,
+    pub rule_fired: IntCounterVec,
+    pub action_success: IntCounterVec,
+    pub action_failure: IntCounterVec,
+    pub error_action_success: IntCounterVec,
+    pub error_action_failure: IntCounterVec,
+    pub action_retries: IntCounterVec,
+    pub http_responses: IntCounterVec,
+    pub http_errors: IntCounterVec,
+    pub action_latency: HistogramVec,
+    pub batch_size: Histogram,
+    pub rule_eval: HistogramVec,
+    pub in_flight: IntGauge,
+    pub rule_load_errors: IntCounter,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let messages_received = IntCounter::new("rulewire_messages_received_total", "MQTT messages read from the broker").unwrap();
+        r.register(Box::new(messages_received.clone())).unwrap();
+        let payload_rejected =
+            IntCounter::new("rulewire_payload_rejected_total", "Messages rejected for exceeding limits.max_payload_bytes").unwrap();
+        r.register(Box::new(payload_rejected.clone())).unwrap();
+        let rule_load_errors = IntCounter::new("rulewire_rule_load_errors_total", "Rule files that failed to load").unwrap();
+        r.register(Box::new(rule_load_errors.clone())).unwrap();
+        let in_flight = IntGauge::new("rulewire_in_flight_messages", "Messages read and not yet acked").unwrap();
+        r.register(Box::new(in_flight.clone())).unwrap();
+        let batch_size = Histogram::with_opts(
+            HistogramOpts::new("rulewire_batch_size", "Messages per evaluated batch")
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]),
+        )
+        .unwrap();
+        r.register(Box::new(batch_size.clone())).unwrap();
+        let action_latency = HistogramVec::new(
+            HistogramOpts::new("rulewire_action_latency_seconds", "Action time from first try to outcome")
+                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).unwrap()),
+            &["rule", "action"],
+        )
+        .unwrap();
+        r.register(Box::new(action_latency.clone())).unwrap();
+        let rule_eval = HistogramVec::new(
+            HistogramOpts::new("rulewire_rule_eval_seconds", "Time to evaluate one batch")
+                .buckets(prometheus::exponential_buckets(0.00001, 2.0, 16).unwrap()),
+            &["rule"],
+        )
+        .unwrap();
+        r.register(Box::new(rule_eval.clone())).unwrap();
+        Metrics {
+            messages_received,
+            payload_rejected,
+            topic_match: counter(&r, "rulewire_topic_match_total", "Messages on a topic the rule listens on (TopicMatch)", &["rule"]),
+            parse_errors: counter(&r, "rulewire_parse_errors_total", "Malformed JSON payloads (ParseError)", &["rule"]),
+            rule_not_found: counter(&r, "rulewire_rule_not_found_total", "Basic Ingest to an unknown or disabled rule (RuleNotFound)", &["rule"]),
+            throttled: counter(&r, "rulewire_rule_message_throttled_total", "Messages throttled (RuleMessageThrottled)", &["rule"]),
+            rule_fired: counter(&r, "rulewire_rule_fired_total", "Messages for which the rule's WHERE held", &["rule"]),
+            action_success: counter(&r, "rulewire_action_success_total", "Action deliveries (Success)", &["rule", "action"]),
+            action_failure: counter(&r, "rulewire_action_failure_total", "Actions given up on (Failure)", &["rule", "action"]),
+            error_action_success: counter(&r, "rulewire_error_action_success_total", "ErrorActionSuccess", &["rule", "action"]),
+            error_action_failure: counter(&r, "rulewire_error_action_failure_total", "ErrorActionFailure", &["rule", "action"]),
+            action_retries: counter(&r, "rulewire_action_retries_total", "Action retries", &["rule", "action"]),
+            http_responses: counter(&r, "rulewire_http_action_responses_total", "HTTP action responses by class", &["rule", "code_class"]),
+            http_errors: counter(&r, "rulewire_http_action_errors_total", "HTTP action attempts without response", &["rule", "reason"]),
+            action_latency,
+            batch_size,
+            rule_eval,
+            in_flight,
+            rule_load_errors,
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding");
+        String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// `ActionMetrics` for a rule's regular actions or, with `error_action`, its error action.
+#[derive(Clone)]
+pub struct ActionHooks {
+    pub metrics: std::sync::Arc<Metrics>,
+    pub error_action: bool,
+}
+
+impl ActionMetrics for ActionHooks {
+    fn success(&self, rule: &str, kind: &'static str) {
+        let c = if self.error_action { &self.metrics.error_action_success } else { &self.metrics.action_success };
+        c.with_label_values(&[rule, kind]).inc();
+    }
+    fn failure(&self, rule: &str, kind: &'static str) {
+        let c = if self.error_action { &self.metrics.error_action_failure } else { &self.metrics.action_failure };
+        c.with_label_values(&[rule, kind]).inc();
+    }
+    fn retry(&self, rule: &str, kind: &'static str) {
+        self.metrics.action_retries.with_label_values(&[rule, kind]).inc();
+    }
+    fn latency(&self, rule: &str, kind: &'static str, secs: f64) {
+        self.metrics.action_latency.with_label_values(&[rule, kind]).observe(secs);
+    }
+    fn http_status(&self, rule: &str, class: &'static str) {
+        self.metrics.http_responses.with_label_values(&[rule, class]).inc();
+    }
+    fn http_error(&self, rule: &str, reason: &'static str) {
+        self.metrics.http_errors.with_label_values(&[rule, reason]).inc();
+    }
+}

@@ -1,0 +1,156 @@
+//! `rulewire run`: wires the pieces together — embedded broker (if no external one), the
+//! publisher and ingest connections, the rules registry and its hot reload, the admin
+//! server, the optional demo — and handles SIGTERM/SIGINT with a bounded graceful drain.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use rulewire_actions::{ActionContext, RetryPolicy};
+
+use crate::config::Config;
+use crate::ingest::{Ingest, Status};
+use crate::metrics::{ActionHooks, Metrics};
+use crate::mqtt::{self, ConnectSpec};
+use crate::pipeline::{AckQueue, BatchBounds};
+use crate::publisher::Publisher;
+use crate::registry::{Registry, Subscriptions};
+use crate::stop::stop_flag;
+use crate::{admin, demo, embedded, reload};
+
+/// Options from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides `rules.dir`.
+    pub rules_dir: Option<PathBuf>,
+    /// Publish sample telemetry and print what the example rules republish.
+    pub demo: bool,
+}
+
+/// Runs the service until SIGTERM/SIGINT.
+pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
+    mqtt::install_crypto_provider();
+    if let Some(dir) = opts.rules_dir {
+        config.rules.dir = dir;
+    }
+    let embedded = config.uses_embedded_broker();
+    let url = if embedded {
+        embedded::start(&config.embedded_broker, config.limits.max_payload_bytes + 1024 * 1024)?
+    } else {
+        config.broker.url.clone()
+    };
+    let metrics = Arc::new(Metrics::new());
+    let status = Arc::new(Status::default());
+    let (trigger, stop) = stop_flag();
+
+    // Publishing connection (republish action).
+    let max_packet = config.limits.max_payload_bytes.max(1024 * 1024) * 2;
+    let pub_spec = ConnectSpec {
+        url: url.clone(),
+        client_id: format!("{}-pub", config.broker.client_id),
+        manual_acks: false,
+        clean_session: true,
+        max_incoming_packet: max_packet,
+        receive_maximum: 100,
+    };
+    let (pub_client, pub_loop) = mqtt::connect(&config.broker, &pub_spec, 1024).context("publisher connection")?;
+    let publisher = Publisher::start(pub_client, pub_loop, stop.clone());
+
+    // Ingest connection: persistent session, manual acks.
+    let in_flight = config.limits.max_in_flight;
+    let spec = ConnectSpec {
+        url: url.clone(),
+        client_id: config.broker.client_id.clone(),
+        manual_acks: true,
+        clean_session: config.broker.clean_session,
+        max_incoming_packet: max_packet,
+        receive_maximum: in_flight.min(u16::MAX as usize) as u16,
+    };
+    let (client, eventloop) = mqtt::connect(&config.broker, &spec, in_flight + 1024).context("ingest connection")?;
+    let basic_ingest = config.broker.basic_ingest && !embedded;
+    let subscriptions = Subscriptions::new(client.clone(), &config.broker.shared_group, basic_ingest);
+
+    let http = reqwest::Client::builder().build().context("building the HTTP client")?;
+    let retry = RetryPolicy {
+        attempts: config.actions.attempts.max(1),
+        base_delay: Duration::from_millis(config.actions.base_delay_ms),
+        max_delay: Duration::from_millis(config.actions.max_delay_ms),
+    };
+    let ctx = ActionContext {
+        publisher: publisher.clone(),
+        http,
+        retry,
+        max_in_flight: in_flight,
+        metrics: Arc::new(ActionHooks { metrics: metrics.clone(), error_action: false }),
+    };
+    let error_ctx = ctx.with_metrics(Arc::new(ActionHooks { metrics: metrics.clone(), error_action: true }));
+    let bounds = BatchBounds {
+        max_messages: config.batch.max_messages,
+        max_delay: Duration::from_millis(config.batch.max_delay_ms),
+    };
+    let rules_dir = config.rules.dir.clone();
+    std::fs::metadata(&rules_dir).with_context(|| format!("rules directory {} (rules.dir)", rules_dir.display()))?;
+    let registry =
+        Arc::new(Registry::new(rules_dir.clone(), ctx, error_ctx, bounds, metrics.clone(), Some(subscriptions.clone())));
+    let report = registry.reload().await;
+    tracing::info!(dir = %rules_dir.display(), rules = registry.routes().rules.len(), errors = report.errors.len(), "rules loaded");
+    status.rules_loaded.store(true, Ordering::SeqCst);
+    reload::spawn(registry.clone(), config.rules.watch, stop.clone())?;
+
+    let admin = if config.http.listen.is_empty() {
+        None
+    } else {
+        Some(admin::serve(&config.http.listen, metrics.clone(), status.clone(), registry.clone(), stop.clone()).await?)
+    };
+
+    let acks = AckQueue::start(client.clone());
+    let ingest = Ingest {
+        client,
+        eventloop,
+        registry: registry.clone(),
+        subscriptions,
+        acks,
+        metrics: metrics.clone(),
+        status: status.clone(),
+        max_in_flight: in_flight,
+        max_payload_bytes: config.limits.max_payload_bytes,
+        reconnect_min: Duration::from_millis(config.broker.reconnect_min_ms.max(10)),
+        reconnect_max: Duration::from_millis(config.broker.reconnect_max_ms.max(config.broker.reconnect_min_ms)),
+    };
+    let drain_timeout = Duration::from_millis(config.shutdown.timeout_ms);
+    let ingest_task = tokio::spawn(ingest.run(stop.clone(), drain_timeout));
+    tracing::info!(broker = %url, embedded, "rulewire running");
+
+    if opts.demo {
+        demo::spawn(&config.broker, &url, stop.clone())?;
+    }
+
+    wait_for_signal().await;
+    tracing::info!(timeout = ?drain_timeout, "stopping: no new messages are read");
+    trigger.set();
+    if tokio::time::timeout(drain_timeout + Duration::from_secs(3), ingest_task).await.is_err() {
+        tracing::warn!("drain did not finish in time; exiting");
+    }
+    if let Some(admin) = admin {
+        let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
