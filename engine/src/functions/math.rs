@@ -173,7 +173,7 @@ pub fn modulo(args: &[Value], _v: SqlVersion) -> Value {
             }
         }
         (Some(a), Some(b)) => match (num(a), num(b)) {
-            (Some(_), Some(y)) if y == 0.0 => Value::Undefined,
+            (Some(_), Some(0.0)) => Value::Undefined,
             (Some(x), Some(y)) => dec(x % y),
             _ => Value::Undefined,
         },
@@ -240,6 +240,7 @@ fn truncate_decimal(d: f64, places: usize) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::approx_constant)] // the documented examples are spelled out literally
 mod tests {
     use super::*;
     use crate::value::SqlVersion::V2016_03_23 as V2;
@@ -263,7 +264,7 @@ mod tests {
         assert_eq!(abs(&[arr(vec![Int(1)])], V2), Undefined);
         assert_eq!(abs(&[Null], V2), Undefined);
         assert_eq!(abs(&[Undefined], V2), Undefined);
-        assert_eq!(abs(&[Int(i64::MIN)], V2), Decimal(9.223372036854775808e18));
+        assert_eq!(abs(&[Int(i64::MIN)], V2), Decimal(-(i64::MIN as f64)));
     }
 
     #[test]
