@@ -1,0 +1,266 @@
+//! Shared helpers for the service tests: free ports, a private Mosquitto per test
+//! (`max_queued_messages 0` so nothing is dropped), rulewire as a subprocess (the built
+//! binary) with its own config and rules directory, and a small rumqttc test client.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until `f` holds, or panics with `what` after `timeout`.
+pub async fn wait_until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A Mosquitto started for one test, on a free port; killed on drop.
+pub struct Mosquitto {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        Mosquitto::start_with("", None)
+    }
+
+    /// `listener_extra` is appended after the `listener` line (e.g. TLS settings);
+    /// `port` forces a port.
+    pub fn start_with(listener_extra: &str, port: Option<u16>) -> Mosquitto {
+        let dir = tempfile::tempdir().unwrap();
+        let port = port.unwrap_or_else(free_port);
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "per_listener_settings false\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n\
+                 max_inflight_messages 20\nlistener {port} 127.0.0.1\n{listener_extra}\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto must be installed (scripts/test.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Mosquitto { port, child, _dir: dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A rules directory with some rule files.
+pub fn rules_dir(rules: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in rules {
+        write_rule(dir.path(), name, text);
+    }
+    dir
+}
+
+/// Writes `<dir>/<name>.sql` atomically (rename), as editors do.
+pub fn write_rule(dir: &Path, name: &str, text: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, dir.join(format!("{name}.sql"))).unwrap();
+}
+
+/// rulewire running as a subprocess of the test.
+pub struct Rulewire {
+    pub child: Child,
+    pub http_port: u16,
+    pub stderr_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Rulewire {
+    /// Starts the built binary with `config` (TOML; `[http]` and `[rules]` are added) and
+    /// waits until `/readyz` answers 200.
+    pub async fn start(config: &str, rules: &Path) -> Rulewire {
+        let rw = Rulewire::spawn(config, rules);
+        rw.wait_ready().await;
+        rw
+    }
+
+    /// Starts without waiting for readiness.
+    pub fn spawn(config: &str, rules: &Path) -> Rulewire {
+        let dir = tempfile::tempdir().unwrap();
+        let http_port = free_port();
+        let path = dir.path().join("rulewire.toml");
+        let mut f = std::fs::File::create(&path).unwrap();
+        writeln!(f, "{config}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[rules]\ndir = {:?}\n", rules.display().to_string())
+            .unwrap();
+        let stderr_path = dir.path().join("stderr.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_rulewire"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info,rulewire=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap();
+        Rulewire { child, http_port, stderr_path, _dir: dir }
+    }
+
+    pub async fn wait_ready(&self) {
+        wait_until("rulewire /readyz", Duration::from_secs(20), async || {
+            self.get("/readyz").await.is_some_and(|(code, _)| code == 200)
+        })
+        .await;
+    }
+
+    /// GET on the admin server: (status, body), or None when it does not answer.
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        rulewire::mqtt::install_crypto_provider();
+        let url = format!("http://127.0.0.1:{}{path}", self.http_port);
+        let resp = reqwest::get(url).await.ok()?;
+        let code = resp.status().as_u16();
+        Some((code, resp.text().await.ok()?))
+    }
+
+    /// The value of one metric line (`name{labels}`), 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let (_, body) = self.get("/metrics").await.unwrap_or_default();
+        body.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse::<f64>().ok()))
+            .unwrap_or(0.0)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn sigkill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit (panics after `timeout`).
+    pub fn sigterm(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "rulewire did not exit within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Rulewire {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A test MQTT client: publish with `client`, read what arrives on `rx` as (topic, payload).
+pub struct TestClient {
+    pub client: AsyncClient,
+    pub rx: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+impl TestClient {
+    /// Connects (clean session) and subscribes to `filters`; returns once the SUBACK arrived.
+    pub async fn connect(port: u16, id: &str, filters: &[&str]) -> TestClient {
+        let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+        opts.set_keep_alive(Duration::from_secs(10)).set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut eventloop) = AsyncClient::new(opts, 10_000);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
+        let c = client.clone();
+        let filters: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
+        let want_suback = !filters.is_empty();
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        for f in &filters {
+                            c.subscribe(f.clone(), QoS::AtLeastOnce).await.unwrap();
+                        }
+                        if !want_suback {
+                            let _ = ready_tx.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        let _ = ready_tx.send(());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), ready_rx.recv()).await.expect("test client connect").unwrap();
+        TestClient { client, rx }
+    }
+
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client.publish(topic, QoS::AtLeastOnce, false, payload.into()).await.unwrap();
+    }
+
+    /// The next message, or None after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<(String, Vec<u8>)> {
+        tokio::time::timeout(timeout, self.rx.recv()).await.ok().flatten()
+    }
+
+    /// The next message as (topic, JSON), panicking after `timeout`.
+    pub async fn next_json(&mut self, timeout: Duration) -> (String, serde_json::Value) {
+        let (topic, payload) = self.next(timeout).await.expect("a message");
+        (topic, serde_json::from_slice(&payload).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&payload))))
+    }
+
+    /// Collects messages until `timeout` passes with nothing new.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some(m) = self.next(quiet).await {
+            out.push(m);
+        }
+        out
+    }
+}
+
+/// Counts of each value in `items`.
+pub fn counts<T: std::hash::Hash + Eq>(items: impl IntoIterator<Item = T>) -> HashMap<T, usize> {
+    let mut m = HashMap::new();
+    for i in items {
+        *m.entry(i).or_insert(0) += 1;
+    }
+    m
+}
