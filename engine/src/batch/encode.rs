@@ -1,0 +1,109 @@
+//! Evaluating a signature group's compiled expressions on its RecordBatch and encoding the
+//! fired rows to JSON, straight from the Arrow arrays.
+
+use super::physical::Compiled;
+use super::{OutItem, Shape, Signature};
+use crate::json_out::{write_decimal, write_json_str};
+use crate::value::SqlVersion;
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::record_batch::RecordBatch;
+
+/// Runs WHERE and SELECT for a group; returns one output per row (None = not fired), or None
+/// when DataFusion reports an error (overflow, division by zero): the row path then decides.
+pub(super) fn run(shape: &Shape, sig: &Signature, batch: &RecordBatch, rows: &[usize], stars: &[Vec<u8>], version: SqlVersion) -> Option<Vec<Option<Vec<u8>>>> {
+    let n = batch.num_rows();
+    // Which rows fire.
+    let fired: Vec<usize> = match &sig.filter {
+        None => (0..n).collect(),
+        Some(Compiled::Undefined) => Vec::new(),
+        Some(Compiled::Expr { expr, .. }) => {
+            let mask = expr.evaluate(batch).ok()?.into_array(n).ok()?;
+            if mask.data_type() != &DataType::Boolean {
+                Vec::new()
+            } else {
+                let mask = mask.as_boolean();
+                (0..n).filter(|&i| mask.is_valid(i) && mask.value(i)).collect()
+            }
+        }
+    };
+    let mut out: Vec<Option<Vec<u8>>> = vec![None; n];
+    if fired.is_empty() {
+        return Some(out);
+    }
+    let filtered;
+    let (eval_batch, fired_is_all) = if fired.len() == n {
+        (batch, true)
+    } else {
+        let mask: arrow::array::BooleanArray = (0..n).map(|i| Some(fired.binary_search(&i).is_ok())).collect();
+        filtered = filter_record_batch(batch, &mask).ok()?;
+        (&filtered, false)
+    };
+    let _ = fired_is_all;
+    let m = eval_batch.num_rows();
+    let mut arrays: Vec<Option<ArrayRef>> = Vec::with_capacity(sig.outputs.len());
+    for o in &sig.outputs {
+        arrays.push(match o {
+            Some(Compiled::Expr { expr, .. }) => Some(expr.evaluate(eval_batch).ok()?.into_array(m).ok()?),
+            _ => None,
+        });
+    }
+    for (j, &row) in fired.iter().enumerate() {
+        let mut buf = Vec::with_capacity(64);
+        if shape.value.is_some() {
+            if let Some(a) = &arrays[0] {
+                write_cell(&mut buf, a, j, version);
+            }
+        } else {
+            buf.push(b'{');
+            let mut first = true;
+            let mut k = 0;
+            for item in &shape.items {
+                match item {
+                    OutItem::Star => {
+                        let star = &stars[rows[row]];
+                        if !star.is_empty() {
+                            if !first {
+                                buf.push(b',');
+                            }
+                            buf.extend_from_slice(star);
+                            first = false;
+                        }
+                    }
+                    OutItem::Expr { key, .. } => {
+                        if let Some(a) = &arrays[k] {
+                            if a.is_valid(j) && a.data_type() != &DataType::Null {
+                                if !first {
+                                    buf.push(b',');
+                                }
+                                write_json_str(&mut buf, key);
+                                buf.push(b':');
+                                write_cell(&mut buf, a, j, version);
+                                first = false;
+                            }
+                        }
+                        k += 1;
+                    }
+                }
+            }
+            buf.push(b'}');
+        }
+        out[row] = Some(buf);
+    }
+    Some(out)
+}
+
+/// Writes row `i` of `a` as JSON; nothing for NULL (Undefined).
+fn write_cell(buf: &mut Vec<u8>, a: &ArrayRef, i: usize, version: SqlVersion) {
+    if !a.is_valid(i) {
+        return;
+    }
+    match a.data_type() {
+        DataType::Int64 => buf.extend_from_slice(a.as_primitive::<Int64Type>().value(i).to_string().as_bytes()),
+        DataType::Float64 => write_decimal(buf, a.as_primitive::<Float64Type>().value(i), version),
+        DataType::Utf8 => write_json_str(buf, a.as_string::<i32>().value(i)),
+        DataType::Boolean => buf.extend_from_slice(if a.as_boolean().value(i) { b"true" } else { b"false" }),
+        _ => {}
+    }
+}

@@ -1,0 +1,424 @@
+//! A projected, validating JSON scanner for the vectorised path.
+//!
+//! One pass over a payload: it validates the whole document (so a payload the row path would
+//! call binary is never half-read), extracts only the fields the rule uses (a tree of needed
+//! paths → slots), and, when the rule selects `*`, writes the canonical JSON of the top-level
+//! members (numbers re-printed as AWS prints them, whitespace dropped, strings re-escaped) so
+//! `SELECT *` output matches the row path byte for byte without building a value tree.
+//!
+//! Anything unusual (not an object at the root, invalid JSON, nesting deeper than 128, duplicate
+//! keys in `*` output) returns [`ScanError`] and the message takes the row path.
+
+use crate::json_out::{write_decimal, write_json_str};
+use crate::value::SqlVersion;
+
+/// A needed field's value in one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Absent,
+    Int(i64),
+    Dec(f64),
+    Str(String),
+    Bool(bool),
+    /// null, object or array: not handled by the vectorised path.
+    Other,
+}
+
+/// The tree of attribute paths a rule reads; leaves own a slot index.
+#[derive(Debug, Default, Clone)]
+pub struct Needs {
+    pub slot: Option<usize>,
+    pub children: Vec<(String, Needs)>,
+}
+
+impl Needs {
+    /// Registers `path` and returns its slot (existing or new); `next` counts slots.
+    pub fn add(&mut self, path: &[String], next: &mut usize) -> usize {
+        match path.split_first() {
+            None => *self.slot.get_or_insert_with(|| {
+                *next += 1;
+                *next - 1
+            }),
+            Some((first, rest)) => {
+                let idx = match self.children.iter().position(|(k, _)| k == first) {
+                    Some(i) => i,
+                    None => {
+                        self.children.push((first.clone(), Needs::default()));
+                        self.children.len() - 1
+                    }
+                };
+                self.children[idx].1.add(rest, next)
+            }
+        }
+    }
+
+    fn child(&self, key: &[u8]) -> Option<&Needs> {
+        self.children.iter().find(|(k, _)| k.as_bytes() == key).map(|(_, n)| n)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ScanError;
+
+type Result<T> = std::result::Result<T, ScanError>;
+
+const MAX_DEPTH: usize = 128;
+
+/// Scans `payload`. Fills `slots` (must be pre-set to `Absent`); when `star` is given, appends
+/// the canonical top-level members (`"k":v,"k2":v2`, no braces) to it.
+/// A top-level key listed in `star_conflicts` (an output key of another SELECT item) is an error:
+/// the row path handles the override.
+pub fn scan(payload: &[u8], needs: &Needs, slots: &mut [Scalar], star: Option<&mut Vec<u8>>, star_conflicts: &[String], version: SqlVersion) -> Result<()> {
+    let mut s = Scanner { b: payload, i: 0, version, star_conflicts };
+    s.ws();
+    if s.peek() != Some(b'{') {
+        return Err(ScanError);
+    }
+    s.object(Some(needs), slots, star, 0, true)?;
+    s.ws();
+    if s.i != s.b.len() {
+        return Err(ScanError);
+    }
+    Ok(())
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+    version: SqlVersion,
+    star_conflicts: &'a [String],
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> Result<()> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(ScanError)
+        }
+    }
+
+    /// `{...}`. With `top`, `out` receives members without braces.
+    fn object(&mut self, need: Option<&Needs>, slots: &mut [Scalar], mut out: Option<&mut Vec<u8>>, depth: usize, top: bool) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(ScanError);
+        }
+        self.i += 1; // '{'
+        if let (Some(o), false) = (out.as_deref_mut(), top) {
+            o.push(b'{');
+        }
+        let mut keys: Vec<(usize, usize)> = Vec::new();
+        let mut seen_needed: Vec<*const Needs> = Vec::new();
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+        } else {
+            let mut first = true;
+            loop {
+                self.ws();
+                if self.peek() != Some(b'"') {
+                    return Err(ScanError);
+                }
+                let (start, end, escaped) = self.string_span()?;
+                let key = &self.b[start..end];
+                if escaped {
+                    // An escaped key could spell a needed or repeated name; the row path decides.
+                    return Err(ScanError);
+                }
+                let child = need.and_then(|n| n.child(key));
+                if let Some(c) = child {
+                    // A repeated needed key: the last one wins in the row path; keep it simple.
+                    if seen_needed.contains(&(c as *const Needs)) {
+                        return Err(ScanError);
+                    }
+                    seen_needed.push(c);
+                }
+                if let Some(o) = out.as_deref_mut() {
+                    if keys.iter().any(|&(s, e)| self.b[s..e] == *key) || (top && self.star_conflicts.iter().any(|k| k.as_bytes() == key)) {
+                        return Err(ScanError);
+                    }
+                    keys.push((start, end));
+                    if !first {
+                        o.push(b',');
+                    }
+                    self.write_string(o, start, end, false)?;
+                    o.push(b':');
+                }
+                first = false;
+                self.expect(b':')?;
+                self.value(child, slots, out.as_deref_mut(), depth + 1)?;
+                self.ws();
+                match self.peek() {
+                    Some(b',') => self.i += 1,
+                    Some(b'}') => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return Err(ScanError),
+                }
+            }
+        }
+        if let (Some(o), false) = (out, top) {
+            o.push(b'}');
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, need: Option<&Needs>, slots: &mut [Scalar], out: Option<&mut Vec<u8>>, depth: usize) -> Result<()> {
+        self.ws();
+        let slot = need.and_then(|n| n.slot);
+        let set = |slots: &mut [Scalar], v: Scalar| {
+            if let Some(s) = slot {
+                slots[s] = v;
+            }
+        };
+        match self.peek().ok_or(ScanError)? {
+            b'{' => {
+                set(slots, Scalar::Other);
+                self.object(need, slots, out, depth, false)
+            }
+            b'[' => {
+                set(slots, Scalar::Other);
+                self.array(slots, out, depth)
+            }
+            b'"' => {
+                let (start, end, escaped) = self.string_span()?;
+                if slot.is_some() {
+                    set(slots, Scalar::Str(self.decode_string(start, end, escaped)?));
+                }
+                if let Some(o) = out {
+                    self.write_string(o, start, end, escaped)?;
+                }
+                Ok(())
+            }
+            b't' => self.literal(b"true", slot.map(|_| Scalar::Bool(true)), slots, slot, out),
+            b'f' => self.literal(b"false", slot.map(|_| Scalar::Bool(false)), slots, slot, out),
+            b'n' => self.literal(b"null", slot.map(|_| Scalar::Other), slots, slot, out),
+            _ => {
+                let n = self.number()?;
+                if let Some(o) = out {
+                    match n {
+                        Scalar::Int(i) => o.extend_from_slice(i.to_string().as_bytes()),
+                        Scalar::Dec(d) => write_decimal(o, d, self.version),
+                        _ => unreachable!("number() returns Int or Dec"),
+                    }
+                }
+                set(slots, n);
+                Ok(())
+            }
+        }
+    }
+
+    fn array(&mut self, slots: &mut [Scalar], mut out: Option<&mut Vec<u8>>, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(ScanError);
+        }
+        self.i += 1;
+        if let Some(o) = out.as_deref_mut() {
+            o.push(b'[');
+        }
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+        } else {
+            let mut first = true;
+            loop {
+                if let (Some(o), false) = (out.as_deref_mut(), first) {
+                    o.push(b',');
+                }
+                first = false;
+                self.value(None, slots, out.as_deref_mut(), depth + 1)?;
+                self.ws();
+                match self.peek() {
+                    Some(b',') => self.i += 1,
+                    Some(b']') => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return Err(ScanError),
+                }
+            }
+        }
+        if let Some(o) = out {
+            o.push(b']');
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &[u8], v: Option<Scalar>, slots: &mut [Scalar], slot: Option<usize>, out: Option<&mut Vec<u8>>) -> Result<()> {
+        if !self.b[self.i..].starts_with(word) {
+            return Err(ScanError);
+        }
+        self.i += word.len();
+        if let (Some(s), Some(v)) = (slot, v) {
+            slots[s] = v;
+        }
+        if let Some(o) = out {
+            o.extend_from_slice(word);
+        }
+        Ok(())
+    }
+
+    /// Validates a string starting at `"`; returns the raw content span and whether it has escapes.
+    fn string_span(&mut self) -> Result<(usize, usize, bool)> {
+        self.i += 1;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            match self.peek().ok_or(ScanError)? {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    self.i += 1;
+                    match self.peek().ok_or(ScanError)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
+                        b'u' => {
+                            let hex = self.b.get(self.i + 1..self.i + 5).ok_or(ScanError)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return Err(ScanError);
+                            }
+                            self.i += 5;
+                        }
+                        _ => return Err(ScanError),
+                    }
+                }
+                0..=0x1f => return Err(ScanError),
+                _ => self.i += 1,
+            }
+        }
+        let end = self.i;
+        self.i += 1;
+        if std::str::from_utf8(&self.b[start..end]).is_err() {
+            return Err(ScanError);
+        }
+        Ok((start, end, escaped))
+    }
+
+    fn decode_string(&self, start: usize, end: usize, escaped: bool) -> Result<String> {
+        if !escaped {
+            // Validated as UTF-8 by string_span.
+            return Ok(String::from_utf8_lossy(&self.b[start..end]).into_owned());
+        }
+        // Escapes (and surrogate pairs) are rare: let serde_json decode them exactly.
+        serde_json::from_slice::<String>(&self.b[start - 1..end + 1]).map_err(|_| ScanError)
+    }
+
+    fn write_string(&self, o: &mut Vec<u8>, start: usize, end: usize, escaped: bool) -> Result<()> {
+        if escaped {
+            write_json_str(o, &self.decode_string(start, end, true)?);
+        } else {
+            o.push(b'"');
+            o.extend_from_slice(&self.b[start..end]);
+            o.push(b'"');
+        }
+        Ok(())
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Result<Scalar> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(ScanError),
+        }
+        let mut integral = true;
+        if self.peek() == Some(b'.') {
+            integral = false;
+            self.i += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(ScanError);
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            integral = false;
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(ScanError);
+            }
+            self.digits();
+        }
+        // ASCII by construction.
+        let text = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| ScanError)?;
+        if integral {
+            if let Ok(i) = text.parse::<i64>() {
+                return Ok(Scalar::Int(i));
+            }
+        }
+        let d = text.parse::<f64>().map_err(|_| ScanError)?;
+        if !d.is_finite() {
+            return Err(ScanError);
+        }
+        Ok(Scalar::Dec(d))
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs(paths: &[&[&str]]) -> (Needs, usize) {
+        let mut n = Needs::default();
+        let mut next = 0;
+        for p in paths {
+            let owned: Vec<String> = p.iter().map(|s| s.to_string()).collect();
+            n.add(&owned, &mut next);
+        }
+        (n, next)
+    }
+
+    #[test]
+    fn extracts_needed_fields_only() {
+        let (n, count) = needs(&[&["t"], &["s", "r", "h"], &["x"], &["name"]]);
+        let mut slots = vec![Scalar::Absent; count];
+        let payload = br#"{"t": 21.5, "skip": {"deep": [1, {"a": "b"}]}, "s": {"r": {"h": 40}}, "name": "k\u00e9"}"#;
+        scan(payload, &n, &mut slots, None, &[], SqlVersion::V2016_03_23).unwrap();
+        assert_eq!(slots, vec![Scalar::Dec(21.5), Scalar::Int(40), Scalar::Absent, Scalar::Str("k\u{e9}".into())]);
+    }
+
+    #[test]
+    fn star_output_is_canonical() {
+        let (n, count) = needs(&[]);
+        let mut slots = vec![Scalar::Absent; count];
+        let mut out = Vec::new();
+        let payload = b"{ \"a\" : 10.0 , \"b\":[1, 2.50,{\"c\":null}], \"d\":\"x\\/y\", \"e\": -0.0000001}";
+        scan(payload, &n, &mut slots, Some(&mut out), &[], SqlVersion::V2016_03_23).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), r#""a":10,"b":[1,2.5,{"c":null}],"d":"x/y","e":-0.0000001"#);
+    }
+
+    #[test]
+    fn rejects_invalid_json_and_non_objects() {
+        let (n, _) = needs(&[]);
+        for bad in [&b"{\"a\":1"[..], b"{\"a\":01}", b"{\"a\":1,}", b"[1]", b"{\"a\":tru}", b"{\"a\":\"\x01\"}", b"{} x", b"{\"a\":\"\xff\"}"] {
+            assert_eq!(scan(bad, &n, &mut [], None, &[], SqlVersion::V2016_03_23), Err(ScanError), "{:?}", String::from_utf8_lossy(bad));
+        }
+        let mut deep = vec![b'{'];
+        deep.extend(std::iter::repeat_n(&b"\"a\":["[..], 200).flatten());
+        assert_eq!(scan(&deep, &n, &mut [], None, &[], SqlVersion::V2016_03_23), Err(ScanError));
+    }
+}
