@@ -108,7 +108,7 @@ pub(crate) struct Delivered<S> {
 }
 
 impl<S: Sink> Delivered<S> {
-    pub(crate) fn new(sink: S, delivery: Delivery, ctx: &ActionContext) -> Arc<dyn Action> {
+    pub(crate) fn action(sink: S, delivery: Delivery, ctx: &ActionContext) -> Arc<dyn Action> {
         Arc::new(Delivered { sink, delivery, ctx: ctx.clone() })
     }
 

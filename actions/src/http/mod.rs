@@ -47,7 +47,7 @@ pub fn build(cfg: &HttpConfig, version: SqlVersion, ctx: &ActionContext) -> Resu
     });
     let headers = headers.collect::<Result<_, BuildError>>()?;
     let sink = Http { url, headers, ctx: ctx.clone() };
-    Ok(Delivered::new(sink, Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?, ctx))
+    Ok(Delivered::action(sink, Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?, ctx))
 }
 
 /// Parses a rendered URL; only `http` and `https` are allowed.

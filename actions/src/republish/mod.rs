@@ -32,7 +32,7 @@ pub fn build(cfg: &RepublishConfig, version: SqlVersion, ctx: &ActionContext) ->
     let topic = TopicTemplate::parse(&cfg.topic, version)?;
     let user_properties = Pairs::compile("user_properties", &cfg.user_properties, version)?;
     let sink = Republish { topic, qos: cfg.qos, retain: cfg.retain, user_properties, ctx: ctx.clone() };
-    Ok(Delivered::new(sink, Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?, ctx))
+    Ok(Delivered::action(sink, Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?, ctx))
 }
 
 /// A topic template with AWS's `$$` escape for reserved topics.
