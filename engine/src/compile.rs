@@ -64,6 +64,11 @@ impl Rule {
     /// Evaluates a batch; one result per message, in order. Uses the vectorised path where
     /// the rule and the payloads allow it, the reference path for the rest.
     pub fn evaluate_batch(&self, msgs: &[Message]) -> Vec<Evaluation> {
+        self.plan.evaluate(&self.query, self.version, msgs).0
+    }
+
+    /// [`Rule::evaluate_batch`], also returning how many messages took the vectorised path.
+    pub fn evaluate_batch_counted(&self, msgs: &[Message]) -> (Vec<Evaluation>, usize) {
         self.plan.evaluate(&self.query, self.version, msgs)
     }
 }

@@ -135,10 +135,11 @@ impl BatchPlan {
         self.shape.is_some()
     }
 
-    pub fn evaluate(&self, q: &Query, version: SqlVersion, msgs: &[Message]) -> Vec<Evaluation> {
+    /// Evaluates a batch; also returns how many messages took the vectorised path.
+    pub fn evaluate(&self, q: &Query, version: SqlVersion, msgs: &[Message]) -> (Vec<Evaluation>, usize) {
         match &self.shape {
             Some(shape) => shape.evaluate(q, version, msgs),
-            None => msgs.iter().map(|m| evaluate_query(q, m, version)).collect(),
+            None => (msgs.iter().map(|m| evaluate_query(q, m, version)).collect(), 0),
         }
     }
 }
@@ -217,7 +218,8 @@ impl Shape {
         Some(Signature { schema: Arc::new(Schema::new(fields)), filter, outputs })
     }
 
-    fn evaluate(&self, q: &Query, version: SqlVersion, msgs: &[Message]) -> Vec<Evaluation> {
+    fn evaluate(&self, q: &Query, version: SqlVersion, msgs: &[Message]) -> (Vec<Evaluation>, usize) {
+        let mut vectorised = 0;
         let mut results: Vec<Option<Evaluation>> = vec![None; msgs.len()];
         let ncols = self.columns.len();
         let mut values: Vec<Scalar> = Vec::with_capacity(msgs.len() * ncols);
@@ -285,6 +287,7 @@ impl Shape {
             let done = self.signature(kinds).and_then(|sig| self.run_group(&sig, kinds, rows, &values, &value_row, &stars, version));
             match done {
                 Some(outputs) => {
+                    vectorised += rows.len();
                     for (row, output) in rows.iter().zip(outputs) {
                         results[*row] = Some(Evaluation { output, parse_error: false });
                     }
@@ -296,7 +299,7 @@ impl Shape {
                 }
             }
         }
-        results.into_iter().map(|r| r.expect("every message evaluated")).collect()
+        (results.into_iter().map(|r| r.expect("every message evaluated")).collect(), vectorised)
     }
 
     fn needs_len(&self) -> usize {
