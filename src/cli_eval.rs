@@ -1,33 +1,150 @@
-//! `rulewire eval` and `rulewire check`: offline tools over the engine (owned by the lead;
-//! this placeholder only defines their arguments and reports that they are not built yet).
+//! `rulewire eval` and `rulewire check`: the offline tools over the engine.
+//!
+//! `eval` runs one message through one rule as the AWS console's rule test does: the outgoing
+//! payload and a newline on stdout when the rule fires, nothing when it does not (exit 0 both
+//! ways); a rule that does not compile exits 2 with `line:col: message` and a caret on stderr.
+//! `check` compiles rule files (header, SQL, action templates) and prints every error as
+//! `file:line:col: message`, exiting 1 if any file failed.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rulewire_actions::{ActionConfig, ActionContext, BoxFuture, MqttPublisher, NoopMetrics, RetryPolicy, build_action};
+use rulewire_engine::{Message, Rule, SqlVersion};
+
+use rulewire::rulefile::{self, RuleFile, RuleFileError};
 
 /// Arguments of `rulewire eval`.
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Rule file (.sql) or SQL text.
-    pub rule: String,
+    /// The rule's SQL statement.
+    #[arg(long)]
+    pub sql: String,
     /// Topic the message arrived on.
-    #[arg(long, default_value = "")]
+    #[arg(long)]
     pub topic: String,
-    /// Payload file ("-" = stdin).
-    #[arg(long, default_value = "-")]
-    pub payload: PathBuf,
+    /// The payload, taken verbatim as bytes (JSON or not).
+    #[arg(long, conflicts_with = "payload_file", required_unless_present = "payload_file")]
+    pub payload: Option<String>,
+    /// Read the payload bytes from a file instead.
+    #[arg(long)]
+    pub payload_file: Option<PathBuf>,
+    /// MQTT client id of the publisher (`clientid()`).
+    #[arg(long, default_value = "")]
+    pub client_id: String,
+    /// SQL version: 2016-03-23 (default) or 2015-10-08.
+    #[arg(long, default_value = "2016-03-23", value_parser = parse_version)]
+    pub sql_version: SqlVersion,
+}
+
+fn parse_version(s: &str) -> Result<SqlVersion, String> {
+    SqlVersion::parse(s).ok_or_else(|| format!("unknown SQL version {s:?}: use 2016-03-23 or 2015-10-08"))
 }
 
 /// Arguments of `rulewire check`.
 #[derive(clap::Args)]
 pub struct CheckArgs {
-    /// Rule files or directories.
+    /// Rule files (.sql) or directories of them.
+    #[arg(required = true)]
     pub paths: Vec<PathBuf>,
 }
 
-pub fn eval(_args: EvalArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rulewire eval` is not implemented yet")
+pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let rule = match Rule::compile(&args.sql, args.sql_version) {
+        Ok(rule) => rule,
+        Err(e) => {
+            eprintln!("error: rule does not compile: {e}");
+            if let Some(line) = args.sql.lines().nth(e.line.saturating_sub(1) as usize) {
+                eprintln!("  {line}");
+                eprintln!("  {}^", " ".repeat(e.col.saturating_sub(1) as usize));
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let payload = match (&args.payload, &args.payload_file) {
+        (Some(p), _) => p.clone().into_bytes(),
+        (None, Some(path)) => std::fs::read(path).with_context(|| format!("cannot read payload file {}", path.display()))?,
+        (None, None) => unreachable!("clap requires --payload or --payload-file"),
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let trace_id = uuid_like();
+    let msg = Message { client_id: &args.client_id, timestamp_ms: now, trace_id: &trace_id, ..Message::new(&args.topic, &payload) };
+    let topic_ok = rule.topic_filter().is_none_or(|f| rulewire_engine::topic::matches(f, &args.topic));
+    if !topic_ok {
+        eprintln!("note: topic {:?} does not match the rule's FROM filter; the rule would not see this message", args.topic);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let result = rule.evaluate(&msg);
+    if result.parse_error {
+        eprintln!("note: the payload is not valid JSON; it is treated as binary (AWS ParseError)");
+    }
+    if let Some(out) = result.output {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&out)?;
+        stdout.write_all(b"\n")?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn check(_args: CheckArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rulewire check` is not implemented yet")
+fn uuid_like() -> String {
+    use rand::Rng;
+    let b: [u8; 16] = rand::rng().random();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let ctx = offline_context()?;
+    let (mut ok, mut failed) = (0usize, 0usize);
+    for path in &args.paths {
+        let files = if path.is_dir() {
+            rulefile::rule_paths(path).with_context(|| format!("cannot list {}", path.display()))?
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            match rulefile::load_file(&file).and_then(|rf| check_actions(&rf, &ctx)) {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    failed += 1;
+                    println!("{e}");
+                }
+            }
+        }
+    }
+    eprintln!("{ok} rule(s) ok, {failed} with errors");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Builds every action of a rule file (this parses their templates) without running them.
+fn check_actions(rf: &RuleFile, ctx: &ActionContext) -> Result<(), RuleFileError> {
+    for spec in rf.actions.iter().chain(rf.error_action.iter()) {
+        let err = |message: String| RuleFileError { path: rf.path.clone(), line: spec.line, col: 1, message };
+        let cfg: ActionConfig = toml::Value::Table(spec.table.clone()).try_into().map_err(|e: toml::de::Error| err(format!("action: {}", e.message())))?;
+        build_action(&cfg, rf.sql_version, ctx).map_err(|e| err(format!("{} action: {e}", cfg.kind())))?;
+    }
+    Ok(())
+}
+
+/// A publisher for `check`, which builds actions but never runs them.
+struct OfflinePublisher;
+
+impl MqttPublisher for OfflinePublisher {
+    fn publish(&self, _topic: String, _qos: u8, _retain: bool, _payload: Vec<u8>, _user_properties: Vec<(String, String)>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Err("`rulewire check` does not publish".to_owned()) })
+    }
+}
+
+fn offline_context() -> anyhow::Result<ActionContext> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(ActionContext {
+        publisher: Arc::new(OfflinePublisher),
+        http: reqwest::Client::builder().build().context("cannot build the HTTP client")?,
+        retry: RetryPolicy::default(),
+        max_in_flight: 1,
+        metrics: Arc::new(NoopMetrics),
+    })
 }

@@ -1,0 +1,23 @@
+# rulewire: multi-stage build; the runtime image holds the binary, the example rules and
+# config, and runs as a non-root user.
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p rulewire && strip target/release/rulewire
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home /var/lib/rulewire rulewire
+COPY --from=build /src/target/release/rulewire /usr/local/bin/rulewire
+COPY rulewire.toml /etc/rulewire/rulewire.toml
+COPY rules /etc/rulewire/rules
+WORKDIR /etc/rulewire
+USER rulewire
+# In a container listen on all interfaces; set RULEWIRE_BROKER_URL to use an external broker.
+ENV RULEWIRE_HTTP_LISTEN=0.0.0.0:9464 \
+    RULEWIRE_EMBEDDED_BROKER_LISTEN=0.0.0.0:1883 \
+    RULEWIRE_RULES_DIR=/etc/rulewire/rules
+EXPOSE 1883 9464
+ENTRYPOINT ["rulewire", "--log-format", "json"]
+CMD ["run", "--config", "/etc/rulewire/rulewire.toml"]

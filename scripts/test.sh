@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need on a fresh Debian/Ubuntu machine
+# (Mosquitto, openssl), makes sure the default Mosquitto runs at 127.0.0.1:1883, then runs
+# the whole suite. Tests that load or kill a broker start their own Mosquitto on a free port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+
+missing=()
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+export PATH="$PATH:/usr/sbin"
+
+# The default broker at 127.0.0.1:1883 (the tests' own brokers use other ports).
+if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+    echo "starting mosquitto on 127.0.0.1:1883"
+    conf=/etc/mosquitto/mosquitto.conf
+    if [ -f "$conf" ]; then $SUDO mosquitto -d -c "$conf"; else $SUDO mosquitto -d -p 1883; fi
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace "$@"
+    cargo test --workspace --doc
+else
+    cargo test --workspace "$@"
+fi
