@@ -35,6 +35,8 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
     let mut out = Vec::new();
     let chars: Vec<char> = src.chars().collect();
     let (mut i, mut line, mut col) = (0usize, 1u32, 1u32);
+    // Where the last token ended: "end of statement" errors point there, not past blank lines.
+    let mut end = Pos { line: 1, col: 1 };
     let advance = |i: &mut usize, line: &mut u32, col: &mut u32, c: char| {
         *i += 1;
         if c == '\n' {
@@ -76,6 +78,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
                 }
             }
             out.push(Token { tok: Tok::Str { text, double: c == '"' }, pos });
+            end = Pos { line, col };
             continue;
         }
         if c.is_ascii_digit() {
@@ -109,6 +112,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
                 _ => Tok::Decimal(text.parse::<f64>().map_err(|_| CompileError::new(pos, format!("invalid number `{text}`")))?),
             };
             out.push(Token { tok, pos });
+            end = Pos { line, col };
             continue;
         }
         if c.is_alphabetic() || c == '_' || c == '@' || c == '$' {
@@ -124,6 +128,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
                 None => Tok::Ident(text),
             };
             out.push(Token { tok, pos });
+            end = Pos { line, col };
             continue;
         }
         let rest: String = chars[i..chars.len().min(i + 2)].iter().collect();
@@ -133,11 +138,13 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
                     advance(&mut i, &mut line, &mut col, ch);
                 }
                 out.push(Token { tok: Tok::Sym(sym), pos });
+                end = Pos { line, col };
             }
             None => return Err(CompileError::new(pos, format!("unexpected character `{c}`"))),
         }
     }
-    out.push(Token { tok: Tok::Eof, pos: Pos { line, col } });
+    let _ = (line, col);
+    out.push(Token { tok: Tok::Eof, pos: end });
     Ok(out)
 }
 
