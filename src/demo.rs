@@ -43,7 +43,7 @@ pub fn spawn(broker: &BrokerConfig, url: &str, stop: CancelFlag) -> anyhow::Resu
     });
     tokio::spawn(async move {
         loop {
-            if let Err(_) = sensors_loop.poll().await {
+            if sensors_loop.poll().await.is_err() {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }

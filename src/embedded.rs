@@ -40,7 +40,13 @@ fn parse_addr(s: &str, key: &str) -> anyhow::Result<SocketAddr> {
 pub fn start(cfg: &EmbeddedBrokerConfig, max_payload: usize) -> anyhow::Result<String> {
     let listen = parse_addr(&cfg.listen, "listen")?;
     // rumqttd only logs bind failures from its threads; check first for a clear error.
-    TcpListener::bind(listen).with_context(|| format!("embedded broker cannot listen on {listen} (embedded_broker.listen)"))?;
+    TcpListener::bind(listen).with_context(|| {
+        format!(
+            "embedded broker cannot listen on {listen} (embedded_broker.listen). Is another MQTT broker running there? \
+             Use it with RULEWIRE_BROKER_URL=mqtt://{listen}, or move the embedded one with \
+             RULEWIRE_EMBEDDED_BROKER_LISTEN=127.0.0.1:1884"
+        )
+    })?;
     let mut v4 = HashMap::new();
     v4.insert("1".to_owned(), server("v4", listen, max_payload));
     let mut v5 = None;

@@ -152,9 +152,8 @@ impl Ingest {
         while self.acks.pending() > 0 && tokio::time::Instant::now() < deadline {
             // Keep polling so queued PUBACKs go out; newly arriving messages stay unacked
             // and the broker redelivers them to the next session.
-            match tokio::time::timeout(Duration::from_millis(50), self.eventloop.poll()).await {
-                Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
-                _ => {}
+            if let Ok(Err(_)) = tokio::time::timeout(Duration::from_millis(50), self.eventloop.poll()).await {
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         if self.acks.pending() > 0 {

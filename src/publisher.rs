@@ -54,13 +54,12 @@ impl Publisher {
                     Ok(NetEvent::Connected { .. }) => backoff = Duration::from_millis(100),
                     Ok(NetEvent::PublishSent(pkid)) => {
                         let mut w = w.lock().unwrap();
-                        if !w.sent.contains_key(&pkid) || pkid == 0 {
-                            if let Some((qos, tx)) = w.queued.pop_front() {
-                                if qos == 0 {
-                                    let _ = tx.send(Ok(()));
-                                } else {
-                                    w.sent.insert(pkid, tx);
-                                }
+                        let fresh = pkid == 0 || !w.sent.contains_key(&pkid);
+                        if fresh && let Some((qos, tx)) = w.queued.pop_front() {
+                            if qos == 0 {
+                                let _ = tx.send(Ok(()));
+                            } else {
+                                w.sent.insert(pkid, tx);
                             }
                         }
                     }

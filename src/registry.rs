@@ -271,7 +271,7 @@ impl Registry {
         Ok(Arc::new(RuleRuntime { name: file.name.clone(), rule: file.rule.clone(), actions, error_action }))
     }
 
-    /// True once at least one reload ran (even if some files failed).
+    /// Every rule file seen, loaded or not, for `GET /rules`.
     pub fn statuses(&self) -> Vec<RuleStatus> {
         let entries = self.entries.lock().unwrap();
         entries
