@@ -119,3 +119,22 @@ async fn hot_reload_keeps_the_previous_version_of_a_broken_rule() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_payloads_are_rejected_acked_and_counted() {
+    let broker = Mosquitto::start();
+    let rules = rules_dir(&[("hot", HOT)]);
+    let rw = Rulewire::start(
+        &format!("[broker]\nurl = \"{}\"\nclient_id = \"rw-big\"\n[limits]\nmax_payload_bytes = 1000", broker.url()),
+        rules.path(),
+    )
+    .await;
+    let mut c = TestClient::connect(broker.port, "big-client", &["out/#"]).await;
+    let big = format!(r#"{{"temperature": 40, "pad": "{}"}}"#, "x".repeat(2000));
+    c.publish("sensors/big/data", big).await;
+    c.publish("sensors/small/data", r#"{"temperature": 40}"#).await;
+    let (topic, _) = c.next_json(T).await;
+    assert_eq!(topic, "out/small/hot", "the oversized message is skipped, the next one flows");
+    assert_eq!(rw.metric("rulewire_payload_rejected_total").await, 1.0);
+    assert!(rw.logs().contains("max_payload_bytes"));
+}
