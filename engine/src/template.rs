@@ -22,7 +22,9 @@ enum Part {
 pub struct Template {
     parts: Vec<Part>,
     version: SqlVersion,
-    uses_payload: bool,
+    has_exprs: bool,
+    /// Some expression reads payload attributes: the payload must be decoded to render.
+    reads_payload: bool,
 }
 
 impl Template {
@@ -57,23 +59,28 @@ impl Template {
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_owned()));
         }
-        let uses_payload = parts.iter().any(|p| matches!(p, Part::Expr(_)));
-        Ok(Template { parts, version, uses_payload })
+        let has_exprs = parts.iter().any(|p| matches!(p, Part::Expr(_)));
+        let reads_payload = parts.iter().any(|p| matches!(p, Part::Expr(e) if reads_payload(e)));
+        Ok(Template { parts, version, has_exprs, reads_payload })
     }
 
     /// True when the template has no `${...}`.
     pub fn is_static(&self) -> bool {
-        !self.uses_payload
+        !self.has_exprs
     }
 
     /// Renders against the original message.
     pub fn render(&self, msg: &Message) -> String {
-        if !self.uses_payload {
+        if !self.has_exprs {
             return self.parts.iter().map(|p| if let Part::Text(t) = p { t.as_str() } else { "" }).collect();
         }
-        let payload = match parse_payload(msg.payload) {
-            Payload::Json(v) => v,
-            Payload::Binary { .. } => Value::Binary(msg.payload.to_vec()),
+        let payload = if !self.reads_payload {
+            Value::Undefined
+        } else {
+            match parse_payload(msg.payload) {
+                Payload::Json(v) => v,
+                Payload::Binary { .. } => Value::Binary(msg.payload.to_vec()),
+            }
         };
         self.render_decoded(msg, &payload)
     }
@@ -93,6 +100,24 @@ impl Template {
             }
         }
         out
+    }
+}
+
+/// True when evaluating `e` can read the payload (attributes, `*`, nested queries).
+fn reads_payload(e: &Expr) -> bool {
+    match e {
+        Expr::Field(_) | Expr::Star | Expr::Subquery(_) => true,
+        Expr::Literal(_) | Expr::Var(_) => false,
+        Expr::Member(x, _) | Expr::Unary(_, x) | Expr::Cast(x, _) => reads_payload(x),
+        Expr::Index(a, b) | Expr::Binary(_, a, b) => reads_payload(a) || reads_payload(b),
+        Expr::In(x, list) => reads_payload(x) || list.iter().any(reads_payload),
+        Expr::Call { args, .. } | Expr::Array(args) => args.iter().any(reads_payload),
+        Expr::Object(members) => members.iter().any(|(_, v)| reads_payload(v)),
+        Expr::Case { operand, whens, otherwise } => {
+            operand.as_deref().is_some_and(reads_payload)
+                || whens.iter().any(|(w, t)| reads_payload(w) || reads_payload(t))
+                || otherwise.as_deref().is_some_and(reads_payload)
+        }
     }
 }
 
