@@ -135,14 +135,11 @@ impl Ingest {
             }
             return;
         }
-        for route in &routes.rules {
-            let Some(filter) = &route.filter else { continue };
-            if rulewire_engine::topic::matches(filter, &topic) {
-                self.metrics.topic_match.with_label_values(&[&route.name]).inc();
-                let msg = publish.to_fired(topic.clone(), now_ms, new_trace_id());
-                let _ = route.tx.send(Item { msg, ticket: ticket.clone() });
-            }
-        }
+        routes.for_each_match(&topic, |route| {
+            self.metrics.topic_match.with_label_values(&[&route.name]).inc();
+            let msg = publish.to_fired(topic.clone(), now_ms, new_trace_id());
+            let _ = route.tx.send(Item { msg, ticket: ticket.clone() });
+        });
     }
 
     async fn drain(mut self, timeout: Duration) {

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use rulewire_actions::{ActionConfig, ActionContext, build_action};
+use rulewire_engine::topic::TopicTrie;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -25,15 +26,32 @@ pub struct Route {
     pub tx: UnboundedSender<Item>,
 }
 
-/// The rules the router sends messages to; replaced whole on reload.
+/// The rules the router sends messages to; replaced whole on reload. A topic-filter trie
+/// indexes them, so a message costs only the rules whose filters can match its topic.
 #[derive(Default)]
 pub struct Routes {
     pub rules: Vec<Route>,
+    trie: TopicTrie<usize>,
 }
 
 impl Routes {
+    pub fn new(rules: Vec<Route>) -> Routes {
+        let mut trie = TopicTrie::new();
+        for (i, r) in rules.iter().enumerate() {
+            if let Some(f) = &r.filter {
+                trie.insert(f, i);
+            }
+        }
+        Routes { rules, trie }
+    }
+
     pub fn by_name(&self, name: &str) -> Option<&Route> {
         self.rules.iter().find(|r| r.name == name)
+    }
+
+    /// Calls `f` for every rule whose FROM filter matches `topic`.
+    pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(&Route)) {
+        self.trie.for_each_match(topic, |&i| f(&self.rules[i]));
     }
 }
 
@@ -219,15 +237,15 @@ impl Registry {
                 self.note_error(&mut entries, e);
             }
             report.errors.extend(errors);
-            let routes = Routes {
-                rules: entries
+            let routes = Routes::new(
+                entries
                     .iter()
                     .filter_map(|(name, e)| {
                         let tx = e.tx.clone()?;
                         Some(Route { name: name.clone(), filter: e.file.as_ref()?.rule.topic_filter().map(str::to_owned), tx })
                     })
                     .collect(),
-            };
+            );
             let filters: BTreeSet<String> = routes.rules.iter().filter_map(|r| r.filter.clone()).collect();
             *self.routes.write().unwrap() = Arc::new(routes);
             filters
