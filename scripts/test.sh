@@ -26,6 +26,11 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
 fi
 
+# Build outside the clone so CI's fresh checkouts reuse compiled dependencies (DataFusion,
+# rumqttd, ... take long on 2 cores). Works the same when the cache does not exist yet.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${RULEWIRE_CACHE_DIR:-$HOME/.cache/rulewire}/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace "$@"
     cargo test --workspace --doc
