@@ -1,7 +1,7 @@
 //! Output encoding (Value → JSON bytes, AWS number printing) and substitution-template
 //! rendering, per call.
 //!
-//! Run: `cargo bench --bench encoding`.
+//! Run: `cargo bench -p rulewire-benches --bench encoding`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rulewire_engine::json_in::parse_json;

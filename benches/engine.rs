@@ -1,7 +1,7 @@
 //! Engine throughput: decode + evaluate + encode, per message, on batches of 1024 ~200-byte
 //! JSON payloads (the shape of the target), on one core.
 //!
-//! Run: `cargo bench --bench engine`. Results and the machine go in BENCHMARKS.md.
+//! Run: `cargo bench -p rulewire-benches --bench engine`. Results and the machine go in BENCHMARKS.md.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rulewire_engine::{Message, Rule, SqlVersion};

@@ -3,7 +3,7 @@
 //! trie lookup, then the matched rule's vectorised evaluation in per-rule batches, as the
 //! service does. Compare the throughput with 1 rule to see what the rule count costs.
 //!
-//! Run: `cargo bench --bench routing`.
+//! Run: `cargo bench -p rulewire-benches --bench routing`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rulewire_engine::topic::TopicTrie;

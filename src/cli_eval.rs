@@ -12,9 +12,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use rulewire_actions::{ActionConfig, ActionContext, BoxFuture, MqttPublisher, NoopMetrics, RetryPolicy, build_action};
+use rulewire_actions::{ActionContext, BoxFuture, MqttPublisher, NoopMetrics, RetryPolicy};
 use rulewire_engine::{Message, Rule, SqlVersion};
 
+use rulewire::registry::build_action_spec;
 use rulewire::rulefile::{self, RuleFile, RuleFileError};
 
 /// Arguments of `rulewire eval`.
@@ -122,9 +123,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 /// Builds every action of a rule file (this parses their templates) without running them.
 fn check_actions(rf: &RuleFile, ctx: &ActionContext) -> Result<(), RuleFileError> {
     for spec in rf.actions.iter().chain(rf.error_action.iter()) {
-        let err = |message: String| RuleFileError { path: rf.path.clone(), line: spec.line, col: 1, message };
-        let cfg: ActionConfig = toml::Value::Table(spec.table.clone()).try_into().map_err(|e: toml::de::Error| err(format!("action: {}", e.message())))?;
-        build_action(&cfg, rf.sql_version, ctx).map_err(|e| err(format!("{} action: {e}", cfg.kind())))?;
+        build_action_spec(rf, spec, ctx)?;
     }
     Ok(())
 }

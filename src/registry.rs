@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-use rulewire_actions::{ActionConfig, ActionContext, build_action};
+use rulewire_actions::{Action, ActionConfig, ActionContext, build_action};
 use rulewire_engine::topic::TopicTrie;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
@@ -274,16 +274,9 @@ impl Registry {
 
     /// Builds the actions of a compiled file.
     fn runtime(&self, file: &RuleFile) -> Result<Arc<RuleRuntime>, RuleFileError> {
-        let build = |spec: &ActionSpec, ctx: &ActionContext| {
-            let err = |message: String| RuleFileError { path: file.path.clone(), line: spec.line, col: 4, message };
-            let cfg = ActionConfig::deserialize(toml::Value::Table(spec.table.clone()))
-                .map_err(|e| err(format!("action: {}", e.message())))?;
-            let action = build_action(&cfg, file.sql_version, ctx).map_err(|e| err(format!("{} action: {e}", cfg.kind())))?;
-            Ok::<_, RuleFileError>((cfg.kind().to_owned(), action))
-        };
-        let actions = file.actions.iter().map(|s| build(s, &self.ctx)).collect::<Result<Vec<_>, _>>()?;
+        let actions = file.actions.iter().map(|s| build_action_spec(file, s, &self.ctx)).collect::<Result<Vec<_>, _>>()?;
         let error_action = match &file.error_action {
-            Some(spec) => Some(build(spec, &self.error_ctx)?.1),
+            Some(spec) => Some(build_action_spec(file, spec, &self.error_ctx)?.1),
             None => None,
         };
         Ok(Arc::new(RuleRuntime { name: file.name.clone(), rule: file.rule.clone(), actions, error_action }))
@@ -323,4 +316,13 @@ fn name_of(path: &std::path::Path) -> Option<String> {
     } else {
         None
     }
+}
+
+/// Builds one action of a rule file (this compiles its templates); errors point at the
+/// action's header line. Used by the registry and by `rulewire check`.
+pub fn build_action_spec(file: &RuleFile, spec: &ActionSpec, ctx: &ActionContext) -> Result<(String, Arc<dyn Action>), RuleFileError> {
+    let err = |message: String| RuleFileError { path: file.path.clone(), line: spec.line, col: 4, message };
+    let cfg = ActionConfig::deserialize(toml::Value::Table(spec.table.clone())).map_err(|e| err(format!("action: {}", e.message())))?;
+    let action = build_action(&cfg, file.sql_version, ctx).map_err(|e| err(format!("{} action: {e}", cfg.kind())))?;
+    Ok((cfg.kind().to_owned(), action))
 }
