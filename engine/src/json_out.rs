@@ -64,13 +64,7 @@ pub fn write_json(out: &mut Vec<u8>, v: &Value, version: SqlVersion) {
 }
 
 pub fn write_int(out: &mut Vec<u8>, i: i64) {
-    let mut buf = itoa_buf(i);
-    out.append(&mut buf);
-}
-
-fn itoa_buf(i: i64) -> Vec<u8> {
-    // Small and allocation-light enough; the vectorised encoder has its own integer writer.
-    i.to_string().into_bytes()
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
 }
 
 /// Writes a Decimal per the module rules.
@@ -81,10 +75,20 @@ pub fn write_decimal(out: &mut Vec<u8>, d: f64, version: SqlVersion) {
     }
     if version == SqlVersion::V2016_03_23 && d.fract() == 0.0 && d.abs() < 1e21 {
         // Whole-number Decimals are Ints in 2016-03-23.
-        let _ = write!(VecWriter(out), "{}", d as i128);
+        out.extend_from_slice(itoa::Buffer::new().format(d as i128).as_bytes());
         return;
     }
-    out.extend_from_slice(format_decimal(d).as_bytes());
+    let abs = d.abs();
+    if abs != 0.0 && !(1e-7..1e21).contains(&abs) {
+        out.extend_from_slice(format_decimal(d).as_bytes());
+        return;
+    }
+    // Plain notation, written in place (this is the hot path of output encoding).
+    let start = out.len();
+    let _ = write!(VecWriter(out), "{d}");
+    if !out[start..].contains(&b'.') {
+        out.extend_from_slice(b".0");
+    }
 }
 
 /// The standard string form of a Decimal (also used by String conversion).

@@ -2,8 +2,8 @@
 //! fired rows to JSON, straight from the Arrow arrays.
 
 use super::physical::Compiled;
-use super::{OutItem, Shape, Signature};
-use crate::json_out::{write_decimal, write_json_str};
+use super::{OutItem, Shape, Signature, Stars};
+use crate::json_out::{write_decimal, write_int, write_json_str};
 use crate::value::SqlVersion;
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::filter_record_batch;
@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 
 /// Runs WHERE and SELECT for a group; returns one output per row (None = not fired), or None
 /// when DataFusion reports an error (overflow, division by zero): the row path then decides.
-pub(super) fn run(shape: &Shape, sig: &Signature, batch: &RecordBatch, rows: &[usize], stars: &[Vec<u8>], version: SqlVersion) -> Option<Vec<Option<Vec<u8>>>> {
+pub(super) fn run(shape: &Shape, sig: &Signature, batch: &RecordBatch, rows: &[usize], stars: &Stars, version: SqlVersion) -> Option<Vec<Option<Vec<u8>>>> {
     let n = batch.num_rows();
     // Which rows fire.
     let fired: Vec<usize> = match &sig.filter {
@@ -62,7 +62,7 @@ pub(super) fn run(shape: &Shape, sig: &Signature, batch: &RecordBatch, rows: &[u
             for item in &shape.items {
                 match item {
                     OutItem::Star => {
-                        let star = &stars[rows[row]];
+                        let star = stars.of(rows[row]);
                         if !star.is_empty() {
                             if !first {
                                 buf.push(b',');
@@ -100,7 +100,7 @@ fn write_cell(buf: &mut Vec<u8>, a: &ArrayRef, i: usize, version: SqlVersion) {
         return;
     }
     match a.data_type() {
-        DataType::Int64 => buf.extend_from_slice(a.as_primitive::<Int64Type>().value(i).to_string().as_bytes()),
+        DataType::Int64 => write_int(buf, a.as_primitive::<Int64Type>().value(i)),
         DataType::Float64 => write_decimal(buf, a.as_primitive::<Float64Type>().value(i), version),
         DataType::Utf8 => write_json_str(buf, a.as_string::<i32>().value(i)),
         DataType::Boolean => buf.extend_from_slice(if a.as_boolean().value(i) { b"true" } else { b"false" }),

@@ -26,6 +26,7 @@ use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use physical::{Compiled, Inputs, Kind};
 use scan::{Needs, Scalar, scan};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -64,6 +65,19 @@ struct Shape {
     filter: Option<Expr>,
     star: bool,
     cache: Mutex<HashMap<Vec<Kind>, Option<Arc<Signature>>>>,
+}
+
+/// The canonical `*` members of a batch's messages.
+pub(crate) struct Stars<'a> {
+    text: &'a [u8],
+    at: &'a [(usize, usize)],
+}
+
+impl Stars<'_> {
+    fn of(&self, message: usize) -> &[u8] {
+        let (start, end) = self.at[message];
+        &self.text[start..end]
+    }
 }
 
 /// A rule compiled for one type signature.
@@ -223,14 +237,16 @@ impl Shape {
         let mut results: Vec<Option<Evaluation>> = vec![None; msgs.len()];
         let ncols = self.columns.len();
         let mut values: Vec<Scalar> = Vec::with_capacity(msgs.len() * ncols);
-        let mut stars: Vec<Vec<u8>> = Vec::new();
+        // Canonical `*` members of every message, back to back; `star_at[i]` is message i's range.
+        let mut star_text: Vec<u8> = Vec::new();
+        let mut star_at: Vec<(usize, usize)> = if self.star { vec![(0, 0); msgs.len()] } else { Vec::new() };
         let mut groups: Vec<(Vec<Kind>, Vec<usize>)> = Vec::new();
         let mut slots = vec![Scalar::Absent; self.needs_len()];
         let mut kinds = vec![Kind::Absent; ncols];
         for (i, msg) in msgs.iter().enumerate() {
             slots.iter_mut().for_each(|s| *s = Scalar::Absent);
-            let mut star_buf = Vec::new();
-            let scanned = scan(msg.payload, &self.needs, &mut slots, self.star.then_some(&mut star_buf), &self.keys, version);
+            let star_start = star_text.len();
+            let scanned = scan(msg.payload, &self.needs, &mut slots, self.star.then_some(&mut star_text), &self.keys, version);
             let row_start = values.len();
             let mut ok = scanned.is_ok();
             let mut slot_iter = 0usize;
@@ -240,9 +256,9 @@ impl Shape {
                         slot_iter += 1;
                         std::mem::replace(&mut slots[slot_iter - 1], Scalar::Absent)
                     }
-                    Source_::Topic => Scalar::Str(msg.topic.to_owned()),
-                    Source_::TopicLevel(n) => msg.topic.split('/').nth(n - 1).map(|s| Scalar::Str(s.to_owned())).unwrap_or(Scalar::Absent),
-                    Source_::ClientId => Scalar::Str(if msg.client_id.is_empty() { "n/a" } else { msg.client_id }.to_owned()),
+                    Source_::Topic => Scalar::Str(Cow::Borrowed(msg.topic)),
+                    Source_::TopicLevel(n) => msg.topic.split('/').nth(n - 1).map(|s| Scalar::Str(Cow::Borrowed(s))).unwrap_or(Scalar::Absent),
+                    Source_::ClientId => Scalar::Str(Cow::Borrowed(if msg.client_id.is_empty() { "n/a" } else { msg.client_id })),
                     Source_::Timestamp => Scalar::Int(msg.timestamp_ms),
                 };
                 kinds[c] = match &v {
@@ -260,12 +276,12 @@ impl Shape {
             }
             if !ok {
                 values.truncate(row_start);
+                star_text.truncate(star_start);
                 results[i] = Some(evaluate_query(q, msg, version));
                 continue;
             }
             if self.star {
-                stars.resize(i, Vec::new());
-                stars.push(star_buf);
+                star_at[i] = (star_start, star_text.len());
             }
             match groups.iter_mut().find(|(k, _)| *k == kinds) {
                 Some((_, rows)) => rows.push(i),
@@ -284,6 +300,7 @@ impl Shape {
             }
         }
         for (kinds, rows) in &groups {
+            let stars = Stars { text: &star_text, at: &star_at };
             let done = self.signature(kinds).and_then(|sig| self.run_group(&sig, kinds, rows, &values, &value_row, &stars, version));
             match done {
                 Some(outputs) => {
@@ -308,7 +325,7 @@ impl Shape {
 
     /// Evaluates one signature group; `None` means "use the row path" (an arithmetic error).
     #[allow(clippy::too_many_arguments)]
-    fn run_group(&self, sig: &Signature, kinds: &[Kind], rows: &[usize], values: &[Scalar], value_row: &[usize], stars: &[Vec<u8>], version: SqlVersion) -> Option<Vec<Option<Vec<u8>>>> {
+    fn run_group(&self, sig: &Signature, kinds: &[Kind], rows: &[usize], values: &[Scalar], value_row: &[usize], stars: &Stars, version: SqlVersion) -> Option<Vec<Option<Vec<u8>>>> {
         let ncols = kinds.len();
         let columns: Vec<ArrayRef> = kinds
             .iter()
@@ -320,7 +337,7 @@ impl Shape {
                     Kind::Int => Arc::new(rows.iter().map(|r| if let Scalar::Int(v) = cell(r) { *v } else { 0 }).collect::<Int64Array>()),
                     Kind::Dec => Arc::new(rows.iter().map(|r| if let Scalar::Dec(v) = cell(r) { *v } else { 0.0 }).collect::<Float64Array>()),
                     Kind::Bool => Arc::new(rows.iter().map(|r| Some(matches!(cell(r), Scalar::Bool(true)))).collect::<BooleanArray>()),
-                    Kind::Str => Arc::new(rows.iter().map(|r| if let Scalar::Str(s) = cell(r) { Some(s.as_str()) } else { None }).collect::<StringArray>()),
+                    Kind::Str => Arc::new(rows.iter().map(|r| if let Scalar::Str(s) = cell(r) { Some(s.as_ref()) } else { None }).collect::<StringArray>()),
                 };
                 array
             })

@@ -9,16 +9,18 @@
 //! Anything unusual (not an object at the root, invalid JSON, nesting deeper than 128, duplicate
 //! keys in `*` output) returns [`ScanError`] and the message takes the row path.
 
-use crate::json_out::{write_decimal, write_json_str};
+use crate::json_out::{write_decimal, write_int, write_json_str};
+use std::borrow::Cow;
 use crate::value::SqlVersion;
 
 /// A needed field's value in one message.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Scalar {
+pub enum Scalar<'a> {
     Absent,
     Int(i64),
     Dec(f64),
-    Str(String),
+    /// Borrowed from the payload unless it had escapes.
+    Str(Cow<'a, str>),
     Bool(bool),
     /// null, object or array: not handled by the vectorised path.
     Other,
@@ -52,8 +54,9 @@ impl Needs {
         }
     }
 
-    fn child(&self, key: &[u8]) -> Option<&Needs> {
-        self.children.iter().find(|(k, _)| k.as_bytes() == key).map(|(_, n)| n)
+    /// The child for `key` and its index among the children.
+    fn child(&self, key: &[u8]) -> Option<(usize, &Needs)> {
+        self.children.iter().enumerate().find(|(_, (k, _))| k.as_bytes() == key).map(|(i, (_, n))| (i, n))
     }
 }
 
@@ -68,7 +71,7 @@ const MAX_DEPTH: usize = 128;
 /// the canonical top-level members (`"k":v,"k2":v2`, no braces) to it.
 /// A top-level key listed in `star_conflicts` (an output key of another SELECT item) is an error:
 /// the row path handles the override.
-pub fn scan(payload: &[u8], needs: &Needs, slots: &mut [Scalar], star: Option<&mut Vec<u8>>, star_conflicts: &[String], version: SqlVersion) -> Result<()> {
+pub fn scan<'a>(payload: &'a [u8], needs: &Needs, slots: &mut [Scalar<'a>], star: Option<&mut Vec<u8>>, star_conflicts: &[String], version: SqlVersion) -> Result<()> {
     let mut s = Scanner { b: payload, i: 0, version, star_conflicts };
     s.ws();
     if s.peek() != Some(b'{') {
@@ -82,14 +85,14 @@ pub fn scan(payload: &[u8], needs: &Needs, slots: &mut [Scalar], star: Option<&m
     Ok(())
 }
 
-struct Scanner<'a> {
+struct Scanner<'a, 'k> {
     b: &'a [u8],
     i: usize,
     version: SqlVersion,
-    star_conflicts: &'a [String],
+    star_conflicts: &'k [String],
 }
 
-impl<'a> Scanner<'a> {
+impl<'a> Scanner<'a, '_> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -111,7 +114,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `{...}`. With `top`, `out` receives members without braces.
-    fn object(&mut self, need: Option<&Needs>, slots: &mut [Scalar], mut out: Option<&mut Vec<u8>>, depth: usize, top: bool) -> Result<()> {
+    fn object(&mut self, need: Option<&Needs>, slots: &mut [Scalar<'a>], mut out: Option<&mut Vec<u8>>, depth: usize, top: bool) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(ScanError);
         }
@@ -120,7 +123,8 @@ impl<'a> Scanner<'a> {
             o.push(b'{');
         }
         let mut keys: Vec<(usize, usize)> = Vec::new();
-        let mut seen_needed: Vec<*const Needs> = Vec::new();
+        // Needed children seen so far (bit = child index); more than 64 children: no check.
+        let mut seen_needed: u64 = 0;
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
@@ -138,13 +142,16 @@ impl<'a> Scanner<'a> {
                     return Err(ScanError);
                 }
                 let child = need.and_then(|n| n.child(key));
-                if let Some(c) = child {
+                if let Some((index, _)) = child {
                     // A repeated needed key: the last one wins in the row path; keep it simple.
-                    if seen_needed.contains(&(c as *const Needs)) {
-                        return Err(ScanError);
+                    if index < 64 {
+                        if seen_needed & (1 << index) != 0 {
+                            return Err(ScanError);
+                        }
+                        seen_needed |= 1 << index;
                     }
-                    seen_needed.push(c);
                 }
+                let child = child.map(|(_, n)| n);
                 if let Some(o) = out.as_deref_mut() {
                     if keys.iter().any(|&(s, e)| self.b[s..e] == *key) || (top && self.star_conflicts.iter().any(|k| k.as_bytes() == key)) {
                         return Err(ScanError);
@@ -176,10 +183,10 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    fn value(&mut self, need: Option<&Needs>, slots: &mut [Scalar], out: Option<&mut Vec<u8>>, depth: usize) -> Result<()> {
+    fn value(&mut self, need: Option<&Needs>, slots: &mut [Scalar<'a>], out: Option<&mut Vec<u8>>, depth: usize) -> Result<()> {
         self.ws();
         let slot = need.and_then(|n| n.slot);
-        let set = |slots: &mut [Scalar], v: Scalar| {
+        let set = |slots: &mut [Scalar<'a>], v: Scalar<'a>| {
             if let Some(s) = slot {
                 slots[s] = v;
             }
@@ -207,12 +214,16 @@ impl<'a> Scanner<'a> {
             b'f' => self.literal(b"false", slot.map(|_| Scalar::Bool(false)), slots, slot, out),
             b'n' => self.literal(b"null", slot.map(|_| Scalar::Other), slots, slot, out),
             _ => {
-                let n = self.number()?;
+                let (start, integral) = self.number_span()?;
+                if slot.is_none() && out.is_none() {
+                    return Ok(()); // validated; the value is not used
+                }
+                let n = self.number_value(start, integral)?;
                 if let Some(o) = out {
                     match n {
-                        Scalar::Int(i) => o.extend_from_slice(i.to_string().as_bytes()),
+                        Scalar::Int(i) => write_int(o, i),
                         Scalar::Dec(d) => write_decimal(o, d, self.version),
-                        _ => unreachable!("number() returns Int or Dec"),
+                        _ => unreachable!("number_value returns Int or Dec"),
                     }
                 }
                 set(slots, n);
@@ -221,7 +232,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn array(&mut self, slots: &mut [Scalar], mut out: Option<&mut Vec<u8>>, depth: usize) -> Result<()> {
+    fn array(&mut self, slots: &mut [Scalar<'a>], mut out: Option<&mut Vec<u8>>, depth: usize) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(ScanError);
         }
@@ -257,7 +268,7 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    fn literal(&mut self, word: &[u8], v: Option<Scalar>, slots: &mut [Scalar], slot: Option<usize>, out: Option<&mut Vec<u8>>) -> Result<()> {
+    fn literal(&mut self, word: &[u8], v: Option<Scalar<'a>>, slots: &mut [Scalar<'a>], slot: Option<usize>, out: Option<&mut Vec<u8>>) -> Result<()> {
         if !self.b[self.i..].starts_with(word) {
             return Err(ScanError);
         }
@@ -306,13 +317,13 @@ impl<'a> Scanner<'a> {
         Ok((start, end, escaped))
     }
 
-    fn decode_string(&self, start: usize, end: usize, escaped: bool) -> Result<String> {
+    fn decode_string(&self, start: usize, end: usize, escaped: bool) -> Result<Cow<'a, str>> {
         if !escaped {
             // Validated as UTF-8 by string_span.
-            return Ok(String::from_utf8_lossy(&self.b[start..end]).into_owned());
+            return std::str::from_utf8(&self.b[start..end]).map(Cow::Borrowed).map_err(|_| ScanError);
         }
         // Escapes (and surrogate pairs) are rare: let serde_json decode them exactly.
-        serde_json::from_slice::<String>(&self.b[start - 1..end + 1]).map_err(|_| ScanError)
+        serde_json::from_slice::<String>(&self.b[start - 1..end + 1]).map(Cow::Owned).map_err(|_| ScanError)
     }
 
     fn write_string(&self, o: &mut Vec<u8>, start: usize, end: usize, escaped: bool) -> Result<()> {
@@ -326,8 +337,9 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-    fn number(&mut self) -> Result<Scalar> {
+    /// Validates `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; returns its start and
+    /// whether it is integral.
+    fn number_span(&mut self) -> Result<(usize, bool)> {
         let start = self.i;
         if self.peek() == Some(b'-') {
             self.i += 1;
@@ -357,6 +369,11 @@ impl<'a> Scanner<'a> {
             }
             self.digits();
         }
+        Ok((start, integral))
+    }
+
+    /// The value of the number that ends at the cursor.
+    fn number_value(&self, start: usize, integral: bool) -> Result<Scalar<'a>> {
         // ASCII by construction.
         let text = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| ScanError)?;
         if integral {
