@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need on a fresh Debian/Ubuntu machine
-# (Mosquitto, openssl), makes sure the default Mosquitto runs at 127.0.0.1:1883, then runs
-# the whole suite. Tests that load or kill a broker start their own Mosquitto on a free port.
+# (Mosquitto, openssl, moto server), makes sure the default Mosquitto runs at 127.0.0.1:1883,
+# then runs the whole suite. Tests that load or kill a broker start their own Mosquitto on a free port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,7 @@ if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 missing=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v moto_server >/dev/null || python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     $SUDO apt-get update -qq
@@ -30,6 +31,13 @@ fi
 # rumqttd, ... take long on 2 cores). Works the same when the cache does not exist yet.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${RULEWIRE_CACHE_DIR:-$HOME/.cache/rulewire}/target}"
 mkdir -p "$CARGO_TARGET_DIR"
+
+# moto server: the S3 action's tests start their own on a free port.
+if ! command -v moto_server >/dev/null; then
+    echo "installing: moto[server]"
+    python3 -m pip install --quiet 'moto[server]' || python3 -m pip install --quiet --break-system-packages 'moto[server]'
+fi
+export PATH="$PATH:$HOME/.local/bin"
 
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace "$@"

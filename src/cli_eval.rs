@@ -145,5 +145,6 @@ fn offline_context() -> anyhow::Result<ActionContext> {
         retry: RetryPolicy::default(),
         max_in_flight: 1,
         metrics: Arc::new(NoopMetrics),
+        s3: Arc::default(),
     })
 }

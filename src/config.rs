@@ -21,6 +21,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub actions: ActionsConfig,
     pub shutdown: ShutdownConfig,
+    /// `[s3.connections.<name>]`: named S3 connections for the s3 action (owned by actions).
+    pub s3: rulewire_actions::S3Settings,
 }
 
 /// MQTT protocol version spoken to the broker.

@@ -84,6 +84,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         retry,
         max_in_flight: in_flight,
         metrics: Arc::new(ActionHooks { metrics: metrics.clone(), error_action: false }),
+        s3: Arc::new(rulewire_actions::S3Connections::from_settings(&config.s3)?),
     };
     let error_ctx = ctx.with_metrics(Arc::new(ActionHooks { metrics: metrics.clone(), error_action: true }));
     let bounds = BatchBounds {

@@ -5,14 +5,15 @@
 
 use serde::Deserialize;
 
-use crate::{HttpConfig, RepublishConfig};
+use crate::{HttpConfig, RepublishConfig, S3Config};
 
-/// The configuration of one action, tagged by `type = "republish" | "http"`.
+/// The configuration of one action, tagged by `type = "republish" | "http" | "s3"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionConfig {
     Republish(RepublishConfig),
     Http(HttpConfig),
+    S3(S3Config),
 }
 
 impl ActionConfig {
@@ -21,6 +22,7 @@ impl ActionConfig {
         match self {
             ActionConfig::Republish(_) => "republish",
             ActionConfig::Http(_) => "http",
+            ActionConfig::S3(_) => "s3",
         }
     }
 }

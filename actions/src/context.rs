@@ -1,12 +1,13 @@
 //! `ActionContext`: what the service hands every action it builds.
 //!
 //! The MQTT connection (behind `MqttPublisher`, which the service implements over rumqttc),
-//! one shared `reqwest::Client`, the default retry policy and in-flight bound, and the
-//! metrics hooks. Cheap to clone; the error action may get a clone with other metrics.
+//! one shared `reqwest::Client`, the default retry policy and in-flight bound, the metrics
+//! hooks, and the named S3 connections. Cheap to clone; the error action may get a clone
+//! with other metrics.
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
-use crate::{ActionMetrics, NoopMetrics, RetryPolicy};
+use crate::{ActionMetrics, NoopMetrics, RetryPolicy, S3Connections};
 
 /// A boxed, `Send` future (what the object-safe traits of this crate return).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -38,6 +39,8 @@ pub struct ActionContext {
     /// may override it with `max_in_flight`. Callers beyond it wait (backpressure).
     pub max_in_flight: usize,
     pub metrics: Arc<dyn ActionMetrics>,
+    /// Named S3 connections (`[s3.connections.*]`); `Default` is none, lenient (for `check`).
+    pub s3: Arc<S3Connections>,
 }
 
 /// Default `ActionContext::max_in_flight`.
@@ -52,6 +55,7 @@ impl ActionContext {
             retry: RetryPolicy::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             metrics: Arc::new(NoopMetrics),
+            s3: Arc::default(),
         }
     }
 

@@ -8,7 +8,7 @@
 use std::{future::Future, sync::Arc, time::{Duration, Instant}};
 
 use serde::Deserialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::{Action, ActionContext, ActionFailure, BoxFuture, BuildError, FiredMessage, RetryOverride, RetryPolicy, retry};
 
@@ -29,6 +29,7 @@ pub(crate) struct Delivery {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
 }
 
 impl Delivery {
@@ -47,8 +48,55 @@ impl Delivery {
         if timeout_ms == 0 {
             return invalid("timeout_ms", "must be at least 1");
         }
-        let in_flight = Arc::new(Semaphore::new(max_in_flight.min(Semaphore::MAX_PERMITS)));
-        Ok(Delivery { timeout: Duration::from_millis(timeout_ms), retry, in_flight })
+        let max_in_flight = max_in_flight.min(Semaphore::MAX_PERMITS);
+        let in_flight = Arc::new(Semaphore::new(max_in_flight));
+        Ok(Delivery { timeout: Duration::from_millis(timeout_ms), retry, in_flight, max_in_flight })
+    }
+
+    /// The bound on messages this action works on at once.
+    pub(crate) fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// Waits for one of the action's in-flight slots; held until the message settles.
+    pub(crate) async fn slot(&self) -> SemaphorePermit<'_> {
+        self.in_flight.acquire().await.expect("the semaphore is never closed")
+    }
+
+    /// Runs `attempt` under the per-attempt timeout until it succeeds, fails permanently or
+    /// the retry policy is spent; counts retries for `rule` and `kind`. A timed-out attempt
+    /// calls `on_timeout` and is retried only when `retry_on_timeout`.
+    pub(crate) async fn run<Fut>(
+        &self,
+        ctx: &ActionContext,
+        rule: &str,
+        kind: &'static str,
+        retry_on_timeout: bool,
+        on_timeout: impl Fn(),
+        mut attempt: impl FnMut() -> Fut,
+    ) -> Result<(), AttemptError>
+    where
+        Fut: Future<Output = Result<(), AttemptError>>,
+    {
+        let timeout = self.timeout;
+        let on_timeout = &on_timeout;
+        retry::run(&self.retry, |e: &AttemptError| e.retryable, |n| {
+            if n > 1 {
+                ctx.metrics.retry(rule, kind);
+            }
+            let fut = attempt();
+            async move {
+                match tokio::time::timeout(timeout, fut).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        on_timeout();
+                        let message = format!("timed out after {} ms", timeout.as_millis());
+                        Err(AttemptError { message, retryable: retry_on_timeout })
+                    }
+                }
+            }
+        })
+        .await
     }
 }
 
@@ -114,24 +162,8 @@ impl<S: Sink> Delivered<S> {
 
     async fn deliver(&self, msg: &FiredMessage) -> Result<(), ActionFailure> {
         let req = self.sink.prepare(msg).map_err(|r| self.failure(r.resource, r.message))?;
-        let timeout = self.delivery.timeout;
-        let result = retry::run(&self.delivery.retry, |e: &AttemptError| e.retryable, |attempt| {
-            if attempt > 1 {
-                self.ctx.metrics.retry(&msg.rule_name, S::KIND);
-            }
-            let req = &req;
-            async move {
-                match tokio::time::timeout(timeout, self.sink.send(msg, req)).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        self.sink.on_timeout(msg);
-                        let message = format!("timed out after {} ms", timeout.as_millis());
-                        Err(AttemptError { message, retryable: S::RETRY_ON_TIMEOUT })
-                    }
-                }
-            }
-        })
-        .await;
+        let on_timeout = || self.sink.on_timeout(msg);
+        let result = self.delivery.run(&self.ctx, &msg.rule_name, S::KIND, S::RETRY_ON_TIMEOUT, on_timeout, || self.sink.send(msg, &req)).await;
         result.map_err(|e| self.failure(S::resource(&req).to_owned(), e.message))
     }
 
@@ -147,19 +179,24 @@ impl<S: Sink> Action for Delivered<S> {
 
     fn execute<'a>(&'a self, msg: &'a FiredMessage) -> BoxFuture<'a, Result<(), ActionFailure>> {
         Box::pin(async move {
-            let _permit = self.delivery.in_flight.acquire().await.expect("the semaphore is never closed");
+            let _permit = self.delivery.slot().await;
             let start = Instant::now();
             let result = self.deliver(msg).await;
-            let metrics = &self.ctx.metrics;
-            metrics.latency(&msg.rule_name, S::KIND, start.elapsed().as_secs_f64());
-            match &result {
-                Ok(()) => metrics.success(&msg.rule_name, S::KIND),
-                Err(failure) => {
-                    metrics.failure(&msg.rule_name, S::KIND);
-                    tracing::warn!(rule = %msg.rule_name, trace_id = %msg.trace_id, %failure, "action failed");
-                }
-            }
+            record_outcome(&self.ctx, msg, S::KIND, start, &result);
             result
         })
+    }
+}
+
+/// Reports one message's outcome (latency, success or failure) and logs a failure.
+pub(crate) fn record_outcome(ctx: &ActionContext, msg: &FiredMessage, kind: &'static str, start: Instant, result: &Result<(), ActionFailure>) {
+    let metrics = &ctx.metrics;
+    metrics.latency(&msg.rule_name, kind, start.elapsed().as_secs_f64());
+    match result {
+        Ok(()) => metrics.success(&msg.rule_name, kind),
+        Err(failure) => {
+            metrics.failure(&msg.rule_name, kind);
+            tracing::warn!(rule = %msg.rule_name, trace_id = %msg.trace_id, %failure, "action failed");
+        }
     }
 }

@@ -54,6 +54,15 @@ impl FiredMessage {
         }
     }
 
+    /// The output's default MIME type: `application/json` when it is JSON, otherwise
+    /// `application/octet-stream` (AWS's rule for the HTTP action; the S3 action uses it too).
+    pub fn output_content_type(&self) -> &'static str {
+        match serde_json::from_slice::<serde::de::IgnoredAny>(&self.output) {
+            Ok(_) => "application/json",
+            Err(_) => "application/octet-stream",
+        }
+    }
+
     /// The same message with another output (templates still see the original message).
     pub fn with_output(&self, output: Vec<u8>) -> FiredMessage {
         FiredMessage { output, ..self.clone() }

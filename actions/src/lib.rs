@@ -5,7 +5,7 @@
 //! - `delivery` + `retry`: the plumbing every action shares (bounded in-flight work, timeout,
 //!   retries with exponential backoff and full jitter, metrics, `ActionFailure`).
 //! - `error_payload`: AWS's error-action payload.
-//! - one folder per action: `republish/`, `http/`.
+//! - one folder per action: `republish/`, `http/`, `s3/`.
 //!
 //! The service builds each action once per rule load with `build_action` (templates compile
 //! then, so a bad one fails the rule load), and calls `Action::execute` per fired message.
@@ -21,6 +21,7 @@ pub mod http;
 mod metrics;
 pub mod republish;
 pub mod retry;
+pub mod s3;
 mod templates;
 
 use std::sync::Arc;
@@ -36,11 +37,12 @@ pub use http::HttpConfig;
 pub use metrics::{ActionMetrics, NoopMetrics, status_class};
 pub use republish::RepublishConfig;
 pub use retry::{RetryOverride, RetryPolicy};
+pub use s3::{S3Config, S3Connections, S3Settings};
 pub use templates::KeyValue;
 
 /// One configured action of one rule. Object-safe: a rule holds `Vec<Arc<dyn Action>>`.
 pub trait Action: Send + Sync {
-    /// The action type for metric labels: `"republish"`, `"http"`.
+    /// The action type for metric labels: `"republish"`, `"http"`, `"s3"`.
     fn kind(&self) -> &'static str;
     /// Delivers `msg.output`, with retries; `Err` once every attempt failed or a permanent
     /// error occurred. Waits for a slot first when the action's in-flight bound is reached.
@@ -69,6 +71,7 @@ pub fn build_action(cfg: &ActionConfig, version: SqlVersion, ctx: &ActionContext
     match cfg {
         ActionConfig::Republish(c) => republish::build(c, version, ctx),
         ActionConfig::Http(c) => http::build(c, version, ctx),
+        ActionConfig::S3(c) => s3::build(c, version, ctx),
     }
 }
 

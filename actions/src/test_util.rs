@@ -1,4 +1,5 @@
-//! Helpers shared by this crate's tests: a context with fast retries and counting metrics.
+//! Helpers shared by this crate's tests: a context with fast retries and counting metrics,
+//! and a fired message.
 
 use std::{
     collections::BTreeMap,
@@ -6,7 +7,9 @@ use std::{
     time::Duration,
 };
 
-use crate::{ActionContext, ActionMetrics, BoxFuture, MqttPublisher, RetryPolicy};
+use bytes::Bytes;
+
+use crate::{ActionContext, ActionMetrics, BoxFuture, FiredMessage, MqttPublisher, RetryPolicy};
 
 /// Installs rustls' ring provider once (reqwest is built with `rustls-no-provider`).
 pub(crate) fn install_crypto() {
@@ -65,4 +68,19 @@ pub(crate) fn context(publisher: Arc<dyn MqttPublisher>) -> (ActionContext, Arc<
     let mut ctx = ActionContext::new(publisher, http).with_metrics(metrics.clone());
     ctx.retry = RetryPolicy { attempts: 3, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
     (ctx, metrics)
+}
+
+/// `rule` fired on `topic`: client `dev-7`, original payload `{"temp":31,"site":"north"}`,
+/// timestamp 1700000000000 (2023-11-14), trace id `trace-1`, and this `output`.
+pub(crate) fn fired(rule: &str, topic: &str, output: &[u8]) -> FiredMessage {
+    FiredMessage {
+        rule_name: rule.into(),
+        topic: topic.into(),
+        client_id: "dev-7".into(),
+        original_payload: Bytes::from_static(br#"{"temp":31,"site":"north"}"#),
+        output: output.to_vec(),
+        timestamp_ms: 1_700_000_000_000,
+        trace_id: "trace-1".into(),
+        ..Default::default()
+    }
 }

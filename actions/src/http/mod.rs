@@ -84,9 +84,7 @@ impl Http {
             map.append(name.clone(), value);
         }
         if !map.contains_key(CONTENT_TYPE) {
-            let json = serde_json::from_slice::<serde::de::IgnoredAny>(&msg.output).is_ok();
-            let default = if json { "application/json" } else { "application/octet-stream" };
-            map.insert(CONTENT_TYPE, HeaderValue::from_static(default));
+            map.insert(CONTENT_TYPE, HeaderValue::from_static(msg.output_content_type()));
         }
         Ok(map)
     }

@@ -18,7 +18,7 @@ use rulewire_engine::SqlVersion;
 
 use crate::{
     ActionConfig, ActionContext, FiredMessage, KeyValue, build_action,
-    test_util::{CountingMetrics, NoPublisher, context},
+    test_util::{CountingMetrics, NoPublisher, context, fired},
 };
 
 /// One request the server saw.
@@ -55,16 +55,7 @@ async fn serve(statuses: &[u16], delay: Duration) -> (SocketAddr, Arc<Script>) {
 }
 
 fn message(output: &[u8]) -> FiredMessage {
-    FiredMessage {
-        rule_name: "hook_rule".into(),
-        topic: "sensors/room1/data".into(),
-        client_id: "dev-7".into(),
-        original_payload: Bytes::from_static(br#"{"temp":31,"site":"north"}"#),
-        output: output.to_vec(),
-        timestamp_ms: 1_700_000_000_000,
-        trace_id: "trace-1".into(),
-        ..Default::default()
-    }
+    fired("hook_rule", "sensors/room1/data", output)
 }
 
 fn http_config(url: String, headers: &[(&str, &str)], extra: &str) -> ActionConfig {
