@@ -287,6 +287,7 @@ impl<'a> Scanner<'a, '_> {
         self.i += 1;
         let start = self.i;
         let mut escaped = false;
+        let mut ascii = true;
         loop {
             match self.peek().ok_or(ScanError)? {
                 b'"' => break,
@@ -306,12 +307,16 @@ impl<'a> Scanner<'a, '_> {
                     }
                 }
                 0..=0x1f => return Err(ScanError),
-                _ => self.i += 1,
+                b => {
+                    ascii &= b < 0x80;
+                    self.i += 1
+                }
             }
         }
         let end = self.i;
         self.i += 1;
-        if std::str::from_utf8(&self.b[start..end]).is_err() {
+        // Only non-ASCII bytes can make invalid UTF-8.
+        if !ascii && std::str::from_utf8(&self.b[start..end]).is_err() {
             return Err(ScanError);
         }
         Ok((start, end, escaped))
