@@ -58,7 +58,7 @@ pub(crate) fn build(
     }
     let max_rows = cfg.max_rows.min(delivery.max_in_flight());
     if max_rows < cfg.max_rows {
-        tracing::warn!(max_rows = cfg.max_rows, max_in_flight = max_rows, "s3 batch.max_rows is capped by the action's in-flight bound");
+        tracing::info!(max_rows = cfg.max_rows, max_in_flight = max_rows, "s3 batch.max_rows is capped by the action's in-flight bound");
     }
     let content_type = target.content_type.clone().unwrap_or_else(|| cfg.format.content_type().to_owned());
     let inner = Inner {
