@@ -7,6 +7,7 @@
 //! - [`mqtt`], [`publisher`], [`ingest`]: the broker connections, routing, backpressure;
 //! - [`pipeline`]: micro-batches, evaluation, actions, error action, in-order acks;
 //! - [`embedded`]: the in-process rumqttd broker;
+//! - [`loadgen`]: `rulewire bench`, the load generator and end-to-end meter;
 //! - [`admin`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`, `/rules`;
 //! - [`reload`], [`service`], [`demo`], [`stop`]: wiring and lifecycle.
 
@@ -15,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod embedded;
 pub mod ingest;
+pub mod loadgen;
 pub mod metrics;
 pub mod mqtt;
 pub mod pipeline;

@@ -33,6 +33,8 @@ enum Command {
     Eval(cli_eval::EvalArgs),
     /// Check rule files (SQL, header, actions) without running them.
     Check(cli_eval::CheckArgs),
+    /// Load a running rulewire (or the broker alone) and meter rate, loss and latency.
+    Bench(rulewire::loadgen::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -65,6 +67,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => run(args),
         Command::Eval(args) => cli_eval::eval(args),
         Command::Check(args) => cli_eval::check(args),
+        Command::Bench(args) => rulewire::loadgen::run(args),
     };
     match result {
         Ok(code) => code,

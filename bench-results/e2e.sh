@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# End-to-end benchmark for issue 5: publisher -> Mosquitto -> rulewire -> republish ->
+# Mosquitto -> subscriber, QoS 0, against Mosquitto alone (--baseline).
+# Usage: bench-results/e2e.sh [path/to/release/rulewire]   (results in $OUT, default /tmp/rw-e2e)
+set -euo pipefail
+BIN=${1:-target/release/rulewire}
+OUT=${OUT:-/tmp/rw-e2e}
+DUR=${DUR:-10s}
+CONNS=${CONNS:-4}
+PORT=${PORT:-18830}
+mkdir -p "$OUT/rules"
+# ~200-byte payload (the echoed seq and ts give loss, duplicates and latency)
+PAYLOAD='{"temperature": {rand:20..40}, "humidity": {randf:30..90}, "pressure": {randf:990..1030}, "battery": {rand:0..100}, "device": "bench-device-{conn}", "firmware": "1.4.2-build.5678", "location": {"building": "hq", "floor": {rand:1..9}}, "seq": {seq}, "ts": {ts_ns}}'
+
+cat > "$OUT/mosquitto.conf" <<CONF
+per_listener_settings false
+allow_anonymous true
+persistence false
+max_queued_messages 0
+listener $PORT 127.0.0.1
+CONF
+cat > "$OUT/rules/bench.sql" <<'SQL'
+-- [[action]]
+-- type = "republish"
+-- topic = "out/${topic(2)}"
+-- qos = 0
+SELECT *, topic(2) AS room FROM 'sensors/+/data'
+SQL
+cat > "$OUT/rulewire.toml" <<CONF
+[broker]
+url = "mqtt://127.0.0.1:$PORT"
+client_id = "rulewire-e2e"
+basic_ingest = false
+[rules]
+dir = "$OUT/rules"
+watch = false
+[http]
+listen = ""
+CONF
+
+mosquitto -c "$OUT/mosquitto.conf" >"$OUT/mosquitto.log" 2>&1 &
+MOSQ=$!
+RW=""
+trap 'kill $MOSQ ${RW:+$RW} 2>/dev/null || true' EXIT
+sleep 0.5
+
+bench() { "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
+    --duration "$DUR" --warmup 1s --drain 3s --json "$@"; }
+rss() { grep VmRSS "/proc/$1/status" | awk '{print $2}'; }
+
+echo "== (a) baseline, max rate" >&2
+bench --baseline --rate 0 > "$OUT/a-baseline-max.json"
+BASE=$(python3 -c "import json;print(json.load(open('$OUT/a-baseline-max.json'))['delivered_per_sec'])")
+HALF=$(python3 -c "print(int($BASE/2))")
+
+"$BIN" run --config "$OUT/rulewire.toml" >"$OUT/rulewire.log" 2>&1 &
+RW=$!
+sleep 2
+echo "rulewire pid $RW idle RSS kB: $(rss $RW)" | tee "$OUT/rss.txt" >&2
+
+echo "== (b) through rulewire, max rate" >&2
+( for i in $(seq 1 12); do sleep 1; echo "t+${i}s RSS kB: $(rss $RW)"; done ) >> "$OUT/rss.txt" &
+bench --subscribe 'out/#' --rate 0 > "$OUT/b-rules-max.json"
+wait
+echo "== (c) through rulewire, rate $HALF" >&2
+bench --subscribe 'out/#' --rate "$HALF" > "$OUT/c-rules-half.json"
+echo "after load RSS kB: $(rss $RW)" >> "$OUT/rss.txt"
+kill $RW; wait $RW 2>/dev/null || true; RW=""
+
+echo "== (c) baseline, rate $HALF" >&2
+bench --baseline --rate "$HALF" > "$OUT/c-baseline-half.json"
+echo "== (a') baseline again, max rate" >&2
+bench --baseline --rate 0 > "$OUT/a2-baseline-max.json"
+
+python3 - "$OUT" <<'PY'
+import json, sys, os
+out = sys.argv[1]
+for name in ["a-baseline-max", "b-rules-max", "a2-baseline-max", "c-baseline-half", "c-rules-half"]:
+    s = json.load(open(os.path.join(out, name + ".json")))
+    l = s["latency_ms"] or {}
+    print(f"{name:16} sent/s {s['sent_per_sec']:>9.0f} delivered/s {s['delivered_per_sec']:>9.0f} "
+          f"lost {s['lost']:>7} ({s['loss_pct']:.2f}%) dup {s['duplicates']} "
+          f"p50 {l.get('p50', 0):.3f} p90 {l.get('p90', 0):.3f} p99 {l.get('p99', 0):.3f} max {l.get('max', 0):.3f} ms")
+PY
+cat "$OUT/rss.txt"
