@@ -17,6 +17,7 @@ per_listener_settings false
 allow_anonymous true
 persistence false
 max_queued_messages 0
+set_tcp_nodelay true
 listener $PORT 127.0.0.1
 CONF
 cat > "$OUT/rules/bench.sql" <<'SQL'
@@ -38,37 +39,37 @@ watch = false
 listen = ""
 CONF
 
-mosquitto -c "$OUT/mosquitto.conf" >"$OUT/mosquitto.log" 2>&1 &
-MOSQ=$!
+start_mosquitto() { mosquitto -c "$OUT/mosquitto.conf" >>"$OUT/mosquitto.log" 2>&1 & MOSQ=$!; sleep 0.5; }
+MOSQ=""
 RW=""
-trap 'kill $MOSQ ${RW:+$RW} 2>/dev/null || true' EXIT
-sleep 0.5
-
+trap 'kill ${MOSQ:+$MOSQ} ${RW:+$RW} 2>/dev/null || true' EXIT
 bench() { "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
     --duration "$DUR" --warmup 1s --drain 3s --json "$@"; }
 rss() { grep VmRSS "/proc/$1/status" | awk '{print $2}'; }
+json() { python3 -c "import json;print(json.load(open('$1'))['$2'])"; }
 
+start_mosquitto
 echo "== (a) baseline, max rate" >&2
 bench --baseline --rate 0 > "$OUT/a-baseline-max.json"
-BASE=$(python3 -c "import json;print(json.load(open('$OUT/a-baseline-max.json'))['delivered_per_sec'])")
-HALF=$(python3 -c "print(int($BASE/2))")
+HALF=$(python3 -c "print(int($(json "$OUT/a-baseline-max.json" delivered_per_sec)/2))")
+echo "== (c) baseline, rate $HALF" >&2
+bench --baseline --rate "$HALF" > "$OUT/c-baseline-half.json"
 
 "$BIN" run --config "$OUT/rulewire.toml" >"$OUT/rulewire.log" 2>&1 &
 RW=$!
 sleep 2
 echo "rulewire pid $RW idle RSS kB: $(rss $RW)" | tee "$OUT/rss.txt" >&2
-
-echo "== (b) through rulewire, max rate" >&2
-( for i in $(seq 1 12); do sleep 1; echo "t+${i}s RSS kB: $(rss $RW)"; done ) >> "$OUT/rss.txt" &
-bench --subscribe 'out/#' --rate 0 > "$OUT/b-rules-max.json"
-wait
 echo "== (c) through rulewire, rate $HALF" >&2
 bench --subscribe 'out/#' --rate "$HALF" > "$OUT/c-rules-half.json"
-echo "after load RSS kB: $(rss $RW)" >> "$OUT/rss.txt"
-kill $RW; wait $RW 2>/dev/null || true; RW=""
-
-echo "== (c) baseline, rate $HALF" >&2
-bench --baseline --rate "$HALF" > "$OUT/c-baseline-half.json"
+echo "== (b) through rulewire, max rate" >&2
+( for i in $(seq 1 12); do sleep 1; echo "t+${i}s RSS kB: $(rss $RW)"; done ) >> "$OUT/rss.txt" &
+SAMPLER=$!
+bench --subscribe 'out/#' --rate 0 > "$OUT/b-rules-max.json"
+wait $SAMPLER
+echo "after load RSS kB: $(rss $RW); mosquitto RSS kB: $(rss $MOSQ)" >> "$OUT/rss.txt"
+kill $RW $MOSQ; wait $RW $MOSQ 2>/dev/null || true; RW=""
+# a fresh Mosquitto: the max-rate run above leaves a backlog queued for rulewire
+start_mosquitto
 echo "== (a') baseline again, max rate" >&2
 bench --baseline --rate 0 > "$OUT/a2-baseline-max.json"
 

@@ -14,7 +14,7 @@ use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, QoS};
 use tokio::task::JoinHandle;
 
 use super::args::Plan;
-use super::receiver::{now_ns, wait_connack};
+use super::receiver::{no_delay, now_ns, wait_connack};
 use super::template::{Rng, Template, Vars, WARMUP_SEQ_BASE};
 
 /// Requests queued between a publishing task and its eventloop. Small: the queue adds to
@@ -54,6 +54,7 @@ pub async fn connect(plan: &Plan, index: usize) -> anyhow::Result<Connection> {
     options.set_max_packet_size(4 << 20, 4 << 20);
     options.set_inflight(1000);
     let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CHANNEL);
+    eventloop.set_network_options(no_delay());
     wait_connack(&mut eventloop, &format!("publisher {index}")).await?;
     let eventloop = tokio::spawn(drive(eventloop, index));
     Ok(Connection { index, client, eventloop })

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, NetworkOptions, Packet};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -140,7 +140,8 @@ impl Receiver {
         options.set_clean_session(true);
         options.set_max_packet_size(4 << 20, 4 << 20);
         let (client, mut eventloop) = AsyncClient::new(options, 16);
-        wait_connack(&mut eventloop, "meter").await?;
+        eventloop.set_network_options(no_delay());
+    wait_connack(&mut eventloop, "meter").await?;
         for filter in &plan.filters {
             client.subscribe(filter.clone(), plan.qos).await?;
         }
@@ -199,6 +200,14 @@ async fn receive(
     let _ = client.try_disconnect();
     let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
     Ok(())
+}
+
+/// TCP_NODELAY on: rumqttc leaves Nagle's algorithm on by default, which holds small
+/// packets back for up to a delayed-ACK period (~40 ms) and would show up as latency.
+pub fn no_delay() -> NetworkOptions {
+    let mut options = NetworkOptions::new();
+    options.set_tcp_nodelay(true);
+    options
 }
 
 /// Polls a fresh eventloop until its CONNACK (the first event), with a timeout.
