@@ -138,7 +138,8 @@ pub fn connect(cfg: &BrokerConfig, spec: &ConnectSpec, cap: usize) -> anyhow::Re
             if let Some(t) = transport {
                 o.set_transport(t);
             }
-            let (c, e) = rumqttc::AsyncClient::new(o, cap);
+            let (c, mut e) = rumqttc::AsyncClient::new(o, cap);
+            e.set_network_options(no_delay());
             Ok((MqttClient::V4(c), MqttEventLoop::V4(e)))
         }
         Protocol::V5 => {
@@ -157,10 +158,19 @@ pub fn connect(cfg: &BrokerConfig, spec: &ConnectSpec, cap: usize) -> anyhow::Re
             if let Some(t) = transport {
                 o.set_transport(t);
             }
+            o.set_network_options(no_delay());
             let (c, e) = rumqttc::v5::AsyncClient::new(o, cap);
             Ok((MqttClient::V5(c), MqttEventLoop::V5(e)))
         }
     }
+}
+
+/// TCP_NODELAY on: rumqttc leaves Nagle's algorithm on, which holds small packets (PUBACKs,
+/// republished messages) back for up to a delayed-ACK period, ~40 ms, per hop.
+pub fn no_delay() -> rumqttc::NetworkOptions {
+    let mut options = rumqttc::NetworkOptions::new();
+    options.set_tcp_nodelay(true);
+    options
 }
 
 fn qos(q: u8) -> rumqttc::QoS {

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, NetworkOptions, Packet};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -202,13 +202,7 @@ async fn receive(
     Ok(())
 }
 
-/// TCP_NODELAY on: rumqttc leaves Nagle's algorithm on by default, which holds small
-/// packets back for up to a delayed-ACK period (~40 ms) and would show up as latency.
-pub fn no_delay() -> NetworkOptions {
-    let mut options = NetworkOptions::new();
-    options.set_tcp_nodelay(true);
-    options
-}
+pub use crate::mqtt::no_delay;
 
 /// Polls a fresh eventloop until its CONNACK (the first event), with a timeout.
 pub async fn wait_connack(eventloop: &mut EventLoop, who: &str) -> anyhow::Result<()> {
