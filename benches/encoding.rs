@@ -23,11 +23,18 @@ fn encoding(c: &mut Criterion) {
             black_box(out.len())
         })
     });
-    let msg = Message { client_id: "dev-42", timestamp_ms: 1_700_000_000_000, ..Message::new("sensors/room4/data", PAYLOAD.as_bytes()) };
+    let msg = Message {
+        client_id: "dev-42",
+        timestamp_ms: 1_700_000_000_000,
+        ..Message::new("sensors/room4/data", PAYLOAD.as_bytes())
+    };
     for (name, text) in [
         ("template_static", "alerts/fixed"),
         ("template_topic_level", "alerts/${topic(2)}/temperature"),
-        ("template_payload_field", "devices/${device_id}/${timestamp()}"),
+        (
+            "template_payload_field",
+            "devices/${device_id}/${timestamp()}",
+        ),
     ] {
         let t = Template::parse(text, SqlVersion::V2016_03_23).unwrap();
         group.bench_function(name, |b| b.iter(|| black_box(t.render(black_box(&msg)))));

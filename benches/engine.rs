@@ -31,38 +31,66 @@ fn payloads() -> Vec<String> {
 
 fn bench_rule(c: &mut Criterion, name: &str, sql: &str) {
     let rule = Rule::compile(sql, SqlVersion::V2016_03_23).expect("bench rule compiles");
-    assert!(rule.is_vectorised(), "{name} should take the vectorised path");
+    assert!(
+        rule.is_vectorised(),
+        "{name} should take the vectorised path"
+    );
     let payloads = payloads();
-    let topics: Vec<String> = (0..BATCH).map(|i| format!("sensors/room{}", i % 16)).collect();
+    let topics: Vec<String> = (0..BATCH)
+        .map(|i| format!("sensors/room{}", i % 16))
+        .collect();
     let msgs: Vec<Message> = payloads
         .iter()
         .zip(&topics)
-        .map(|(p, t)| Message { client_id: "bench-client", timestamp_ms: 1_700_000_000_000, ..Message::new(t, p.as_bytes()) })
+        .map(|(p, t)| Message {
+            client_id: "bench-client",
+            timestamp_ms: 1_700_000_000_000,
+            ..Message::new(t, p.as_bytes())
+        })
         .collect();
     let mean_len = payloads.iter().map(String::len).sum::<usize>() / BATCH;
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(BATCH as u64));
-    group.bench_function(format!("{name} ({mean_len} B payloads, batch {BATCH})"), |b| {
-        b.iter_batched(|| (), |_| black_box(rule.evaluate_batch(black_box(&msgs))), BatchSize::SmallInput)
-    });
+    group.bench_function(
+        format!("{name} ({mean_len} B payloads, batch {BATCH})"),
+        |b| {
+            b.iter_batched(
+                || (),
+                |_| black_box(rule.evaluate_batch(black_box(&msgs))),
+                BatchSize::SmallInput,
+            )
+        },
+    );
     group.finish();
 }
 
 fn engine(c: &mut Criterion) {
-    bench_rule(c, "filter", "SELECT temperature, humidity FROM 'sensors/+' WHERE temperature > 30");
-    bench_rule(c, "star_topic_clientid", "SELECT *, topic(2) AS room, clientid() AS id FROM 'sensors/+'");
+    bench_rule(
+        c,
+        "filter",
+        "SELECT temperature, humidity FROM 'sensors/+' WHERE temperature > 30",
+    );
+    bench_rule(
+        c,
+        "star_topic_clientid",
+        "SELECT *, topic(2) AS room, clientid() AS id FROM 'sensors/+'",
+    );
     // Five functions: two context functions plus arithmetic work the vectorised path does, and
     // three pure functions, which make this rule take the row path (measured honestly).
     let five = "SELECT upper(status) AS s, round(temperature) AS t, concat(device_id, '-', topic(2)) AS d, \
                 abs(pressure - 1013) AS p, timestamp() AS ts FROM 'sensors/+' WHERE temperature > 30";
     let rule = Rule::compile(five, SqlVersion::V2016_03_23).unwrap();
     let payloads = payloads();
-    let msgs: Vec<Message> = payloads.iter().map(|p| Message::new("sensors/room1", p.as_bytes())).collect();
+    let msgs: Vec<Message> = payloads
+        .iter()
+        .map(|p| Message::new("sensors/room1", p.as_bytes()))
+        .collect();
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(BATCH as u64));
-    group.bench_function(format!("five_functions (row path: {})", !rule.is_vectorised()), |b| {
-        b.iter(|| black_box(rule.evaluate_batch(black_box(&msgs))))
-    });
+    group.bench_function(
+        format!("five_functions (row path: {})", !rule.is_vectorised()),
+        |b| b.iter(|| black_box(rule.evaluate_batch(black_box(&msgs)))),
+    );
     group.finish();
 }
 

@@ -18,14 +18,29 @@ fn routing(c: &mut Criterion) {
     group.sample_size(20);
     for rules in [1usize, 100, 1_000, 10_000] {
         let compiled: Vec<Rule> = (0..rules)
-            .map(|i| Rule::compile(&format!("SELECT temperature, humidity FROM 'sensors/{i}/+' WHERE temperature > 30"), SqlVersion::V2016_03_23).unwrap())
+            .map(|i| {
+                Rule::compile(
+                    &format!(
+                        "SELECT temperature, humidity FROM 'sensors/{i}/+' WHERE temperature > 30"
+                    ),
+                    SqlVersion::V2016_03_23,
+                )
+                .unwrap()
+            })
             .collect();
         let mut trie = TopicTrie::new();
         for (i, r) in compiled.iter().enumerate() {
             trie.insert(r.topic_filter().unwrap(), i);
         }
         // Messages spread over 64 of the rules (or all, when fewer), in batches per rule.
-        let topics: Vec<String> = (0..MESSAGES).map(|m| format!("sensors/{}/data", (m * 7919) % rules.min(64).max(1) * (rules / 64).max(1))).collect();
+        let topics: Vec<String> = (0..MESSAGES)
+            .map(|m| {
+                format!(
+                    "sensors/{}/data",
+                    (m * 7919) % rules.min(64).max(1) * (rules / 64).max(1)
+                )
+            })
+            .collect();
         let payloads: Vec<String> = (0..MESSAGES)
             .map(|m| format!(r#"{{"device_id":"sensor-{m:05}","temperature":{}.5,"humidity":{}.25,"pressure":1013.2,"battery":77,"status":"ok","seq":{m}}}"#, 15 + m % 32, 30 + m % 40))
             .collect();
@@ -45,7 +60,11 @@ fn routing(c: &mut Criterion) {
                 let mut fired = 0usize;
                 for (r, slot) in index.iter().enumerate() {
                     if *slot != usize::MAX {
-                        fired += compiled[r].evaluate_batch(&per_rule[*slot]).iter().filter(|e| e.output.is_some()).count();
+                        fired += compiled[r]
+                            .evaluate_batch(&per_rule[*slot])
+                            .iter()
+                            .filter(|e| e.output.is_some())
+                            .count();
                     }
                 }
                 black_box(fired)

@@ -31,33 +31,49 @@ pub async fn serve(
     registry: Arc<Registry>,
     stop: CancelFlag,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("admin HTTP server cannot listen on {listen} (http.listen): {e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        anyhow::anyhow!("admin HTTP server cannot listen on {listen} (http.listen): {e}")
+    })?;
     tracing::info!(addr = %listener.local_addr()?, "admin HTTP server listening (/metrics /healthz /readyz /rules)");
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/rules", get(rules))
-        .with_state(AppState { metrics, status, registry });
+        .with_state(AppState {
+            metrics,
+            status,
+            registry,
+        });
     Ok(tokio::spawn(async move {
         let shutdown = async move { stop.wait().await };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             tracing::error!(error = %e, "admin HTTP server failed");
         }
     }))
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn ready(State(s): State<AppState>) -> Response {
     let connected = s.status.connected.load(Ordering::SeqCst);
     let loaded = s.status.rules_loaded.load(Ordering::SeqCst);
     let body = format!("broker_connected={connected} rules_loaded={loaded}\n");
-    if connected && loaded { (StatusCode::OK, body) } else { (StatusCode::SERVICE_UNAVAILABLE, body) }.into_response()
+    if connected && loaded {
+        (StatusCode::OK, body)
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, body)
+    }
+    .into_response()
 }
 
 async fn rules(State(s): State<AppState>) -> Response {

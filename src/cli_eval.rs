@@ -28,7 +28,11 @@ pub struct EvalArgs {
     #[arg(long)]
     pub topic: String,
     /// The payload, taken verbatim as bytes (JSON or not).
-    #[arg(long, conflicts_with = "payload_file", required_unless_present = "payload_file")]
+    #[arg(
+        long,
+        conflicts_with = "payload_file",
+        required_unless_present = "payload_file"
+    )]
     pub payload: Option<String>,
     /// Read the payload bytes from a file instead.
     #[arg(long)]
@@ -42,7 +46,8 @@ pub struct EvalArgs {
 }
 
 fn parse_version(s: &str) -> Result<SqlVersion, String> {
-    SqlVersion::parse(s).ok_or_else(|| format!("unknown SQL version {s:?}: use 2016-03-23 or 2015-10-08"))
+    SqlVersion::parse(s)
+        .ok_or_else(|| format!("unknown SQL version {s:?}: use 2016-03-23 or 2015-10-08"))
 }
 
 /// Arguments of `rulewire check`.
@@ -67,15 +72,29 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     };
     let payload = match (&args.payload, &args.payload_file) {
         (Some(p), _) => p.clone().into_bytes(),
-        (None, Some(path)) => std::fs::read(path).with_context(|| format!("cannot read payload file {}", path.display()))?,
+        (None, Some(path)) => std::fs::read(path)
+            .with_context(|| format!("cannot read payload file {}", path.display()))?,
         (None, None) => unreachable!("clap requires --payload or --payload-file"),
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     let trace_id = uuid_like();
-    let msg = Message { client_id: &args.client_id, timestamp_ms: now, trace_id: &trace_id, ..Message::new(&args.topic, &payload) };
-    let topic_ok = rule.topic_filter().is_none_or(|f| rulewire_engine::topic::matches(f, &args.topic));
+    let msg = Message {
+        client_id: &args.client_id,
+        timestamp_ms: now,
+        trace_id: &trace_id,
+        ..Message::new(&args.topic, &payload)
+    };
+    let topic_ok = rule
+        .topic_filter()
+        .is_none_or(|f| rulewire_engine::topic::matches(f, &args.topic));
     if !topic_ok {
-        eprintln!("note: topic {:?} does not match the rule's FROM filter; the rule would not see this message", args.topic);
+        eprintln!(
+            "note: topic {:?} does not match the rule's FROM filter; the rule would not see this message",
+            args.topic
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let result = rule.evaluate(&msg);
@@ -94,7 +113,14 @@ fn uuid_like() -> String {
     use rand::Rng;
     let b: [u8; 16] = rand::rng().random();
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -117,7 +143,11 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
     eprintln!("{ok} rule(s) ok, {failed} with errors");
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Builds every action of a rule file (this parses their templates) without running them.
@@ -132,7 +162,14 @@ fn check_actions(rf: &RuleFile, ctx: &ActionContext) -> Result<(), RuleFileError
 struct OfflinePublisher;
 
 impl MqttPublisher for OfflinePublisher {
-    fn publish(&self, _topic: String, _qos: u8, _retain: bool, _payload: Vec<u8>, _user_properties: Vec<(String, String)>) -> BoxFuture<'_, Result<(), String>> {
+    fn publish(
+        &self,
+        _topic: String,
+        _qos: u8,
+        _retain: bool,
+        _payload: Vec<u8>,
+        _user_properties: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { Err("`rulewire check` does not publish".to_owned()) })
     }
 }
@@ -141,7 +178,9 @@ fn offline_context() -> anyhow::Result<ActionContext> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     Ok(ActionContext {
         publisher: Arc::new(OfflinePublisher),
-        http: reqwest::Client::builder().build().context("cannot build the HTTP client")?,
+        http: reqwest::Client::builder()
+            .build()
+            .context("cannot build the HTTP client")?,
         retry: RetryPolicy::default(),
         max_in_flight: 1,
         metrics: Arc::new(NoopMetrics),

@@ -120,7 +120,10 @@ pub struct RulesConfig {
 
 impl Default for RulesConfig {
     fn default() -> Self {
-        RulesConfig { dir: PathBuf::from("rules"), watch: true }
+        RulesConfig {
+            dir: PathBuf::from("rules"),
+            watch: true,
+        }
     }
 }
 
@@ -134,7 +137,10 @@ pub struct BatchConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        BatchConfig { max_messages: 256, max_delay_ms: 5 }
+        BatchConfig {
+            max_messages: 256,
+            max_delay_ms: 5,
+        }
     }
 }
 
@@ -150,7 +156,10 @@ pub struct LimitsConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig { max_in_flight: 1024, max_payload_bytes: 128 * 1024 }
+        LimitsConfig {
+            max_in_flight: 1024,
+            max_payload_bytes: 128 * 1024,
+        }
     }
 }
 
@@ -164,7 +173,9 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:9464".into() }
+        HttpConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
     }
 }
 
@@ -183,7 +194,11 @@ pub struct ActionsConfig {
 
 impl Default for ActionsConfig {
     fn default() -> Self {
-        ActionsConfig { attempts: 3, base_delay_ms: 100, max_delay_ms: 2000 }
+        ActionsConfig {
+            attempts: 3,
+            base_delay_ms: 100,
+            max_delay_ms: 2000,
+        }
     }
 }
 
@@ -214,17 +229,26 @@ impl Config {
     }
 
     /// Parses TOML text, then overrides each key from `env(RULEWIRE_<SECTION>_<KEY>)`.
-    pub fn from_toml_and_env(text: &str, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+    pub fn from_toml_and_env(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Config> {
         let mut table: toml::Table = toml::from_str(text)?;
         let defaults = toml::Table::try_from(Config::default())?;
         for (section, keys) in &defaults {
-            let Some(keys) = keys.as_table() else { continue };
+            let Some(keys) = keys.as_table() else {
+                continue;
+            };
             for key in keys.keys() {
                 let var = format!("RULEWIRE_{}_{}", section, key).to_uppercase();
                 let Some(raw) = env(&var) else { continue };
                 let value = parse_env_value(&raw);
-                let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
-                let Some(entry) = entry.as_table_mut() else { bail!("[{section}] is not a table") };
+                let entry = table
+                    .entry(section.clone())
+                    .or_insert_with(|| toml::Value::Table(Default::default()));
+                let Some(entry) = entry.as_table_mut() else {
+                    bail!("[{section}] is not a table")
+                };
                 entry.insert(key.clone(), value);
             }
         }
@@ -258,7 +282,9 @@ impl Config {
 fn parse_env_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
         Err(_) => toml::Value::String(raw.into()),
     }
 }

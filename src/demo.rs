@@ -25,8 +25,11 @@ fn spec(url: &str, id: &str) -> ConnectSpec {
 /// Starts the sample publisher and the printer.
 pub fn spawn(broker: &BrokerConfig, url: &str, stop: CancelFlag) -> anyhow::Result<()> {
     let (watch, mut watch_loop) = mqtt::connect(broker, &spec(url, "rulewire-demo-watch"), 64)?;
-    let (sensors, mut sensors_loop) = mqtt::connect(broker, &spec(url, "rulewire-demo-sensors"), 64)?;
-    println!("[demo] publishing sample telemetry to sensors/<room>/data; the rules' output appears below");
+    let (sensors, mut sensors_loop) =
+        mqtt::connect(broker, &spec(url, "rulewire-demo-sensors"), 64)?;
+    println!(
+        "[demo] publishing sample telemetry to sensors/<room>/data; the rules' output appears below"
+    );
     let s = stop.clone();
     tokio::spawn(async move {
         while !s.is_set() {
@@ -58,8 +61,18 @@ pub fn spawn(broker: &BrokerConfig, url: &str, stop: CancelFlag) -> anyhow::Resu
             let phase = (tick as f64 / 6.0).sin();
             let temperature = (25.0 + 8.0 * phase + rand::random::<f64>() * 2.0).round();
             let humidity = (55.0 + 25.0 * (tick as f64 / 9.0).cos()).round();
-            let payload = format!(r#"{{"temperature": {temperature}, "humidity": {humidity}, "device": "{room}-1"}}"#);
-            let _ = sensors.publish(&format!("sensors/{room}/data"), 1, false, payload.into_bytes(), Vec::new()).await;
+            let payload = format!(
+                r#"{{"temperature": {temperature}, "humidity": {humidity}, "device": "{room}-1"}}"#
+            );
+            let _ = sensors
+                .publish(
+                    &format!("sensors/{room}/data"),
+                    1,
+                    false,
+                    payload.into_bytes(),
+                    Vec::new(),
+                )
+                .await;
         }
     });
     Ok(())

@@ -32,7 +32,8 @@ fn server(name: &str, listen: SocketAddr, max_payload: usize) -> ServerSettings 
 }
 
 fn parse_addr(s: &str, key: &str) -> anyhow::Result<SocketAddr> {
-    s.parse().with_context(|| format!("embedded_broker.{key} {s:?} is not host:port"))
+    s.parse()
+        .with_context(|| format!("embedded_broker.{key} {s:?} is not host:port"))
 }
 
 /// Starts the broker and waits until its MQTT 3.1.1 listener accepts connections.
@@ -52,8 +53,13 @@ pub fn start(cfg: &EmbeddedBrokerConfig, max_payload: usize) -> anyhow::Result<S
     let mut v5 = None;
     if !cfg.listen_v5.is_empty() {
         let addr = parse_addr(&cfg.listen_v5, "listen_v5")?;
-        TcpListener::bind(addr).with_context(|| format!("embedded broker cannot listen on {addr} (embedded_broker.listen_v5)"))?;
-        v5 = Some(HashMap::from([("1".to_owned(), server("v5", addr, max_payload))]));
+        TcpListener::bind(addr).with_context(|| {
+            format!("embedded broker cannot listen on {addr} (embedded_broker.listen_v5)")
+        })?;
+        v5 = Some(HashMap::from([(
+            "1".to_owned(),
+            server("v5", addr, max_payload),
+        )]));
     }
     let config = Config {
         id: 0,
@@ -69,11 +75,13 @@ pub fn start(cfg: &EmbeddedBrokerConfig, max_payload: usize) -> anyhow::Result<S
         ..Default::default()
     };
     let mut broker = Broker::new(config);
-    std::thread::Builder::new().name("rumqttd".into()).spawn(move || {
-        if let Err(e) = broker.start() {
-            tracing::error!(error = %e, "embedded broker stopped");
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("rumqttd".into())
+        .spawn(move || {
+            if let Err(e) = broker.start() {
+                tracing::error!(error = %e, "embedded broker stopped");
+            }
+        })?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while TcpStream::connect_timeout(&loopback(listen), Duration::from_millis(200)).is_err() {
         if Instant::now() > deadline {
@@ -90,7 +98,11 @@ pub fn start(cfg: &EmbeddedBrokerConfig, max_payload: usize) -> anyhow::Result<S
 fn loopback(listen: SocketAddr) -> SocketAddr {
     let mut a = listen;
     if a.ip().is_unspecified() {
-        a.set_ip(if a.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+        a.set_ip(if a.is_ipv4() {
+            [127, 0, 0, 1].into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
     }
     a
 }

@@ -118,7 +118,10 @@ impl Ingest {
                 "payload over limits.max_payload_bytes rejected (acked, not processed)");
             return;
         }
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         let routes = self.registry.routes();
         if let Some(rest) = topic.strip_prefix("$aws/rules/") {
             let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
@@ -136,9 +139,15 @@ impl Ingest {
             return;
         }
         routes.for_each_match(&topic, |route| {
-            self.metrics.topic_match.with_label_values(&[&route.name]).inc();
+            self.metrics
+                .topic_match
+                .with_label_values(&[&route.name])
+                .inc();
             let msg = publish.to_fired(topic.clone(), now_ms, new_trace_id());
-            let _ = route.tx.send(Item { msg, ticket: ticket.clone() });
+            let _ = route.tx.send(Item {
+                msg,
+                ticket: ticket.clone(),
+            });
         });
     }
 
@@ -149,12 +158,17 @@ impl Ingest {
         while self.acks.pending() > 0 && tokio::time::Instant::now() < deadline {
             // Keep polling so queued PUBACKs go out; newly arriving messages stay unacked
             // and the broker redelivers them to the next session.
-            if let Ok(Err(_)) = tokio::time::timeout(Duration::from_millis(50), self.eventloop.poll()).await {
+            if let Ok(Err(_)) =
+                tokio::time::timeout(Duration::from_millis(50), self.eventloop.poll()).await
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         if self.acks.pending() > 0 {
-            tracing::warn!(pending = self.acks.pending(), "shutdown timeout: exiting with unacked messages (the broker redelivers them)");
+            tracing::warn!(
+                pending = self.acks.pending(),
+                "shutdown timeout: exiting with unacked messages (the broker redelivers them)"
+            );
         }
         let _ = self.client.disconnect().await;
         let flush = async {

@@ -10,7 +10,11 @@ use rulewire::config::Config;
 use rulewire::service::{self, RunOptions};
 
 #[derive(Parser)]
-#[command(name = "rulewire", version, about = "A self-hosted AWS IoT Core Rules Engine")]
+#[command(
+    name = "rulewire",
+    version,
+    about = "A self-hosted AWS IoT Core Rules Engine"
+)]
 struct Cli {
     /// Log format: human-readable text or one JSON object per line (containers).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "RULEWIRE_LOG_FORMAT")]
@@ -53,7 +57,9 @@ struct RunArgs {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off,rumqttc=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -79,10 +85,19 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
-    let explicit = std::env::args().any(|a| a == "--config" || a == "-c" || a.starts_with("--config="))
+    let explicit = std::env::args()
+        .any(|a| a == "--config" || a == "-c" || a.starts_with("--config="))
         || std::env::var_os("RULEWIRE_CONFIG").is_some();
     let config = Config::load(&args.config, explicit)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(service::run(config, RunOptions { rules_dir: args.rules, demo: args.demo }))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(service::run(
+        config,
+        RunOptions {
+            rules_dir: args.rules,
+            demo: args.demo,
+        },
+    ))?;
     Ok(std::process::ExitCode::SUCCESS)
 }

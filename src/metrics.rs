@@ -8,7 +8,8 @@
 //! fired message ends as action success or failure; `rulewire_in_flight_messages` shows the rest.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 use rulewire_actions::ActionMetrics;
 
@@ -38,31 +39,54 @@ pub struct Metrics {
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    registry.register(Box::new(c.clone())).expect("unique metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
     c
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
-        let messages_received = IntCounter::new("rulewire_messages_received_total", "MQTT messages read from the broker").unwrap();
+        let messages_received = IntCounter::new(
+            "rulewire_messages_received_total",
+            "MQTT messages read from the broker",
+        )
+        .unwrap();
         r.register(Box::new(messages_received.clone())).unwrap();
-        let payload_rejected =
-            IntCounter::new("rulewire_payload_rejected_total", "Messages rejected for exceeding limits.max_payload_bytes").unwrap();
+        let payload_rejected = IntCounter::new(
+            "rulewire_payload_rejected_total",
+            "Messages rejected for exceeding limits.max_payload_bytes",
+        )
+        .unwrap();
         r.register(Box::new(payload_rejected.clone())).unwrap();
-        let rule_load_errors = IntCounter::new("rulewire_rule_load_errors_total", "Rule files that failed to load").unwrap();
+        let rule_load_errors = IntCounter::new(
+            "rulewire_rule_load_errors_total",
+            "Rule files that failed to load",
+        )
+        .unwrap();
         r.register(Box::new(rule_load_errors.clone())).unwrap();
-        let in_flight = IntGauge::new("rulewire_in_flight_messages", "Messages read and not yet acked").unwrap();
+        let in_flight = IntGauge::new(
+            "rulewire_in_flight_messages",
+            "Messages read and not yet acked",
+        )
+        .unwrap();
         r.register(Box::new(in_flight.clone())).unwrap();
         let batch_size = Histogram::with_opts(
-            HistogramOpts::new("rulewire_batch_size", "Messages per evaluated batch")
-                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]),
+            HistogramOpts::new("rulewire_batch_size", "Messages per evaluated batch").buckets(
+                vec![
+                    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+                ],
+            ),
         )
         .unwrap();
         r.register(Box::new(batch_size.clone())).unwrap();
         let action_latency = HistogramVec::new(
-            HistogramOpts::new("rulewire_action_latency_seconds", "Action time from first try to outcome")
-                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).unwrap()),
+            HistogramOpts::new(
+                "rulewire_action_latency_seconds",
+                "Action time from first try to outcome",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).unwrap()),
             &["rule", "action"],
         )
         .unwrap();
@@ -77,18 +101,78 @@ impl Metrics {
         Metrics {
             messages_received,
             payload_rejected,
-            topic_match: counter(&r, "rulewire_topic_match_total", "Messages on a topic the rule listens on (TopicMatch)", &["rule"]),
-            parse_errors: counter(&r, "rulewire_parse_errors_total", "Malformed JSON payloads (ParseError)", &["rule"]),
-            rule_not_found: counter(&r, "rulewire_rule_not_found_total", "Basic Ingest to an unknown or disabled rule (RuleNotFound)", &["rule"]),
-            throttled: counter(&r, "rulewire_rule_message_throttled_total", "Messages throttled (RuleMessageThrottled)", &["rule"]),
-            rule_fired: counter(&r, "rulewire_rule_fired_total", "Messages for which the rule's WHERE held", &["rule"]),
-            action_success: counter(&r, "rulewire_action_success_total", "Action deliveries (Success)", &["rule", "action"]),
-            action_failure: counter(&r, "rulewire_action_failure_total", "Actions given up on (Failure)", &["rule", "action"]),
-            error_action_success: counter(&r, "rulewire_error_action_success_total", "ErrorActionSuccess", &["rule", "action"]),
-            error_action_failure: counter(&r, "rulewire_error_action_failure_total", "ErrorActionFailure", &["rule", "action"]),
-            action_retries: counter(&r, "rulewire_action_retries_total", "Action retries", &["rule", "action"]),
-            http_responses: counter(&r, "rulewire_http_action_responses_total", "HTTP action responses by class", &["rule", "code_class"]),
-            http_errors: counter(&r, "rulewire_http_action_errors_total", "HTTP action attempts without response", &["rule", "reason"]),
+            topic_match: counter(
+                &r,
+                "rulewire_topic_match_total",
+                "Messages on a topic the rule listens on (TopicMatch)",
+                &["rule"],
+            ),
+            parse_errors: counter(
+                &r,
+                "rulewire_parse_errors_total",
+                "Malformed JSON payloads (ParseError)",
+                &["rule"],
+            ),
+            rule_not_found: counter(
+                &r,
+                "rulewire_rule_not_found_total",
+                "Basic Ingest to an unknown or disabled rule (RuleNotFound)",
+                &["rule"],
+            ),
+            throttled: counter(
+                &r,
+                "rulewire_rule_message_throttled_total",
+                "Messages throttled (RuleMessageThrottled)",
+                &["rule"],
+            ),
+            rule_fired: counter(
+                &r,
+                "rulewire_rule_fired_total",
+                "Messages for which the rule's WHERE held",
+                &["rule"],
+            ),
+            action_success: counter(
+                &r,
+                "rulewire_action_success_total",
+                "Action deliveries (Success)",
+                &["rule", "action"],
+            ),
+            action_failure: counter(
+                &r,
+                "rulewire_action_failure_total",
+                "Actions given up on (Failure)",
+                &["rule", "action"],
+            ),
+            error_action_success: counter(
+                &r,
+                "rulewire_error_action_success_total",
+                "ErrorActionSuccess",
+                &["rule", "action"],
+            ),
+            error_action_failure: counter(
+                &r,
+                "rulewire_error_action_failure_total",
+                "ErrorActionFailure",
+                &["rule", "action"],
+            ),
+            action_retries: counter(
+                &r,
+                "rulewire_action_retries_total",
+                "Action retries",
+                &["rule", "action"],
+            ),
+            http_responses: counter(
+                &r,
+                "rulewire_http_action_responses_total",
+                "HTTP action responses by class",
+                &["rule", "code_class"],
+            ),
+            http_errors: counter(
+                &r,
+                "rulewire_http_action_errors_total",
+                "HTTP action attempts without response",
+                &["rule", "reason"],
+            ),
             action_latency,
             batch_size,
             rule_eval,
@@ -101,7 +185,9 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding");
         String::from_utf8(buf).expect("prometheus text is UTF-8")
     }
 }
@@ -121,23 +207,43 @@ pub struct ActionHooks {
 
 impl ActionMetrics for ActionHooks {
     fn success(&self, rule: &str, kind: &'static str) {
-        let c = if self.error_action { &self.metrics.error_action_success } else { &self.metrics.action_success };
+        let c = if self.error_action {
+            &self.metrics.error_action_success
+        } else {
+            &self.metrics.action_success
+        };
         c.with_label_values(&[rule, kind]).inc();
     }
     fn failure(&self, rule: &str, kind: &'static str) {
-        let c = if self.error_action { &self.metrics.error_action_failure } else { &self.metrics.action_failure };
+        let c = if self.error_action {
+            &self.metrics.error_action_failure
+        } else {
+            &self.metrics.action_failure
+        };
         c.with_label_values(&[rule, kind]).inc();
     }
     fn retry(&self, rule: &str, kind: &'static str) {
-        self.metrics.action_retries.with_label_values(&[rule, kind]).inc();
+        self.metrics
+            .action_retries
+            .with_label_values(&[rule, kind])
+            .inc();
     }
     fn latency(&self, rule: &str, kind: &'static str, secs: f64) {
-        self.metrics.action_latency.with_label_values(&[rule, kind]).observe(secs);
+        self.metrics
+            .action_latency
+            .with_label_values(&[rule, kind])
+            .observe(secs);
     }
     fn http_status(&self, rule: &str, class: &'static str) {
-        self.metrics.http_responses.with_label_values(&[rule, class]).inc();
+        self.metrics
+            .http_responses
+            .with_label_values(&[rule, class])
+            .inc();
     }
     fn http_error(&self, rule: &str, reason: &'static str) {
-        self.metrics.http_errors.with_label_values(&[rule, reason]).inc();
+        self.metrics
+            .http_errors
+            .with_label_values(&[rule, reason])
+            .inc();
     }
 }

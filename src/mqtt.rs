@@ -36,7 +36,9 @@ pub enum IncomingPublish {
 /// What the service needs to know from the event loop.
 #[derive(Debug)]
 pub enum NetEvent {
-    Connected { session_present: bool },
+    Connected {
+        session_present: bool,
+    },
     Publish(IncomingPublish),
     /// A PUBLISH we sent left the client with this packet id (0 for QoS 0).
     PublishSent(u16),
@@ -78,25 +80,47 @@ fn tls_transport(cfg: &BrokerConfig) -> anyhow::Result<rumqttc::Transport> {
         let cert = read_file(&cfg.client_cert, "client_cert")?;
         let key = read_file(&cfg.client_key, "client_key")?;
         if !String::from_utf8_lossy(&cert).contains("-----BEGIN CERTIFICATE-----") {
-            bail!("broker.client_cert {:?} holds no PEM certificate", cfg.client_cert);
+            bail!(
+                "broker.client_cert {:?} holds no PEM certificate",
+                cfg.client_cert
+            );
         }
         if !String::from_utf8_lossy(&key).contains("PRIVATE KEY-----") {
-            bail!("broker.client_key {:?} holds no PEM private key", cfg.client_key);
+            bail!(
+                "broker.client_key {:?} holds no PEM private key",
+                cfg.client_key
+            );
         }
         Some((cert, key))
     };
-    let ca = if cfg.ca_file.is_empty() { system_ca_bundle()? } else { read_file(&cfg.ca_file, "ca_file")? };
-    Ok(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple { ca, alpn: None, client_auth }))
+    let ca = if cfg.ca_file.is_empty() {
+        system_ca_bundle()?
+    } else {
+        read_file(&cfg.ca_file, "ca_file")?
+    };
+    Ok(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Simple {
+            ca,
+            alpn: None,
+            client_auth,
+        },
+    ))
 }
 
 /// The platform's trusted roots (PEM bundle at the usual Debian, RHEL or Alpine location).
 fn system_ca_bundle() -> anyhow::Result<Vec<u8>> {
-    for path in ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"] {
+    for path in [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ] {
         if let Ok(pem) = std::fs::read(path) {
             return Ok(pem);
         }
     }
-    bail!("mqtts:// without broker.ca_file needs a system CA bundle (/etc/ssl/certs/ca-certificates.crt)")
+    bail!(
+        "mqtts:// without broker.ca_file needs a system CA bundle (/etc/ssl/certs/ca-certificates.crt)"
+    )
 }
 
 /// `(host, port, tls)` from `mqtt://host:port` / `mqtts://host:port`.
@@ -110,7 +134,11 @@ pub fn parse_url(url: &str) -> anyhow::Result<(String, u16, bool)> {
     };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().with_context(|| format!("bad port in {url:?}"))?),
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .with_context(|| format!("bad port in {url:?}"))?,
+        ),
         None => (rest, if tls { 8883 } else { 1883 }),
     };
     if host.is_empty() {
@@ -120,7 +148,11 @@ pub fn parse_url(url: &str) -> anyhow::Result<(String, u16, bool)> {
 }
 
 /// Builds a client and its event loop; nothing connects until the loop is polled.
-pub fn connect(cfg: &BrokerConfig, spec: &ConnectSpec, cap: usize) -> anyhow::Result<(MqttClient, MqttEventLoop)> {
+pub fn connect(
+    cfg: &BrokerConfig,
+    spec: &ConnectSpec,
+    cap: usize,
+) -> anyhow::Result<(MqttClient, MqttEventLoop)> {
     let (host, port, tls) = parse_url(&spec.url)?;
     let transport = if tls { Some(tls_transport(cfg)?) } else { None };
     let keep_alive = Duration::from_secs(cfg.keep_alive_secs.max(5));
@@ -227,8 +259,12 @@ impl MqttClient {
         match self {
             MqttClient::V4(c) => c.publish(topic, qos(q), retain, payload).await?,
             MqttClient::V5(c) => {
-                let props = v5b::PublishProperties { user_properties, ..Default::default() };
-                c.publish_with_properties(topic, v5qos(q), retain, payload, props).await?
+                let props = v5b::PublishProperties {
+                    user_properties,
+                    ..Default::default()
+                };
+                c.publish_with_properties(topic, v5qos(q), retain, payload, props)
+                    .await?
             }
         }
         Ok(())
@@ -250,12 +286,23 @@ impl MqttEventLoop {
             MqttEventLoop::V4(e) => {
                 use rumqttc::{Event, Outgoing, Packet};
                 match e.poll().await.map_err(describe_v4_error)? {
-                    Event::Incoming(Packet::ConnAck(a)) => Ok(NetEvent::Connected { session_present: a.session_present }),
-                    Event::Incoming(Packet::Publish(p)) => Ok(NetEvent::Publish(IncomingPublish::V4(p))),
+                    Event::Incoming(Packet::ConnAck(a)) => Ok(NetEvent::Connected {
+                        session_present: a.session_present,
+                    }),
+                    Event::Incoming(Packet::Publish(p)) => {
+                        Ok(NetEvent::Publish(IncomingPublish::V4(p)))
+                    }
                     Event::Incoming(Packet::PubAck(a)) => Ok(NetEvent::PubAck(a.pkid, Ok(()))),
                     Event::Incoming(Packet::SubAck(s)) => {
-                        let refused = s.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure));
-                        Ok(if refused { NetEvent::SubscribeRefused(format!("SUBACK {:?}", s.return_codes)) } else { NetEvent::Other })
+                        let refused = s
+                            .return_codes
+                            .iter()
+                            .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure));
+                        Ok(if refused {
+                            NetEvent::SubscribeRefused(format!("SUBACK {:?}", s.return_codes))
+                        } else {
+                            NetEvent::Other
+                        })
                     }
                     Event::Outgoing(Outgoing::Publish(pkid)) => Ok(NetEvent::PublishSent(pkid)),
                     _ => Ok(NetEvent::Other),
@@ -266,15 +313,36 @@ impl MqttEventLoop {
                 use rumqttc::v5::Event;
                 use v5b::Packet;
                 match e.poll().await.map_err(|e| describe_error(&e.to_string()))? {
-                    Event::Incoming(Packet::ConnAck(a)) => Ok(NetEvent::Connected { session_present: a.session_present }),
-                    Event::Incoming(Packet::Publish(p)) => Ok(NetEvent::Publish(IncomingPublish::V5(p))),
+                    Event::Incoming(Packet::ConnAck(a)) => Ok(NetEvent::Connected {
+                        session_present: a.session_present,
+                    }),
+                    Event::Incoming(Packet::Publish(p)) => {
+                        Ok(NetEvent::Publish(IncomingPublish::V5(p)))
+                    }
                     Event::Incoming(Packet::PubAck(a)) => {
-                        let ok = matches!(a.reason, v5b::PubAckReason::Success | v5b::PubAckReason::NoMatchingSubscribers);
-                        Ok(NetEvent::PubAck(a.pkid, if ok { Ok(()) } else { Err(format!("PUBACK reason {:?}", a.reason)) }))
+                        let ok = matches!(
+                            a.reason,
+                            v5b::PubAckReason::Success | v5b::PubAckReason::NoMatchingSubscribers
+                        );
+                        Ok(NetEvent::PubAck(
+                            a.pkid,
+                            if ok {
+                                Ok(())
+                            } else {
+                                Err(format!("PUBACK reason {:?}", a.reason))
+                            },
+                        ))
                     }
                     Event::Incoming(Packet::SubAck(s)) => {
-                        let refused = s.return_codes.iter().any(|c| !matches!(c, v5b::SubscribeReasonCode::Success(_)));
-                        Ok(if refused { NetEvent::SubscribeRefused(format!("SUBACK {:?}", s.return_codes)) } else { NetEvent::Other })
+                        let refused = s
+                            .return_codes
+                            .iter()
+                            .any(|c| !matches!(c, v5b::SubscribeReasonCode::Success(_)));
+                        Ok(if refused {
+                            NetEvent::SubscribeRefused(format!("SUBACK {:?}", s.return_codes))
+                        } else {
+                            NetEvent::Other
+                        })
                     }
                     Event::Outgoing(Outgoing::Publish(pkid)) => Ok(NetEvent::PublishSent(pkid)),
                     _ => Ok(NetEvent::Other),
@@ -291,8 +359,14 @@ fn describe_v4_error(e: rumqttc::ConnectionError) -> String {
 /// Adds a hint to the connection errors operators meet most (TLS client certificates).
 fn describe_error(e: &str) -> String {
     let lower = e.to_lowercase();
-    if lower.contains("certificate") || lower.contains("handshake") || lower.contains("tls") || lower.contains("alert") {
-        format!("{e} (TLS: check broker.ca_file, broker.client_cert and broker.client_key; the broker may have refused the client certificate)")
+    if lower.contains("certificate")
+        || lower.contains("handshake")
+        || lower.contains("tls")
+        || lower.contains("alert")
+    {
+        format!(
+            "{e} (TLS: check broker.ca_file, broker.client_cert and broker.client_key; the broker may have refused the client certificate)"
+        )
     } else {
         e.to_owned()
     }
@@ -327,10 +401,20 @@ impl IncomingPublish {
             IncomingPublish::V4(p) => (p.payload.clone(), Vec::new()),
             IncomingPublish::V5(p) => (
                 p.payload.clone(),
-                p.properties.as_ref().map(|pp| pp.user_properties.clone()).unwrap_or_default(),
+                p.properties
+                    .as_ref()
+                    .map(|pp| pp.user_properties.clone())
+                    .unwrap_or_default(),
             ),
         };
-        FiredMessage { topic, original_payload, timestamp_ms, trace_id, user_properties, ..Default::default() }
+        FiredMessage {
+            topic,
+            original_payload,
+            timestamp_ms,
+            trace_id,
+            user_properties,
+            ..Default::default()
+        }
     }
 }
 
@@ -340,8 +424,14 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(parse_url("mqtt://localhost:1884").unwrap(), ("localhost".into(), 1884, false));
-        assert_eq!(parse_url("mqtts://b.example").unwrap(), ("b.example".into(), 8883, true));
+        assert_eq!(
+            parse_url("mqtt://localhost:1884").unwrap(),
+            ("localhost".into(), 1884, false)
+        );
+        assert_eq!(
+            parse_url("mqtts://b.example").unwrap(),
+            ("b.example".into(), 8883, true)
+        );
         assert!(parse_url("tcp://x").is_err());
         assert!(parse_url("mqtt://:1").is_err());
     }

@@ -44,7 +44,8 @@ pub struct AckQueue {
 impl AckQueue {
     /// Starts the ack task for `client`.
     pub fn start(client: MqttClient) -> AckQueue {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(oneshot::Receiver<()>, Option<IncomingPublish>)>();
+        let (tx, mut rx) =
+            mpsc::unbounded_channel::<(oneshot::Receiver<()>, Option<IncomingPublish>)>();
         let pending = Arc::new(AtomicUsize::new(0));
         let p = pending.clone();
         tokio::spawn(async move {
@@ -62,7 +63,12 @@ impl AckQueue {
     }
 
     /// Registers a message in arrival order and returns its ticket.
-    pub fn ticket(&self, publish: &IncomingPublish, permit: Option<OwnedSemaphorePermit>, metrics: &Arc<Metrics>) -> Arc<Ticket> {
+    pub fn ticket(
+        &self,
+        publish: &IncomingPublish,
+        permit: Option<OwnedSemaphorePermit>,
+        metrics: &Arc<Metrics>,
+    ) -> Arc<Ticket> {
         let (done, wait) = oneshot::channel();
         self.pending.fetch_add(1, Ordering::SeqCst);
         metrics.in_flight.inc();
@@ -70,7 +76,11 @@ impl AckQueue {
         if self.tx.send((wait, ack)).is_err() {
             self.pending.fetch_sub(1, Ordering::SeqCst);
         }
-        Arc::new(Ticket { done: Some(done), _permit: permit, metrics: metrics.clone() })
+        Arc::new(Ticket {
+            done: Some(done),
+            _permit: permit,
+            metrics: metrics.clone(),
+        })
     }
 
     /// Messages not yet acked.
@@ -102,7 +112,11 @@ pub struct BatchBounds {
 
 /// Spawns the worker of one rule; it runs until `tx` (returned) and all its clones drop,
 /// then finishes the messages it holds — so replacing a rule never disturbs in-flight work.
-pub fn spawn_rule_worker(rule: Arc<RuleRuntime>, bounds: BatchBounds, metrics: Arc<Metrics>) -> mpsc::UnboundedSender<Item> {
+pub fn spawn_rule_worker(
+    rule: Arc<RuleRuntime>,
+    bounds: BatchBounds,
+    metrics: Arc<Metrics>,
+) -> mpsc::UnboundedSender<Item> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Item>();
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -131,7 +145,10 @@ fn run_batch(rule: &Arc<RuleRuntime>, items: Vec<Item>, metrics: &Arc<Metrics>) 
         let msgs: Vec<_> = items.iter().map(|i| i.msg.as_engine_message()).collect();
         rule.rule.evaluate_batch(&msgs)
     };
-    metrics.rule_eval.with_label_values(&[&rule.name]).observe(start.elapsed().as_secs_f64());
+    metrics
+        .rule_eval
+        .with_label_values(&[&rule.name])
+        .observe(start.elapsed().as_secs_f64());
     for (item, eval) in items.into_iter().zip(evaluations) {
         let mut failures = Vec::new();
         if eval.parse_error {
@@ -161,7 +178,13 @@ fn run_batch(rule: &Arc<RuleRuntime>, items: Vec<Item>, metrics: &Arc<Metrics>) 
 
 /// Runs every action of the rule on `msg` (when it `fired`) concurrently, then the error action if any failed.
 /// Dropping `ticket` at the end lets the message be acked.
-async fn run_actions(rule: Arc<RuleRuntime>, msg: FiredMessage, fired: bool, mut failures: Vec<ActionFailure>, ticket: Arc<Ticket>) {
+async fn run_actions(
+    rule: Arc<RuleRuntime>,
+    msg: FiredMessage,
+    fired: bool,
+    mut failures: Vec<ActionFailure>,
+    ticket: Arc<Ticket>,
+) {
     let msg = Arc::new(msg);
     if fired {
         let tasks: Vec<_> = rule
@@ -205,9 +228,18 @@ async fn run_actions(rule: Arc<RuleRuntime>, msg: FiredMessage, fired: bool, mut
 
 /// A random UUID v4 string, for `traceid()` / `cloudwatchTraceId`.
 pub fn new_trace_id() -> String {
-    let v: u128 = (rand::random::<u128>() & !(0xF000u128 << 64) & !(0xC000u128 << 48)) | (0x4000u128 << 64) | (0x8000u128 << 48);
+    let v: u128 = (rand::random::<u128>() & !(0xF000u128 << 64) & !(0xC000u128 << 48))
+        | (0x4000u128 << 64)
+        | (0x8000u128 << 48);
     let h = format!("{v:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]

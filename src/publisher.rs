@@ -12,9 +12,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::stop::CancelFlag;
 use rulewire_actions::{BoxFuture, MqttPublisher};
 use tokio::sync::oneshot;
-use crate::stop::CancelFlag;
 
 use crate::mqtt::{MqttClient, MqttEventLoop, NetEvent};
 
@@ -40,7 +40,11 @@ const PUBACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Publisher {
     /// Wraps a client and spawns the task that drives its event loop until `stop` is set.
-    pub fn start(client: MqttClient, mut eventloop: MqttEventLoop, stop: CancelFlag) -> Arc<Publisher> {
+    pub fn start(
+        client: MqttClient,
+        mut eventloop: MqttEventLoop,
+        stop: CancelFlag,
+    ) -> Arc<Publisher> {
         let waiters = Arc::new(Mutex::new(Waiters::default()));
         let w = waiters.clone();
         tokio::spawn(async move {
@@ -77,7 +81,11 @@ impl Publisher {
                 }
             }
         });
-        Arc::new(Publisher { client, waiters, order: tokio::sync::Mutex::new(()) })
+        Arc::new(Publisher {
+            client,
+            waiters,
+            order: tokio::sync::Mutex::new(()),
+        })
     }
 
     pub fn client(&self) -> &MqttClient {
@@ -96,13 +104,19 @@ impl Publisher {
         {
             let _order = self.order.lock().await;
             self.waiters.lock().unwrap().queued.push_back((qos, tx));
-            if let Err(e) = self.client.publish(&topic, qos, retain, payload, user_properties).await {
+            if let Err(e) = self
+                .client
+                .publish(&topic, qos, retain, payload, user_properties)
+                .await
+            {
                 self.waiters.lock().unwrap().queued.pop_back();
                 return Err(format!("publish to {topic:?} failed: {e}"));
             }
         }
         match tokio::time::timeout(PUBACK_TIMEOUT, rx).await {
-            Ok(Ok(result)) => result.map_err(|e| format!("broker refused publish to {topic:?}: {e}")),
+            Ok(Ok(result)) => {
+                result.map_err(|e| format!("broker refused publish to {topic:?}: {e}"))
+            }
             Ok(Err(_)) => Err("publisher shut down".to_owned()),
             Err(_) => Err(format!("no PUBACK for {topic:?} within {PUBACK_TIMEOUT:?}")),
         }

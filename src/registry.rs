@@ -106,7 +106,11 @@ impl Subscriptions {
     }
 
     fn wire(&self, filter: &str) -> String {
-        if self.shared_group.is_empty() { filter.to_owned() } else { format!("$share/{}/{}", self.shared_group, filter) }
+        if self.shared_group.is_empty() {
+            filter.to_owned()
+        } else {
+            format!("$share/{}/{}", self.shared_group, filter)
+        }
     }
 
     /// Sets the wanted rule filters and (un)subscribes the difference.
@@ -205,7 +209,12 @@ impl Registry {
                 .map(|f| f.name.clone())
                 .chain(errors.iter().filter_map(|e| name_of(&e.path)))
                 .collect();
-            for name in entries.keys().filter(|n| !present.contains(*n)).cloned().collect::<Vec<_>>() {
+            for name in entries
+                .keys()
+                .filter(|n| !present.contains(*n))
+                .cloned()
+                .collect::<Vec<_>>()
+            {
                 entries.remove(&name);
                 report.removed.push(name);
             }
@@ -217,12 +226,16 @@ impl Registry {
                     tx: None,
                     last_error: None,
                 });
-                if entry.file.as_ref().is_some_and(|f| f.source == file.source) && entry.last_error.is_none() {
+                if entry.file.as_ref().is_some_and(|f| f.source == file.source)
+                    && entry.last_error.is_none()
+                {
                     continue;
                 }
                 match self.runtime(&file) {
                     Ok(runtime) => {
-                        entry.tx = file.enabled.then(|| spawn_rule_worker(runtime, self.bounds, self.metrics.clone()));
+                        entry.tx = file
+                            .enabled
+                            .then(|| spawn_rule_worker(runtime, self.bounds, self.metrics.clone()));
                         entry.file = Some(file);
                         entry.last_error = None;
                         report.loaded.push(name);
@@ -242,11 +255,19 @@ impl Registry {
                     .iter()
                     .filter_map(|(name, e)| {
                         let tx = e.tx.clone()?;
-                        Some(Route { name: name.clone(), filter: e.file.as_ref()?.rule.topic_filter().map(str::to_owned), tx })
+                        Some(Route {
+                            name: name.clone(),
+                            filter: e.file.as_ref()?.rule.topic_filter().map(str::to_owned),
+                            tx,
+                        })
                     })
                     .collect(),
             );
-            let filters: BTreeSet<String> = routes.rules.iter().filter_map(|r| r.filter.clone()).collect();
+            let filters: BTreeSet<String> = routes
+                .rules
+                .iter()
+                .filter_map(|r| r.filter.clone())
+                .collect();
             *self.routes.write().unwrap() = Arc::new(routes);
             filters
         };
@@ -265,7 +286,12 @@ impl Registry {
     fn note_error(&self, entries: &mut BTreeMap<String, Entry>, e: &RuleFileError) {
         self.metrics.rule_load_errors.inc();
         let Some(name) = name_of(&e.path) else { return };
-        let entry = entries.entry(name).or_insert_with(|| Entry { path: e.path.clone(), file: None, tx: None, last_error: None });
+        let entry = entries.entry(name).or_insert_with(|| Entry {
+            path: e.path.clone(),
+            file: None,
+            tx: None,
+            last_error: None,
+        });
         entry.last_error = Some(e.to_string());
         if entry.file.is_some() {
             tracing::warn!(rule = %e.path.display(), "keeping the previously loaded version of this rule");
@@ -274,12 +300,21 @@ impl Registry {
 
     /// Builds the actions of a compiled file.
     fn runtime(&self, file: &RuleFile) -> Result<Arc<RuleRuntime>, RuleFileError> {
-        let actions = file.actions.iter().map(|s| build_action_spec(file, s, &self.ctx)).collect::<Result<Vec<_>, _>>()?;
+        let actions = file
+            .actions
+            .iter()
+            .map(|s| build_action_spec(file, s, &self.ctx))
+            .collect::<Result<Vec<_>, _>>()?;
         let error_action = match &file.error_action {
             Some(spec) => Some(build_action_spec(file, spec, &self.error_ctx)?.1),
             None => None,
         };
-        Ok(Arc::new(RuleRuntime { name: file.name.clone(), rule: file.rule.clone(), actions, error_action }))
+        Ok(Arc::new(RuleRuntime {
+            name: file.name.clone(),
+            rule: file.rule.clone(),
+            actions,
+            error_action,
+        }))
     }
 
     /// Every rule file seen, loaded or not, for `GET /rules`.
@@ -297,7 +332,9 @@ impl Registry {
                     enabled: f.is_some_and(|f| f.enabled),
                     loaded: f.is_some(),
                     sql_version: f.map(|f| f.sql_version.as_str().to_owned()),
-                    actions: f.map(|f| f.actions.iter().map(kind_of).collect()).unwrap_or_default(),
+                    actions: f
+                        .map(|f| f.actions.iter().map(kind_of).collect())
+                        .unwrap_or_default(),
                     error_action: f.and_then(|f| f.error_action.as_ref().map(kind_of)),
                     last_error: e.last_error.clone(),
                 }
@@ -307,7 +344,11 @@ impl Registry {
 }
 
 fn kind_of(spec: &ActionSpec) -> String {
-    spec.table.get("type").and_then(|t| t.as_str()).unwrap_or("?").to_owned()
+    spec.table
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("?")
+        .to_owned()
 }
 
 fn name_of(path: &std::path::Path) -> Option<String> {
@@ -320,9 +361,20 @@ fn name_of(path: &std::path::Path) -> Option<String> {
 
 /// Builds one action of a rule file (this compiles its templates); errors point at the
 /// action's header line. Used by the registry and by `rulewire check`.
-pub fn build_action_spec(file: &RuleFile, spec: &ActionSpec, ctx: &ActionContext) -> Result<(String, Arc<dyn Action>), RuleFileError> {
-    let err = |message: String| RuleFileError { path: file.path.clone(), line: spec.line, col: 4, message };
-    let cfg = ActionConfig::deserialize(toml::Value::Table(spec.table.clone())).map_err(|e| err(format!("action: {}", e.message())))?;
-    let action = build_action(&cfg, file.sql_version, ctx).map_err(|e| err(format!("{} action: {e}", cfg.kind())))?;
+pub fn build_action_spec(
+    file: &RuleFile,
+    spec: &ActionSpec,
+    ctx: &ActionContext,
+) -> Result<(String, Arc<dyn Action>), RuleFileError> {
+    let err = |message: String| RuleFileError {
+        path: file.path.clone(),
+        line: spec.line,
+        col: 4,
+        message,
+    };
+    let cfg = ActionConfig::deserialize(toml::Value::Table(spec.table.clone()))
+        .map_err(|e| err(format!("action: {}", e.message())))?;
+    let action = build_action(&cfg, file.sql_version, ctx)
+        .map_err(|e| err(format!("{} action: {e}", cfg.kind())))?;
     Ok((cfg.kind().to_owned(), action))
 }

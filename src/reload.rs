@@ -25,7 +25,12 @@ pub fn spawn(registry: Arc<Registry>, watch: bool, stop: CancelFlag) -> anyhow::
             }
         })?;
         w.watch(registry.dir(), RecursiveMode::NonRecursive)
-            .map_err(|e| anyhow::anyhow!("cannot watch rules directory {}: {e}", registry.dir().display()))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot watch rules directory {}: {e}",
+                    registry.dir().display()
+                )
+            })?;
         Some(w)
     } else {
         None
@@ -52,7 +57,10 @@ pub fn spawn(registry: Arc<Registry>, watch: bool, stop: CancelFlag) -> anyhow::
             tracing::info!(%reason, "reloading rules");
             let report = registry.reload().await;
             if !report.errors.is_empty() {
-                tracing::warn!(errors = report.errors.len(), "reload finished with errors; failing rules keep their previous version");
+                tracing::warn!(
+                    errors = report.errors.len(),
+                    "reload finished with errors; failing rules keep their previous version"
+                );
             }
         }
     });

@@ -35,7 +35,14 @@ pub struct RuleFileError {
 
 impl fmt::Display for RuleFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.path.display(), self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.col,
+            self.message
+        )
     }
 }
 
@@ -86,17 +93,35 @@ fn default_enabled() -> bool {
 
 /// True for AWS's rule-name pattern `^[a-zA-Z0-9_]+$` (1–128 characters).
 pub fn valid_rule_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Reads and compiles one file.
 pub fn load_file(path: &Path) -> Result<RuleFile, RuleFileError> {
-    let err = |line, col, message: String| RuleFileError { path: path.to_owned(), line, col, message };
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+    let err = |line, col, message: String| RuleFileError {
+        path: path.to_owned(),
+        line,
+        col,
+        message,
+    };
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_owned();
     if !valid_rule_name(&name) {
-        return Err(err(1, 1, format!("rule name {name:?} (the file stem) must match ^[a-zA-Z0-9_]+$, 1-128 characters")));
+        return Err(err(
+            1,
+            1,
+            format!(
+                "rule name {name:?} (the file stem) must match ^[a-zA-Z0-9_]+$, 1-128 characters"
+            ),
+        ));
     }
-    let source = std::fs::read_to_string(path).map_err(|e| err(1, 1, format!("cannot read: {e}")))?;
+    let source =
+        std::fs::read_to_string(path).map_err(|e| err(1, 1, format!("cannot read: {e}")))?;
     parse(&name, path, &source)
 }
 
@@ -114,7 +139,10 @@ pub fn parse(name: &str, path: &Path, source: &str) -> Result<RuleFile, RuleFile
     let mut header = String::new();
     let mut prefix = Vec::with_capacity(header_len);
     for line in &lines[..header_len] {
-        let stripped = line.strip_prefix("-- ").or_else(|| line.strip_prefix("--")).unwrap_or(line);
+        let stripped = line
+            .strip_prefix("-- ")
+            .or_else(|| line.strip_prefix("--"))
+            .unwrap_or(line);
         prefix.push(line.len() - stripped.len());
         header.push_str(stripped.trim_end_matches('\r'));
         header.push('\n');
@@ -136,23 +164,39 @@ pub fn parse(name: &str, path: &Path, source: &str) -> Result<RuleFile, RuleFile
         None => SqlVersion::default(),
         Some(v) => SqlVersion::parse(v).ok_or_else(|| {
             let line = find_line(&lines[..header_len], "sql_version").unwrap_or(1);
-            err(line, 1, format!("unknown sql_version {v:?} (use \"2016-03-23\" or \"2015-10-08\")"))
+            err(
+                line,
+                1,
+                format!("unknown sql_version {v:?} (use \"2016-03-23\" or \"2015-10-08\")"),
+            )
         })?,
     };
 
     let sql = lines[header_len..].join("\n");
     if sql.trim().is_empty() {
-        return Err(err(header_len + 1, 1, "no SQL statement after the header".into()));
+        return Err(err(
+            header_len + 1,
+            1,
+            "no SQL statement after the header".into(),
+        ));
     }
-    let rule = Rule::compile(&sql, sql_version)
-        .map_err(|e| err(e.line as usize + header_len, e.col as usize, e.message.clone()))?;
+    let rule = Rule::compile(&sql, sql_version).map_err(|e| {
+        err(
+            e.line as usize + header_len,
+            e.col as usize,
+            e.message.clone(),
+        )
+    })?;
 
     let action_lines = find_lines(&lines[..header_len], "[[action]]");
     let actions = parsed
         .actions
         .into_iter()
         .enumerate()
-        .map(|(i, table)| ActionSpec { table, line: action_lines.get(i).copied().unwrap_or(1) as u32 })
+        .map(|(i, table)| ActionSpec {
+            table,
+            line: action_lines.get(i).copied().unwrap_or(1) as u32,
+        })
         .collect();
     let error_action = parsed.error_action.map(|table| ActionSpec {
         table,
@@ -201,7 +245,12 @@ pub fn load_dir(dir: &Path) -> (Vec<RuleFile>, Vec<RuleFileError>) {
     let paths = match rule_paths(dir) {
         Ok(p) => p,
         Err(e) => {
-            let error = RuleFileError { path: dir.to_owned(), line: 1, col: 1, message: format!("cannot list rules directory: {e}") };
+            let error = RuleFileError {
+                path: dir.to_owned(),
+                line: 1,
+                col: 1,
+                message: format!("cannot list rules directory: {e}"),
+            };
             return (Vec::new(), vec![error]);
         }
     };
@@ -237,14 +286,29 @@ mod tests {
         let text = "-- description = \"x\"\n-- enabled = maybe\nSELECT * FROM 'a'\n";
         let e = parse("x", Path::new("r/x.sql"), text).err().unwrap();
         assert_eq!((e.line, e.col), (2, 14), "{e}");
-        assert!(e.to_string().starts_with("r/x.sql:2:14: rule header"), "{e}");
+        assert!(
+            e.to_string().starts_with("r/x.sql:2:14: rule header"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_header_key_and_version() {
-        let e = parse("x", Path::new("x.sql"), "-- descripton = \"x\"\nSELECT 1 FROM 'a'").err().unwrap();
+        let e = parse(
+            "x",
+            Path::new("x.sql"),
+            "-- descripton = \"x\"\nSELECT 1 FROM 'a'",
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.line, 1);
-        let e = parse("x", Path::new("x.sql"), "-- enabled = true\n-- sql_version = \"2020\"\nSELECT 1 FROM 'a'").err().unwrap();
+        let e = parse(
+            "x",
+            Path::new("x.sql"),
+            "-- enabled = true\n-- sql_version = \"2020\"\nSELECT 1 FROM 'a'",
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.line, 2, "{e}");
     }
 

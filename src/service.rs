@@ -37,7 +37,10 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     }
     let embedded = config.uses_embedded_broker();
     let url = if embedded {
-        embedded::start(&config.embedded_broker, config.limits.max_payload_bytes + 1024 * 1024)?
+        embedded::start(
+            &config.embedded_broker,
+            config.limits.max_payload_bytes + 1024 * 1024,
+        )?
     } else {
         config.broker.url.clone()
     };
@@ -55,7 +58,8 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         max_incoming_packet: max_packet,
         receive_maximum: 100,
     };
-    let (pub_client, pub_loop) = mqtt::connect(&config.broker, &pub_spec, 1024).context("publisher connection")?;
+    let (pub_client, pub_loop) =
+        mqtt::connect(&config.broker, &pub_spec, 1024).context("publisher connection")?;
     let publisher = Publisher::start(pub_client, pub_loop, stop.clone());
 
     // Ingest connection: persistent session, manual acks.
@@ -68,11 +72,15 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         max_incoming_packet: max_packet,
         receive_maximum: in_flight.min(u16::MAX as usize) as u16,
     };
-    let (client, eventloop) = mqtt::connect(&config.broker, &spec, in_flight + 1024).context("ingest connection")?;
+    let (client, eventloop) =
+        mqtt::connect(&config.broker, &spec, in_flight + 1024).context("ingest connection")?;
     let basic_ingest = config.broker.basic_ingest && !embedded;
-    let subscriptions = Subscriptions::new(client.clone(), &config.broker.shared_group, basic_ingest);
+    let subscriptions =
+        Subscriptions::new(client.clone(), &config.broker.shared_group, basic_ingest);
 
-    let http = reqwest::Client::builder().build().context("building the HTTP client")?;
+    let http = reqwest::Client::builder()
+        .build()
+        .context("building the HTTP client")?;
     let retry = RetryPolicy {
         attempts: config.actions.attempts.max(1),
         base_delay: Duration::from_millis(config.actions.base_delay_ms),
@@ -83,18 +91,31 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         http,
         retry,
         max_in_flight: in_flight,
-        metrics: Arc::new(ActionHooks { metrics: metrics.clone(), error_action: false }),
+        metrics: Arc::new(ActionHooks {
+            metrics: metrics.clone(),
+            error_action: false,
+        }),
         s3: Arc::new(rulewire_actions::S3Connections::from_settings(&config.s3)?),
     };
-    let error_ctx = ctx.with_metrics(Arc::new(ActionHooks { metrics: metrics.clone(), error_action: true }));
+    let error_ctx = ctx.with_metrics(Arc::new(ActionHooks {
+        metrics: metrics.clone(),
+        error_action: true,
+    }));
     let bounds = BatchBounds {
         max_messages: config.batch.max_messages,
         max_delay: Duration::from_millis(config.batch.max_delay_ms),
     };
     let rules_dir = config.rules.dir.clone();
-    std::fs::metadata(&rules_dir).with_context(|| format!("rules directory {} (rules.dir)", rules_dir.display()))?;
-    let registry =
-        Arc::new(Registry::new(rules_dir.clone(), ctx, error_ctx, bounds, metrics.clone(), Some(subscriptions.clone())));
+    std::fs::metadata(&rules_dir)
+        .with_context(|| format!("rules directory {} (rules.dir)", rules_dir.display()))?;
+    let registry = Arc::new(Registry::new(
+        rules_dir.clone(),
+        ctx,
+        error_ctx,
+        bounds,
+        metrics.clone(),
+        Some(subscriptions.clone()),
+    ));
     let report = registry.reload().await;
     tracing::info!(dir = %rules_dir.display(), rules = registry.routes().rules.len(), errors = report.errors.len(), "rules loaded");
     status.rules_loaded.store(true, Ordering::SeqCst);
@@ -103,7 +124,16 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let admin = if config.http.listen.is_empty() {
         None
     } else {
-        Some(admin::serve(&config.http.listen, metrics.clone(), status.clone(), registry.clone(), stop.clone()).await?)
+        Some(
+            admin::serve(
+                &config.http.listen,
+                metrics.clone(),
+                status.clone(),
+                registry.clone(),
+                stop.clone(),
+            )
+            .await?,
+        )
     };
 
     let acks = AckQueue::start(client.clone());
@@ -118,7 +148,12 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         max_in_flight: in_flight,
         max_payload_bytes: config.limits.max_payload_bytes,
         reconnect_min: Duration::from_millis(config.broker.reconnect_min_ms.max(10)),
-        reconnect_max: Duration::from_millis(config.broker.reconnect_max_ms.max(config.broker.reconnect_min_ms)),
+        reconnect_max: Duration::from_millis(
+            config
+                .broker
+                .reconnect_max_ms
+                .max(config.broker.reconnect_min_ms),
+        ),
     };
     let drain_timeout = Duration::from_millis(config.shutdown.timeout_ms);
     let ingest_task = tokio::spawn(ingest.run(stop.clone(), drain_timeout));
@@ -131,7 +166,10 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     wait_for_signal().await;
     tracing::info!(timeout = ?drain_timeout, "stopping: no new messages are read");
     trigger.set();
-    if tokio::time::timeout(drain_timeout + Duration::from_secs(3), ingest_task).await.is_err() {
+    if tokio::time::timeout(drain_timeout + Duration::from_secs(3), ingest_task)
+        .await
+        .is_err()
+    {
         tracing::warn!("drain did not finish in time; exiting");
     }
     if let Some(admin) = admin {
@@ -144,7 +182,8 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -3,15 +3,27 @@
 use std::process::Command;
 
 fn rulewire(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rulewire")).args(args).output().expect("run rulewire");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_rulewire"))
+        .args(args)
+        .output()
+        .expect("run rulewire");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn eval_prints_the_payload_when_the_rule_fires() {
     let (code, out, _) = rulewire(&[
-        "eval", "--sql", "SELECT temperature, topic(2) AS room FROM 'sensors/+/data' WHERE temperature > 30",
-        "--topic", "sensors/kitchen/data", "--payload", r#"{"temperature": 31.50, "humidity": 40}"#,
+        "eval",
+        "--sql",
+        "SELECT temperature, topic(2) AS room FROM 'sensors/+/data' WHERE temperature > 30",
+        "--topic",
+        "sensors/kitchen/data",
+        "--payload",
+        r#"{"temperature": 31.50, "humidity": 40}"#,
     ]);
     assert_eq!(code, 0);
     assert_eq!(out, "{\"temperature\":31.5,\"room\":\"kitchen\"}\n");
@@ -19,7 +31,15 @@ fn eval_prints_the_payload_when_the_rule_fires() {
 
 #[test]
 fn eval_prints_nothing_when_the_rule_does_not_fire() {
-    let (code, out, _) = rulewire(&["eval", "--sql", "SELECT a FROM 't' WHERE a > 5", "--topic", "t", "--payload", r#"{"a":1}"#]);
+    let (code, out, _) = rulewire(&[
+        "eval",
+        "--sql",
+        "SELECT a FROM 't' WHERE a > 5",
+        "--topic",
+        "t",
+        "--payload",
+        r#"{"a":1}"#,
+    ]);
     assert_eq!((code, out.as_str()), (0, ""));
 }
 
@@ -29,8 +49,15 @@ fn eval_takes_binary_payloads_from_a_file_and_client_ids() {
     let file = dir.path().join("payload.bin");
     std::fs::write(&file, [0u8, 1, b'a', b'b', b'c']).unwrap();
     let (code, out, _) = rulewire(&[
-        "eval", "--sql", "SELECT encode(*, 'base64') AS d, clientid() AS c FROM 't'", "--topic", "t",
-        "--payload-file", file.to_str().unwrap(), "--client-id", "dev-9",
+        "eval",
+        "--sql",
+        "SELECT encode(*, 'base64') AS d, clientid() AS c FROM 't'",
+        "--topic",
+        "t",
+        "--payload-file",
+        file.to_str().unwrap(),
+        "--client-id",
+        "dev-9",
     ]);
     assert_eq!(code, 0);
     assert_eq!(out, "{\"d\":\"AAFhYmM=\",\"c\":\"dev-9\"}\n");
@@ -38,34 +65,84 @@ fn eval_takes_binary_payloads_from_a_file_and_client_ids() {
 
 #[test]
 fn eval_versions_differ_in_number_printing() {
-    let args = |v| vec!["eval", "--sql", "SELECT a FROM 't'", "--topic", "t", "--payload", r#"{"a":10.0}"#, "--sql-version", v];
+    let args = |v| {
+        vec![
+            "eval",
+            "--sql",
+            "SELECT a FROM 't'",
+            "--topic",
+            "t",
+            "--payload",
+            r#"{"a":10.0}"#,
+            "--sql-version",
+            v,
+        ]
+    };
     assert_eq!(rulewire(&args("2016-03-23")).1, "{\"a\":10}\n");
     assert_eq!(rulewire(&args("2015-10-08")).1, "{\"a\":10.0}\n");
 }
 
 #[test]
 fn eval_reports_compile_errors_with_line_and_column() {
-    let (code, out, err) = rulewire(&["eval", "--sql", "SELECT a\nFROM 't'\nWHERE a >", "--topic", "t", "--payload", "{}"]);
+    let (code, out, err) = rulewire(&[
+        "eval",
+        "--sql",
+        "SELECT a\nFROM 't'\nWHERE a >",
+        "--topic",
+        "t",
+        "--payload",
+        "{}",
+    ]);
     assert_eq!(code, 2);
     assert_eq!(out, "");
     assert!(err.contains("3:10: expected an expression"), "{err}");
-    let (code, _, err) = rulewire(&["eval", "--sql", "SELECT aws_lambda('arn', *) FROM 't'", "--topic", "t", "--payload", "{}"]);
+    let (code, _, err) = rulewire(&[
+        "eval",
+        "--sql",
+        "SELECT aws_lambda('arn', *) FROM 't'",
+        "--topic",
+        "t",
+        "--payload",
+        "{}",
+    ]);
     assert_eq!(code, 2);
-    assert!(err.contains("1:8") && err.contains("not supported"), "{err}");
+    assert!(
+        err.contains("1:8") && err.contains("not supported"),
+        "{err}"
+    );
 }
 
 #[test]
 fn check_reports_every_error_as_file_line_col() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("good.sql"), "-- description = \"fine\"\nSELECT a FROM 'x/+'\n").unwrap();
-    std::fs::write(dir.path().join("bad_sql.sql"), "-- description = \"broken\"\nSELECT a\nFROM 'x' WHERE\n").unwrap();
-    std::fs::write(dir.path().join("bad_template.sql"), "-- [[action]]\n-- type = \"republish\"\n-- topic = \"a/${nosuch()}\"\nSELECT a FROM 'x'\n").unwrap();
+    std::fs::write(
+        dir.path().join("good.sql"),
+        "-- description = \"fine\"\nSELECT a FROM 'x/+'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad_sql.sql"),
+        "-- description = \"broken\"\nSELECT a\nFROM 'x' WHERE\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad_template.sql"),
+        "-- [[action]]\n-- type = \"republish\"\n-- topic = \"a/${nosuch()}\"\nSELECT a FROM 'x'\n",
+    )
+    .unwrap();
     let (code, out, _) = rulewire(&["check", dir.path().to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
-    let bad_sql = format!("{}:3:15: expected an expression", dir.path().join("bad_sql.sql").display());
+    let bad_sql = format!(
+        "{}:3:15: expected an expression",
+        dir.path().join("bad_sql.sql").display()
+    );
     assert!(out.contains(&bad_sql), "{out}");
     let bad_template = dir.path().join("bad_template.sql").display().to_string();
-    assert!(out.lines().any(|l| l.starts_with(&bad_template) && l.contains("unknown function")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&bad_template) && l.contains("unknown function")),
+        "{out}"
+    );
     assert_eq!(out.lines().count(), 2, "{out}");
     let (code, _, err) = rulewire(&["check", dir.path().join("good.sql").to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");

@@ -10,10 +10,15 @@ use common::Mosquitto;
 use serde_json::Value;
 
 fn bench(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_rulewire")).arg("bench").args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rulewire"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "bench failed: {stderr}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 #[test]
@@ -21,7 +26,17 @@ fn baseline_at_a_fixed_rate_counts_every_message() {
     let broker = Mosquitto::start();
     let url = broker.url();
     let summary = bench(&[
-        "--broker", &url, "--baseline", "--connections", "2", "--rate", "2000", "--count", "3000", "--drain", "3s",
+        "--broker",
+        &url,
+        "--baseline",
+        "--connections",
+        "2",
+        "--rate",
+        "2000",
+        "--count",
+        "3000",
+        "--drain",
+        "3s",
         "--json",
     ]);
     assert_eq!(summary["mode"], "baseline");
@@ -37,10 +52,23 @@ fn baseline_at_a_fixed_rate_counts_every_message() {
     assert!((1.2..3.0).contains(&secs), "publish took {secs} s");
     let latency = &summary["latency_ms"];
     assert_eq!(latency["count"], 3000);
-    let p = |k: &str| latency[k].as_f64().unwrap_or_else(|| panic!("latency {k} missing: {latency}"));
+    let p = |k: &str| {
+        latency[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("latency {k} missing: {latency}"))
+    };
     assert!(p("min") >= 0.0);
-    assert!(p("min") <= p("p50") && p("p50") <= p("p90") && p("p90") <= p("p99") && p("p99") <= p("max"), "{latency}");
-    assert!(p("p50") < 1000.0, "loopback latency under a second: {latency}");
+    assert!(
+        p("min") <= p("p50")
+            && p("p50") <= p("p90")
+            && p("p90") <= p("p99")
+            && p("p99") <= p("max"),
+        "{latency}"
+    );
+    assert!(
+        p("p50") < 1000.0,
+        "loopback latency under a second: {latency}"
+    );
 }
 
 #[test]
@@ -48,15 +76,43 @@ fn warmup_and_duration_qos1() {
     let broker = Mosquitto::start();
     let url = broker.url();
     let summary = bench(&[
-        "--broker", &url, "--baseline", "--qos", "1", "--connections", "3", "--rate", "1500", "--warmup", "500ms",
-        "--duration", "1s", "--topic", "bench/{conn}/{seq}", "--payload", r#"{"n": {seq}, "t": {ts_ns}, "v": {randf:0..1}}"#,
-        "--seq-field", "n", "--ts-field", "t", "--json",
+        "--broker",
+        &url,
+        "--baseline",
+        "--qos",
+        "1",
+        "--connections",
+        "3",
+        "--rate",
+        "1500",
+        "--warmup",
+        "500ms",
+        "--duration",
+        "1s",
+        "--topic",
+        "bench/{conn}/{seq}",
+        "--payload",
+        r#"{"n": {seq}, "t": {ts_ns}, "v": {randf:0..1}}"#,
+        "--seq-field",
+        "n",
+        "--ts-field",
+        "t",
+        "--json",
     ]);
     assert_eq!(summary["subscribe"][0], "bench/+/+");
     let sent = summary["sent"].as_u64().unwrap();
-    assert!((1000..=2000).contains(&sent), "about 1500 measured messages, got {sent}");
-    assert!(summary["warmup_sent"].as_u64().unwrap() > 300, "{summary:#}");
-    assert_eq!(summary["warmup_received"], summary["warmup_sent"], "{summary:#}");
+    assert!(
+        (1000..=2000).contains(&sent),
+        "about 1500 measured messages, got {sent}"
+    );
+    assert!(
+        summary["warmup_sent"].as_u64().unwrap() > 300,
+        "{summary:#}"
+    );
+    assert_eq!(
+        summary["warmup_received"], summary["warmup_sent"],
+        "{summary:#}"
+    );
     assert_eq!(summary["received"].as_u64().unwrap(), sent);
     assert_eq!(summary["lost"], 0);
     assert_eq!(summary["duplicates"], 0);
@@ -65,10 +121,16 @@ fn warmup_and_duration_qos1() {
 
 #[test]
 fn bad_options_are_refused() {
-    let out = Command::new(env!("CARGO_BIN_EXE_rulewire")).args(["bench", "--payload", "{sequence}", "--baseline"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rulewire"))
+        .args(["bench", "--payload", "{sequence}", "--baseline"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown placeholder"));
-    let out = Command::new(env!("CARGO_BIN_EXE_rulewire")).args(["bench", "--count", "1"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rulewire"))
+        .args(["bench", "--count", "1"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--subscribe"));
 }

@@ -11,24 +11,72 @@ use std::time::Duration;
 use common::*;
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl CLI (scripts/test.sh installs it)");
-    assert!(status.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&status.stderr));
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl CLI (scripts/test.sh installs it)");
+    assert!(
+        status.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
 }
 
 /// A CA `<ca>.crt/.key` and a certificate `<name>.crt/.key` it signs.
 fn ca(dir: &Path, ca: &str) {
-    let (key, crt, subj) = (format!("{ca}.key"), format!("{ca}.crt"), format!("/CN={ca}"));
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &crt, "-days", "2", "-subj", &subj]);
+    let (key, crt, subj) = (
+        format!("{ca}.key"),
+        format!("{ca}.crt"),
+        format!("/CN={ca}"),
+    );
+    openssl(
+        dir,
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &crt,
+            "-days", "2", "-subj", &subj,
+        ],
+    );
 }
 
 fn signed(dir: &Path, ca: &str, name: &str, cn: &str) {
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
-    let (key, csr, crt, subj) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"), format!("/CN={cn}"));
-    openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj]);
-    openssl(dir, &[
-        "x509", "-req", "-in", &csr, "-CA", &format!("{ca}.crt"), "-CAkey", &format!("{ca}.key"), "-CAcreateserial",
-        "-out", &crt, "-days", "2", "-extfile", "ext.cnf",
-    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    let (key, csr, crt, subj) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+        format!("/CN={cn}"),
+    );
+    openssl(
+        dir,
+        &[
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj,
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
 }
 
 struct Pki {
@@ -47,7 +95,11 @@ impl Pki {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         for entry in std::fs::read_dir(dir.path()).unwrap() {
-            std::fs::set_permissions(entry.unwrap().path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+            std::fs::set_permissions(
+                entry.unwrap().path(),
+                std::fs::Permissions::from_mode(0o644),
+            )
+            .unwrap();
         }
         Pki { dir }
     }
@@ -97,7 +149,12 @@ async fn refused(pki: &Pki, tls_port: u16, client_lines: &str) -> String {
         pki.path("ca.crt")
     );
     let rw = Rulewire::spawn(&config, rules.path());
-    wait_until("the connection error", Duration::from_secs(15), async || rw.logs().contains("cannot connect to the MQTT broker")).await;
+    wait_until(
+        "the connection error",
+        Duration::from_secs(15),
+        async || rw.logs().contains("cannot connect to the MQTT broker"),
+    )
+    .await;
     let (code, body) = rw.get("/readyz").await.expect("admin server up");
     assert_eq!(code, 503, "not ready without a broker connection: {body}");
     assert!(body.contains("broker_connected=false"));
@@ -110,11 +167,21 @@ async fn missing_or_untrusted_client_certificate_is_refused_clearly() {
     let (_broker, tls_port) = tls_broker(&pki);
 
     let logs = refused(&pki, tls_port, "").await;
-    assert!(logs.contains("TLS") || logs.contains("certificate"), "a clear TLS hint: {logs}");
+    assert!(
+        logs.contains("TLS") || logs.contains("certificate"),
+        "a clear TLS hint: {logs}"
+    );
 
-    let rogue = format!("client_cert = {:?}\nclient_key = {:?}", pki.path("rogue.crt"), pki.path("rogue.key"));
+    let rogue = format!(
+        "client_cert = {:?}\nclient_key = {:?}",
+        pki.path("rogue.crt"),
+        pki.path("rogue.key")
+    );
     let logs = refused(&pki, tls_port, &rogue).await;
-    assert!(logs.contains("client certificate"), "a clear TLS hint: {logs}");
+    assert!(
+        logs.contains("client certificate"),
+        "a clear TLS hint: {logs}"
+    );
 
     // A client_cert file that is not a certificate fails at startup with the key named.
     let rules = rules_dir(&[("tls", RULE)]);

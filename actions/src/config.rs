@@ -38,12 +38,18 @@ mod tests {
 
     #[test]
     fn parses_republish_with_defaults_and_all_fields() {
-        let c = parse(r#"type = "republish"
-topic = "alerts/${topic(2)}""#).unwrap();
-        let ActionConfig::Republish(r) = c else { panic!() };
+        let c = parse(
+            r#"type = "republish"
+topic = "alerts/${topic(2)}""#,
+        )
+        .unwrap();
+        let ActionConfig::Republish(r) = c else {
+            panic!()
+        };
         assert_eq!((r.qos, r.retain, r.user_properties.len()), (0, false, 0));
 
-        let c = parse(r#"
+        let c = parse(
+            r#"
 type = "republish"
 topic = "alerts/${topic(2)}"
 qos = 1
@@ -52,26 +58,41 @@ user_properties = [{key = "k", value = "${clientid()}"}]
 timeout_ms = 500
 max_in_flight = 8
 retry = { attempts = 5, base_delay_ms = 10 }
-"#)
+"#,
+        )
         .unwrap();
-        let ActionConfig::Republish(r) = c else { panic!() };
+        let ActionConfig::Republish(r) = c else {
+            panic!()
+        };
         assert_eq!(r.topic, "alerts/${topic(2)}");
         assert_eq!((r.qos, r.retain), (1, true));
-        assert_eq!(r.user_properties, vec![KeyValue { key: "k".into(), value: "${clientid()}".into() }]);
+        assert_eq!(
+            r.user_properties,
+            vec![KeyValue {
+                key: "k".into(),
+                value: "${clientid()}".into()
+            }]
+        );
         assert_eq!(r.delivery.timeout_ms, Some(500));
         assert_eq!(r.delivery.max_in_flight, Some(8));
-        let retry = RetryOverride { attempts: Some(5), base_delay_ms: Some(10), max_delay_ms: None };
+        let retry = RetryOverride {
+            attempts: Some(5),
+            base_delay_ms: Some(10),
+            max_delay_ms: None,
+        };
         assert_eq!(r.delivery.retry, Some(retry));
     }
 
     #[test]
     fn parses_http() {
-        let c = parse(r#"
+        let c = parse(
+            r#"
 type = "http"
 url = "https://example.com/${topic()}"
 headers = [{key = "x-device", value = "${clientid()}"}]
 timeout_ms = 1000
-"#)
+"#,
+        )
         .unwrap();
         assert_eq!(c.kind(), "http");
         let ActionConfig::Http(h) = c else { panic!() };

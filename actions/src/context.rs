@@ -61,6 +61,9 @@ impl ActionContext {
 
     /// The same context reporting to other metrics (e.g. the error-action counters).
     pub fn with_metrics(&self, metrics: Arc<dyn ActionMetrics>) -> ActionContext {
-        ActionContext { metrics, ..self.clone() }
+        ActionContext {
+            metrics,
+            ..self.clone()
+        }
     }
 }

@@ -5,12 +5,19 @@
 //! `Delivered<S>` wraps it into the object-safe `Action` the rules hold. Adding S3, Kafka or
 //! Kinesis means writing a `Sink`, nothing more.
 
-use std::{future::Future, sync::Arc, time::{Duration, Instant}};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use serde::Deserialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::{Action, ActionContext, ActionFailure, BoxFuture, BuildError, FiredMessage, RetryOverride, RetryPolicy, retry};
+use crate::{
+    Action, ActionContext, ActionFailure, BoxFuture, BuildError, FiredMessage, RetryOverride,
+    RetryPolicy, retry,
+};
 
 /// Delivery settings every action accepts in its rule-header table (each optional).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -34,7 +41,11 @@ pub(crate) struct Delivery {
 
 impl Delivery {
     /// Resolves `cfg` against the service defaults in `ctx` and the action's default timeout.
-    pub(crate) fn resolve(cfg: &DeliveryConfig, default_timeout_ms: u64, ctx: &ActionContext) -> Result<Delivery, BuildError> {
+    pub(crate) fn resolve(
+        cfg: &DeliveryConfig,
+        default_timeout_ms: u64,
+        ctx: &ActionContext,
+    ) -> Result<Delivery, BuildError> {
         let retry = ctx.retry.with_override(cfg.retry.as_ref());
         let max_in_flight = cfg.max_in_flight.unwrap_or(ctx.max_in_flight);
         let timeout_ms = cfg.timeout_ms.unwrap_or(default_timeout_ms);
@@ -50,7 +61,12 @@ impl Delivery {
         }
         let max_in_flight = max_in_flight.min(Semaphore::MAX_PERMITS);
         let in_flight = Arc::new(Semaphore::new(max_in_flight));
-        Ok(Delivery { timeout: Duration::from_millis(timeout_ms), retry, in_flight, max_in_flight })
+        Ok(Delivery {
+            timeout: Duration::from_millis(timeout_ms),
+            retry,
+            in_flight,
+            max_in_flight,
+        })
     }
 
     /// The bound on messages this action works on at once.
@@ -60,7 +76,10 @@ impl Delivery {
 
     /// Waits for one of the action's in-flight slots; held until the message settles.
     pub(crate) async fn slot(&self) -> SemaphorePermit<'_> {
-        self.in_flight.acquire().await.expect("the semaphore is never closed")
+        self.in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     /// Runs `attempt` under the per-attempt timeout until it succeeds, fails permanently or
@@ -80,22 +99,29 @@ impl Delivery {
     {
         let timeout = self.timeout;
         let on_timeout = &on_timeout;
-        retry::run(&self.retry, |e: &AttemptError| e.retryable, |n| {
-            if n > 1 {
-                ctx.metrics.retry(rule, kind);
-            }
-            let fut = attempt();
-            async move {
-                match tokio::time::timeout(timeout, fut).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        on_timeout();
-                        let message = format!("timed out after {} ms", timeout.as_millis());
-                        Err(AttemptError { message, retryable: retry_on_timeout })
+        retry::run(
+            &self.retry,
+            |e: &AttemptError| e.retryable,
+            |n| {
+                if n > 1 {
+                    ctx.metrics.retry(rule, kind);
+                }
+                let fut = attempt();
+                async move {
+                    match tokio::time::timeout(timeout, fut).await {
+                        Ok(result) => result,
+                        Err(_) => {
+                            on_timeout();
+                            let message = format!("timed out after {} ms", timeout.as_millis());
+                            Err(AttemptError {
+                                message,
+                                retryable: retry_on_timeout,
+                            })
+                        }
                     }
                 }
-            }
-        })
+            },
+        )
         .await
     }
 }
@@ -109,10 +135,16 @@ pub(crate) struct AttemptError {
 
 impl AttemptError {
     pub(crate) fn retryable(message: impl Into<String>) -> AttemptError {
-        AttemptError { message: message.into(), retryable: true }
+        AttemptError {
+            message: message.into(),
+            retryable: true,
+        }
     }
     pub(crate) fn permanent(message: impl Into<String>) -> AttemptError {
-        AttemptError { message: message.into(), retryable: false }
+        AttemptError {
+            message: message.into(),
+            retryable: false,
+        }
     }
 }
 
@@ -157,18 +189,39 @@ pub(crate) struct Delivered<S> {
 
 impl<S: Sink> Delivered<S> {
     pub(crate) fn action(sink: S, delivery: Delivery, ctx: &ActionContext) -> Arc<dyn Action> {
-        Arc::new(Delivered { sink, delivery, ctx: ctx.clone() })
+        Arc::new(Delivered {
+            sink,
+            delivery,
+            ctx: ctx.clone(),
+        })
     }
 
     async fn deliver(&self, msg: &FiredMessage) -> Result<(), ActionFailure> {
-        let req = self.sink.prepare(msg).map_err(|r| self.failure(r.resource, r.message))?;
+        let req = self
+            .sink
+            .prepare(msg)
+            .map_err(|r| self.failure(r.resource, r.message))?;
         let on_timeout = || self.sink.on_timeout(msg);
-        let result = self.delivery.run(&self.ctx, &msg.rule_name, S::KIND, S::RETRY_ON_TIMEOUT, on_timeout, || self.sink.send(msg, &req)).await;
+        let result = self
+            .delivery
+            .run(
+                &self.ctx,
+                &msg.rule_name,
+                S::KIND,
+                S::RETRY_ON_TIMEOUT,
+                on_timeout,
+                || self.sink.send(msg, &req),
+            )
+            .await;
         result.map_err(|e| self.failure(S::resource(&req).to_owned(), e.message))
     }
 
     fn failure(&self, failed_resource: String, error_message: String) -> ActionFailure {
-        ActionFailure { failed_action: S::AWS_NAME.to_owned(), failed_resource, error_message }
+        ActionFailure {
+            failed_action: S::AWS_NAME.to_owned(),
+            failed_resource,
+            error_message,
+        }
     }
 }
 
@@ -189,7 +242,13 @@ impl<S: Sink> Action for Delivered<S> {
 }
 
 /// Reports one message's outcome (latency, success or failure) and logs a failure.
-pub(crate) fn record_outcome(ctx: &ActionContext, msg: &FiredMessage, kind: &'static str, start: Instant, result: &Result<(), ActionFailure>) {
+pub(crate) fn record_outcome(
+    ctx: &ActionContext,
+    msg: &FiredMessage,
+    kind: &'static str,
+    start: Instant,
+    result: &Result<(), ActionFailure>,
+) {
     let metrics = &ctx.metrics;
     metrics.latency(&msg.rule_name, kind, start.elapsed().as_secs_f64());
     match result {

@@ -24,7 +24,11 @@ pub struct ActionFailure {
 
 impl std::fmt::Display for ActionFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} on {:?}: {}", self.failed_action, self.failed_resource, self.error_message)
+        write!(
+            f,
+            "{} on {:?}: {}",
+            self.failed_action, self.failed_resource, self.error_message
+        )
     }
 }
 
@@ -67,7 +71,9 @@ mod tests {
             topic: "testme/action".into(),
             trace_id: "7e146a2c-95b5-6caf-98b9-50e3969734c7".into(),
             client_id: "iotconsole-1511213971966-0".into(),
-            original_payload: Bytes::from_static(b"{\n  \"message\": \"Hello vrom AWS IoT console\"\n}"),
+            original_payload: Bytes::from_static(
+                b"{\n  \"message\": \"Hello vrom AWS IoT console\"\n}",
+            ),
             output: b"ignored".to_vec(),
             ..Default::default()
         };
@@ -90,7 +96,10 @@ mod tests {
 
     #[test]
     fn lists_every_failure_and_error_action_message_swaps_output() {
-        let msg = FiredMessage { rule_name: "r".into(), ..Default::default() };
+        let msg = FiredMessage {
+            rule_name: "r".into(),
+            ..Default::default()
+        };
         let f = |a: &str| ActionFailure {
             failed_action: a.into(),
             failed_resource: "x".into(),

@@ -65,7 +65,10 @@ impl FiredMessage {
 
     /// The same message with another output (templates still see the original message).
     pub fn with_output(&self, output: Vec<u8>) -> FiredMessage {
-        FiredMessage { output, ..self.clone() }
+        FiredMessage {
+            output,
+            ..self.clone()
+        }
     }
 
     /// The message the error action executes: output = AWS's error payload for `failures`.

@@ -62,12 +62,19 @@ pub enum BuildError {
 
 impl BuildError {
     pub(crate) fn invalid(field: &str, message: impl Into<String>) -> BuildError {
-        BuildError::Invalid { field: field.to_owned(), message: message.into() }
+        BuildError::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
 /// Builds the action `cfg` describes; templates are compiled with the rule's SQL `version`.
-pub fn build_action(cfg: &ActionConfig, version: SqlVersion, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
+pub fn build_action(
+    cfg: &ActionConfig,
+    version: SqlVersion,
+    ctx: &ActionContext,
+) -> Result<Arc<dyn Action>, BuildError> {
     match cfg {
         ActionConfig::Republish(c) => republish::build(c, version, ctx),
         ActionConfig::Http(c) => http::build(c, version, ctx),

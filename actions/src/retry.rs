@@ -50,7 +50,9 @@ impl RetryPolicy {
         let Some(o) = o else { return *self };
         RetryPolicy {
             attempts: o.attempts.unwrap_or(self.attempts),
-            base_delay: o.base_delay_ms.map_or(self.base_delay, Duration::from_millis),
+            base_delay: o
+                .base_delay_ms
+                .map_or(self.base_delay, Duration::from_millis),
             max_delay: o.max_delay_ms.map_or(self.max_delay, Duration::from_millis),
         }
     }
@@ -58,7 +60,9 @@ impl RetryPolicy {
     /// The backoff ceiling before attempt `next` (2-based: the first retry is attempt 2).
     fn ceiling(&self, next: u32) -> Duration {
         let doublings = next.saturating_sub(2).min(31);
-        self.base_delay.saturating_mul(1u32 << doublings).min(self.max_delay)
+        self.base_delay
+            .saturating_mul(1u32 << doublings)
+            .min(self.max_delay)
     }
 
     /// A full-jitter delay before attempt `next`: uniform in `0 ..= ceiling`.
@@ -75,7 +79,11 @@ fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 /// Runs `op(attempt)` (attempt is 1-based) until it succeeds, fails with an error that
 /// `is_retryable` rejects, or `policy.attempts` tries are spent; returns the last result.
 /// Callers count retries by looking at `attempt > 1` inside `op`.
-pub async fn run<T, E, F, Fut>(policy: &RetryPolicy, is_retryable: impl Fn(&E) -> bool, mut op: F) -> Result<T, E>
+pub async fn run<T, E, F, Fut>(
+    policy: &RetryPolicy,
+    is_retryable: impl Fn(&E) -> bool,
+    mut op: F,
+) -> Result<T, E>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -99,16 +107,24 @@ mod tests {
     use std::cell::Cell;
 
     fn fast(attempts: u32) -> RetryPolicy {
-        RetryPolicy { attempts, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(4) }
+        RetryPolicy {
+            attempts,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(4),
+        }
     }
 
     #[tokio::test]
     async fn retries_retryable_errors_until_success() {
         let calls = Cell::new(0);
-        let r: Result<u32, &str> = run(&fast(3), |_| true, |n| {
-            calls.set(calls.get() + 1);
-            async move { if n < 3 { Err("busy") } else { Ok(n) } }
-        })
+        let r: Result<u32, &str> = run(
+            &fast(3),
+            |_| true,
+            |n| {
+                calls.set(calls.get() + 1);
+                async move { if n < 3 { Err("busy") } else { Ok(n) } }
+            },
+        )
         .await;
         assert_eq!(r, Ok(3));
         assert_eq!(calls.get(), 3);
@@ -117,33 +133,49 @@ mod tests {
     #[tokio::test]
     async fn stops_at_attempts_and_on_permanent_errors() {
         let calls = Cell::new(0);
-        let r: Result<(), &str> = run(&fast(4), |_| true, |_| {
-            calls.set(calls.get() + 1);
-            async { Err("down") }
-        })
+        let r: Result<(), &str> = run(
+            &fast(4),
+            |_| true,
+            |_| {
+                calls.set(calls.get() + 1);
+                async { Err("down") }
+            },
+        )
         .await;
         assert_eq!((r, calls.get()), (Err("down"), 4));
 
         calls.set(0);
-        let r: Result<(), &str> = run(&fast(4), |e| *e != "fatal", |_| {
-            calls.set(calls.get() + 1);
-            async { Err("fatal") }
-        })
+        let r: Result<(), &str> = run(
+            &fast(4),
+            |e| *e != "fatal",
+            |_| {
+                calls.set(calls.get() + 1);
+                async { Err("fatal") }
+            },
+        )
         .await;
         assert_eq!((r, calls.get()), (Err("fatal"), 1));
 
         calls.set(0);
-        let _: Result<(), &str> = run(&fast(0), |_| true, |_| {
-            calls.set(calls.get() + 1);
-            async { Err("x") }
-        })
+        let _: Result<(), &str> = run(
+            &fast(0),
+            |_| true,
+            |_| {
+                calls.set(calls.get() + 1);
+                async { Err("x") }
+            },
+        )
         .await;
         assert_eq!(calls.get(), 1, "attempts = 0 still tries once");
     }
 
     #[test]
     fn backoff_doubles_up_to_max_with_full_jitter() {
-        let p = RetryPolicy { attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(1000) };
+        let p = RetryPolicy {
+            attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+        };
         assert_eq!(p.ceiling(2), Duration::from_millis(100));
         assert_eq!(p.ceiling(3), Duration::from_millis(200));
         assert_eq!(p.ceiling(5), Duration::from_millis(800));
@@ -157,10 +189,20 @@ mod tests {
     #[test]
     fn deserializes_with_defaults_and_overrides() {
         let p: RetryPolicy = toml::from_str("attempts = 5\nmax_delay_ms = 300").unwrap();
-        assert_eq!(p, RetryPolicy { attempts: 5, max_delay: Duration::from_millis(300), ..Default::default() });
+        assert_eq!(
+            p,
+            RetryPolicy {
+                attempts: 5,
+                max_delay: Duration::from_millis(300),
+                ..Default::default()
+            }
+        );
         let o: RetryOverride = toml::from_str("base_delay_ms = 7").unwrap();
         let merged = p.with_override(Some(&o));
-        assert_eq!((merged.attempts, merged.base_delay), (5, Duration::from_millis(7)));
+        assert_eq!(
+            (merged.attempts, merged.base_delay),
+            (5, Duration::from_millis(7))
+        );
         assert!(toml::from_str::<RetryPolicy>("attempt = 5").is_err());
     }
 }

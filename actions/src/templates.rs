@@ -18,7 +18,10 @@ pub struct KeyValue {
 
 /// Compiles `text`, the value of field `name`; a bad template is a `BuildError` naming it.
 pub(crate) fn field(name: &str, text: &str, version: SqlVersion) -> Result<Template, BuildError> {
-    Template::parse(text, version).map_err(|error| BuildError::Template { field: name.to_owned(), error })
+    Template::parse(text, version).map_err(|error| BuildError::Template {
+        field: name.to_owned(),
+        error,
+    })
 }
 
 /// Whether `text` contains a `${...}` substitution (so it can only be checked after rendering).
@@ -33,16 +36,26 @@ pub(crate) struct Pairs(Vec<(Template, Template)>);
 
 impl Pairs {
     /// Compiles `list`, the value of field `name` (e.g. "user_properties").
-    pub(crate) fn compile(name: &str, list: &[KeyValue], version: SqlVersion) -> Result<Pairs, BuildError> {
+    pub(crate) fn compile(
+        name: &str,
+        list: &[KeyValue],
+        version: SqlVersion,
+    ) -> Result<Pairs, BuildError> {
         let compiled = list.iter().enumerate().map(|(i, kv)| {
             let key = field(&format!("{name}[{i}].key"), &kv.key, version)?;
-            Ok((key, field(&format!("{name}[{i}].value"), &kv.value, version)?))
+            Ok((
+                key,
+                field(&format!("{name}[{i}].value"), &kv.value, version)?,
+            ))
         });
         Ok(Pairs(compiled.collect::<Result<_, BuildError>>()?))
     }
 
     /// Renders every pair against the original message.
     pub(crate) fn render(&self, msg: &Message) -> Vec<(String, String)> {
-        self.0.iter().map(|(k, v)| (k.render(msg), v.render(msg))).collect()
+        self.0
+            .iter()
+            .map(|(k, v)| (k.render(msg), v.render(msg)))
+            .collect()
     }
 }

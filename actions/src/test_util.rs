@@ -20,7 +20,14 @@ pub(crate) fn install_crypto() {
 pub(crate) struct NoPublisher;
 
 impl MqttPublisher for NoPublisher {
-    fn publish(&self, _: String, _: u8, _: bool, _: Vec<u8>, _: Vec<(String, String)>) -> BoxFuture<'_, Result<(), String>> {
+    fn publish(
+        &self,
+        _: String,
+        _: u8,
+        _: bool,
+        _: Vec<u8>,
+        _: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { Err("no MQTT in this test".to_owned()) })
     }
 }
@@ -66,7 +73,11 @@ pub(crate) fn context(publisher: Arc<dyn MqttPublisher>) -> (ActionContext, Arc<
     let http = reqwest::Client::builder().build().expect("reqwest client");
     let metrics = Arc::new(CountingMetrics::default());
     let mut ctx = ActionContext::new(publisher, http).with_metrics(metrics.clone());
-    ctx.retry = RetryPolicy { attempts: 3, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
+    ctx.retry = RetryPolicy {
+        attempts: 3,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    };
     (ctx, metrics)
 }
 

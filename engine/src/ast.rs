@@ -75,11 +75,19 @@ pub enum Expr {
     /// `expr IN (a, b, ...)` or `expr IN array_expr`.
     In(Box<Expr>, Vec<Expr>),
     /// A function call; `name` is lower-case.
-    Call { name: String, args: Vec<Expr>, pos: Pos },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+        pos: Pos,
+    },
     /// `cast(expr AS type)`.
     Cast(Box<Expr>, CastType),
     /// `CASE [operand] WHEN .. THEN .. [ELSE ..] END`.
-    Case { operand: Option<Box<Expr>>, whens: Vec<(Expr, Expr)>, otherwise: Option<Box<Expr>> },
+    Case {
+        operand: Option<Box<Expr>>,
+        whens: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
     /// `[a, b]` (2016-03-23).
     Array(Vec<Expr>),
     /// `{'k': v}` (2016-03-23).

@@ -14,9 +14,10 @@ use crate::parser::parse_statement;
 use crate::value::SqlVersion;
 
 /// Context functions the service cannot provide yet; refused at load time, not silently Undefined.
-const UNAVAILABLE_CONTEXT: &[(&str, &str)] = &[
-    ("get_mqtt_property", "MQTT 5 publish properties other than user properties are not passed to rules yet"),
-];
+const UNAVAILABLE_CONTEXT: &[(&str, &str)] = &[(
+    "get_mqtt_property",
+    "MQTT 5 publish properties other than user properties are not passed to rules yet",
+)];
 
 /// A compiled rule: parsed and checked once, evaluated for many batches.
 #[derive(Debug)]
@@ -32,7 +33,11 @@ impl Rule {
         let query = parse_statement(sql, version)?;
         check_query(&query, version)?;
         let plan = BatchPlan::new(&query, version);
-        Ok(Rule { query, version, plan })
+        Ok(Rule {
+            query,
+            version,
+            plan,
+        })
     }
 
     /// The `FROM` topic filter, if any.
@@ -110,7 +115,11 @@ fn check_expr(e: &Expr, version: SqlVersion) -> Result<(), CompileError> {
         }
         Expr::Array(items) => items.iter().try_for_each(|i| check_expr(i, version)),
         Expr::Object(members) => members.iter().try_for_each(|(_, i)| check_expr(i, version)),
-        Expr::Case { operand, whens, otherwise } => {
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
             if let Some(o) = operand {
                 check_expr(o, version)?;
             }
@@ -118,7 +127,9 @@ fn check_expr(e: &Expr, version: SqlVersion) -> Result<(), CompileError> {
                 check_expr(w, version)?;
                 check_expr(t, version)?;
             }
-            otherwise.as_deref().map_or(Ok(()), |o| check_expr(o, version))
+            otherwise
+                .as_deref()
+                .map_or(Ok(()), |o| check_expr(o, version))
         }
         Expr::Subquery(q) => check_query(q, version),
         Expr::Call { name, args, pos } => {
@@ -129,15 +140,25 @@ fn check_expr(e: &Expr, version: SqlVersion) -> Result<(), CompileError> {
 }
 
 fn check_call(name: &str, argc: usize, pos: Pos, version: SqlVersion) -> Result<(), CompileError> {
-    let spec = functions::lookup(name).ok_or_else(|| CompileError::new(pos, format!("unknown function `{name}`")))?;
+    let spec = functions::lookup(name)
+        .ok_or_else(|| CompileError::new(pos, format!("unknown function `{name}`")))?;
     if let Kind::Unsupported(why) = spec.kind {
-        return Err(CompileError::new(pos, format!("function `{name}` is not supported by rulewire: {why}, which needs AWS")));
+        return Err(CompileError::new(
+            pos,
+            format!("function `{name}` is not supported by rulewire: {why}, which needs AWS"),
+        ));
     }
     if let Some((_, why)) = UNAVAILABLE_CONTEXT.iter().find(|(n, _)| *n == name) {
-        return Err(CompileError::new(pos, format!("function `{name}` is not supported yet: {why}")));
+        return Err(CompileError::new(
+            pos,
+            format!("function `{name}` is not supported yet: {why}"),
+        ));
     }
     if version == SqlVersion::V2015_10_08 && spec.since == SqlVersion::V2016_03_23 {
-        return Err(CompileError::new(pos, format!("function `{name}` needs SQL version 2016-03-23 (this rule uses 2015-10-08)")));
+        return Err(CompileError::new(
+            pos,
+            format!("function `{name}` needs SQL version 2016-03-23 (this rule uses 2015-10-08)"),
+        ));
     }
     let max = spec.max_args.unwrap_or(usize::MAX);
     if argc < spec.min_args || argc > max {
@@ -146,7 +167,10 @@ fn check_call(name: &str, argc: usize, pos: Pos, version: SqlVersion) -> Result<
             (a, usize::MAX) => format!("at least {a}"),
             (a, b) => format!("{a} to {b}"),
         };
-        return Err(CompileError::new(pos, format!("function `{name}` takes {expected} argument(s), got {argc}")));
+        return Err(CompileError::new(
+            pos,
+            format!("function `{name}` takes {expected} argument(s), got {argc}"),
+        ));
     }
     Ok(())
 }

@@ -12,7 +12,11 @@ pub struct CompileError {
 
 impl CompileError {
     pub fn new(pos: crate::ast::Pos, message: impl Into<String>) -> CompileError {
-        CompileError { line: pos.line, col: pos.col, message: message.into() }
+        CompileError {
+            line: pos.line,
+            col: pos.col,
+            message: message.into(),
+        }
     }
 }
 

@@ -23,13 +23,18 @@ pub enum Payload {
 pub fn parse_payload(bytes: &[u8]) -> Payload {
     match parse_json(bytes) {
         Ok(v) => Payload::Json(v),
-        Err(_) => Payload::Binary { looked_like_json: looks_like_json(bytes) },
+        Err(_) => Payload::Binary {
+            looked_like_json: looks_like_json(bytes),
+        },
     }
 }
 
 /// True when the first non-whitespace byte opens an object or array.
 pub fn looks_like_json(bytes: &[u8]) -> bool {
-    matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }
 
 /// Strict JSON parse into a [`Value`].
@@ -69,7 +74,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Int(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Decimal(v as f64)))
+        Ok(i64::try_from(v)
+            .map(Value::Int)
+            .unwrap_or(Value::Decimal(v as f64)))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Decimal(v))
@@ -119,8 +126,18 @@ mod tests {
 
     #[test]
     fn invalid_json_is_binary() {
-        assert_eq!(parse_payload(b"{\"a\":"), Payload::Binary { looked_like_json: true });
-        assert_eq!(parse_payload(b"\x00\x01"), Payload::Binary { looked_like_json: false });
+        assert_eq!(
+            parse_payload(b"{\"a\":"),
+            Payload::Binary {
+                looked_like_json: true
+            }
+        );
+        assert_eq!(
+            parse_payload(b"\x00\x01"),
+            Payload::Binary {
+                looked_like_json: false
+            }
+        );
         assert_eq!(parse_payload(b"80"), Payload::Json(Value::Int(80)));
     }
 }

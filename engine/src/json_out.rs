@@ -168,7 +168,10 @@ mod tests {
         assert_eq!(to_json_string(&Value::Decimal(21.5), v2), "21.5");
         assert_eq!(to_json_string(&Value::Decimal(1.5e-8), v2), "1.5E-8");
         assert_eq!(to_json_string(&Value::Decimal(2.5e22), v1), "2.5E+22");
-        assert_eq!(to_json_string(&Value::Decimal(0.1 + 0.2), v2), "0.30000000000000004");
+        assert_eq!(
+            to_json_string(&Value::Decimal(0.1 + 0.2), v2),
+            "0.30000000000000004"
+        );
     }
 
     #[test]
@@ -178,7 +181,13 @@ mod tests {
             ("bar".into(), Value::Undefined),
             ("s".into(), Value::str("a\"b\n")),
         ]));
-        assert_eq!(to_json_string(&obj, SqlVersion::V2016_03_23), r#"{"foo":null,"s":"a\"b\n"}"#);
-        assert_eq!(to_json_string(&Value::Undefined, SqlVersion::V2016_03_23), "");
+        assert_eq!(
+            to_json_string(&obj, SqlVersion::V2016_03_23),
+            r#"{"foo":null,"s":"a\"b\n"}"#
+        );
+        assert_eq!(
+            to_json_string(&Value::Undefined, SqlVersion::V2016_03_23),
+            ""
+        );
     }
 }

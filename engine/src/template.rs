@@ -39,7 +39,13 @@ impl Template {
             }
             let body_start = start + 2;
             let end = find_close(&rest[body_start..]).ok_or_else(|| {
-                CompileError::new(Pos { line: 1, col: (offset + start + 1) as u32 }, "unterminated `${` in template")
+                CompileError::new(
+                    Pos {
+                        line: 1,
+                        col: (offset + start + 1) as u32,
+                    },
+                    "unterminated `${` in template",
+                )
             })?;
             let body = &rest[body_start..body_start + end];
             let expr = parse_expression(body, version).map_err(|e| CompileError {
@@ -60,8 +66,15 @@ impl Template {
             parts.push(Part::Text(rest.to_owned()));
         }
         let has_exprs = parts.iter().any(|p| matches!(p, Part::Expr(_)));
-        let reads_payload = parts.iter().any(|p| matches!(p, Part::Expr(e) if reads_payload(e)));
-        Ok(Template { parts, version, has_exprs, reads_payload })
+        let reads_payload = parts
+            .iter()
+            .any(|p| matches!(p, Part::Expr(e) if reads_payload(e)));
+        Ok(Template {
+            parts,
+            version,
+            has_exprs,
+            reads_payload,
+        })
     }
 
     /// True when the template has no `${...}`.
@@ -72,7 +85,17 @@ impl Template {
     /// Renders against the original message.
     pub fn render(&self, msg: &Message) -> String {
         if !self.has_exprs {
-            return self.parts.iter().map(|p| if let Part::Text(t) = p { t.as_str() } else { "" }).collect();
+            return self
+                .parts
+                .iter()
+                .map(|p| {
+                    if let Part::Text(t) = p {
+                        t.as_str()
+                    } else {
+                        ""
+                    }
+                })
+                .collect();
         }
         let payload = if !self.reads_payload {
             Value::Undefined
@@ -87,7 +110,12 @@ impl Template {
 
     /// Renders with an already decoded payload.
     pub fn render_decoded(&self, msg: &Message, payload: &Value) -> String {
-        let env = Env { msg, payload, version: self.version, vars: Vec::new() };
+        let env = Env {
+            msg,
+            payload,
+            version: self.version,
+            vars: Vec::new(),
+        };
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -113,9 +141,15 @@ fn reads_payload(e: &Expr) -> bool {
         Expr::In(x, list) => reads_payload(x) || list.iter().any(reads_payload),
         Expr::Call { args, .. } | Expr::Array(args) => args.iter().any(reads_payload),
         Expr::Object(members) => members.iter().any(|(_, v)| reads_payload(v)),
-        Expr::Case { operand, whens, otherwise } => {
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
             operand.as_deref().is_some_and(reads_payload)
-                || whens.iter().any(|(w, t)| reads_payload(w) || reads_payload(t))
+                || whens
+                    .iter()
+                    .any(|(w, t)| reads_payload(w) || reads_payload(t))
                 || otherwise.as_deref().is_some_and(reads_payload)
         }
     }
@@ -144,19 +178,41 @@ mod tests {
     use super::*;
 
     fn render(t: &str, topic: &str, payload: &str) -> String {
-        let msg = Message { client_id: "dev-1", timestamp_ms: 1460685389, ..Message::new(topic, payload.as_bytes()) };
-        Template::parse(t, SqlVersion::V2016_03_23).unwrap().render(&msg)
+        let msg = Message {
+            client_id: "dev-1",
+            timestamp_ms: 1460685389,
+            ..Message::new(topic, payload.as_bytes())
+        };
+        Template::parse(t, SqlVersion::V2016_03_23)
+            .unwrap()
+            .render(&msg)
     }
 
     #[test]
     fn documented_templates() {
-        assert_eq!(render("${topic()}/republish", "my/iot/topic", "{}"), "my/iot/topic/republish");
-        assert_eq!(render("${topic()}/${timestamp()}", "some/topic", "{}"), "some/topic/1460685389");
-        assert_eq!(render("device/${device_id}", "t", r#"{"device_id":"iot123"}"#), "device/iot123");
-        assert_eq!(render("alerts/${topic(2)}", "sensors/kitchen/data", "{}"), "alerts/kitchen");
+        assert_eq!(
+            render("${topic()}/republish", "my/iot/topic", "{}"),
+            "my/iot/topic/republish"
+        );
+        assert_eq!(
+            render("${topic()}/${timestamp()}", "some/topic", "{}"),
+            "some/topic/1460685389"
+        );
+        assert_eq!(
+            render("device/${device_id}", "t", r#"{"device_id":"iot123"}"#),
+            "device/iot123"
+        );
+        assert_eq!(
+            render("alerts/${topic(2)}", "sensors/kitchen/data", "{}"),
+            "alerts/kitchen"
+        );
         assert_eq!(render("${cast(topic(2) AS DECIMAL)}", "a/3.5", "{}"), "3.5");
         assert_eq!(
-            render("${replace(topic(), '/', '-') + '-' + clientid()}", "a/b", "{}"),
+            render(
+                "${replace(topic(), '/', '-') + '-' + clientid()}",
+                "a/b",
+                "{}"
+            ),
             "a-b-dev-1"
         );
         assert_eq!(render("x${missing}y", "t", "{}"), "xy");

@@ -19,10 +19,14 @@ pub fn validate_filter(filter: &str) -> Result<(), String> {
     let levels: Vec<&str> = filter.split('/').collect();
     for (i, level) in levels.iter().enumerate() {
         if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
-            return Err(format!("invalid topic filter '{filter}': `#` must be the whole last level"));
+            return Err(format!(
+                "invalid topic filter '{filter}': `#` must be the whole last level"
+            ));
         }
         if level.contains('+') && *level != "+" {
-            return Err(format!("invalid topic filter '{filter}': `+` must be a whole level"));
+            return Err(format!(
+                "invalid topic filter '{filter}': `+` must be a whole level"
+            ));
         }
     }
     Ok(())
@@ -62,13 +66,19 @@ struct Node<T> {
 
 impl<T> Default for Node<T> {
     fn default() -> Self {
-        Node { children: HashMap::new(), here: Vec::new() }
+        Node {
+            children: HashMap::new(),
+            here: Vec::new(),
+        }
     }
 }
 
 impl<T: Clone + PartialEq> TopicTrie<T> {
     pub fn new() -> Self {
-        TopicTrie { root: Node::default(), len: 0 }
+        TopicTrie {
+            root: Node::default(),
+            len: 0,
+        }
     }
 
     /// Number of (filter, value) entries.
@@ -160,7 +170,10 @@ mod tests {
         assert!(!matches("sensor/#", "sensor"));
         assert!(matches("#", "a/b"));
         assert!(!matches("#", "$aws/things/x"));
-        assert!(matches("$aws/things/+/shadow/update/accepted", "$aws/things/t1/shadow/update/accepted"));
+        assert!(matches(
+            "$aws/things/+/shadow/update/accepted",
+            "$aws/things/t1/shadow/update/accepted"
+        ));
         assert!(!matches("Sensors/+", "sensors/a"));
     }
 
@@ -174,8 +187,12 @@ mod tests {
 
     #[test]
     fn trie_agrees_with_matches() {
-        let filters = ["a/b", "a/+", "a/#", "#", "+/b", "+/+/c", "$sys/#", "a/b/c", "x"];
-        let topics = ["a/b", "a", "a/b/c", "x", "$sys/a", "q/b", "a/", "/b", "z/y/c"];
+        let filters = [
+            "a/b", "a/+", "a/#", "#", "+/b", "+/+/c", "$sys/#", "a/b/c", "x",
+        ];
+        let topics = [
+            "a/b", "a", "a/b/c", "x", "$sys/a", "q/b", "a/", "/b", "z/y/c",
+        ];
         let mut trie = TopicTrie::new();
         for (i, f) in filters.iter().enumerate() {
             trie.insert(f, i);
@@ -183,7 +200,9 @@ mod tests {
         for t in topics {
             let mut got = trie.lookup(t);
             got.sort();
-            let want: Vec<usize> = (0..filters.len()).filter(|&i| matches(filters[i], t)).collect();
+            let want: Vec<usize> = (0..filters.len())
+                .filter(|&i| matches(filters[i], t))
+                .collect();
             assert_eq!(got, want, "topic {t}");
         }
         assert!(trie.remove("a/+", &1));

@@ -197,7 +197,10 @@ impl Value {
             Value::Bool(b) => Some(b.to_string()),
             Value::Int(i) => Some(i.to_string()),
             Value::Decimal(d) => Some(crate::json_out::format_decimal(*d)),
-            Value::Array(_) | Value::Object(_) => Some(crate::json_out::to_json_string(self, SqlVersion::V2015_10_08)),
+            Value::Array(_) | Value::Object(_) => Some(crate::json_out::to_json_string(
+                self,
+                SqlVersion::V2015_10_08,
+            )),
             Value::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
         }
     }
@@ -235,7 +238,8 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
         }
         (Value::Binary(x), Value::Binary(y)) => x == y,
         _ => false,
@@ -261,7 +265,10 @@ impl PartialEq for Value {
 impl fmt::Display for Value {
     /// JSON text of the value (2016-03-23 number printing); Undefined prints as nothing.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::json_out::to_json_string(self, SqlVersion::V2016_03_23))
+        f.write_str(&crate::json_out::to_json_string(
+            self,
+            SqlVersion::V2016_03_23,
+        ))
     }
 }
 
@@ -393,7 +400,9 @@ pub fn cast(v: &Value, to: CastType) -> Value {
             Value::Int(i) => Value::Decimal(*i as f64),
             Value::Decimal(d) => Value::Decimal(*d),
             Value::Bool(b) => Value::Decimal(if *b { 1.0 } else { 0.0 }),
-            Value::String(s) => parse_decimal_string(s).map(Value::Decimal).unwrap_or_default(),
+            Value::String(s) => parse_decimal_string(s)
+                .map(Value::Decimal)
+                .unwrap_or_default(),
             _ => Value::Undefined,
         },
         CastType::Bool => match v {
@@ -432,12 +441,18 @@ mod tests {
         assert_eq!(cast(&Value::Null, CastType::String), Value::Undefined);
         assert_eq!(cast(&Value::Int(3), CastType::Decimal), Value::Decimal(3.0));
         assert!(CastType::parse("Decimal", SqlVersion::V2015_10_08).is_none());
-        assert_eq!(CastType::parse("NVARCHAR", SqlVersion::V2015_10_08), Some(CastType::String));
+        assert_eq!(
+            CastType::parse("NVARCHAR", SqlVersion::V2015_10_08),
+            Some(CastType::String)
+        );
     }
 
     #[test]
     fn equality_rules() {
-        assert_eq!(Value::Int(1).aws_eq(&Value::Decimal(1.0)), Value::Bool(true));
+        assert_eq!(
+            Value::Int(1).aws_eq(&Value::Decimal(1.0)),
+            Value::Bool(true)
+        );
         assert_eq!(Value::Int(1).aws_eq(&Value::str("1")), Value::Bool(false));
         assert_eq!(Value::Null.aws_eq(&Value::Undefined), Value::Undefined);
         assert_eq!(Value::Null.aws_eq(&Value::Null), Value::Bool(true));

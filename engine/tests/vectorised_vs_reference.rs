@@ -24,24 +24,32 @@ fn json_value() -> impl Strategy<Value = Option<String>> {
 }
 
 fn payload() -> impl Strategy<Value = String> {
-    (json_value(), json_value(), json_value(), json_value(), json_value(), 0u8..8).prop_map(|(a, b, c, s, nx, shape)| {
-        if shape == 0 {
-            return "not json".to_owned();
-        }
-        if shape == 1 {
-            return "{\"a\":".to_owned();
-        }
-        let mut members = Vec::new();
-        for (k, v) in [("a", a), ("b", b), ("c", c), ("s", s)] {
-            if let Some(v) = v {
-                members.push(format!("\"{k}\": {v}"));
+    (
+        json_value(),
+        json_value(),
+        json_value(),
+        json_value(),
+        json_value(),
+        0u8..8,
+    )
+        .prop_map(|(a, b, c, s, nx, shape)| {
+            if shape == 0 {
+                return "not json".to_owned();
             }
-        }
-        if let Some(v) = nx {
-            members.push(format!("\"n\": {{\"x\": {v}}}"));
-        }
-        format!("{{{}}}", members.join(", "))
-    })
+            if shape == 1 {
+                return "{\"a\":".to_owned();
+            }
+            let mut members = Vec::new();
+            for (k, v) in [("a", a), ("b", b), ("c", c), ("s", s)] {
+                if let Some(v) = v {
+                    members.push(format!("\"{k}\": {v}"));
+                }
+            }
+            if let Some(v) = nx {
+                members.push(format!("\"n\": {{\"x\": {v}}}"));
+            }
+            format!("{{{}}}", members.join(", "))
+        })
 }
 
 fn expr() -> impl Strategy<Value = String> {
@@ -56,7 +64,9 @@ fn expr() -> impl Strategy<Value = String> {
         1 => Just("9223372036854775807".to_owned()),
     ];
     leaf.prop_recursive(3, 12, 2, |inner| {
-        let ops = proptest::sample::select(vec!["+", "-", "*", "/", "%", "=", "<>", "<", "<=", ">", ">=", "AND", "OR"]);
+        let ops = proptest::sample::select(vec![
+            "+", "-", "*", "/", "%", "=", "<>", "<", "<=", ">", ">=", "AND", "OR",
+        ]);
         prop_oneof![
             (inner.clone(), ops, inner.clone()).prop_map(|(l, op, r)| format!("({l} {op} {r})")),
             inner.clone().prop_map(|e| format!("(NOT {e})")),
@@ -66,19 +76,26 @@ fn expr() -> impl Strategy<Value = String> {
 }
 
 fn rule_sql() -> impl Strategy<Value = String> {
-    (expr(), expr(), proptest::option::of(expr()), any::<bool>(), any::<bool>()).prop_map(|(e1, e2, filter, star, value)| {
-        let select = if value {
-            format!("VALUE {e1}")
-        } else if star {
-            format!("*, {e1} AS k1")
-        } else {
-            format!("{e1} AS k1, {e2} AS k2")
-        };
-        match filter {
-            Some(w) => format!("SELECT {select} FROM 'sensors/+' WHERE {w}"),
-            None => format!("SELECT {select} FROM 'sensors/+'"),
-        }
-    })
+    (
+        expr(),
+        expr(),
+        proptest::option::of(expr()),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(e1, e2, filter, star, value)| {
+            let select = if value {
+                format!("VALUE {e1}")
+            } else if star {
+                format!("*, {e1} AS k1")
+            } else {
+                format!("{e1} AS k1, {e2} AS k2")
+            };
+            match filter {
+                Some(w) => format!("SELECT {select} FROM 'sensors/+' WHERE {w}"),
+                None => format!("SELECT {select} FROM 'sensors/+'"),
+            }
+        })
 }
 
 proptest! {
@@ -105,8 +122,19 @@ proptest! {
 /// back to the reference path would prove nothing).
 #[test]
 fn common_rules_are_vectorised() {
-    let payloads: Vec<String> = (0..100).map(|i| format!(r#"{{"temperature": {}, "humidity": {}.5, "id": "d{i}"}}"#, i, i % 50)).collect();
-    let msgs: Vec<Message> = payloads.iter().map(|p| Message::new("sensors/kitchen", p.as_bytes())).collect();
+    let payloads: Vec<String> = (0..100)
+        .map(|i| {
+            format!(
+                r#"{{"temperature": {}, "humidity": {}.5, "id": "d{i}"}}"#,
+                i,
+                i % 50
+            )
+        })
+        .collect();
+    let msgs: Vec<Message> = payloads
+        .iter()
+        .map(|p| Message::new("sensors/kitchen", p.as_bytes()))
+        .collect();
     for sql in [
         "SELECT temperature, humidity FROM 'sensors/+' WHERE temperature > 30",
         "SELECT *, topic(2) AS room, clientid() AS id2 FROM 'sensors/+'",

@@ -23,7 +23,10 @@ pub struct BenchArgs {
     #[arg(long, default_value = "sensors/{conn}/data")]
     pub topic: String,
     /// Payload template.
-    #[arg(long, default_value = r#"{"temperature": {rand:20..40}, "humidity": {randf:30..90}, "device": "bench-{conn}", "seq": {seq}, "ts": {ts_ns}}"#)]
+    #[arg(
+        long,
+        default_value = r#"{"temperature": {rand:20..40}, "humidity": {randf:30..90}, "device": "bench-{conn}", "seq": {seq}, "ts": {ts_ns}}"#
+    )]
     pub payload: String,
     /// Target rate in messages/s over all connections; 0 = as fast as the client allows.
     #[arg(long, default_value_t = 0.0)]
@@ -96,15 +99,28 @@ impl BenchArgs {
     pub fn plan(&self) -> anyhow::Result<Plan> {
         let (host, port) = parse_broker(&self.broker)?;
         anyhow::ensure!(self.connections >= 1, "--connections must be at least 1");
-        anyhow::ensure!(self.rate >= 0.0 && self.rate.is_finite(), "--rate must be >= 0");
-        anyhow::ensure!(self.expect_ratio >= 0.0 && self.expect_ratio.is_finite(), "--expect-ratio must be >= 0");
+        anyhow::ensure!(
+            self.rate >= 0.0 && self.rate.is_finite(),
+            "--rate must be >= 0"
+        );
+        anyhow::ensure!(
+            self.expect_ratio >= 0.0 && self.expect_ratio.is_finite(),
+            "--expect-ratio must be >= 0"
+        );
         let topic = Template::parse(&self.topic).map_err(|e| anyhow::anyhow!("--topic: {e}"))?;
-        let payload = Template::parse(&self.payload).map_err(|e| anyhow::anyhow!("--payload: {e}"))?;
+        let payload =
+            Template::parse(&self.payload).map_err(|e| anyhow::anyhow!("--payload: {e}"))?;
         let filters = if self.baseline {
-            anyhow::ensure!(self.subscribe.is_empty(), "--baseline subscribes to the input topic; drop --subscribe");
+            anyhow::ensure!(
+                self.subscribe.is_empty(),
+                "--baseline subscribes to the input topic; drop --subscribe"
+            );
             vec![topic.topic_filter()]
         } else {
-            anyhow::ensure!(!self.subscribe.is_empty(), "give the output topic(s) with --subscribe, or use --baseline");
+            anyhow::ensure!(
+                !self.subscribe.is_empty(),
+                "give the output topic(s) with --subscribe, or use --baseline"
+            );
             self.subscribe.clone()
         };
         let duration = match (self.duration, self.count) {
@@ -118,7 +134,11 @@ impl BenchArgs {
             topic,
             payload,
             rate: self.rate,
-            qos: if self.qos == 1 { rumqttc::QoS::AtLeastOnce } else { rumqttc::QoS::AtMostOnce },
+            qos: if self.qos == 1 {
+                rumqttc::QoS::AtLeastOnce
+            } else {
+                rumqttc::QoS::AtMostOnce
+            },
             duration,
             count: self.count,
             filters,
@@ -146,7 +166,11 @@ fn parse_broker(url: &str) -> anyhow::Result<(String, u16)> {
     };
     let rest = rest.trim_end_matches('/');
     match rest.rsplit_once(':') {
-        Some((host, port)) => Ok((host.to_string(), port.parse().map_err(|_| anyhow::anyhow!("--broker {url:?}: bad port"))?)),
+        Some((host, port)) => Ok((
+            host.to_string(),
+            port.parse()
+                .map_err(|_| anyhow::anyhow!("--broker {url:?}: bad port"))?,
+        )),
         None => Ok((rest.to_string(), 1883)),
     }
 }
@@ -154,16 +178,24 @@ fn parse_broker(url: &str) -> anyhow::Result<(String, u16)> {
 /// `10s`, `500ms`, `2m`, `1.5s`, `250us`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| format!("bad duration {text:?} (e.g. 10s, 500ms, 2m)"))?;
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("bad duration {text:?} (e.g. 10s, 500ms, 2m)"))?;
     let seconds = match unit.trim() {
         "" | "s" => number,
         "ms" => number / 1e3,
         "us" => number / 1e6,
         "m" | "min" => number * 60.0,
         "h" => number * 3600.0,
-        _ => return Err(format!("bad duration unit in {text:?} (use us, ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "bad duration unit in {text:?} (use us, ms, s, m or h)"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -184,8 +216,14 @@ mod tests {
 
     #[test]
     fn brokers() {
-        assert_eq!(parse_broker("mqtt://127.0.0.1:1883").unwrap(), ("127.0.0.1".into(), 1883));
-        assert_eq!(parse_broker("localhost").unwrap(), ("localhost".into(), 1883));
+        assert_eq!(
+            parse_broker("mqtt://127.0.0.1:1883").unwrap(),
+            ("127.0.0.1".into(), 1883)
+        );
+        assert_eq!(
+            parse_broker("localhost").unwrap(),
+            ("localhost".into(), 1883)
+        );
         assert!(parse_broker("mqtts://x:8883").is_err());
     }
 }

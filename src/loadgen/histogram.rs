@@ -24,7 +24,13 @@ impl Default for Histogram {
 
 impl Histogram {
     pub fn new() -> Histogram {
-        Histogram { counts: vec![0; BUCKETS].into_boxed_slice(), total: 0, min: u64::MAX, max: 0, sum: 0 }
+        Histogram {
+            counts: vec![0; BUCKETS].into_boxed_slice(),
+            total: 0,
+            min: u64::MAX,
+            max: 0,
+            sum: 0,
+        }
     }
 
     fn index(value: u64) -> usize {
@@ -44,7 +50,9 @@ impl Histogram {
         }
         let shift = index / SUB - 1;
         let mantissa = index - shift * SUB; // 128..256
-        ((mantissa + 1) << shift).wrapping_sub(1).max(mantissa << shift)
+        ((mantissa + 1) << shift)
+            .wrapping_sub(1)
+            .max(mantissa << shift)
     }
 
     pub fn record(&mut self, value: u64) {
@@ -68,7 +76,11 @@ impl Histogram {
     }
 
     pub fn mean(&self) -> f64 {
-        if self.total == 0 { 0.0 } else { self.sum as f64 / self.total as f64 }
+        if self.total == 0 {
+            0.0
+        } else {
+            self.sum as f64 / self.total as f64
+        }
     }
 
     /// The value at percentile `p` (0..=100): the smallest bucket bound with at least p % of
@@ -99,7 +111,11 @@ mod tests {
         for v in (0..100_000u64).chain([u64::MAX / 3, u64::MAX - 1, u64::MAX]) {
             let i = Histogram::index(v);
             assert!(i < BUCKETS);
-            assert!(Histogram::upper(i) >= v, "v={v} upper={}", Histogram::upper(i));
+            assert!(
+                Histogram::upper(i) >= v,
+                "v={v} upper={}",
+                Histogram::upper(i)
+            );
             if v < 100_000 {
                 assert!(i == last || i == last + 1 || v == 0, "gap at {v}");
                 last = i;
@@ -116,9 +132,21 @@ mod tests {
             h.record(v * 1000); // 1 us .. 100 ms in ns
         }
         let within = |got: u64, want: u64| (got as f64 - want as f64).abs() <= want as f64 / 100.0;
-        assert!(within(h.percentile(50.0), 50_000_000), "{}", h.percentile(50.0));
-        assert!(within(h.percentile(90.0), 90_000_000), "{}", h.percentile(90.0));
-        assert!(within(h.percentile(99.0), 99_000_000), "{}", h.percentile(99.0));
+        assert!(
+            within(h.percentile(50.0), 50_000_000),
+            "{}",
+            h.percentile(50.0)
+        );
+        assert!(
+            within(h.percentile(90.0), 90_000_000),
+            "{}",
+            h.percentile(90.0)
+        );
+        assert!(
+            within(h.percentile(99.0), 99_000_000),
+            "{}",
+            h.percentile(99.0)
+        );
         assert_eq!(h.percentile(100.0), 100_000_000);
         assert_eq!(h.max(), 100_000_000);
         assert_eq!(h.min(), 1000);

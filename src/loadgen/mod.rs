@@ -38,7 +38,9 @@ use report::Progress;
 /// Runs the bench described by the command line and prints its summary.
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let plan = args.plan()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let summary = runtime.block_on(bench(&plan))?;
     if plan.json {
         summary.print_json();
@@ -57,7 +59,9 @@ pub async fn bench(plan: &Plan) -> anyhow::Result<Summary> {
     }
 
     let shared = Arc::new(Shared::default());
-    shared.warming.store(!plan.warmup.is_zero(), Ordering::SeqCst);
+    shared
+        .warming
+        .store(!plan.warmup.is_zero(), Ordering::SeqCst);
     let mut tasks = Vec::with_capacity(connections.len());
     for conn in &connections {
         let load = Load {
@@ -69,12 +73,18 @@ pub async fn bench(plan: &Plan) -> anyhow::Result<Summary> {
             shared: shared.clone(),
         };
         let conn = conn.clone();
-        tasks.push(tokio::spawn(async move { publisher::publish(&conn, load).await }));
+        tasks.push(tokio::spawn(async move {
+            publisher::publish(&conn, load).await
+        }));
     }
 
     let mut progress = Progress::new(!plan.quiet);
     let started = Instant::now();
-    let mut measure_start = if plan.warmup.is_zero() { Some(started) } else { None };
+    let mut measure_start = if plan.warmup.is_zero() {
+        Some(started)
+    } else {
+        None
+    };
     let mut last_tick = (started, 0u64, 0u64);
     let mut failure = None;
     // Publishing phase: check every 50 ms, print once a second.
@@ -98,7 +108,14 @@ pub async fn bench(plan: &Plan) -> anyhow::Result<Summary> {
             break;
         }
         if now - last_tick.0 >= Duration::from_secs(1) {
-            last_tick = tick(&mut progress, started, measure_start.is_none(), &shared, &receiver, last_tick);
+            last_tick = tick(
+                &mut progress,
+                started,
+                measure_start.is_none(),
+                &shared,
+                &receiver,
+                last_tick,
+            );
         }
     }
     shared.stop.store(true, Ordering::SeqCst);
@@ -119,7 +136,10 @@ pub async fn bench(plan: &Plan) -> anyhow::Result<Summary> {
         if let Err(e) = receiver.stop().await {
             errors.insert(0, e);
         }
-        return Err(errors.into_iter().next().unwrap_or_else(|| anyhow::anyhow!("a connection ended during the bench")));
+        return Err(errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| anyhow::anyhow!("a connection ended during the bench")));
     }
     let publish_end = Instant::now();
     let measure_start = measure_start.unwrap_or(publish_end);
@@ -152,7 +172,9 @@ pub async fn bench(plan: &Plan) -> anyhow::Result<Summary> {
     let meter = meter.lock().unwrap();
 
     let publish_secs = (publish_end - measure_start).as_secs_f64();
-    let delivered_secs = meter.last_measured.map_or(0.0, |t| t.saturating_duration_since(measure_start).as_secs_f64());
+    let delivered_secs = meter.last_measured.map_or(0.0, |t| {
+        t.saturating_duration_since(measure_start).as_secs_f64()
+    });
     let lost = expected as i64 - meter.unique as i64;
     Ok(Summary {
         mode: if plan.baseline { "baseline" } else { "rules" },
@@ -169,7 +191,11 @@ pub async fn bench(plan: &Plan) -> anyhow::Result<Summary> {
         expected,
         received: meter.unique,
         lost,
-        loss_pct: if expected == 0 { 0.0 } else { lost as f64 * 100.0 / expected as f64 },
+        loss_pct: if expected == 0 {
+            0.0
+        } else {
+            lost as f64 * 100.0 / expected as f64
+        },
         duplicates: meter.duplicates,
         delivered_per_sec: per_sec(meter.unique, delivered_secs),
         foreign: meter.foreign,
@@ -216,6 +242,14 @@ fn per_sec(count: u64, secs: f64) -> f64 {
 fn sample_payload_len(plan: &Plan) -> usize {
     let mut rng = Rng::new(1);
     let mut out = String::new();
-    plan.payload.render(&mut Vars { seq: 1_000_000, conn: 0, ts_ns: receiver::now_ns(), rng: &mut rng }, &mut out);
+    plan.payload.render(
+        &mut Vars {
+            seq: 1_000_000,
+            conn: 0,
+            ts_ns: receiver::now_ns(),
+            rng: &mut rng,
+        },
+        &mut out,
+    );
     out.len()
 }

@@ -57,7 +57,11 @@ pub async fn connect(plan: &Plan, index: usize) -> anyhow::Result<Connection> {
     eventloop.set_network_options(no_delay());
     wait_connack(&mut eventloop, &format!("publisher {index}")).await?;
     let eventloop = tokio::spawn(drive(eventloop, index));
-    Ok(Connection { index, client, eventloop })
+    Ok(Connection {
+        index,
+        client,
+        eventloop,
+    })
 }
 
 /// Polls the eventloop until our DISCONNECT has been written (everything queued before it
@@ -106,8 +110,17 @@ pub async fn publish(conn: &Connection, load: Load) -> anyhow::Result<()> {
             }
             seq
         };
-        let ts_ns = if load.payload.uses_ts() || load.topic.uses_ts() { now_ns() } else { 0 };
-        let mut vars = Vars { seq, conn: conn.index, ts_ns, rng: &mut rng };
+        let ts_ns = if load.payload.uses_ts() || load.topic.uses_ts() {
+            now_ns()
+        } else {
+            0
+        };
+        let mut vars = Vars {
+            seq,
+            conn: conn.index,
+            ts_ns,
+            rng: &mut rng,
+        };
         load.topic.render(&mut vars, &mut topic);
         load.payload.render(&mut vars, &mut payload);
         conn.client
@@ -120,7 +133,10 @@ pub async fn publish(conn: &Connection, load: Load) -> anyhow::Result<()> {
             shared.sent.fetch_add(1, Ordering::Relaxed);
         }
     }
-    conn.client.disconnect().await.map_err(|e| anyhow::anyhow!("publisher {}: {e}", conn.index))?;
+    conn.client
+        .disconnect()
+        .await
+        .map_err(|e| anyhow::anyhow!("publisher {}: {e}", conn.index))?;
     Ok(())
 }
 
@@ -136,7 +152,10 @@ impl Pacer {
     const BURST: Duration = Duration::from_millis(20);
 
     fn new(rate: f64) -> Pacer {
-        Pacer { interval: Duration::from_secs_f64(1.0 / rate), next: Instant::now() }
+        Pacer {
+            interval: Duration::from_secs_f64(1.0 / rate),
+            next: Instant::now(),
+        }
     }
 
     async fn wait(&mut self) {

@@ -77,7 +77,8 @@ impl Meter {
         }
         let index = seq as usize;
         if index >= self.copies.len() {
-            self.copies.resize((index + 1).max(self.copies.len() * 2), 0);
+            self.copies
+                .resize((index + 1).max(self.copies.len() * 2), 0);
         }
         let copies = &mut self.copies[index];
         if *copies >= self.copies_expected {
@@ -107,7 +108,10 @@ pub fn find_number<'a>(payload: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     rest = skip_ws(rest);
     rest = rest.strip_prefix(b":")?;
     rest = skip_ws(rest);
-    let len = rest.iter().take_while(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-')).count();
+    let len = rest
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        .count();
     (len > 0).then(|| &rest[..len])
 }
 
@@ -122,7 +126,9 @@ fn as_u64(text: &[u8]) -> Option<u64> {
 }
 
 pub fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// The running meter connection.
@@ -135,13 +141,17 @@ pub struct Receiver {
 impl Receiver {
     /// Connects, subscribes to every filter and waits for the SUBACKs, then meters in a task.
     pub async fn start(plan: &Plan) -> anyhow::Result<Receiver> {
-        let mut options = MqttOptions::new(format!("rulewire-bench-{}-meter", std::process::id()), &plan.host, plan.port);
+        let mut options = MqttOptions::new(
+            format!("rulewire-bench-{}-meter", std::process::id()),
+            &plan.host,
+            plan.port,
+        );
         options.set_keep_alive(Duration::from_secs(30));
         options.set_clean_session(true);
         options.set_max_packet_size(4 << 20, 4 << 20);
         let (client, mut eventloop) = AsyncClient::new(options, 16);
         eventloop.set_network_options(no_delay());
-    wait_connack(&mut eventloop, "meter").await?;
+        wait_connack(&mut eventloop, "meter").await?;
         for filter in &plan.filters {
             client.subscribe(filter.clone(), plan.qos).await?;
         }
@@ -151,8 +161,15 @@ impl Receiver {
                 Err(_) => anyhow::bail!("meter: no SUBACK within 10 s"),
                 Ok(Err(e)) => anyhow::bail!("meter connection: {e}"),
                 Ok(Ok(Event::Incoming(Packet::SubAck(ack)))) => {
-                    if ack.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) {
-                        anyhow::bail!("meter: the broker refused a subscription to {:?}", plan.filters);
+                    if ack
+                        .return_codes
+                        .iter()
+                        .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                    {
+                        anyhow::bail!(
+                            "meter: the broker refused a subscription to {:?}",
+                            plan.filters
+                        );
                     }
                     acked += 1;
                 }
@@ -222,10 +239,19 @@ mod tests {
     fn scans_numbers_after_keys() {
         let p = br#"{"room": "a", "seq" : 17, "nested": {"ts":1700000000123456789}}"#;
         assert_eq!(find_number(p, br#""seq""#), Some(&b"17"[..]));
-        assert_eq!(find_number(p, br#""ts""#).and_then(as_u64), Some(1_700_000_000_123_456_789));
+        assert_eq!(
+            find_number(p, br#""ts""#).and_then(as_u64),
+            Some(1_700_000_000_123_456_789)
+        );
         assert_eq!(find_number(p, br#""room""#), None);
         assert_eq!(find_number(p, br#""missing""#), None);
-        assert_eq!(find_number(br#"{"seq": 4.0}"#, br#""seq""#).and_then(as_u64), Some(4));
-        assert_eq!(find_number(br#"{"seq": -4}"#, br#""seq""#).and_then(as_u64), None);
+        assert_eq!(
+            find_number(br#"{"seq": 4.0}"#, br#""seq""#).and_then(as_u64),
+            Some(4)
+        );
+        assert_eq!(
+            find_number(br#"{"seq": -4}"#, br#""seq""#).and_then(as_u64),
+            None
+        );
     }
 }

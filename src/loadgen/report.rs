@@ -76,13 +76,24 @@ impl Latency {
 
 impl Summary {
     pub fn print_json(&self) {
-        println!("{}", serde_json::to_string_pretty(self).expect("summary serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(self).expect("summary serialises")
+        );
     }
 
     pub fn print_table(&self) {
         let mut out = String::new();
         let mut row = |name: &str, value: String| out.push_str(&format!("  {name:<22} {value}\n"));
-        row("mode", format!("{} ({} -> {})", self.mode, self.broker, self.subscribe.join(", ")));
+        row(
+            "mode",
+            format!(
+                "{} ({} -> {})",
+                self.mode,
+                self.broker,
+                self.subscribe.join(", ")
+            ),
+        );
         row(
             "load",
             format!(
@@ -90,24 +101,68 @@ impl Summary {
                 self.connections,
                 self.qos,
                 self.payload_bytes,
-                if self.target_rate > 0.0 { format!("{} msg/s", thousands(self.target_rate)) } else { "max rate".into() }
+                if self.target_rate > 0.0 {
+                    format!("{} msg/s", thousands(self.target_rate))
+                } else {
+                    "max rate".into()
+                }
             ),
         );
-        row("published", format!("{} in {:.2} s = {} msg/s", thousands(self.sent as f64), self.publish_secs, thousands(self.sent_per_sec)));
-        row("delivered", format!("{} unique = {} msg/s", thousands(self.received as f64), thousands(self.delivered_per_sec)));
-        row("expected", format!("{} (ratio {})", thousands(self.expected as f64), self.expect_ratio));
+        row(
+            "published",
+            format!(
+                "{} in {:.2} s = {} msg/s",
+                thousands(self.sent as f64),
+                self.publish_secs,
+                thousands(self.sent_per_sec)
+            ),
+        );
+        row(
+            "delivered",
+            format!(
+                "{} unique = {} msg/s",
+                thousands(self.received as f64),
+                thousands(self.delivered_per_sec)
+            ),
+        );
+        row(
+            "expected",
+            format!(
+                "{} (ratio {})",
+                thousands(self.expected as f64),
+                self.expect_ratio
+            ),
+        );
         row("lost", format!("{} ({:.3} %)", self.lost, self.loss_pct));
         row("duplicates", thousands(self.duplicates as f64));
         if self.foreign > 0 {
-            row("foreign", format!("{} (no or unknown seq)", thousands(self.foreign as f64)));
+            row(
+                "foreign",
+                format!("{} (no or unknown seq)", thousands(self.foreign as f64)),
+            );
         }
         if self.warmup_sent > 0 {
-            row("warmup", format!("{} sent, {} received (not counted)", self.warmup_sent, self.warmup_received));
+            row(
+                "warmup",
+                format!(
+                    "{} sent, {} received (not counted)",
+                    self.warmup_sent, self.warmup_received
+                ),
+            );
         }
         match &self.latency_ms {
             Some(l) => {
-                row("latency p50/p90/p99", format!("{:.3} / {:.3} / {:.3} ms", l.p50, l.p90, l.p99));
-                row("latency p99.9/max", format!("{:.3} / {:.3} ms (mean {:.3}, min {:.3})", l.p999, l.max, l.mean, l.min));
+                row(
+                    "latency p50/p90/p99",
+                    format!("{:.3} / {:.3} / {:.3} ms", l.p50, l.p90, l.p99),
+                );
+                row(
+                    "latency p99.9/max",
+                    format!(
+                        "{:.3} / {:.3} ms (mean {:.3}, min {:.3})",
+                        l.p999, l.max, l.mean, l.min
+                    ),
+                );
             }
             None => row("latency", "n/a (no timestamp in the outputs)".into()),
         }
@@ -137,10 +192,23 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(enabled: bool) -> Progress {
-        Progress { tty: std::io::stderr().is_terminal(), enabled, printed: false }
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            enabled,
+            printed: false,
+        }
     }
 
-    pub fn line(&mut self, elapsed_secs: f64, phase: &str, sent_rate: f64, recv_rate: f64, p99_ms: Option<f64>, sent: u64, received: u64) {
+    pub fn line(
+        &mut self,
+        elapsed_secs: f64,
+        phase: &str,
+        sent_rate: f64,
+        recv_rate: f64,
+        p99_ms: Option<f64>,
+        sent: u64,
+        received: u64,
+    ) {
         if !self.enabled {
             return;
         }

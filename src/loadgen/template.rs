@@ -51,7 +51,9 @@ impl Template {
         let mut rest = text;
         while let Some(c) = rest.chars().next() {
             if c == '{' && is_placeholder_start(&rest[1..]) {
-                let end = rest.find('}').ok_or_else(|| format!("unclosed placeholder in {text:?}"))?;
+                let end = rest
+                    .find('}')
+                    .ok_or_else(|| format!("unclosed placeholder in {text:?}"))?;
                 let piece = parse_placeholder(&rest[1..end])?;
                 if !literal.is_empty() {
                     pieces.push(Piece::Literal(std::mem::take(&mut literal)));
@@ -79,7 +81,9 @@ impl Template {
                 Piece::Conn => write!(out, "{}", vars.conn).unwrap(),
                 Piece::TsNs => write!(out, "{}", vars.ts_ns).unwrap(),
                 Piece::Rand(lo, hi) => write!(out, "{}", vars.rng.int_in(*lo, *hi)).unwrap(),
-                Piece::RandF(lo, hi) => write!(out, "{:.2}", lo + (hi - lo) * vars.rng.unit()).unwrap(),
+                Piece::RandF(lo, hi) => {
+                    write!(out, "{:.2}", lo + (hi - lo) * vars.rng.unit()).unwrap()
+                }
             }
         }
     }
@@ -98,7 +102,10 @@ impl Template {
             match piece {
                 Piece::Literal(s) => {
                     let mut parts = s.split('/');
-                    levels.last_mut().unwrap().push_str(parts.next().unwrap_or(""));
+                    levels
+                        .last_mut()
+                        .unwrap()
+                        .push_str(parts.next().unwrap_or(""));
                     for part in parts {
                         levels.push(part.to_string());
                         wild.push(false);
@@ -107,15 +114,21 @@ impl Template {
                 _ => *wild.last_mut().unwrap() = true,
             }
         }
-        let out: Vec<&str> =
-            levels.iter().zip(&wild).map(|(level, w)| if *w { "+" } else { level.as_str() }).collect();
+        let out: Vec<&str> = levels
+            .iter()
+            .zip(&wild)
+            .map(|(level, w)| if *w { "+" } else { level.as_str() })
+            .collect();
         out.join("/")
     }
 }
 
 /// A placeholder starts with a lowercase letter (`{seq}`); `{"` or `{ ` is JSON.
 fn is_placeholder_start(after_brace: &str) -> bool {
-    after_brace.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+    after_brace
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase())
 }
 
 fn parse_placeholder(inner: &str) -> Result<Piece, String> {
@@ -125,7 +138,11 @@ fn parse_placeholder(inner: &str) -> Result<Piece, String> {
         "ts_ns" => return Ok(Piece::TsNs),
         _ => {}
     }
-    let bad = || format!("unknown placeholder {{{inner}}} (expected seq, conn, ts_ns, rand:A..B, randf:A..B)");
+    let bad = || {
+        format!(
+            "unknown placeholder {{{inner}}} (expected seq, conn, ts_ns, rand:A..B, randf:A..B)"
+        )
+    };
     let (kind, range) = inner.split_once(':').ok_or_else(bad)?;
     let (lo, hi) = range.split_once("..").ok_or_else(bad)?;
     match kind {
@@ -183,14 +200,25 @@ mod tests {
     fn render(t: &Template, seq: u64, conn: usize, ts_ns: u64) -> String {
         let mut rng = Rng::new(7);
         let mut out = String::new();
-        t.render(&mut Vars { seq, conn, ts_ns, rng: &mut rng }, &mut out);
+        t.render(
+            &mut Vars {
+                seq,
+                conn,
+                ts_ns,
+                rng: &mut rng,
+            },
+            &mut out,
+        );
         out
     }
 
     #[test]
     fn json_payload_with_counters() {
         let t = Template::parse(r#"{"seq": {seq}, "c": {conn}, "ts": {ts_ns}}"#).unwrap();
-        assert_eq!(render(&t, 42, 3, 1_700_000_000_000_000_000), r#"{"seq": 42, "c": 3, "ts": 1700000000000000000}"#);
+        assert_eq!(
+            render(&t, 42, 3, 1_700_000_000_000_000_000),
+            r#"{"seq": 42, "c": 3, "ts": 1700000000000000000}"#
+        );
         assert!(t.uses_ts());
         let out: serde_json::Value = serde_json::from_str(&render(&t, 1, 0, 5)).unwrap();
         assert_eq!(out["seq"], 1);
@@ -203,17 +231,31 @@ mod tests {
         let mut out = String::new();
         let (mut seen_lo, mut seen_hi) = (false, false);
         for _ in 0..2000 {
-            t.render(&mut Vars { seq: 0, conn: 0, ts_ns: 0, rng: &mut rng }, &mut out);
+            t.render(
+                &mut Vars {
+                    seq: 0,
+                    conn: 0,
+                    ts_ns: 0,
+                    rng: &mut rng,
+                },
+                &mut out,
+            );
             let (i, f) = out.split_once('|').unwrap();
             let i: i64 = i.parse().unwrap();
             let f: f64 = f.parse().unwrap();
             assert!((-3..=3).contains(&i), "{i}");
             assert!((20.0..=40.0).contains(&f), "{f}");
-            assert_eq!(f.to_string().split('.').nth(1).map_or(0, str::len) <= 2, true);
+            assert_eq!(
+                f.to_string().split('.').nth(1).map_or(0, str::len) <= 2,
+                true
+            );
             seen_lo |= i == -3;
             seen_hi |= i == 3;
         }
-        assert!(seen_lo && seen_hi, "both ends of an integer range are reachable");
+        assert!(
+            seen_lo && seen_hi,
+            "both ends of an integer range are reachable"
+        );
         assert!(!t.uses_ts());
     }
 
@@ -221,19 +263,42 @@ mod tests {
     fn nested_json_and_errors() {
         let t = Template::parse(r#"{"a": {"b": {seq}}}"#).unwrap();
         assert_eq!(render(&t, 9, 0, 0), r#"{"a": {"b": 9}}"#);
-        assert!(Template::parse("{sequence}").unwrap_err().contains("unknown placeholder"));
+        assert!(
+            Template::parse("{sequence}")
+                .unwrap_err()
+                .contains("unknown placeholder")
+        );
         assert!(Template::parse("{rand:5..1}").is_err());
         assert!(Template::parse("{rand:a..b}").is_err());
         assert!(Template::parse("x {seq").is_err());
         // a brace that is not followed by a lowercase letter is plain text
-        assert_eq!(render(&Template::parse("{ \"a\": {}}").unwrap(), 0, 0, 0), "{ \"a\": {}}");
+        assert_eq!(
+            render(&Template::parse("{ \"a\": {}}").unwrap(), 0, 0, 0),
+            "{ \"a\": {}}"
+        );
     }
 
     #[test]
     fn topic_filter_replaces_templated_levels() {
-        assert_eq!(Template::parse("sensors/{conn}/data").unwrap().topic_filter(), "sensors/+/data");
-        assert_eq!(Template::parse("a/dev-{conn}-{seq}/b/{seq}").unwrap().topic_filter(), "a/+/b/+");
-        assert_eq!(Template::parse("plain/topic").unwrap().topic_filter(), "plain/topic");
-        assert_eq!(render(&Template::parse("sensors/{conn}/data").unwrap(), 0, 2, 0), "sensors/2/data");
+        assert_eq!(
+            Template::parse("sensors/{conn}/data")
+                .unwrap()
+                .topic_filter(),
+            "sensors/+/data"
+        );
+        assert_eq!(
+            Template::parse("a/dev-{conn}-{seq}/b/{seq}")
+                .unwrap()
+                .topic_filter(),
+            "a/+/b/+"
+        );
+        assert_eq!(
+            Template::parse("plain/topic").unwrap().topic_filter(),
+            "plain/topic"
+        );
+        assert_eq!(
+            render(&Template::parse("sensors/{conn}/data").unwrap(), 0, 2, 0),
+            "sensors/2/data"
+        );
     }
 }

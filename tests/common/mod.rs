@@ -14,7 +14,11 @@ use tokio::sync::mpsc;
 
 /// A TCP port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Waits until `f` holds, or panics with `what` after `timeout`.
@@ -61,10 +65,17 @@ impl Mosquitto {
             .expect("mosquitto must be installed (scripts/test.sh installs it)");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Mosquitto { port, child, _dir: dir }
+        Mosquitto {
+            port,
+            child,
+            _dir: dir,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -118,8 +129,12 @@ impl Rulewire {
         let http_port = free_port();
         let path = dir.path().join("rulewire.toml");
         let mut f = std::fs::File::create(&path).unwrap();
-        writeln!(f, "{config}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[rules]\ndir = {:?}\n", rules.display().to_string())
-            .unwrap();
+        writeln!(
+            f,
+            "{config}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[rules]\ndir = {:?}\n",
+            rules.display().to_string()
+        )
+        .unwrap();
         let stderr_path = dir.path().join("stderr.log");
         let child = Command::new(env!("CARGO_BIN_EXE_rulewire"))
             .args(["run", "--config"])
@@ -129,12 +144,19 @@ impl Rulewire {
             .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
             .unwrap();
-        Rulewire { child, http_port, stderr_path, _dir: dir }
+        Rulewire {
+            child,
+            http_port,
+            stderr_path,
+            _dir: dir,
+        }
     }
 
     pub async fn wait_ready(&self) {
         wait_until("rulewire /readyz", Duration::from_secs(20), async || {
-            self.get("/readyz").await.is_some_and(|(code, _)| code == 200)
+            self.get("/readyz")
+                .await
+                .is_some_and(|(code, _)| code == 200)
         })
         .await;
     }
@@ -152,7 +174,10 @@ impl Rulewire {
     pub async fn metric(&self, series: &str) -> f64 {
         let (_, body) = self.get("/metrics").await.unwrap_or_default();
         body.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse::<f64>().ok()))
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse::<f64>().ok())
+            })
             .unwrap_or(0.0)
     }
 
@@ -167,13 +192,19 @@ impl Rulewire {
 
     /// SIGTERM, then waits for the exit (panics after `timeout`).
     pub fn sigterm(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "rulewire did not exit within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "rulewire did not exit within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -196,7 +227,8 @@ impl TestClient {
     /// Connects (clean session) and subscribes to `filters`; returns once the SUBACK arrived.
     pub async fn connect(port: u16, id: &str, filters: &[&str]) -> TestClient {
         let mut opts = MqttOptions::new(id, "127.0.0.1", port);
-        opts.set_keep_alive(Duration::from_secs(10)).set_max_packet_size(1 << 20, 1 << 20);
+        opts.set_keep_alive(Duration::from_secs(10))
+            .set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut eventloop) = AsyncClient::new(opts, 10_000);
         let (tx, rx) = mpsc::unbounded_channel();
         let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
@@ -227,23 +259,36 @@ impl TestClient {
                 }
             }
         });
-        tokio::time::timeout(Duration::from_secs(10), ready_rx.recv()).await.expect("test client connect").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), ready_rx.recv())
+            .await
+            .expect("test client connect")
+            .unwrap();
         TestClient { client, rx }
     }
 
     pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
-        self.client.publish(topic, QoS::AtLeastOnce, false, payload.into()).await.unwrap();
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.into())
+            .await
+            .unwrap();
     }
 
     /// The next message, or None after `timeout`.
     pub async fn next(&mut self, timeout: Duration) -> Option<(String, Vec<u8>)> {
-        tokio::time::timeout(timeout, self.rx.recv()).await.ok().flatten()
+        tokio::time::timeout(timeout, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// The next message as (topic, JSON), panicking after `timeout`.
     pub async fn next_json(&mut self, timeout: Duration) -> (String, serde_json::Value) {
         let (topic, payload) = self.next(timeout).await.expect("a message");
-        (topic, serde_json::from_slice(&payload).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&payload))))
+        (
+            topic,
+            serde_json::from_slice(&payload)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&payload))),
+        )
     }
 
     /// Collects messages until `timeout` passes with nothing new.

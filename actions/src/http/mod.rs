@@ -35,19 +35,38 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 3000;
 const ERROR_BODY_BYTES: usize = 512;
 
 /// Builds an http action; templates and header names are checked now (rule load).
-pub fn build(cfg: &HttpConfig, version: SqlVersion, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
+pub fn build(
+    cfg: &HttpConfig,
+    version: SqlVersion,
+    ctx: &ActionContext,
+) -> Result<Arc<dyn Action>, BuildError> {
     let url = templates::field("url", &cfg.url, version)?;
     if !templates::is_templated(&cfg.url) {
         parse_url(&cfg.url).map_err(|m| BuildError::invalid("url", m))?;
     }
     let headers = cfg.headers.iter().enumerate().map(|(i, kv)| {
-        let name = HeaderName::from_bytes(kv.key.as_bytes())
-            .map_err(|_| BuildError::invalid(&format!("headers[{i}].key"), format!("{:?} is not a valid header name", kv.key)))?;
-        Ok((name, templates::field(&format!("headers[{i}].value"), &kv.value, version)?))
+        let name = HeaderName::from_bytes(kv.key.as_bytes()).map_err(|_| {
+            BuildError::invalid(
+                &format!("headers[{i}].key"),
+                format!("{:?} is not a valid header name", kv.key),
+            )
+        })?;
+        Ok((
+            name,
+            templates::field(&format!("headers[{i}].value"), &kv.value, version)?,
+        ))
     });
     let headers = headers.collect::<Result<_, BuildError>>()?;
-    let sink = Http { url, headers, ctx: ctx.clone() };
-    Ok(Delivered::action(sink, Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?, ctx))
+    let sink = Http {
+        url,
+        headers,
+        ctx: ctx.clone(),
+    };
+    Ok(Delivered::action(
+        sink,
+        Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?,
+        ctx,
+    ))
 }
 
 /// Parses a rendered URL; only `http` and `https` are allowed.
@@ -55,7 +74,9 @@ fn parse_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
     match url.scheme() {
         "http" | "https" => Ok(url),
-        other => Err(format!("invalid URL {text:?}: scheme {other:?} is not http or https")),
+        other => Err(format!(
+            "invalid URL {text:?}: scheme {other:?} is not http or https"
+        )),
     }
 }
 
@@ -79,12 +100,16 @@ impl Http {
         let mut map = HeaderMap::with_capacity(self.headers.len() + 1);
         for (name, template) in &self.headers {
             let value = template.render(&original);
-            let value = HeaderValue::from_str(&value)
-                .map_err(|_| format!("header {name}: rendered value {value:?} is not a valid header value"))?;
+            let value = HeaderValue::from_str(&value).map_err(|_| {
+                format!("header {name}: rendered value {value:?} is not a valid header value")
+            })?;
             map.append(name.clone(), value);
         }
         if !map.contains_key(CONTENT_TYPE) {
-            map.insert(CONTENT_TYPE, HeaderValue::from_static(msg.output_content_type()));
+            map.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(msg.output_content_type()),
+            );
         }
         Ok(map)
     }
@@ -99,7 +124,10 @@ impl Http {
             }
         }
         body.truncate(ERROR_BODY_BYTES);
-        let message = format!("HTTP status {status}: {}", String::from_utf8_lossy(&body).trim());
+        let message = format!(
+            "HTTP status {status}: {}",
+            String::from_utf8_lossy(&body).trim()
+        );
         let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
         AttemptError { message, retryable }
     }
@@ -129,12 +157,23 @@ impl Sink for Http {
             Ok(url) => url,
             Err(message) => {
                 self.ctx.metrics.http_error(&msg.rule_name, "invalid_url");
-                return Err(Rejected { resource: url_text, message });
+                return Err(Rejected {
+                    resource: url_text,
+                    message,
+                });
             }
         };
         match self.headers(msg) {
-            Ok(headers) => Ok(Request { url_text, url, headers, body: Bytes::from(msg.output.clone()) }),
-            Err(message) => Err(Rejected { resource: url_text, message }),
+            Ok(headers) => Ok(Request {
+                url_text,
+                url,
+                headers,
+                body: Bytes::from(msg.output.clone()),
+            }),
+            Err(message) => Err(Rejected {
+                resource: url_text,
+                message,
+            }),
         }
     }
 
@@ -143,7 +182,14 @@ impl Sink for Http {
     }
 
     async fn send(&self, msg: &FiredMessage, req: &Request) -> Result<(), AttemptError> {
-        let sent = self.ctx.http.post(req.url.clone()).headers(req.headers.clone()).body(req.body.clone()).send().await;
+        let sent = self
+            .ctx
+            .http
+            .post(req.url.clone())
+            .headers(req.headers.clone())
+            .body(req.body.clone())
+            .send()
+            .await;
         let metrics = &self.ctx.metrics;
         match sent {
             Ok(response) => {

@@ -37,8 +37,17 @@ struct Script {
     seen: Mutex<Vec<Seen>>,
 }
 
-async fn handle(State(script): State<Arc<Script>>, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
-    script.seen.lock().unwrap().push(Seen { path: uri.path().to_owned(), headers, body });
+async fn handle(
+    State(script): State<Arc<Script>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    script.seen.lock().unwrap().push(Seen {
+        path: uri.path().to_owned(),
+        headers,
+        body,
+    });
     tokio::time::sleep(script.delay).await;
     let status = script.statuses.lock().unwrap().pop_front().unwrap_or(200);
     (StatusCode::from_u16(status).unwrap(), "server says no")
@@ -46,8 +55,14 @@ async fn handle(State(script): State<Arc<Script>>, uri: Uri, headers: HeaderMap,
 
 /// Starts a server answering `statuses` in order (then 200), each after `delay`.
 async fn serve(statuses: &[u16], delay: Duration) -> (SocketAddr, Arc<Script>) {
-    let script = Arc::new(Script { statuses: Mutex::new(statuses.iter().copied().collect()), delay, ..Default::default() });
-    let app = Router::new().fallback(any(handle)).with_state(script.clone());
+    let script = Arc::new(Script {
+        statuses: Mutex::new(statuses.iter().copied().collect()),
+        delay,
+        ..Default::default()
+    });
+    let app = Router::new()
+        .fallback(any(handle))
+        .with_state(script.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -59,9 +74,16 @@ fn message(output: &[u8]) -> FiredMessage {
 }
 
 fn http_config(url: String, headers: &[(&str, &str)], extra: &str) -> ActionConfig {
-    let mut cfg: ActionConfig = toml::from_str(&format!("type = \"http\"\nurl = {url:?}\n{extra}")).unwrap();
+    let mut cfg: ActionConfig =
+        toml::from_str(&format!("type = \"http\"\nurl = {url:?}\n{extra}")).unwrap();
     if let ActionConfig::Http(h) = &mut cfg {
-        h.headers = headers.iter().map(|(k, v)| KeyValue { key: k.to_string(), value: v.to_string() }).collect();
+        h.headers = headers
+            .iter()
+            .map(|(k, v)| KeyValue {
+                key: k.to_string(),
+                value: v.to_string(),
+            })
+            .collect();
     }
     cfg
 }
@@ -95,30 +117,55 @@ async fn posts_output_with_rendered_url_headers_and_content_type() {
     assert_eq!(seen[0].body, Bytes::from_static(br#"{"t":31}"#));
     assert_eq!(seen[1].headers["content-type"], "application/octet-stream");
     assert_eq!(seen[1].body, Bytes::from_static(b"\x00\x01binary"));
-    assert_eq!((metrics.get("success:http"), metrics.get("status:2xx")), (2, 2));
+    assert_eq!(
+        (metrics.get("success:http"), metrics.get("status:2xx")),
+        (2, 2)
+    );
 }
 
 #[tokio::test]
 async fn content_type_header_overrides_the_default_case_insensitively() {
     let (addr, script) = serve(&[], Duration::ZERO).await;
     let (ctx, _) = ctx();
-    let cfg = http_config(format!("http://{addr}/"), &[("Content-Type", "text/plain")], "");
+    let cfg = http_config(
+        format!("http://{addr}/"),
+        &[("Content-Type", "text/plain")],
+        "",
+    );
     let action = build_action(&cfg, SqlVersion::default(), &ctx).unwrap();
     action.execute(&message(br#"{"t":1}"#)).await.unwrap();
     let seen = script.seen.lock().unwrap().clone();
-    assert_eq!(seen[0].headers.get_all("content-type").iter().collect::<Vec<_>>(), ["text/plain"]);
+    assert_eq!(
+        seen[0]
+            .headers
+            .get_all("content-type")
+            .iter()
+            .collect::<Vec<_>>(),
+        ["text/plain"]
+    );
 }
 
 #[tokio::test]
 async fn retries_503_twice_then_succeeds() {
     let (addr, script) = serve(&[503, 503], Duration::ZERO).await;
     let (ctx, metrics) = ctx();
-    let action = build_action(&http_config(format!("http://{addr}/x"), &[], ""), SqlVersion::default(), &ctx).unwrap();
+    let action = build_action(
+        &http_config(format!("http://{addr}/x"), &[], ""),
+        SqlVersion::default(),
+        &ctx,
+    )
+    .unwrap();
     action.execute(&message(b"{}")).await.unwrap();
     assert_eq!(script.seen.lock().unwrap().len(), 3);
     assert_eq!(metrics.get("retry:http"), 2);
-    assert_eq!((metrics.get("status:5xx"), metrics.get("status:2xx")), (2, 1));
-    assert_eq!((metrics.get("success:http"), metrics.get("failure:http")), (1, 0));
+    assert_eq!(
+        (metrics.get("status:5xx"), metrics.get("status:2xx")),
+        (2, 1)
+    );
+    assert_eq!(
+        (metrics.get("success:http"), metrics.get("failure:http")),
+        (1, 0)
+    );
 }
 
 #[tokio::test]
@@ -126,13 +173,30 @@ async fn retries_429_and_fails_after_the_last_attempt() {
     let (addr, script) = serve(&[429, 500, 502, 503], Duration::ZERO).await;
     let (ctx, metrics) = ctx();
     let url = format!("http://{addr}/busy");
-    let action = build_action(&http_config(url.clone(), &[], ""), SqlVersion::default(), &ctx).unwrap();
+    let action = build_action(
+        &http_config(url.clone(), &[], ""),
+        SqlVersion::default(),
+        &ctx,
+    )
+    .unwrap();
     let failure = action.execute(&message(b"{}")).await.unwrap_err();
-    assert_eq!(script.seen.lock().unwrap().len(), 3, "default policy: 3 attempts");
+    assert_eq!(
+        script.seen.lock().unwrap().len(),
+        3,
+        "default policy: 3 attempts"
+    );
     assert_eq!(failure.failed_action, "HttpAction");
     assert_eq!(failure.failed_resource, url);
-    assert!(failure.error_message.contains("502"), "{}", failure.error_message);
-    assert!(failure.error_message.contains("server says no"), "{}", failure.error_message);
+    assert!(
+        failure.error_message.contains("502"),
+        "{}",
+        failure.error_message
+    );
+    assert!(
+        failure.error_message.contains("server says no"),
+        "{}",
+        failure.error_message
+    );
     assert_eq!(metrics.get("failure:http"), 1);
 }
 
@@ -140,23 +204,48 @@ async fn retries_429_and_fails_after_the_last_attempt() {
 async fn client_errors_are_not_retried() {
     let (addr, script) = serve(&[400], Duration::ZERO).await;
     let (ctx, metrics) = ctx();
-    let action = build_action(&http_config(format!("http://{addr}/"), &[], ""), SqlVersion::default(), &ctx).unwrap();
+    let action = build_action(
+        &http_config(format!("http://{addr}/"), &[], ""),
+        SqlVersion::default(),
+        &ctx,
+    )
+    .unwrap();
     let failure = action.execute(&message(b"{}")).await.unwrap_err();
     assert_eq!(script.seen.lock().unwrap().len(), 1);
-    assert!(failure.error_message.contains("400"), "{}", failure.error_message);
-    assert_eq!((metrics.get("status:4xx"), metrics.get("retry:http")), (1, 0));
+    assert!(
+        failure.error_message.contains("400"),
+        "{}",
+        failure.error_message
+    );
+    assert_eq!(
+        (metrics.get("status:4xx"), metrics.get("retry:http")),
+        (1, 0)
+    );
 }
 
 #[tokio::test]
 async fn connection_refused_fails_after_retries() {
     // Bind, then drop: nothing listens on this port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (ctx, metrics) = ctx();
-    let action = build_action(&http_config(format!("http://127.0.0.1:{port}/"), &[], ""), SqlVersion::default(), &ctx).unwrap();
+    let action = build_action(
+        &http_config(format!("http://127.0.0.1:{port}/"), &[], ""),
+        SqlVersion::default(),
+        &ctx,
+    )
+    .unwrap();
     let failure = action.execute(&message(b"{}")).await.unwrap_err();
     assert_eq!(metrics.get("retry:http"), 2);
     assert_eq!(metrics.get("error:unknown_host"), 3);
-    assert!(failure.error_message.to_lowercase().contains("refused"), "{}", failure.error_message);
+    assert!(
+        failure.error_message.to_lowercase().contains("refused"),
+        "{}",
+        failure.error_message
+    );
 }
 
 #[tokio::test]
@@ -167,9 +256,21 @@ async fn a_slow_server_times_out_without_retry() {
     let action = build_action(&cfg, SqlVersion::default(), &ctx).unwrap();
     let start = Instant::now();
     let failure = action.execute(&message(b"{}")).await.unwrap_err();
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
-    assert!(failure.error_message.contains("timed out after 200 ms"), "{}", failure.error_message);
-    assert_eq!(script.seen.lock().unwrap().len(), 1, "AWS does not retry a timed-out request");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        failure.error_message.contains("timed out after 200 ms"),
+        "{}",
+        failure.error_message
+    );
+    assert_eq!(
+        script.seen.lock().unwrap().len(),
+        1,
+        "AWS does not retry a timed-out request"
+    );
     assert_eq!(metrics.get("error:timeout"), 1);
 }
 
@@ -177,7 +278,11 @@ async fn a_slow_server_times_out_without_retry() {
 async fn retry_overrides_apply_per_action() {
     let (addr, script) = serve(&[500, 500, 500, 500], Duration::ZERO).await;
     let (ctx, _) = ctx();
-    let cfg = http_config(format!("http://{addr}/"), &[], "retry = { attempts = 5, base_delay_ms = 1 }");
+    let cfg = http_config(
+        format!("http://{addr}/"),
+        &[],
+        "retry = { attempts = 5, base_delay_ms = 1 }",
+    );
     let action = build_action(&cfg, SqlVersion::default(), &ctx).unwrap();
     action.execute(&message(b"{}")).await.unwrap();
     assert_eq!(script.seen.lock().unwrap().len(), 5);
@@ -187,27 +292,47 @@ async fn retry_overrides_apply_per_action() {
 async fn bad_rendered_urls_fail_without_a_request() {
     let (ctx, metrics) = ctx();
     // `${site}` renders "north": not a URL.
-    let action = build_action(&http_config("${site}".into(), &[], ""), SqlVersion::default(), &ctx).unwrap();
+    let action = build_action(
+        &http_config("${site}".into(), &[], ""),
+        SqlVersion::default(),
+        &ctx,
+    )
+    .unwrap();
     let failure = action.execute(&message(b"{}")).await.unwrap_err();
     assert_eq!(failure.failed_resource, "north");
-    assert!(failure.error_message.contains("invalid URL"), "{}", failure.error_message);
+    assert!(
+        failure.error_message.contains("invalid URL"),
+        "{}",
+        failure.error_message
+    );
     assert_eq!(metrics.get("error:invalid_url"), 1);
 }
 
 #[test]
 fn bad_configs_fail_at_build_naming_the_field() {
     let (ctx, _) = ctx();
-    let build = |cfg: ActionConfig| build_action(&cfg, SqlVersion::default(), &ctx).err().unwrap().to_string();
+    let build = |cfg: ActionConfig| {
+        build_action(&cfg, SqlVersion::default(), &ctx)
+            .err()
+            .unwrap()
+            .to_string()
+    };
     assert!(build(http_config("ftp://x/".into(), &[], "")).contains("field `url`"));
     assert!(build(http_config("not a url".into(), &[], "")).contains("field `url`"));
-    assert!(build(http_config("http://x/${".into(), &[], "")).contains("field `url`: bad template"));
+    assert!(
+        build(http_config("http://x/${".into(), &[], "")).contains("field `url`: bad template")
+    );
     let e = build(http_config("http://x/".into(), &[("bad header", "v")], ""));
     assert!(e.contains("field `headers[0].key`"), "{e}");
     let e = build(http_config("http://x/".into(), &[("k", "${topic(}")], ""));
     assert!(e.contains("field `headers[0].value`: bad template"), "{e}");
     let e = build(http_config("http://x/".into(), &[], "timeout_ms = 0"));
     assert!(e.contains("field `timeout_ms`"), "{e}");
-    let e = build(http_config("http://x/".into(), &[], "retry = { attempts = 0 }"));
+    let e = build(http_config(
+        "http://x/".into(),
+        &[],
+        "retry = { attempts = 0 }",
+    ));
     assert!(e.contains("field `retry.attempts`"), "{e}");
 }
 
@@ -222,6 +347,10 @@ async fn in_flight_is_bounded() {
     let (a, b) = tokio::join!(action.execute(&msg), action.execute(&msg));
     a.unwrap();
     b.unwrap();
-    assert!(start.elapsed() >= Duration::from_millis(400), "ran concurrently: {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(400),
+        "ran concurrently: {:?}",
+        start.elapsed()
+    );
     assert_eq!(script.seen.lock().unwrap().len(), 2);
 }

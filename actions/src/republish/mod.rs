@@ -25,14 +25,31 @@ use crate::{
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 
 /// Builds a republish action; templates compile now, so bad ones fail the rule load.
-pub fn build(cfg: &RepublishConfig, version: SqlVersion, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
+pub fn build(
+    cfg: &RepublishConfig,
+    version: SqlVersion,
+    ctx: &ActionContext,
+) -> Result<Arc<dyn Action>, BuildError> {
     if cfg.qos > 1 {
-        return Err(BuildError::invalid("qos", format!("must be 0 or 1, not {}", cfg.qos)));
+        return Err(BuildError::invalid(
+            "qos",
+            format!("must be 0 or 1, not {}", cfg.qos),
+        ));
     }
     let topic = TopicTemplate::parse(&cfg.topic, version)?;
     let user_properties = Pairs::compile("user_properties", &cfg.user_properties, version)?;
-    let sink = Republish { topic, qos: cfg.qos, retain: cfg.retain, user_properties, ctx: ctx.clone() };
-    Ok(Delivered::action(sink, Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?, ctx))
+    let sink = Republish {
+        topic,
+        qos: cfg.qos,
+        retain: cfg.retain,
+        user_properties,
+        ctx: ctx.clone(),
+    };
+    Ok(Delivered::action(
+        sink,
+        Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?,
+        ctx,
+    ))
 }
 
 /// A topic template with AWS's `$$` escape for reserved topics.
@@ -53,7 +70,8 @@ impl TopicTemplate {
         let parsed = TopicTemplate { reserved, template };
         if !templates::is_templated(rest) {
             // A literal topic can be checked now rather than on every message.
-            check_topic(&parsed.assemble(rest.to_owned())).map_err(|m| BuildError::invalid("topic", m))?;
+            check_topic(&parsed.assemble(rest.to_owned()))
+                .map_err(|m| BuildError::invalid("topic", m))?;
         }
         Ok(parsed)
     }
@@ -63,7 +81,11 @@ impl TopicTemplate {
     }
 
     fn assemble(&self, rendered: String) -> String {
-        if self.reserved { format!("${rendered}") } else { rendered }
+        if self.reserved {
+            format!("${rendered}")
+        } else {
+            rendered
+        }
     }
 }
 
@@ -76,7 +98,10 @@ fn check_topic(topic: &str) -> Result<(), String> {
     } else if topic.contains('\0') {
         Err(format!("the topic {topic:?} contains a NUL character"))
     } else if topic.len() > usize::from(u16::MAX) {
-        Err(format!("the topic is {} bytes long; MQTT allows 65535", topic.len()))
+        Err(format!(
+            "the topic is {} bytes long; MQTT allows 65535",
+            topic.len()
+        ))
     } else {
         Ok(())
     }
@@ -105,10 +130,16 @@ impl Sink for Republish {
     fn prepare(&self, msg: &FiredMessage) -> Result<Request, Rejected> {
         let topic = self.topic.render(msg);
         if let Err(message) = check_topic(&topic) {
-            return Err(Rejected { resource: topic, message });
+            return Err(Rejected {
+                resource: topic,
+                message,
+            });
         }
         let user_properties = self.user_properties.render(&msg.as_engine_message());
-        Ok(Request { topic, user_properties })
+        Ok(Request {
+            topic,
+            user_properties,
+        })
     }
 
     fn resource(req: &Request) -> &str {
@@ -123,6 +154,8 @@ impl Sink for Republish {
             msg.output.clone(),
             req.user_properties.clone(),
         );
-        publish.await.map_err(|e| AttemptError::retryable(format!("publish to {:?} failed: {e}", req.topic)))
+        publish
+            .await
+            .map_err(|e| AttemptError::retryable(format!("publish to {:?} failed: {e}", req.topic)))
     }
 }

@@ -21,13 +21,18 @@ use rumqttc::v5::{
 use tokio::sync::mpsc;
 
 use super::{TopicTemplate, check_topic};
-use crate::{ActionConfig, BoxFuture, FiredMessage, MqttPublisher, build_action, test_util::context};
+use crate::{
+    ActionConfig, BoxFuture, FiredMessage, MqttPublisher, build_action, test_util::context,
+};
 
 const BROKER: (&str, u16) = ("127.0.0.1", 1883);
 
 /// A unique topic prefix per test, so parallel tests and runs don't see each other.
 fn prefix(test: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("rulewire-test/{test}-{}-{nanos}", std::process::id())
 }
 
@@ -37,7 +42,8 @@ struct RumqttcPublisher(AsyncClient);
 
 impl RumqttcPublisher {
     fn connect(id: &str) -> RumqttcPublisher {
-        let (client, mut eventloop) = AsyncClient::new(MqttOptions::new(id, BROKER.0, BROKER.1), 64);
+        let (client, mut eventloop) =
+            AsyncClient::new(MqttOptions::new(id, BROKER.0, BROKER.1), 64);
         tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
         RumqttcPublisher(client)
     }
@@ -52,10 +58,20 @@ impl MqttPublisher for RumqttcPublisher {
         payload: Vec<u8>,
         user_properties: Vec<(String, String)>,
     ) -> BoxFuture<'_, Result<(), String>> {
-        let qos = if qos == 1 { QoS::AtLeastOnce } else { QoS::AtMostOnce };
-        let properties = PublishProperties { user_properties, ..Default::default() };
+        let qos = if qos == 1 {
+            QoS::AtLeastOnce
+        } else {
+            QoS::AtMostOnce
+        };
+        let properties = PublishProperties {
+            user_properties,
+            ..Default::default()
+        };
         Box::pin(async move {
-            self.0.publish_with_properties(topic, qos, retain, payload, properties).await.map_err(|e| e.to_string())
+            self.0
+                .publish_with_properties(topic, qos, retain, payload, properties)
+                .await
+                .map_err(|e| e.to_string())
         })
     }
 }
@@ -84,12 +100,18 @@ async fn subscribe(id: &str, filter: &str) -> mpsc::UnboundedReceiver<Publish> {
             }
         }
     });
-    tokio::time::timeout(Duration::from_secs(5), subscribed_rx).await.expect("SUBACK from Mosquitto").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), subscribed_rx)
+        .await
+        .expect("SUBACK from Mosquitto")
+        .unwrap();
     rx
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<Publish>) -> Publish {
-    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("a message within 5 s").unwrap()
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a message within 5 s")
+        .unwrap()
 }
 
 fn message(output: &[u8]) -> FiredMessage {
@@ -112,7 +134,9 @@ fn config(toml_text: &str) -> ActionConfig {
 async fn publishes_output_to_the_rendered_topic_with_qos1_and_user_properties() {
     let prefix = prefix("render");
     let mut rx = subscribe(&format!("{prefix}-sub"), &format!("{prefix}/#")).await;
-    let (ctx, metrics) = context(Arc::new(RumqttcPublisher::connect(&format!("{prefix}-pub"))));
+    let (ctx, metrics) = context(Arc::new(RumqttcPublisher::connect(&format!(
+        "{prefix}-pub"
+    ))));
     let cfg = config(&format!(
         r#"topic = "{prefix}/${{topic(2)}}/${{site}}"
 qos = 1
@@ -131,7 +155,13 @@ user_properties = [{{key = "from", value = "${{clientid()}}"}}, {{key = "${{topi
     assert_eq!(got.qos, QoS::AtLeastOnce);
     assert!(!got.retain);
     let props = got.properties.expect("MQTT 5 properties").user_properties;
-    assert_eq!(props, [("from".to_string(), "dev-9".to_string()), ("sensors".to_string(), "k".to_string())]);
+    assert_eq!(
+        props,
+        [
+            ("from".to_string(), "dev-9".to_string()),
+            ("sensors".to_string(), "k".to_string())
+        ]
+    );
     assert_eq!(metrics.get("success:republish"), 1);
 }
 
@@ -140,8 +170,15 @@ async fn dollar_dollar_publishes_to_a_reserved_topic() {
     let prefix = prefix("reserved");
     let reserved = format!("${prefix}");
     let mut rx = subscribe(&format!("{prefix}-sub"), &reserved).await;
-    let (ctx, _) = context(Arc::new(RumqttcPublisher::connect(&format!("{prefix}-pub"))));
-    let action = build_action(&config(&format!("topic = \"$${prefix}\"\nqos = 1")), SqlVersion::default(), &ctx).unwrap();
+    let (ctx, _) = context(Arc::new(RumqttcPublisher::connect(&format!(
+        "{prefix}-pub"
+    ))));
+    let action = build_action(
+        &config(&format!("topic = \"$${prefix}\"\nqos = 1")),
+        SqlVersion::default(),
+        &ctx,
+    )
+    .unwrap();
     action.execute(&message(b"{}")).await.unwrap();
     let got = next(&mut rx).await;
     assert_eq!(got.topic, Bytes::from(reserved));
@@ -150,17 +187,44 @@ async fn dollar_dollar_publishes_to_a_reserved_topic() {
 #[tokio::test]
 async fn bad_rendered_topics_fail_for_the_error_action() {
     let (ctx, metrics) = context(Arc::new(RumqttcPublisher::connect(&prefix("bad"))));
-    let build = |topic: &str| build_action(&config(&format!("topic = {topic:?}")), SqlVersion::default(), &ctx).unwrap();
+    let build = |topic: &str| {
+        build_action(
+            &config(&format!("topic = {topic:?}")),
+            SqlVersion::default(),
+            &ctx,
+        )
+        .unwrap()
+    };
 
-    let failure = build("out/${wild}").execute(&message(b"{}")).await.unwrap_err();
+    let failure = build("out/${wild}")
+        .execute(&message(b"{}"))
+        .await
+        .unwrap_err();
     assert_eq!(failure.failed_action, "RepublishAction");
     assert_eq!(failure.failed_resource, "out/a/+");
-    assert!(failure.error_message.contains("wildcard"), "{}", failure.error_message);
+    assert!(
+        failure.error_message.contains("wildcard"),
+        "{}",
+        failure.error_message
+    );
 
-    let failure = build("${missing}").execute(&message(b"{}")).await.unwrap_err();
+    let failure = build("${missing}")
+        .execute(&message(b"{}"))
+        .await
+        .unwrap_err();
     assert_eq!(failure.failed_resource, "");
-    assert!(failure.error_message.contains("empty"), "{}", failure.error_message);
-    assert_eq!((metrics.get("failure:republish"), metrics.get("retry:republish")), (2, 0));
+    assert!(
+        failure.error_message.contains("empty"),
+        "{}",
+        failure.error_message
+    );
+    assert_eq!(
+        (
+            metrics.get("failure:republish"),
+            metrics.get("retry:republish")
+        ),
+        (2, 0)
+    );
 }
 
 /// Fails its first `failures` publishes, then succeeds: the retry path of the trait boundary.
@@ -170,35 +234,71 @@ struct Flaky {
 }
 
 impl MqttPublisher for Flaky {
-    fn publish(&self, _: String, _: u8, _: bool, _: Vec<u8>, _: Vec<(String, String)>) -> BoxFuture<'_, Result<(), String>> {
+    fn publish(
+        &self,
+        _: String,
+        _: u8,
+        _: bool,
+        _: Vec<u8>,
+        _: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<(), String>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         let failures = self.failures;
-        Box::pin(async move { if n < failures { Err("not connected".to_owned()) } else { Ok(()) } })
+        Box::pin(async move {
+            if n < failures {
+                Err("not connected".to_owned())
+            } else {
+                Ok(())
+            }
+        })
     }
 }
 
 #[tokio::test]
 async fn publish_errors_are_retried_then_reported() {
-    let flaky = Arc::new(Flaky { failures: 2, calls: AtomicU32::new(0) });
+    let flaky = Arc::new(Flaky {
+        failures: 2,
+        calls: AtomicU32::new(0),
+    });
     let (ctx, metrics) = context(flaky.clone());
     let action = build_action(&config("topic = \"t\""), SqlVersion::default(), &ctx).unwrap();
     action.execute(&message(b"{}")).await.unwrap();
-    assert_eq!((flaky.calls.load(Ordering::SeqCst), metrics.get("retry:republish")), (3, 2));
+    assert_eq!(
+        (
+            flaky.calls.load(Ordering::SeqCst),
+            metrics.get("retry:republish")
+        ),
+        (3, 2)
+    );
 
-    let down = Arc::new(Flaky { failures: u32::MAX, calls: AtomicU32::new(0) });
+    let down = Arc::new(Flaky {
+        failures: u32::MAX,
+        calls: AtomicU32::new(0),
+    });
     let (ctx, _) = context(down.clone());
     let action = build_action(&config("topic = \"t\""), SqlVersion::default(), &ctx).unwrap();
     let failure = action.execute(&message(b"{}")).await.unwrap_err();
     assert_eq!(down.calls.load(Ordering::SeqCst), 3);
     assert_eq!(failure.failed_resource, "t");
-    assert!(failure.error_message.contains("not connected"), "{}", failure.error_message);
+    assert!(
+        failure.error_message.contains("not connected"),
+        "{}",
+        failure.error_message
+    );
 }
 
 #[test]
 fn topic_templates_and_checks() {
-    let render = |text: &str| TopicTemplate::parse(text, SqlVersion::default()).unwrap().render(&message(b"{}"));
+    let render = |text: &str| {
+        TopicTemplate::parse(text, SqlVersion::default())
+            .unwrap()
+            .render(&message(b"{}"))
+    };
     assert_eq!(render("$$rulewire/test"), "$rulewire/test");
-    assert_eq!(render("$$aws/things/${clientid()}/shadow/update"), "$aws/things/dev-9/shadow/update");
+    assert_eq!(
+        render("$$aws/things/${clientid()}/shadow/update"),
+        "$aws/things/dev-9/shadow/update"
+    );
     assert_eq!(render("alerts/${topic(2)}"), "alerts/room1");
     assert_eq!(render("${topic()}/republish"), "sensors/room1/republish");
 
@@ -210,8 +310,16 @@ fn topic_templates_and_checks() {
 
 #[test]
 fn bad_configs_fail_at_build_naming_the_field() {
-    let (ctx, _) = context(Arc::new(Flaky { failures: 0, calls: AtomicU32::new(0) }));
-    let build = |text: &str| build_action(&config(text), SqlVersion::default(), &ctx).err().unwrap().to_string();
+    let (ctx, _) = context(Arc::new(Flaky {
+        failures: 0,
+        calls: AtomicU32::new(0),
+    }));
+    let build = |text: &str| {
+        build_action(&config(text), SqlVersion::default(), &ctx)
+            .err()
+            .unwrap()
+            .to_string()
+    };
     assert!(build("topic = \"t\"\nqos = 2").contains("field `qos`"));
     assert!(build("topic = \"a/#\"").contains("field `topic`"));
     assert!(build("topic = \"\"").contains("field `topic`"));

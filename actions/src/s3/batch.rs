@@ -48,19 +48,37 @@ pub(crate) fn build(
     let (dir, file) = split_key(key);
     let dir = templates::field("batch.key", dir, version)?;
     let file = templates::field("batch.key", file, version)?;
-    if file.is_static() && file.render(&FiredMessage::default().as_engine_message()).is_empty() {
-        return Err(BuildError::invalid("batch.key", "must end with a file name after the last `/`"));
+    if file.is_static()
+        && file
+            .render(&FiredMessage::default().as_engine_message())
+            .is_empty()
+    {
+        return Err(BuildError::invalid(
+            "batch.key",
+            "must end with a file name after the last `/`",
+        ));
     }
-    for (field, value) in [("batch.max_rows", cfg.max_rows as u64), ("batch.max_bytes", cfg.max_bytes as u64), ("batch.max_age_ms", cfg.max_age_ms)] {
+    for (field, value) in [
+        ("batch.max_rows", cfg.max_rows as u64),
+        ("batch.max_bytes", cfg.max_bytes as u64),
+        ("batch.max_age_ms", cfg.max_age_ms),
+    ] {
         if value == 0 {
             return Err(BuildError::invalid(field, "must be at least 1"));
         }
     }
     let max_rows = cfg.max_rows.min(delivery.max_in_flight());
     if max_rows < cfg.max_rows {
-        tracing::info!(max_rows = cfg.max_rows, max_in_flight = max_rows, "s3 batch.max_rows is capped by the action's in-flight bound");
+        tracing::info!(
+            max_rows = cfg.max_rows,
+            max_in_flight = max_rows,
+            "s3 batch.max_rows is capped by the action's in-flight bound"
+        );
     }
-    let content_type = target.content_type.clone().unwrap_or_else(|| cfg.format.content_type().to_owned());
+    let content_type = target
+        .content_type
+        .clone()
+        .unwrap_or_else(|| cfg.format.content_type().to_owned());
     let inner = Inner {
         target,
         dir,
@@ -143,7 +161,9 @@ impl Action for Batched {
             let _slot = self.0.delivery.slot().await;
             let start = Instant::now();
             let result = match self.0.add(msg) {
-                Ok(done) => done.await.unwrap_or_else(|_| Err(failure(String::new(), "the batch was dropped".into()))),
+                Ok(done) => done.await.unwrap_or_else(|_| {
+                    Err(failure(String::new(), "the batch was dropped".into()))
+                }),
                 Err(e) => Err(e),
             };
             record_outcome(&self.0.ctx, msg, KIND, start, &result);
@@ -153,12 +173,19 @@ impl Action for Batched {
 }
 
 fn failure(failed_resource: String, error_message: String) -> ActionFailure {
-    ActionFailure { failed_action: AWS_NAME.to_owned(), failed_resource, error_message }
+    ActionFailure {
+        failed_action: AWS_NAME.to_owned(),
+        failed_resource,
+        error_message,
+    }
 }
 
 impl Inner {
     /// Adds `msg`'s row to its batch (flushing it when full); the receiver gets the outcome.
-    fn add(self: &Arc<Self>, msg: &FiredMessage) -> Result<oneshot::Receiver<Result<(), ActionFailure>>, ActionFailure> {
+    fn add(
+        self: &Arc<Self>,
+        msg: &FiredMessage,
+    ) -> Result<oneshot::Receiver<Result<(), ActionFailure>>, ActionFailure> {
         let original = msg.as_engine_message();
         let bucket = self.target.bucket.render(&original);
         let row = encode::row(self.format, &msg.output).map_err(|e| failure(bucket.clone(), e))?;
@@ -173,7 +200,16 @@ impl Inner {
                 tokio::time::sleep(this.max_age).await;
                 this.flush_if_open(&timer_group, id);
             });
-            open.batches.insert(group.clone(), Batch { id, rows: Vec::new(), bytes: 0, first: msg.clone(), waiters: Vec::new() });
+            open.batches.insert(
+                group.clone(),
+                Batch {
+                    id,
+                    rows: Vec::new(),
+                    bytes: 0,
+                    first: msg.clone(),
+                    waiters: Vec::new(),
+                },
+            );
         }
         let batch = open.batches.get_mut(&group).expect("just inserted");
         batch.bytes += row.len() + 1;
@@ -199,7 +235,10 @@ impl Inner {
 
     /// Writes one batch and tells every message in it the outcome.
     async fn flush(self: Arc<Self>, (bucket, dir): (String, String), batch: Batch) {
-        let result = self.write(bucket.clone(), &dir, &batch).await.map_err(|e| failure(bucket, e));
+        let result = self
+            .write(bucket.clone(), &dir, &batch)
+            .await
+            .map_err(|e| failure(bucket, e));
         if let Err(e) = &result {
             tracing::warn!(rule = %batch.first.rule_name, rows = batch.rows.len(), failure = %e, "s3 batch not written");
         }
@@ -211,14 +250,24 @@ impl Inner {
     async fn write(&self, bucket: String, dir: &str, batch: &Batch) -> Result<(), String> {
         let first = &batch.first;
         let file = self.file.render(&first.as_engine_message());
-        let key = if dir.is_empty() { file } else { format!("{dir}/{file}") };
+        let key = if dir.is_empty() {
+            file
+        } else {
+            format!("{dir}/{file}")
+        };
         let (format, rows) = (self.format, batch.rows.clone());
         let body = tokio::task::spawn_blocking(move || encode::body(format, &rows))
             .await
             .map_err(|e| format!("encoding task failed: {e}"))??;
-        let upload = self.target.upload_to(bucket, key, body, self.content_type.clone()).map_err(|r| r.message)?;
+        let upload = self
+            .target
+            .upload_to(bucket, key, body, self.content_type.clone())
+            .map_err(|r| r.message)?;
         let attempt = || upload.send(&first.topic);
-        let sent = self.delivery.run(&self.ctx, &first.rule_name, KIND, true, || {}, attempt).await;
+        let sent = self
+            .delivery
+            .run(&self.ctx, &first.rule_name, KIND, true, || {}, attempt)
+            .await;
         sent.map_err(|e| e.message)
     }
 }
@@ -230,12 +279,26 @@ mod tests {
     #[test]
     fn key_splits_at_the_last_slash_outside_templates() {
         assert_eq!(split_key("a/b/c.json"), ("a/b", "c.json"));
-        assert_eq!(split_key("${topic()}/${newuuid()}.jsonl"), ("${topic()}", "${newuuid()}.jsonl"));
-        assert_eq!(split_key("x/${replace(topic(), '/', '-')}.json"), ("x", "${replace(topic(), '/', '-')}.json"));
-        assert_eq!(split_key("${replace(topic(), '/', '-')}"), ("", "${replace(topic(), '/', '-')}"));
         assert_eq!(
-            split_key("${topic(1)}/dt=${parse_time('yyyy-MM-dd', timestamp())}/${newuuid()}.parquet"),
-            ("${topic(1)}/dt=${parse_time('yyyy-MM-dd', timestamp())}", "${newuuid()}.parquet")
+            split_key("${topic()}/${newuuid()}.jsonl"),
+            ("${topic()}", "${newuuid()}.jsonl")
+        );
+        assert_eq!(
+            split_key("x/${replace(topic(), '/', '-')}.json"),
+            ("x", "${replace(topic(), '/', '-')}.json")
+        );
+        assert_eq!(
+            split_key("${replace(topic(), '/', '-')}"),
+            ("", "${replace(topic(), '/', '-')}")
+        );
+        assert_eq!(
+            split_key(
+                "${topic(1)}/dt=${parse_time('yyyy-MM-dd', timestamp())}/${newuuid()}.parquet"
+            ),
+            (
+                "${topic(1)}/dt=${parse_time('yyyy-MM-dd', timestamp())}",
+                "${newuuid()}.parquet"
+            )
         );
         assert_eq!(split_key("file.json"), ("", "file.json"));
     }

@@ -22,8 +22,8 @@ use std::{
 };
 
 use object_store::{
-    ClientOptions, ObjectStore, RetryConfig, aws::AmazonS3Builder, local::LocalFileSystem, memory::InMemory,
-    path::Path,
+    ClientOptions, ObjectStore, RetryConfig, aws::AmazonS3Builder, local::LocalFileSystem,
+    memory::InMemory, path::Path,
 };
 use serde::{Deserialize, Serialize};
 
@@ -134,7 +134,9 @@ impl fmt::Debug for S3Connections {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names: Vec<&String> = self.backends.keys().collect();
         names.sort();
-        f.debug_struct("S3Connections").field("names", &names).finish()
+        f.debug_struct("S3Connections")
+            .field("names", &names)
+            .finish()
     }
 }
 
@@ -146,16 +148,33 @@ impl S3Connections {
     }
 
     /// `from_settings` with the environment given as a function (for tests).
-    pub fn from_settings_with_env(settings: &S3Settings, env: impl Fn(&str) -> Option<String>) -> Result<S3Connections, S3ConfigError> {
+    pub fn from_settings_with_env(
+        settings: &S3Settings,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<S3Connections, S3ConfigError> {
         let mut backends = HashMap::new();
-        let (implicit_name, implicit) = (DEFAULT_CONNECTION.to_owned(), S3ConnectionConfig { url: DEFAULT_URL.to_owned(), ..Default::default() });
-        let default = (!settings.connections.contains_key(DEFAULT_CONNECTION)).then_some((&implicit_name, &implicit));
+        let (implicit_name, implicit) = (
+            DEFAULT_CONNECTION.to_owned(),
+            S3ConnectionConfig {
+                url: DEFAULT_URL.to_owned(),
+                ..Default::default()
+            },
+        );
+        let default = (!settings.connections.contains_key(DEFAULT_CONNECTION))
+            .then_some((&implicit_name, &implicit));
         for (name, cfg) in settings.connections.iter().chain(default) {
-            let err = |message: String| S3ConfigError { connection: name.clone(), message };
+            let err = |message: String| S3ConfigError {
+                connection: name.clone(),
+                message,
+            };
             let cfg = resolve_env(cfg, &env).map_err(err)?;
             backends.insert(name.clone(), backend(&cfg).map_err(err)?);
         }
-        Ok(S3Connections { backends, strict: true, buckets: Mutex::default() })
+        Ok(S3Connections {
+            backends,
+            strict: true,
+            buckets: Mutex::default(),
+        })
     }
 
     /// Whether a rule may refer to `name` (always true for the lenient default).
@@ -172,16 +191,27 @@ impl S3Connections {
 
     /// The store for `bucket` on connection `name`; an error is permanent (configuration).
     pub(crate) fn bucket(&self, name: &str, bucket: &str) -> Result<Bucket, String> {
-        let backend = self.backends.get(name).ok_or_else(|| format!("no S3 connection named {name:?} is configured"))?;
+        let backend = self
+            .backends
+            .get(name)
+            .ok_or_else(|| format!("no S3 connection named {name:?} is configured"))?;
         if bucket.is_empty() {
             return Err("the bucket name rendered empty".to_owned());
         }
         match backend {
             Backend::Local(fs, root) => {
                 let prefix = root.parts().chain(bucket_dir(bucket)?.parts()).collect();
-                Ok(Bucket { store: fs.clone(), prefix: Some(prefix), attributes: false })
+                Ok(Bucket {
+                    store: fs.clone(),
+                    prefix: Some(prefix),
+                    attributes: false,
+                })
             }
-            Backend::Memory(mem) => Ok(Bucket { store: mem.clone(), prefix: Some(bucket_dir(bucket)?), attributes: true }),
+            Backend::Memory(mem) => Ok(Bucket {
+                store: mem.clone(),
+                prefix: Some(bucket_dir(bucket)?),
+                attributes: true,
+            }),
             Backend::S3(cfg) => {
                 let cache_key = (name.to_owned(), bucket.to_owned());
                 let mut cache = self.buckets.lock().expect("bucket cache lock");
@@ -192,7 +222,11 @@ impl S3Connections {
                 if cache.len() >= MAX_CACHED_BUCKETS {
                     cache.clear();
                 }
-                let b = Bucket { store, prefix: None, attributes: true };
+                let b = Bucket {
+                    store,
+                    prefix: None,
+                    attributes: true,
+                };
                 cache.insert(cache_key, b.clone());
                 Ok(b)
             }
@@ -211,7 +245,9 @@ fn backend(cfg: &S3ConnectionConfig) -> Result<Backend, String> {
     let url = cfg.url.as_str();
     if let Some(rest) = url.strip_prefix("s3://") {
         if !rest.is_empty() {
-            return Err(format!("url: write just \"s3://\" (the bucket comes from the rule), not {url:?}"));
+            return Err(format!(
+                "url: write just \"s3://\" (the bucket comes from the rule), not {url:?}"
+            ));
         }
         if cfg.access_key_id.is_empty() != cfg.secret_access_key.is_empty() {
             return Err("access_key_id and secret_access_key must be set together".to_owned());
@@ -220,16 +256,22 @@ fn backend(cfg: &S3ConnectionConfig) -> Result<Backend, String> {
         Ok(Backend::S3(Box::new(cfg.clone())))
     } else if let Some(dir) = url.strip_prefix("file://") {
         if dir.is_empty() {
-            return Err("url: file:// needs a directory, e.g. file:///var/lib/rulewire/s3".to_owned());
+            return Err(
+                "url: file:// needs a directory, e.g. file:///var/lib/rulewire/s3".to_owned(),
+            );
         }
         // Directories are created on the first write, so an unused `default` creates nothing.
-        let abs = std::path::absolute(dir).map_err(|e| format!("url: bad directory {dir:?}: {e}"))?;
-        let root = Path::from_absolute_path(&abs).map_err(|e| format!("url: bad directory {dir:?}: {e}"))?;
+        let abs =
+            std::path::absolute(dir).map_err(|e| format!("url: bad directory {dir:?}: {e}"))?;
+        let root = Path::from_absolute_path(&abs)
+            .map_err(|e| format!("url: bad directory {dir:?}: {e}"))?;
         Ok(Backend::Local(Arc::new(LocalFileSystem::new()), root))
     } else if url == "memory://" {
         Ok(Backend::Memory(Arc::new(InMemory::new())))
     } else {
-        Err(format!("url: expected s3://, file://<dir> or memory://, got {url:?}"))
+        Err(format!(
+            "url: expected s3://, file://<dir> or memory://, got {url:?}"
+        ))
     }
 }
 
@@ -238,35 +280,53 @@ fn backend(cfg: &S3ConnectionConfig) -> Result<Backend, String> {
 fn s3_store(cfg: &S3ConnectionConfig, bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
     let mut b = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
-        .with_retry(RetryConfig { max_retries: 0, ..Default::default() })
+        .with_retry(RetryConfig {
+            max_retries: 0,
+            ..Default::default()
+        })
         .with_client_options(ClientOptions::new().with_allow_http(cfg.allow_http))
         .with_virtual_hosted_style_request(cfg.virtual_hosted_style);
-    let set = |b: AmazonS3Builder, value: &str, f: fn(AmazonS3Builder, String) -> AmazonS3Builder| {
-        if value.is_empty() { b } else { f(b, value.to_owned()) }
-    };
+    let set =
+        |b: AmazonS3Builder, value: &str, f: fn(AmazonS3Builder, String) -> AmazonS3Builder| {
+            if value.is_empty() {
+                b
+            } else {
+                f(b, value.to_owned())
+            }
+        };
     b = set(b, &cfg.region, |b, v| b.with_region(v));
     b = set(b, &cfg.endpoint, |b, v| b.with_endpoint(v));
     b = set(b, &cfg.access_key_id, |b, v| b.with_access_key_id(v));
-    b = set(b, &cfg.secret_access_key, |b, v| b.with_secret_access_key(v));
+    b = set(b, &cfg.secret_access_key, |b, v| {
+        b.with_secret_access_key(v)
+    });
     b = set(b, &cfg.session_token, |b, v| b.with_token(v));
     if cfg.allow_http {
         b = b.with_allow_http(true);
     }
-    let store = b.build().map_err(|e| format!("cannot configure the S3 client: {e}"))?;
+    let store = b
+        .build()
+        .map_err(|e| format!("cannot configure the S3 client: {e}"))?;
     Ok(Arc::new(store))
 }
 
 /// Replaces `${env:NAME}` in every string field; an unset variable is an error naming it.
-fn resolve_env(cfg: &S3ConnectionConfig, env: &impl Fn(&str) -> Option<String>) -> Result<S3ConnectionConfig, String> {
+fn resolve_env(
+    cfg: &S3ConnectionConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<S3ConnectionConfig, String> {
     let sub = |field: &str, text: &str| -> Result<String, String> {
         let mut out = String::new();
         let mut rest = text;
         while let Some(start) = rest.find("${env:") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 6..];
-            let end = after.find('}').ok_or_else(|| format!("{field}: unterminated ${{env:...}}"))?;
+            let end = after
+                .find('}')
+                .ok_or_else(|| format!("{field}: unterminated ${{env:...}}"))?;
             let name = &after[..end];
-            let value = env(name).ok_or_else(|| format!("{field}: environment variable {name} is not set"))?;
+            let value = env(name)
+                .ok_or_else(|| format!("{field}: environment variable {name} is not set"))?;
             out.push_str(&value);
             rest = &after[end + 1..];
         }
@@ -306,15 +366,25 @@ allow_http = true
 "#,
         );
         let lake = &s.connections["lake"];
-        let resolved = resolve_env(lake, &|n| (n == "LAKE_SECRET").then(|| "s3cr3t".to_owned())).unwrap();
+        let resolved =
+            resolve_env(lake, &|n| (n == "LAKE_SECRET").then(|| "s3cr3t".to_owned())).unwrap();
         assert_eq!(resolved.secret_access_key, "s3cr3t");
-        let conns = S3Connections::from_settings_with_env(&s, |n| (n == "LAKE_SECRET").then(|| "s3cr3t".into())).unwrap();
+        let conns = S3Connections::from_settings_with_env(&s, |n| {
+            (n == "LAKE_SECRET").then(|| "s3cr3t".into())
+        })
+        .unwrap();
         assert_eq!(conns.names(), ["default", "lake"]);
         assert!(conns.knows("lake") && !conns.knows("other"));
-        assert!(S3Connections::default().knows("other"), "the offline default is lenient");
+        assert!(
+            S3Connections::default().knows("other"),
+            "the offline default is lenient"
+        );
 
         let e = S3Connections::from_settings_with_env(&s, |_| None).unwrap_err();
-        assert_eq!(e.to_string(), "[s3.connections.lake] secret_access_key: environment variable LAKE_SECRET is not set");
+        assert_eq!(
+            e.to_string(),
+            "[s3.connections.lake] secret_access_key: environment variable LAKE_SECRET is not set"
+        );
     }
 
     #[test]
@@ -326,20 +396,41 @@ allow_http = true
             session_token: "tok".into(),
             ..Default::default()
         };
-        let text = format!("{cfg:?} {:?}", S3Settings { connections: [("x".to_owned(), cfg.clone())].into() });
-        assert!(!text.contains("wJalrXUtnFEMI") && !text.contains("AKIAEXAMPLE") && !text.contains("tok\""), "{text}");
+        let text = format!(
+            "{cfg:?} {:?}",
+            S3Settings {
+                connections: [("x".to_owned(), cfg.clone())].into()
+            }
+        );
+        assert!(
+            !text.contains("wJalrXUtnFEMI")
+                && !text.contains("AKIAEXAMPLE")
+                && !text.contains("tok\""),
+            "{text}"
+        );
         assert!(text.contains("<redacted>"));
     }
 
     #[test]
     fn bad_connections_are_clear_errors() {
         let check = |text: &str, expected: &str| {
-            let e = S3Connections::from_settings_with_env(&settings(text), |_| None).unwrap_err().to_string();
+            let e = S3Connections::from_settings_with_env(&settings(text), |_| None)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(expected), "{e}");
         };
-        check("[connections.a]\nurl = \"ftp://x\"", "expected s3://, file://<dir> or memory://");
-        check("[connections.a]\nurl = \"s3://bucket\"", "write just \"s3://\"");
-        check("[connections.a]\nurl = \"s3://\"\naccess_key_id = \"k\"", "must be set together");
+        check(
+            "[connections.a]\nurl = \"ftp://x\"",
+            "expected s3://, file://<dir> or memory://",
+        );
+        check(
+            "[connections.a]\nurl = \"s3://bucket\"",
+            "write just \"s3://\"",
+        );
+        check(
+            "[connections.a]\nurl = \"s3://\"\naccess_key_id = \"k\"",
+            "must be set together",
+        );
         check("[connections.a]\nurl = \"file://\"", "needs a directory");
         assert!(toml::from_str::<S3Settings>("[connections.a]\nurll = \"s3://\"").is_err());
     }
@@ -348,16 +439,36 @@ allow_http = true
     fn local_and_memory_buckets_are_directories() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().display());
-        let s = settings(&format!("[connections.default]\nurl = {url:?}\n[connections.mem]\nurl = \"memory://\""));
+        let s = settings(&format!(
+            "[connections.default]\nurl = {url:?}\n[connections.mem]\nurl = \"memory://\""
+        ));
         let conns = S3Connections::from_settings(&s).unwrap();
         let b = conns.bucket("default", "my-bucket").unwrap();
         let root = Path::from_absolute_path(dir.path()).unwrap();
-        assert_eq!(b.path("/a/b.json").unwrap().as_ref(), format!("{root}/my-bucket/a/b.json"));
+        assert_eq!(
+            b.path("/a/b.json").unwrap().as_ref(),
+            format!("{root}/my-bucket/a/b.json")
+        );
         assert!(!b.attributes);
         assert!(conns.bucket("mem", "x").unwrap().attributes);
-        assert!(conns.bucket("default", "a/b").unwrap_err().contains("invalid bucket name"));
-        assert!(conns.bucket("default", "").unwrap_err().contains("rendered empty"));
-        assert!(conns.bucket("nope", "b").unwrap_err().contains("no S3 connection named \"nope\""));
+        assert!(
+            conns
+                .bucket("default", "a/b")
+                .unwrap_err()
+                .contains("invalid bucket name")
+        );
+        assert!(
+            conns
+                .bucket("default", "")
+                .unwrap_err()
+                .contains("rendered empty")
+        );
+        assert!(
+            conns
+                .bucket("nope", "b")
+                .unwrap_err()
+                .contains("no S3 connection named \"nope\"")
+        );
         assert!(b.path("a//b").unwrap_err().contains("invalid object key"));
         assert!(b.path("/").unwrap_err().contains("rendered empty"));
     }

@@ -17,9 +17,9 @@ mod config;
 mod connection;
 mod encode;
 mod sink;
-mod upload;
 #[cfg(test)]
 mod tests;
+mod upload;
 
 use std::sync::Arc;
 
@@ -27,7 +27,9 @@ use bytes::Bytes;
 use rulewire_engine::{Message, SqlVersion, Template};
 
 pub use config::{BatchFormat, S3BatchConfig, S3Config};
-pub use connection::{DEFAULT_CONNECTION, DEFAULT_URL, S3ConfigError, S3ConnectionConfig, S3Connections, S3Settings};
+pub use connection::{
+    DEFAULT_CONNECTION, DEFAULT_URL, S3ConfigError, S3ConnectionConfig, S3Connections, S3Settings,
+};
 pub use upload::{MULTIPART_THRESHOLD, PART_SIZE};
 
 use crate::{
@@ -40,10 +42,17 @@ use crate::{
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 
 /// Builds an s3 action; templates, the connection name and batch settings are checked now.
-pub fn build(cfg: &S3Config, version: SqlVersion, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
+pub fn build(
+    cfg: &S3Config,
+    version: SqlVersion,
+    ctx: &ActionContext,
+) -> Result<Arc<dyn Action>, BuildError> {
     if !ctx.s3.knows(&cfg.connection) {
         let known = ctx.s3.names().join(", ");
-        let message = format!("no [s3.connections.{}] in rulewire.toml (configured: {known})", cfg.connection);
+        let message = format!(
+            "no [s3.connections.{}] in rulewire.toml (configured: {known})",
+            cfg.connection
+        );
         return Err(BuildError::invalid("connection", message));
     }
     if cfg.bucket.is_empty() {
@@ -58,13 +67,20 @@ pub fn build(cfg: &S3Config, version: SqlVersion, ctx: &ActionContext) -> Result
     let delivery = Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?;
     match &cfg.batch {
         None => {
-            let key = cfg.key.as_deref().ok_or_else(|| BuildError::invalid("key", "missing: the object key template is required"))?;
-            let sink = sink::PerMessage { target, key: templates::field("key", key, version)? };
+            let key = cfg.key.as_deref().ok_or_else(|| {
+                BuildError::invalid("key", "missing: the object key template is required")
+            })?;
+            let sink = sink::PerMessage {
+                target,
+                key: templates::field("key", key, version)?,
+            };
             Ok(Delivered::action(sink, delivery, ctx))
         }
         Some(b) => {
             let key = b.key.as_deref().or(cfg.key.as_deref());
-            let key = key.ok_or_else(|| BuildError::invalid("batch.key", "missing: set batch.key (or key)"))?;
+            let key = key.ok_or_else(|| {
+                BuildError::invalid("batch.key", "missing: set batch.key (or key)")
+            })?;
             batch::build(b, key, target, delivery, version, ctx)
         }
     }
@@ -80,15 +96,42 @@ pub(crate) struct Target {
 
 impl Target {
     /// The upload of `body` to `key` in the bucket rendered against `msg`.
-    pub(crate) fn upload(&self, msg: &Message, key: String, body: Bytes, content_type: String) -> Result<upload::Upload, Rejected> {
+    pub(crate) fn upload(
+        &self,
+        msg: &Message,
+        key: String,
+        body: Bytes,
+        content_type: String,
+    ) -> Result<upload::Upload, Rejected> {
         self.upload_to(self.bucket.render(msg), key, body, content_type)
     }
 
     /// The upload of `body` to `key` in `bucket_name`; a bad bucket or key is permanent.
-    pub(crate) fn upload_to(&self, bucket_name: String, key: String, body: Bytes, content_type: String) -> Result<upload::Upload, Rejected> {
-        let rejected = |message: String| Rejected { resource: bucket_name.clone(), message };
-        let bucket = self.connections.bucket(&self.connection, &bucket_name).map_err(rejected)?;
-        let path = bucket.path(&key).map_err(|m| rejected(format!("{m} (bucket {bucket_name:?})")))?;
-        Ok(upload::Upload { bucket_name, key, bucket, path, body, content_type })
+    pub(crate) fn upload_to(
+        &self,
+        bucket_name: String,
+        key: String,
+        body: Bytes,
+        content_type: String,
+    ) -> Result<upload::Upload, Rejected> {
+        let rejected = |message: String| Rejected {
+            resource: bucket_name.clone(),
+            message,
+        };
+        let bucket = self
+            .connections
+            .bucket(&self.connection, &bucket_name)
+            .map_err(rejected)?;
+        let path = bucket
+            .path(&key)
+            .map_err(|m| rejected(format!("{m} (bucket {bucket_name:?})")))?;
+        Ok(upload::Upload {
+            bucket_name,
+            key,
+            bucket,
+            path,
+            body,
+            content_type,
+        })
     }
 }

@@ -27,8 +27,17 @@ impl Sink for PerMessage {
     fn prepare(&self, msg: &FiredMessage) -> Result<Upload, Rejected> {
         let original = msg.as_engine_message();
         let key = self.key.render(&original);
-        let content_type = self.target.content_type.clone().unwrap_or_else(|| msg.output_content_type().to_owned());
-        self.target.upload(&original, key, Bytes::from(msg.output.clone()), content_type)
+        let content_type = self
+            .target
+            .content_type
+            .clone()
+            .unwrap_or_else(|| msg.output_content_type().to_owned());
+        self.target.upload(
+            &original,
+            key,
+            Bytes::from(msg.output.clone()),
+            content_type,
+        )
     }
 
     fn resource(req: &Upload) -> &str {

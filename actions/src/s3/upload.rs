@@ -4,7 +4,9 @@
 //! decides whether the action's retry policy may try again.
 
 use bytes::Bytes;
-use object_store::{Attribute, Attributes, ObjectStore, PutMultipartOptions, PutOptions, path::Path};
+use object_store::{
+    Attribute, Attributes, ObjectStore, PutMultipartOptions, PutOptions, path::Path,
+};
 use tokio::task::JoinSet;
 
 use super::connection::Bucket;
@@ -45,10 +47,19 @@ impl Upload {
             attributes.insert(Attribute::ContentType, self.content_type.clone().into());
         }
         if self.body.len() <= MULTIPART_THRESHOLD {
-            let opts = PutOptions { attributes, ..Default::default() };
-            return store.put_opts(&self.path, self.body.clone().into(), opts).await.map(drop);
+            let opts = PutOptions {
+                attributes,
+                ..Default::default()
+            };
+            return store
+                .put_opts(&self.path, self.body.clone().into(), opts)
+                .await
+                .map(drop);
         }
-        let opts = PutMultipartOptions { attributes, ..Default::default() };
+        let opts = PutMultipartOptions {
+            attributes,
+            ..Default::default()
+        };
         let mut upload = store.put_multipart_opts(&self.path, opts).await?;
         let mut parts = JoinSet::new();
         let mut rest = self.body.clone();
@@ -78,7 +89,13 @@ impl Upload {
 /// Whether another attempt may help: not for errors of the request itself.
 fn retryable(e: &object_store::Error) -> bool {
     use object_store::Error::*;
-    !matches!(e, InvalidPath { .. } | NotSupported { .. } | NotImplemented { .. } | UnknownConfigurationKey { .. })
+    !matches!(
+        e,
+        InvalidPath { .. }
+            | NotSupported { .. }
+            | NotImplemented { .. }
+            | UnknownConfigurationKey { .. }
+    )
 }
 
 #[cfg(test)]
@@ -96,18 +113,33 @@ mod tests {
         let bucket = conns.bucket("m", "bkt").unwrap();
         let path = bucket.path("a/b.bin").unwrap();
         let store = bucket.store.clone();
-        let up = Upload { bucket_name: "bkt".into(), key: "a/b.bin".into(), bucket, path, body, content_type: "x/y".into() };
+        let up = Upload {
+            bucket_name: "bkt".into(),
+            key: "a/b.bin".into(),
+            bucket,
+            path,
+            body,
+            content_type: "x/y".into(),
+        };
         (up, store)
     }
 
     #[tokio::test]
     async fn small_and_multipart_bodies_arrive_whole_with_content_type() {
         for len in [3, MULTIPART_THRESHOLD + PART_SIZE + 17] {
-            let body: Bytes = (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+            let body: Bytes = (0..len)
+                .map(|i| (i % 251) as u8)
+                .collect::<Vec<u8>>()
+                .into();
             let (up, store) = upload(body.clone());
             up.send("t").await.unwrap();
             let got = store.get(&Path::from("bkt/a/b.bin")).await.unwrap();
-            assert_eq!(got.attributes.get(&Attribute::ContentType).map(|v| v.as_ref()), Some("x/y"));
+            assert_eq!(
+                got.attributes
+                    .get(&Attribute::ContentType)
+                    .map(|v| v.as_ref()),
+                Some("x/y")
+            );
             assert_eq!(got.bytes().await.unwrap(), body, "len {len}");
         }
     }

@@ -12,7 +12,14 @@ use arrow::record_batch::RecordBatch;
 
 /// Runs WHERE and SELECT for a group; returns one output per row (None = not fired), or None
 /// when DataFusion reports an error (overflow, division by zero): the row path then decides.
-pub(super) fn run(shape: &Shape, sig: &Signature, batch: &RecordBatch, rows: &[usize], stars: &Stars, version: SqlVersion) -> Option<Vec<Option<Vec<u8>>>> {
+pub(super) fn run(
+    shape: &Shape,
+    sig: &Signature,
+    batch: &RecordBatch,
+    rows: &[usize],
+    stars: &Stars,
+    version: SqlVersion,
+) -> Option<Vec<Option<Vec<u8>>>> {
     let n = batch.num_rows();
     // Which rows fire.
     let fired: Vec<usize> = match &sig.filter {
@@ -24,7 +31,9 @@ pub(super) fn run(shape: &Shape, sig: &Signature, batch: &RecordBatch, rows: &[u
                 Vec::new()
             } else {
                 let mask = mask.as_boolean();
-                (0..n).filter(|&i| mask.is_valid(i) && mask.value(i)).collect()
+                (0..n)
+                    .filter(|&i| mask.is_valid(i) && mask.value(i))
+                    .collect()
             }
         }
     };
@@ -36,7 +45,9 @@ pub(super) fn run(shape: &Shape, sig: &Signature, batch: &RecordBatch, rows: &[u
     let (eval_batch, fired_is_all) = if fired.len() == n {
         (batch, true)
     } else {
-        let mask: arrow::array::BooleanArray = (0..n).map(|i| Some(fired.binary_search(&i).is_ok())).collect();
+        let mask: arrow::array::BooleanArray = (0..n)
+            .map(|i| Some(fired.binary_search(&i).is_ok()))
+            .collect();
         filtered = filter_record_batch(batch, &mask).ok()?;
         (&filtered, false)
     };
@@ -45,7 +56,9 @@ pub(super) fn run(shape: &Shape, sig: &Signature, batch: &RecordBatch, rows: &[u
     let mut arrays: Vec<Option<ArrayRef>> = Vec::with_capacity(sig.outputs.len());
     for o in &sig.outputs {
         arrays.push(match o {
-            Some(Compiled::Expr { expr, .. }) => Some(expr.evaluate(eval_batch).ok()?.into_array(m).ok()?),
+            Some(Compiled::Expr { expr, .. }) => {
+                Some(expr.evaluate(eval_batch).ok()?.into_array(m).ok()?)
+            }
             _ => None,
         });
     }
@@ -103,7 +116,11 @@ fn write_cell(buf: &mut Vec<u8>, a: &ArrayRef, i: usize, version: SqlVersion) {
         DataType::Int64 => write_int(buf, a.as_primitive::<Int64Type>().value(i)),
         DataType::Float64 => write_decimal(buf, a.as_primitive::<Float64Type>().value(i), version),
         DataType::Utf8 => write_json_str(buf, a.as_string::<i32>().value(i)),
-        DataType::Boolean => buf.extend_from_slice(if a.as_boolean().value(i) { b"true" } else { b"false" }),
+        DataType::Boolean => buf.extend_from_slice(if a.as_boolean().value(i) {
+            b"true"
+        } else {
+            b"false"
+        }),
         _ => {}
     }
 }

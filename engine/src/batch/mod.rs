@@ -101,7 +101,9 @@ fn column_source(e: &Expr) -> Option<Source_> {
         Expr::Field(_) | Expr::Member(..) => path_of(e).map(Source_::Path),
         Expr::Call { name, args, .. } => match (name.as_str(), args.as_slice()) {
             ("topic", []) => Some(Source_::Topic),
-            ("topic", [Expr::Literal(Value::Int(n))]) if *n >= 1 => Some(Source_::TopicLevel(*n as usize)),
+            ("topic", [Expr::Literal(Value::Int(n))]) if *n >= 1 => {
+                Some(Source_::TopicLevel(*n as usize))
+            }
             ("clientid", []) => Some(Source_::ClientId),
             ("timestamp", []) => Some(Source_::Timestamp),
             _ => None,
@@ -132,7 +134,9 @@ fn collect(e: &Expr, cols: &mut Vec<Source_>) -> bool {
         return true;
     }
     match e {
-        Expr::Literal(Value::Int(_) | Value::Decimal(_) | Value::String(_) | Value::Bool(_)) => true,
+        Expr::Literal(Value::Int(_) | Value::Decimal(_) | Value::String(_) | Value::Bool(_)) => {
+            true
+        }
         Expr::Unary(_, x) => collect(x, cols),
         Expr::Binary(_, l, r) => collect(l, cols) && collect(r, cols),
         _ => false,
@@ -142,7 +146,9 @@ fn collect(e: &Expr, cols: &mut Vec<Source_>) -> bool {
 impl BatchPlan {
     pub fn new(q: &Query, version: SqlVersion) -> BatchPlan {
         let _ = version;
-        BatchPlan { shape: Shape::new(q) }
+        BatchPlan {
+            shape: Shape::new(q),
+        }
     }
 
     pub fn is_vectorised(&self) -> bool {
@@ -150,10 +156,18 @@ impl BatchPlan {
     }
 
     /// Evaluates a batch; also returns how many messages took the vectorised path.
-    pub fn evaluate(&self, q: &Query, version: SqlVersion, msgs: &[Message]) -> (Vec<Evaluation>, usize) {
+    pub fn evaluate(
+        &self,
+        q: &Query,
+        version: SqlVersion,
+        msgs: &[Message],
+    ) -> (Vec<Evaluation>, usize) {
         match &self.shape {
             Some(shape) => shape.evaluate(q, version, msgs),
-            None => (msgs.iter().map(|m| evaluate_query(q, m, version)).collect(), 0),
+            None => (
+                msgs.iter().map(|m| evaluate_query(q, m, version)).collect(),
+                0,
+            ),
         }
     }
 }
@@ -182,12 +196,17 @@ impl Shape {
                             star = true;
                             items.push(OutItem::Star);
                         }
-                        SelectItem::Expr { expr, key } if key.len() == 1 && !keys.contains(&key[0]) => {
+                        SelectItem::Expr { expr, key }
+                            if key.len() == 1 && !keys.contains(&key[0]) =>
+                        {
                             if !collect(expr, &mut columns) {
                                 return None;
                             }
                             keys.push(key[0].clone());
-                            items.push(OutItem::Expr { key: key[0].clone(), expr: expr.clone() });
+                            items.push(OutItem::Expr {
+                                key: key[0].clone(),
+                                expr: expr.clone(),
+                            });
                         }
                         _ => return None,
                     }
@@ -207,46 +226,92 @@ impl Shape {
                 needs.add(p, &mut next);
             }
         }
-        Some(Shape { columns, needs, keys, items, value, filter: q.filter.clone(), star, cache: Mutex::new(HashMap::new()) })
+        Some(Shape {
+            columns,
+            needs,
+            keys,
+            items,
+            value,
+            filter: q.filter.clone(),
+            star,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     fn signature(&self, kinds: &[Kind]) -> Option<Arc<Signature>> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.entry(kinds.to_vec()).or_insert_with(|| self.compile(kinds).map(Arc::new)).clone()
+        cache
+            .entry(kinds.to_vec())
+            .or_insert_with(|| self.compile(kinds).map(Arc::new))
+            .clone()
     }
 
     fn compile(&self, kinds: &[Kind]) -> Option<Signature> {
-        let fields: Vec<Field> = kinds.iter().enumerate().map(|(i, k)| Field::new(format!("c{i}"), k.data_type(), true)).collect();
+        let fields: Vec<Field> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Field::new(format!("c{i}"), k.data_type(), true))
+            .collect();
         let filter = match &self.filter {
             Some(w) => Some(physical::compile(w, self, kinds).ok()?),
             None => None,
         };
         let exprs: Vec<&Expr> = match &self.value {
             Some(v) => vec![v],
-            None => self.items.iter().filter_map(|i| if let OutItem::Expr { expr, .. } = i { Some(expr) } else { None }).collect(),
+            None => self
+                .items
+                .iter()
+                .filter_map(|i| {
+                    if let OutItem::Expr { expr, .. } = i {
+                        Some(expr)
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
         };
         let mut outputs = Vec::with_capacity(exprs.len());
         for e in exprs {
             outputs.push(Some(physical::compile(e, self, kinds).ok()?));
         }
-        Some(Signature { schema: Arc::new(Schema::new(fields)), filter, outputs })
+        Some(Signature {
+            schema: Arc::new(Schema::new(fields)),
+            filter,
+            outputs,
+        })
     }
 
-    fn evaluate(&self, q: &Query, version: SqlVersion, msgs: &[Message]) -> (Vec<Evaluation>, usize) {
+    fn evaluate(
+        &self,
+        q: &Query,
+        version: SqlVersion,
+        msgs: &[Message],
+    ) -> (Vec<Evaluation>, usize) {
         let mut vectorised = 0;
         let mut results: Vec<Option<Evaluation>> = vec![None; msgs.len()];
         let ncols = self.columns.len();
         let mut values: Vec<Scalar> = Vec::with_capacity(msgs.len() * ncols);
         // Canonical `*` members of every message, back to back; `star_at[i]` is message i's range.
         let mut star_text: Vec<u8> = Vec::new();
-        let mut star_at: Vec<(usize, usize)> = if self.star { vec![(0, 0); msgs.len()] } else { Vec::new() };
+        let mut star_at: Vec<(usize, usize)> = if self.star {
+            vec![(0, 0); msgs.len()]
+        } else {
+            Vec::new()
+        };
         let mut groups: Vec<(Vec<Kind>, Vec<usize>)> = Vec::new();
         let mut slots = vec![Scalar::Absent; self.needs_len()];
         let mut kinds = vec![Kind::Absent; ncols];
         for (i, msg) in msgs.iter().enumerate() {
             slots.iter_mut().for_each(|s| *s = Scalar::Absent);
             let star_start = star_text.len();
-            let scanned = scan(msg.payload, &self.needs, &mut slots, self.star.then_some(&mut star_text), &self.keys, version);
+            let scanned = scan(
+                msg.payload,
+                &self.needs,
+                &mut slots,
+                self.star.then_some(&mut star_text),
+                &self.keys,
+                version,
+            );
             let row_start = values.len();
             let mut ok = scanned.is_ok();
             let mut slot_iter = 0usize;
@@ -257,8 +322,17 @@ impl Shape {
                         std::mem::replace(&mut slots[slot_iter - 1], Scalar::Absent)
                     }
                     Source_::Topic => Scalar::Str(Cow::Borrowed(msg.topic)),
-                    Source_::TopicLevel(n) => msg.topic.split('/').nth(n - 1).map(|s| Scalar::Str(Cow::Borrowed(s))).unwrap_or(Scalar::Absent),
-                    Source_::ClientId => Scalar::Str(Cow::Borrowed(if msg.client_id.is_empty() { "n/a" } else { msg.client_id })),
+                    Source_::TopicLevel(n) => msg
+                        .topic
+                        .split('/')
+                        .nth(n - 1)
+                        .map(|s| Scalar::Str(Cow::Borrowed(s)))
+                        .unwrap_or(Scalar::Absent),
+                    Source_::ClientId => Scalar::Str(Cow::Borrowed(if msg.client_id.is_empty() {
+                        "n/a"
+                    } else {
+                        msg.client_id
+                    })),
                     Source_::Timestamp => Scalar::Int(msg.timestamp_ms),
                 };
                 kinds[c] = match &v {
@@ -300,13 +374,21 @@ impl Shape {
             }
         }
         for (kinds, rows) in &groups {
-            let stars = Stars { text: &star_text, at: &star_at };
-            let done = self.signature(kinds).and_then(|sig| self.run_group(&sig, kinds, rows, &values, &value_row, &stars, version));
+            let stars = Stars {
+                text: &star_text,
+                at: &star_at,
+            };
+            let done = self.signature(kinds).and_then(|sig| {
+                self.run_group(&sig, kinds, rows, &values, &value_row, &stars, version)
+            });
             match done {
                 Some(outputs) => {
                     vectorised += rows.len();
                     for (row, output) in rows.iter().zip(outputs) {
-                        results[*row] = Some(Evaluation { output, parse_error: false });
+                        results[*row] = Some(Evaluation {
+                            output,
+                            parse_error: false,
+                        });
                     }
                 }
                 None => {
@@ -316,16 +398,34 @@ impl Shape {
                 }
             }
         }
-        (results.into_iter().map(|r| r.expect("every message evaluated")).collect(), vectorised)
+        (
+            results
+                .into_iter()
+                .map(|r| r.expect("every message evaluated"))
+                .collect(),
+            vectorised,
+        )
     }
 
     fn needs_len(&self) -> usize {
-        self.columns.iter().filter(|c| matches!(c, Source_::Path(_))).count()
+        self.columns
+            .iter()
+            .filter(|c| matches!(c, Source_::Path(_)))
+            .count()
     }
 
     /// Evaluates one signature group; `None` means "use the row path" (an arithmetic error).
     #[allow(clippy::too_many_arguments)]
-    fn run_group(&self, sig: &Signature, kinds: &[Kind], rows: &[usize], values: &[Scalar], value_row: &[usize], stars: &Stars, version: SqlVersion) -> Option<Vec<Option<Vec<u8>>>> {
+    fn run_group(
+        &self,
+        sig: &Signature,
+        kinds: &[Kind],
+        rows: &[usize],
+        values: &[Scalar],
+        value_row: &[usize],
+        stars: &Stars,
+        version: SqlVersion,
+    ) -> Option<Vec<Option<Vec<u8>>>> {
         let ncols = kinds.len();
         let columns: Vec<ArrayRef> = kinds
             .iter()
@@ -334,16 +434,45 @@ impl Shape {
                 let cell = |r: &usize| &values[value_row[*r] * ncols + c];
                 let array: ArrayRef = match kind {
                     Kind::Absent => Arc::new(NullArray::new(rows.len())),
-                    Kind::Int => Arc::new(rows.iter().map(|r| if let Scalar::Int(v) = cell(r) { *v } else { 0 }).collect::<Int64Array>()),
-                    Kind::Dec => Arc::new(rows.iter().map(|r| if let Scalar::Dec(v) = cell(r) { *v } else { 0.0 }).collect::<Float64Array>()),
-                    Kind::Bool => Arc::new(rows.iter().map(|r| Some(matches!(cell(r), Scalar::Bool(true)))).collect::<BooleanArray>()),
-                    Kind::Str => Arc::new(rows.iter().map(|r| if let Scalar::Str(s) = cell(r) { Some(s.as_ref()) } else { None }).collect::<StringArray>()),
+                    Kind::Int => Arc::new(
+                        rows.iter()
+                            .map(|r| if let Scalar::Int(v) = cell(r) { *v } else { 0 })
+                            .collect::<Int64Array>(),
+                    ),
+                    Kind::Dec => Arc::new(
+                        rows.iter()
+                            .map(|r| {
+                                if let Scalar::Dec(v) = cell(r) {
+                                    *v
+                                } else {
+                                    0.0
+                                }
+                            })
+                            .collect::<Float64Array>(),
+                    ),
+                    Kind::Bool => Arc::new(
+                        rows.iter()
+                            .map(|r| Some(matches!(cell(r), Scalar::Bool(true))))
+                            .collect::<BooleanArray>(),
+                    ),
+                    Kind::Str => Arc::new(
+                        rows.iter()
+                            .map(|r| {
+                                if let Scalar::Str(s) = cell(r) {
+                                    Some(s.as_ref())
+                                } else {
+                                    None
+                                }
+                            })
+                            .collect::<StringArray>(),
+                    ),
                 };
                 array
             })
             .collect();
         let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
-        let batch = RecordBatch::try_new_with_options(sig.schema.clone(), columns, &options).ok()?;
+        let batch =
+            RecordBatch::try_new_with_options(sig.schema.clone(), columns, &options).ok()?;
         encode::run(self, sig, &batch, rows, stars, version)
     }
 }

@@ -22,7 +22,9 @@ use arrow::datatypes::DataType;
 use datafusion_common::ScalarValue;
 use datafusion_expr_common::operator::Operator;
 use datafusion_physical_expr::PhysicalExpr;
-use datafusion_physical_expr::expressions::{BinaryExpr, CaseExpr, CastExpr, Column, IsNullExpr, Literal, NegativeExpr, NotExpr};
+use datafusion_physical_expr::expressions::{
+    BinaryExpr, CaseExpr, CastExpr, Column, IsNullExpr, Literal, NegativeExpr, NotExpr,
+};
 use std::sync::Arc;
 
 /// The type of one input column in a signature.
@@ -56,7 +58,11 @@ pub struct NotVectorisable;
 pub enum Compiled {
     /// Statically Undefined for this signature.
     Undefined,
-    Expr { expr: Arc<dyn PhysicalExpr>, kind: Kind, nullable: bool },
+    Expr {
+        expr: Arc<dyn PhysicalExpr>,
+        kind: Kind,
+        nullable: bool,
+    },
 }
 
 /// Resolves the input columns an expression reads: `Some(index)` for a column.
@@ -72,18 +78,28 @@ pub fn compile(e: &Expr, inputs: &dyn Inputs, kinds: &[Kind]) -> Result<Compiled
         if kind == Kind::Absent {
             return Ok(Compiled::Undefined);
         }
-        return Ok(expr(Arc::new(Column::new(&format!("c{idx}"), idx)), kind, false));
+        return Ok(expr(
+            Arc::new(Column::new(&format!("c{idx}"), idx)),
+            kind,
+            false,
+        ));
     }
     match e {
         Expr::Literal(v) => literal(v),
         Expr::Unary(op, x) => unary(*op, compile(x, inputs, kinds)?),
-        Expr::Binary(op, l, r) => binary(*op, compile(l, inputs, kinds)?, compile(r, inputs, kinds)?),
+        Expr::Binary(op, l, r) => {
+            binary(*op, compile(l, inputs, kinds)?, compile(r, inputs, kinds)?)
+        }
         _ => Err(NotVectorisable),
     }
 }
 
 fn expr(e: Arc<dyn PhysicalExpr>, kind: Kind, nullable: bool) -> Compiled {
-    Compiled::Expr { expr: e, kind, nullable }
+    Compiled::Expr {
+        expr: e,
+        kind,
+        nullable,
+    }
 }
 
 fn lit(v: ScalarValue) -> Arc<dyn PhysicalExpr> {
@@ -105,13 +121,24 @@ fn bool_lit(b: bool) -> Compiled {
 }
 
 fn unary(op: UnaryOp, x: Compiled) -> Result<Compiled> {
-    let Compiled::Expr { expr: e, kind, nullable } = x else { return Ok(Compiled::Undefined) };
+    let Compiled::Expr {
+        expr: e,
+        kind,
+        nullable,
+    } = x
+    else {
+        return Ok(Compiled::Undefined);
+    };
     Ok(match (op, kind) {
         (_, Kind::Str) => return Err(NotVectorisable),
         (UnaryOp::Not, Kind::Bool) => expr(Arc::new(NotExpr::new(e)), Kind::Bool, nullable),
         (UnaryOp::Neg, Kind::Int) => {
             let zero = lit(ScalarValue::Int64(Some(0)));
-            expr(Arc::new(BinaryExpr::new(zero, Operator::Minus, e).with_fail_on_overflow(true)), Kind::Int, nullable)
+            expr(
+                Arc::new(BinaryExpr::new(zero, Operator::Minus, e).with_fail_on_overflow(true)),
+                Kind::Int,
+                nullable,
+            )
         }
         (UnaryOp::Neg, Kind::Dec) => expr(Arc::new(NegativeExpr::new(e)), Kind::Dec, nullable),
         _ => Compiled::Undefined,
@@ -123,11 +150,27 @@ fn is_numeric(k: Kind) -> bool {
 }
 
 fn as_float(e: Arc<dyn PhysicalExpr>, kind: Kind) -> Arc<dyn PhysicalExpr> {
-    if kind == Kind::Int { Arc::new(CastExpr::new(e, DataType::Float64, None)) } else { e }
+    if kind == Kind::Int {
+        Arc::new(CastExpr::new(e, DataType::Float64, None))
+    } else {
+        e
+    }
 }
 
 fn binary(op: BinaryOp, l: Compiled, r: Compiled) -> Result<Compiled> {
-    let (Compiled::Expr { expr: le, kind: lk, nullable: ln }, Compiled::Expr { expr: re, kind: rk, nullable: rn }) = (l, r) else {
+    let (
+        Compiled::Expr {
+            expr: le,
+            kind: lk,
+            nullable: ln,
+        },
+        Compiled::Expr {
+            expr: re,
+            kind: rk,
+            nullable: rn,
+        },
+    ) = (l, r)
+    else {
         return Ok(Compiled::Undefined);
     };
     let nullable = ln || rn;
@@ -139,21 +182,47 @@ fn binary(op: BinaryOp, l: Compiled, r: Compiled) -> Result<Compiled> {
             if lk != Kind::Bool || rk != Kind::Bool {
                 return Ok(Compiled::Undefined);
             }
-            let dfop = if op == BinaryOp::And { Operator::And } else { Operator::Or };
-            let both: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(le.clone(), dfop, re.clone()));
+            let dfop = if op == BinaryOp::And {
+                Operator::And
+            } else {
+                Operator::Or
+            };
+            let both: Arc<dyn PhysicalExpr> =
+                Arc::new(BinaryExpr::new(le.clone(), dfop, re.clone()));
             if !nullable {
                 return Ok(expr(both, Kind::Bool, false));
             }
-            let any_null: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(Arc::new(IsNullExpr::new(le)), Operator::Or, Arc::new(IsNullExpr::new(re))));
-            let guarded = CaseExpr::try_new(None, vec![(any_null, lit(ScalarValue::Boolean(None)))], Some(both)).map_err(|_| NotVectorisable)?;
+            let any_null: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+                Arc::new(IsNullExpr::new(le)),
+                Operator::Or,
+                Arc::new(IsNullExpr::new(re)),
+            ));
+            let guarded = CaseExpr::try_new(
+                None,
+                vec![(any_null, lit(ScalarValue::Boolean(None)))],
+                Some(both),
+            )
+            .map_err(|_| NotVectorisable)?;
             Ok(expr(Arc::new(guarded), Kind::Bool, true))
         }
         BinaryOp::Eq | BinaryOp::NotEq => {
-            let dfop = if op == BinaryOp::Eq { Operator::Eq } else { Operator::NotEq };
+            let dfop = if op == BinaryOp::Eq {
+                Operator::Eq
+            } else {
+                Operator::NotEq
+            };
             if is_numeric(lk) && is_numeric(rk) {
-                Ok(expr(numeric_pair(le, lk, dfop, re, rk, false), Kind::Bool, nullable))
+                Ok(expr(
+                    numeric_pair(le, lk, dfop, re, rk, false),
+                    Kind::Bool,
+                    nullable,
+                ))
             } else if lk == rk {
-                Ok(expr(Arc::new(BinaryExpr::new(le, dfop, re)), Kind::Bool, nullable))
+                Ok(expr(
+                    Arc::new(BinaryExpr::new(le, dfop, re)),
+                    Kind::Bool,
+                    nullable,
+                ))
             } else if nullable {
                 Err(NotVectorisable)
             } else {
@@ -173,7 +242,11 @@ fn binary(op: BinaryOp, l: Compiled, r: Compiled) -> Result<Compiled> {
                 BinaryOp::Gt => Operator::Gt,
                 _ => Operator::GtEq,
             };
-            Ok(expr(numeric_pair(le, lk, dfop, re, rk, false), Kind::Bool, nullable))
+            Ok(expr(
+                numeric_pair(le, lk, dfop, re, rk, false),
+                Kind::Bool,
+                nullable,
+            ))
         }
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
             if lk == Kind::Str || rk == Kind::Str {
@@ -189,23 +262,49 @@ fn binary(op: BinaryOp, l: Compiled, r: Compiled) -> Result<Compiled> {
                 _ => Operator::Divide,
             };
             if lk == Kind::Int && rk == Kind::Int {
-                return Ok(expr(numeric_pair(le, lk, dfop, re, rk, true), Kind::Int, nullable));
+                return Ok(expr(
+                    numeric_pair(le, lk, dfop, re, rk, true),
+                    Kind::Int,
+                    nullable,
+                ));
             }
-            Ok(expr(finite_or_null(numeric_pair(le, lk, dfop, re, rk, true))?, Kind::Dec, true))
+            Ok(expr(
+                finite_or_null(numeric_pair(le, lk, dfop, re, rk, true))?,
+                Kind::Dec,
+                true,
+            ))
         }
         BinaryOp::Mod => Err(NotVectorisable),
     }
 }
 
 /// `l op r` with Int64 kept when both are Int64, otherwise both as Float64.
-fn numeric_pair(le: Arc<dyn PhysicalExpr>, lk: Kind, op: Operator, re: Arc<dyn PhysicalExpr>, rk: Kind, checked: bool) -> Arc<dyn PhysicalExpr> {
-    let (l, r) = if lk == rk { (le, re) } else { (as_float(le, lk), as_float(re, rk)) };
+fn numeric_pair(
+    le: Arc<dyn PhysicalExpr>,
+    lk: Kind,
+    op: Operator,
+    re: Arc<dyn PhysicalExpr>,
+    rk: Kind,
+    checked: bool,
+) -> Arc<dyn PhysicalExpr> {
+    let (l, r) = if lk == rk {
+        (le, re)
+    } else {
+        (as_float(le, lk), as_float(re, rk))
+    };
     Arc::new(BinaryExpr::new(l, op, r).with_fail_on_overflow(checked))
 }
 
 /// `CASE WHEN r - r = 0.0 THEN r END`: NaN and ±inf become NULL.
 fn finite_or_null(r: Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
-    let diff: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(r.clone(), Operator::Minus, r.clone()));
-    let finite: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(diff, Operator::Eq, lit(ScalarValue::Float64(Some(0.0)))));
-    Ok(Arc::new(CaseExpr::try_new(None, vec![(finite, r)], None).map_err(|_| NotVectorisable)?))
+    let diff: Arc<dyn PhysicalExpr> =
+        Arc::new(BinaryExpr::new(r.clone(), Operator::Minus, r.clone()));
+    let finite: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+        diff,
+        Operator::Eq,
+        lit(ScalarValue::Float64(Some(0.0))),
+    ));
+    Ok(Arc::new(
+        CaseExpr::try_new(None, vec![(finite, r)], None).map_err(|_| NotVectorisable)?,
+    ))
 }

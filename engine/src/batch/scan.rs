@@ -10,8 +10,8 @@
 //! keys in `*` output) returns [`ScanError`] and the message takes the row path.
 
 use crate::json_out::{write_decimal, write_int, write_json_str};
-use std::borrow::Cow;
 use crate::value::SqlVersion;
+use std::borrow::Cow;
 
 /// A needed field's value in one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,11 @@ impl Needs {
 
     /// The child for `key` and its index among the children.
     fn child(&self, key: &[u8]) -> Option<(usize, &Needs)> {
-        self.children.iter().enumerate().find(|(_, (k, _))| k.as_bytes() == key).map(|(i, (_, n))| (i, n))
+        self.children
+            .iter()
+            .enumerate()
+            .find(|(_, (k, _))| k.as_bytes() == key)
+            .map(|(i, (_, n))| (i, n))
     }
 }
 
@@ -71,8 +75,20 @@ const MAX_DEPTH: usize = 128;
 /// the canonical top-level members (`"k":v,"k2":v2`, no braces) to it.
 /// A top-level key listed in `star_conflicts` (an output key of another SELECT item) is an error:
 /// the row path handles the override.
-pub fn scan<'a>(payload: &'a [u8], needs: &Needs, slots: &mut [Scalar<'a>], star: Option<&mut Vec<u8>>, star_conflicts: &[String], version: SqlVersion) -> Result<()> {
-    let mut s = Scanner { b: payload, i: 0, version, star_conflicts };
+pub fn scan<'a>(
+    payload: &'a [u8],
+    needs: &Needs,
+    slots: &mut [Scalar<'a>],
+    star: Option<&mut Vec<u8>>,
+    star_conflicts: &[String],
+    version: SqlVersion,
+) -> Result<()> {
+    let mut s = Scanner {
+        b: payload,
+        i: 0,
+        version,
+        star_conflicts,
+    };
     s.ws();
     if s.peek() != Some(b'{') {
         return Err(ScanError);
@@ -114,7 +130,14 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// `{...}`. With `top`, `out` receives members without braces.
-    fn object(&mut self, need: Option<&Needs>, slots: &mut [Scalar<'a>], mut out: Option<&mut Vec<u8>>, depth: usize, top: bool) -> Result<()> {
+    fn object(
+        &mut self,
+        need: Option<&Needs>,
+        slots: &mut [Scalar<'a>],
+        mut out: Option<&mut Vec<u8>>,
+        depth: usize,
+        top: bool,
+    ) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(ScanError);
         }
@@ -153,7 +176,9 @@ impl<'a> Scanner<'a, '_> {
                 }
                 let child = child.map(|(_, n)| n);
                 if let Some(o) = out.as_deref_mut() {
-                    if keys.iter().any(|&(s, e)| self.b[s..e] == *key) || (top && self.star_conflicts.iter().any(|k| k.as_bytes() == key)) {
+                    if keys.iter().any(|&(s, e)| self.b[s..e] == *key)
+                        || (top && self.star_conflicts.iter().any(|k| k.as_bytes() == key))
+                    {
                         return Err(ScanError);
                     }
                     keys.push((start, end));
@@ -183,7 +208,13 @@ impl<'a> Scanner<'a, '_> {
         Ok(())
     }
 
-    fn value(&mut self, need: Option<&Needs>, slots: &mut [Scalar<'a>], out: Option<&mut Vec<u8>>, depth: usize) -> Result<()> {
+    fn value(
+        &mut self,
+        need: Option<&Needs>,
+        slots: &mut [Scalar<'a>],
+        out: Option<&mut Vec<u8>>,
+        depth: usize,
+    ) -> Result<()> {
         self.ws();
         let slot = need.and_then(|n| n.slot);
         let set = |slots: &mut [Scalar<'a>], v: Scalar<'a>| {
@@ -211,7 +242,13 @@ impl<'a> Scanner<'a, '_> {
                 Ok(())
             }
             b't' => self.literal(b"true", slot.map(|_| Scalar::Bool(true)), slots, slot, out),
-            b'f' => self.literal(b"false", slot.map(|_| Scalar::Bool(false)), slots, slot, out),
+            b'f' => self.literal(
+                b"false",
+                slot.map(|_| Scalar::Bool(false)),
+                slots,
+                slot,
+                out,
+            ),
             b'n' => self.literal(b"null", slot.map(|_| Scalar::Other), slots, slot, out),
             _ => {
                 let (start, integral) = self.number_span()?;
@@ -232,7 +269,12 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    fn array(&mut self, slots: &mut [Scalar<'a>], mut out: Option<&mut Vec<u8>>, depth: usize) -> Result<()> {
+    fn array(
+        &mut self,
+        slots: &mut [Scalar<'a>],
+        mut out: Option<&mut Vec<u8>>,
+        depth: usize,
+    ) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(ScanError);
         }
@@ -268,7 +310,14 @@ impl<'a> Scanner<'a, '_> {
         Ok(())
     }
 
-    fn literal(&mut self, word: &[u8], v: Option<Scalar<'a>>, slots: &mut [Scalar<'a>], slot: Option<usize>, out: Option<&mut Vec<u8>>) -> Result<()> {
+    fn literal(
+        &mut self,
+        word: &[u8],
+        v: Option<Scalar<'a>>,
+        slots: &mut [Scalar<'a>],
+        slot: Option<usize>,
+        out: Option<&mut Vec<u8>>,
+    ) -> Result<()> {
         if !self.b[self.i..].starts_with(word) {
             return Err(ScanError);
         }
@@ -325,10 +374,14 @@ impl<'a> Scanner<'a, '_> {
     fn decode_string(&self, start: usize, end: usize, escaped: bool) -> Result<Cow<'a, str>> {
         if !escaped {
             // Validated as UTF-8 by string_span.
-            return std::str::from_utf8(&self.b[start..end]).map(Cow::Borrowed).map_err(|_| ScanError);
+            return std::str::from_utf8(&self.b[start..end])
+                .map(Cow::Borrowed)
+                .map_err(|_| ScanError);
         }
         // Escapes (and surrogate pairs) are rare: let serde_json decode them exactly.
-        serde_json::from_slice::<String>(&self.b[start - 1..end + 1]).map(Cow::Owned).map_err(|_| ScanError)
+        serde_json::from_slice::<String>(&self.b[start - 1..end + 1])
+            .map(Cow::Owned)
+            .map_err(|_| ScanError)
     }
 
     fn write_string(&self, o: &mut Vec<u8>, start: usize, end: usize, escaped: bool) -> Result<()> {
@@ -420,7 +473,15 @@ mod tests {
         let mut slots = vec![Scalar::Absent; count];
         let payload = br#"{"t": 21.5, "skip": {"deep": [1, {"a": "b"}]}, "s": {"r": {"h": 40}}, "name": "k\u00e9"}"#;
         scan(payload, &n, &mut slots, None, &[], SqlVersion::V2016_03_23).unwrap();
-        assert_eq!(slots, vec![Scalar::Dec(21.5), Scalar::Int(40), Scalar::Absent, Scalar::Str("k\u{e9}".into())]);
+        assert_eq!(
+            slots,
+            vec![
+                Scalar::Dec(21.5),
+                Scalar::Int(40),
+                Scalar::Absent,
+                Scalar::Str("k\u{e9}".into())
+            ]
+        );
     }
 
     #[test]
@@ -428,19 +489,48 @@ mod tests {
         let (n, count) = needs(&[]);
         let mut slots = vec![Scalar::Absent; count];
         let mut out = Vec::new();
-        let payload = b"{ \"a\" : 10.0 , \"b\":[1, 2.50,{\"c\":null}], \"d\":\"x\\/y\", \"e\": -0.0000001}";
-        scan(payload, &n, &mut slots, Some(&mut out), &[], SqlVersion::V2016_03_23).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), r#""a":10,"b":[1,2.5,{"c":null}],"d":"x/y","e":-0.0000001"#);
+        let payload =
+            b"{ \"a\" : 10.0 , \"b\":[1, 2.50,{\"c\":null}], \"d\":\"x\\/y\", \"e\": -0.0000001}";
+        scan(
+            payload,
+            &n,
+            &mut slots,
+            Some(&mut out),
+            &[],
+            SqlVersion::V2016_03_23,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#""a":10,"b":[1,2.5,{"c":null}],"d":"x/y","e":-0.0000001"#
+        );
     }
 
     #[test]
     fn rejects_invalid_json_and_non_objects() {
         let (n, _) = needs(&[]);
-        for bad in [&b"{\"a\":1"[..], b"{\"a\":01}", b"{\"a\":1,}", b"[1]", b"{\"a\":tru}", b"{\"a\":\"\x01\"}", b"{} x", b"{\"a\":\"\xff\"}"] {
-            assert_eq!(scan(bad, &n, &mut [], None, &[], SqlVersion::V2016_03_23), Err(ScanError), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"{\"a\":1"[..],
+            b"{\"a\":01}",
+            b"{\"a\":1,}",
+            b"[1]",
+            b"{\"a\":tru}",
+            b"{\"a\":\"\x01\"}",
+            b"{} x",
+            b"{\"a\":\"\xff\"}",
+        ] {
+            assert_eq!(
+                scan(bad, &n, &mut [], None, &[], SqlVersion::V2016_03_23),
+                Err(ScanError),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let mut deep = vec![b'{'];
         deep.extend(std::iter::repeat_n(&b"\"a\":["[..], 200).flatten());
-        assert_eq!(scan(&deep, &n, &mut [], None, &[], SqlVersion::V2016_03_23), Err(ScanError));
+        assert_eq!(
+            scan(&deep, &n, &mut [], None, &[], SqlVersion::V2016_03_23),
+            Err(ScanError)
+        );
     }
 }

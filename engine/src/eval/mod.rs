@@ -34,23 +34,47 @@ impl<'a> Env<'a> {
             Expr::Star => row.clone(),
             Expr::Field(name) => row.field(name),
             Expr::Member(e, name) => self.eval(e, row).field(name),
-            Expr::Index(e, i) => functions::call_pure("get", &[self.eval(e, row), self.eval(i, row)], self.version),
-            Expr::Var(name) => self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default(),
+            Expr::Index(e, i) => {
+                functions::call_pure("get", &[self.eval(e, row), self.eval(i, row)], self.version)
+            }
+            Expr::Var(name) => self
+                .vars
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
             Expr::Unary(op, e) => ops::unary(*op, self.eval(e, row)),
             Expr::Binary(op, l, r) => ops::binary(*op, self.eval(l, row), self.eval(r, row)),
-            Expr::In(x, list) => ops::in_list(&self.eval(x, row), list.iter().map(|e| self.eval(e, row)).collect()),
+            Expr::In(x, list) => ops::in_list(
+                &self.eval(x, row),
+                list.iter().map(|e| self.eval(e, row)).collect(),
+            ),
             Expr::Call { name, args, .. } => self.call(name, args, row),
             Expr::Cast(e, to) => cast(&self.eval(e, row), *to),
-            Expr::Case { operand, whens, otherwise } => self.case(operand.as_deref(), whens, otherwise.as_deref(), row),
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => self.case(operand.as_deref(), whens, otherwise.as_deref(), row),
             Expr::Array(items) => Value::Array(items.iter().map(|e| self.eval(e, row)).collect()),
-            Expr::Object(members) => {
-                Value::Object(Object(members.iter().map(|(k, e)| (k.clone(), self.eval(e, row))).collect()))
-            }
+            Expr::Object(members) => Value::Object(Object(
+                members
+                    .iter()
+                    .map(|(k, e)| (k.clone(), self.eval(e, row)))
+                    .collect(),
+            )),
             Expr::Subquery(q) => self.subquery(q, row),
         }
     }
 
-    fn case(&self, operand: Option<&Expr>, whens: &[(Expr, Expr)], otherwise: Option<&Expr>, row: &Value) -> Value {
+    fn case(
+        &self,
+        operand: Option<&Expr>,
+        whens: &[(Expr, Expr)],
+        otherwise: Option<&Expr>,
+        row: &Value,
+    ) -> Value {
         match operand {
             Some(op) => {
                 let v = self.eval(op, row);
@@ -75,7 +99,9 @@ impl<'a> Env<'a> {
     }
 
     fn call(&self, name: &str, args: &[Expr], row: &Value) -> Value {
-        let Some(spec) = functions::lookup(name) else { return Value::Undefined };
+        let Some(spec) = functions::lookup(name) else {
+            return Value::Undefined;
+        };
         match spec.kind {
             Kind::Pure(f) => {
                 let values: Vec<Value> = args
@@ -95,16 +121,31 @@ impl<'a> Env<'a> {
 
     fn context_function(&self, name: &str, args: &[Expr], row: &Value) -> Value {
         let m = self.msg;
-        let non_empty = |s: &str| if s.is_empty() { Value::Undefined } else { Value::str(s) };
+        let non_empty = |s: &str| {
+            if s.is_empty() {
+                Value::Undefined
+            } else {
+                Value::str(s)
+            }
+        };
         match name {
             "topic" => match args.first() {
                 None => Value::str(m.topic),
                 Some(n) => match self.eval(n, row).to_int_floor() {
-                    Some(n) if n >= 1 => m.topic.split('/').nth(n as usize - 1).map(Value::str).unwrap_or_default(),
+                    Some(n) if n >= 1 => m
+                        .topic
+                        .split('/')
+                        .nth(n as usize - 1)
+                        .map(Value::str)
+                        .unwrap_or_default(),
                     _ => Value::Undefined,
                 },
             },
-            "clientid" => Value::str(if m.client_id.is_empty() { "n/a" } else { m.client_id }),
+            "clientid" => Value::str(if m.client_id.is_empty() {
+                "n/a"
+            } else {
+                m.client_id
+            }),
             "principal" => non_empty(m.principal),
             "traceid" => non_empty(m.trace_id),
             "accountid" => non_empty(m.account_id),
@@ -125,7 +166,11 @@ impl<'a> Env<'a> {
                     })
                     .map(|(_, v)| Value::str(v.clone()))
                     .collect();
-                if values.is_empty() { Value::Undefined } else { Value::Array(values) }
+                if values.is_empty() {
+                    Value::Undefined
+                } else {
+                    Value::Array(values)
+                }
             }
             _ => Value::Undefined,
         }
@@ -140,7 +185,11 @@ impl<'a> Env<'a> {
         };
         match source {
             Value::Array(items) => Value::Array(
-                items.iter().filter(|item| self.passes(q, item)).map(|item| self.project(q, item)).collect(),
+                items
+                    .iter()
+                    .filter(|item| self.passes(q, item))
+                    .map(|item| self.project(q, item))
+                    .collect(),
             ),
             Value::Object(_) if self.passes(q, &source) => self.project(q, &source),
             _ => Value::Undefined,
@@ -148,7 +197,9 @@ impl<'a> Env<'a> {
     }
 
     fn passes(&self, q: &Query, row: &Value) -> bool {
-        q.filter.as_ref().is_none_or(|w| self.eval(w, row).is_true())
+        q.filter
+            .as_ref()
+            .is_none_or(|w| self.eval(w, row).is_true())
     }
 
     /// The SELECT list applied to `row`.
@@ -166,7 +217,9 @@ impl<'a> Env<'a> {
                                 }
                             }
                         }
-                        SelectItem::Expr { expr, key } => insert_path(&mut out, key, self.eval(expr, row)),
+                        SelectItem::Expr { expr, key } => {
+                            insert_path(&mut out, key, self.eval(expr, row))
+                        }
                     }
                 }
                 Value::Object(out)
@@ -194,15 +247,30 @@ pub fn insert_path(obj: &mut Object, path: &[String], value: Value) {
 pub fn evaluate_query(q: &Query, msg: &Message, version: SqlVersion) -> Evaluation {
     let (payload, parse_error) = match parse_payload(msg.payload) {
         Payload::Json(v) => (v, false),
-        Payload::Binary { looked_like_json } => (Value::Binary(msg.payload.to_vec()), looked_like_json),
+        Payload::Binary { looked_like_json } => {
+            (Value::Binary(msg.payload.to_vec()), looked_like_json)
+        }
     };
     let output = evaluate_decoded(q, msg, &payload, version);
-    Evaluation { output, parse_error }
+    Evaluation {
+        output,
+        parse_error,
+    }
 }
 
 /// [`evaluate_query`] for an already decoded payload.
-pub fn evaluate_decoded(q: &Query, msg: &Message, payload: &Value, version: SqlVersion) -> Option<Vec<u8>> {
-    let mut env = Env { msg, payload, version, vars: Vec::with_capacity(q.set.len()) };
+pub fn evaluate_decoded(
+    q: &Query,
+    msg: &Message,
+    payload: &Value,
+    version: SqlVersion,
+) -> Option<Vec<u8>> {
+    let mut env = Env {
+        msg,
+        payload,
+        version,
+        vars: Vec::with_capacity(q.set.len()),
+    };
     for (name, e) in &q.set {
         let v = env.eval(e, payload);
         env.vars.push((name.clone(), v));
@@ -219,7 +287,10 @@ fn encode_output(env: &Env, q: &Query, payload: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(msg_len_hint(env.msg));
     let value = match (&q.projection, payload) {
         // `SELECT *` alone passes a non-object payload (binary, number, array) through as is.
-        (Projection::Items(items), _) if matches!(items.as_slice(), [SelectItem::Star]) && !matches!(payload, Value::Object(_)) => {
+        (Projection::Items(items), _)
+            if matches!(items.as_slice(), [SelectItem::Star])
+                && !matches!(payload, Value::Object(_)) =>
+        {
             payload.clone()
         }
         _ => env.project(q, payload),

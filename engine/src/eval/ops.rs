@@ -14,7 +14,10 @@ pub fn unary(op: UnaryOp, v: Value) -> Value {
         UnaryOp::Neg => match v {
             Value::Null => Value::Null,
             other => match other.to_number() {
-                Some(Value::Int(i)) => i.checked_neg().map(Value::Int).unwrap_or(Value::Decimal(-(i as f64))),
+                Some(Value::Int(i)) => i
+                    .checked_neg()
+                    .map(Value::Int)
+                    .unwrap_or(Value::Decimal(-(i as f64))),
                 Some(Value::Decimal(d)) => Value::Decimal(-d),
                 _ => Value::Undefined,
             },
@@ -48,7 +51,9 @@ fn compare(op: BinaryOp, l: &Value, r: &Value) -> Value {
             _ => return Value::Undefined,
         },
     };
-    let Some(ord) = ord else { return Value::Undefined };
+    let Some(ord) = ord else {
+        return Value::Undefined;
+    };
     Value::Bool(match op {
         BinaryOp::Lt => ord.is_lt(),
         BinaryOp::LtEq => ord.is_le(),
@@ -75,14 +80,22 @@ fn add(l: Value, r: Value) -> Value {
 }
 
 fn arithmetic(op: BinaryOp, l: &Value, r: &Value) -> Value {
-    if (l.is_null() || r.is_null()) && (l.is_null() || l.to_number().is_some()) && (r.is_null() || r.to_number().is_some()) {
+    if (l.is_null() || r.is_null())
+        && (l.is_null() || l.to_number().is_some())
+        && (r.is_null() || r.to_number().is_some())
+    {
         return Value::Null;
     }
-    let (Some(a), Some(b)) = (l.to_number(), r.to_number()) else { return Value::Undefined };
+    let (Some(a), Some(b)) = (l.to_number(), r.to_number()) else {
+        return Value::Undefined;
+    };
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => int_op(op, x, y),
         (a, b) => {
-            let (x, y) = (a.to_decimal().unwrap_or(f64::NAN), b.to_decimal().unwrap_or(f64::NAN));
+            let (x, y) = (
+                a.to_decimal().unwrap_or(f64::NAN),
+                b.to_decimal().unwrap_or(f64::NAN),
+            );
             decimal(match op {
                 BinaryOp::Add => x + y,
                 BinaryOp::Sub => x - y,
@@ -123,7 +136,11 @@ fn int_op(op: BinaryOp, x: i64, y: i64) -> Value {
 
 /// A Decimal result; NaN and infinities are Undefined.
 pub fn decimal(d: f64) -> Value {
-    if d.is_finite() { Value::Decimal(d) } else { Value::Undefined }
+    if d.is_finite() {
+        Value::Decimal(d)
+    } else {
+        Value::Undefined
+    }
 }
 
 /// `x IN (a, b, ...)`; with a single Array operand, membership in that array.
@@ -135,7 +152,11 @@ pub fn in_list(x: &Value, list: Vec<Value>) -> Value {
         [Value::Array(items)] => items.as_slice(),
         _ => list.as_slice(),
     };
-    Value::Bool(items.iter().any(|v| !v.is_undefined() && values_equal(x, v)))
+    Value::Bool(
+        items
+            .iter()
+            .any(|v| !v.is_undefined() && values_equal(x, v)),
+    )
 }
 
 #[cfg(test)]
@@ -150,32 +171,56 @@ mod tests {
     #[test]
     fn logical_table() {
         assert_eq!(binary(And, Value::Bool(true), s("TRUE")), Value::Bool(true));
-        assert_eq!(binary(Or, Value::Bool(false), s("false")), Value::Bool(false));
-        assert_eq!(binary(And, Value::Bool(true), Value::Int(1)), Value::Undefined);
-        assert_eq!(binary(Or, Value::Bool(true), Value::Undefined), Value::Undefined);
+        assert_eq!(
+            binary(Or, Value::Bool(false), s("false")),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            binary(And, Value::Bool(true), Value::Int(1)),
+            Value::Undefined
+        );
+        assert_eq!(
+            binary(Or, Value::Bool(true), Value::Undefined),
+            Value::Undefined
+        );
         assert_eq!(unary(UnaryOp::Not, s("True")), Value::Bool(false));
         assert_eq!(unary(UnaryOp::Not, Value::Int(0)), Value::Undefined);
     }
 
     #[test]
     fn comparison_table() {
-        assert_eq!(binary(Gt, Value::Int(3), Value::Decimal(2.5)), Value::Bool(true));
+        assert_eq!(
+            binary(Gt, Value::Int(3), Value::Decimal(2.5)),
+            Value::Bool(true)
+        );
         assert_eq!(binary(Lt, s("1.5"), Value::Int(2)), Value::Bool(true));
         assert_eq!(binary(Lt, s("abc"), Value::Int(2)), Value::Undefined);
         assert_eq!(binary(Lt, s("a"), s("b")), Value::Undefined);
         assert_eq!(binary(GtEq, Value::Null, Value::Int(2)), Value::Undefined);
-        assert_eq!(binary(Gt, Value::Bool(true), Value::Int(0)), Value::Undefined);
+        assert_eq!(
+            binary(Gt, Value::Bool(true), Value::Int(0)),
+            Value::Undefined
+        );
     }
 
     #[test]
     fn equality_table() {
-        assert_eq!(binary(Eq, Value::Int(2), Value::Decimal(2.0)), Value::Bool(true));
+        assert_eq!(
+            binary(Eq, Value::Int(2), Value::Decimal(2.0)),
+            Value::Bool(true)
+        );
         assert_eq!(binary(Eq, s("a"), s("a")), Value::Bool(true));
         assert_eq!(binary(Eq, s("1"), Value::Int(1)), Value::Bool(false));
         assert_eq!(binary(NotEq, s("1"), Value::Int(1)), Value::Bool(true));
         assert_eq!(binary(NotEq, Value::Null, Value::Null), Value::Bool(false));
-        assert_eq!(binary(Eq, Value::Undefined, Value::Int(1)), Value::Undefined);
-        assert_eq!(binary(NotEq, Value::Int(1), Value::Undefined), Value::Undefined);
+        assert_eq!(
+            binary(Eq, Value::Undefined, Value::Int(1)),
+            Value::Undefined
+        );
+        assert_eq!(
+            binary(NotEq, Value::Int(1), Value::Undefined),
+            Value::Undefined
+        );
         let a = Value::Array(vec![Value::Int(1), s("x")]);
         let b = Value::Array(vec![s("x"), Value::Int(1)]);
         assert_eq!(binary(Eq, a.clone(), a.clone()), Value::Bool(true));
@@ -185,28 +230,52 @@ mod tests {
     #[test]
     fn arithmetic_table() {
         assert_eq!(binary(Add, Value::Int(1), Value::Int(2)), Value::Int(3));
-        assert_eq!(binary(Add, Value::Int(1), Value::Decimal(0.5)), Value::Decimal(1.5));
+        assert_eq!(
+            binary(Add, Value::Int(1), Value::Decimal(0.5)),
+            Value::Decimal(1.5)
+        );
         assert_eq!(binary(Add, s("a"), Value::Int(1)), s("a1"));
         assert_eq!(binary(Add, Value::Int(1), s("a")), s("1a"));
-        assert_eq!(binary(Add, Value::Bool(true), Value::Int(1)), Value::Undefined);
+        assert_eq!(
+            binary(Add, Value::Bool(true), Value::Int(1)),
+            Value::Undefined
+        );
         assert_eq!(binary(Sub, s("5"), Value::Int(2)), Value::Int(3));
         assert_eq!(binary(Sub, s("x"), Value::Int(2)), Value::Undefined);
-        assert_eq!(binary(Mul, Value::Decimal(1.5), Value::Int(2)), Value::Decimal(3.0));
+        assert_eq!(
+            binary(Mul, Value::Decimal(1.5), Value::Int(2)),
+            Value::Decimal(3.0)
+        );
         assert_eq!(binary(Div, Value::Int(7), Value::Int(2)), Value::Int(3));
         assert_eq!(binary(Div, Value::Int(-7), Value::Int(2)), Value::Int(-3));
-        assert_eq!(binary(Div, Value::Int(7), Value::Decimal(2.0)), Value::Decimal(3.5));
+        assert_eq!(
+            binary(Div, Value::Int(7), Value::Decimal(2.0)),
+            Value::Decimal(3.5)
+        );
         assert_eq!(binary(Div, Value::Int(7), Value::Int(0)), Value::Undefined);
         assert_eq!(binary(Mod, Value::Int(8), Value::Int(3)), Value::Int(2));
         assert_eq!(binary(Mod, Value::Int(-8), Value::Int(3)), Value::Int(-2));
-        assert_eq!(binary(Add, Value::Int(i64::MAX), Value::Int(1)), Value::Decimal(9.223372036854776e18));
+        assert_eq!(
+            binary(Add, Value::Int(i64::MAX), Value::Int(1)),
+            Value::Decimal(9.223372036854776e18)
+        );
         assert_eq!(binary(Add, Value::Null, Value::Int(1)), Value::Null);
         assert_eq!(binary(Mul, Value::Null, s("q")), Value::Undefined);
     }
 
     #[test]
     fn in_operator() {
-        assert_eq!(in_list(&Value::Int(2), vec![Value::Int(1), Value::Decimal(2.0)]), Value::Bool(true));
-        assert_eq!(in_list(&s("a"), vec![Value::Array(vec![s("b"), s("a")])]), Value::Bool(true));
-        assert_eq!(in_list(&Value::Undefined, vec![Value::Int(1)]), Value::Undefined);
+        assert_eq!(
+            in_list(&Value::Int(2), vec![Value::Int(1), Value::Decimal(2.0)]),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            in_list(&s("a"), vec![Value::Array(vec![s("b"), s("a")])]),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            in_list(&Value::Undefined, vec![Value::Int(1)]),
+            Value::Undefined
+        );
     }
 }

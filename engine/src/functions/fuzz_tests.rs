@@ -1,7 +1,7 @@
 //! Property test: no pure function panics, whatever its arguments (AWS returns Undefined for
 //! bad input, it never fails the rule).
 
-use super::{Kind, FUNCTIONS};
+use super::{FUNCTIONS, Kind};
 use crate::value::{Object, SqlVersion, Value};
 use proptest::prelude::*;
 
@@ -29,17 +29,31 @@ fn value() -> impl Strategy<Value = Value> {
         Just(Value::Undefined),
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        prop_oneof![Just(i64::MIN), Just(i64::MAX), Just(-1i64), Just(0i64), any::<i64>(), -2000i64..2000]
-            .prop_map(Value::Int),
-        prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(-0.0), Just(1e300), any::<f64>()]
-            .prop_map(Value::Decimal),
+        prop_oneof![
+            Just(i64::MIN),
+            Just(i64::MAX),
+            Just(-1i64),
+            Just(0i64),
+            any::<i64>(),
+            -2000i64..2000
+        ]
+        .prop_map(Value::Int),
+        prop_oneof![
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(-0.0),
+            Just(1e300),
+            any::<f64>()
+        ]
+        .prop_map(Value::Decimal),
         interesting_string().prop_map(Value::String),
         proptest::collection::vec(any::<u8>(), 0..8).prop_map(Value::Binary),
     ];
     leaf.prop_recursive(2, 8, 4, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            proptest::collection::vec(("[a-c]{1,2}", inner), 0..4).prop_map(|kv| Value::Object(Object(kv))),
+            proptest::collection::vec(("[a-c]{1,2}", inner), 0..4)
+                .prop_map(|kv| Value::Object(Object(kv))),
         ]
     })
 }

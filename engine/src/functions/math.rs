@@ -18,7 +18,10 @@ fn unary(args: &[Value], f: fn(f64) -> f64) -> Value {
 
 /// Applies an i64 × i64 → i64 function to two arguments converted to Int (rounded down).
 fn bitwise(args: &[Value], f: fn(i64, i64) -> i64) -> Value {
-    match (args.first().and_then(int_floor), args.get(1).and_then(int_floor)) {
+    match (
+        args.first().and_then(int_floor),
+        args.get(1).and_then(int_floor),
+    ) {
         (Some(a), Some(b)) => Value::Int(f(a, b)),
         _ => Value::Undefined,
     }
@@ -236,7 +239,10 @@ fn truncate_decimal(d: f64, places: usize) -> Value {
             Err(_) => int_part.parse::<f64>().map(int_result).unwrap_or_default(),
         };
     }
-    format!("{int_part}.{kept}").parse::<f64>().map(dec).unwrap_or_default()
+    format!("{int_part}.{kept}")
+        .parse::<f64>()
+        .map(dec)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -300,7 +306,10 @@ mod tests {
         assert_eq!(log(&[Int(100)], V2), Decimal(2.0));
         assert_eq!(sqrt(&[Int(9)], V2), Decimal(3.0));
         assert_eq!(power(&[Int(2), Int(5)], V2), Decimal(32.0));
-        assert_eq!(power(&[s("2"), s("0.5")], V2), Decimal(std::f64::consts::SQRT_2));
+        assert_eq!(
+            power(&[s("2"), s("0.5")], V2),
+            Decimal(std::f64::consts::SQRT_2)
+        );
         assert_eq!(ln(&[Int(-1)], V2), Undefined);
         assert_eq!(ln(&[Int(0)], V2), Undefined);
         assert_eq!(log(&[Int(0)], V2), Undefined);

@@ -3,9 +3,9 @@
 
 use super::args::{int_floor, text};
 use crate::value::{SqlVersion, Value};
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
 use base64::Engine;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 
 /// Standard alphabet; decoding accepts input with or without `=` padding.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -159,9 +159,15 @@ mod tests {
     #[test]
     fn encode_cases() {
         assert_eq!(encode(&[s("hello"), s("base64")], V2), s("aGVsbG8="));
-        assert_eq!(encode(&[json(r#"{"a":1}"#), s("base64")], V2), s("eyJhIjoxfQ=="));
+        assert_eq!(
+            encode(&[json(r#"{"a":1}"#), s("base64")], V2),
+            s("eyJhIjoxfQ==")
+        );
         assert_eq!(encode(&[Int(80), s("base64")], V2), s("ODA="));
-        assert_eq!(encode(&[Binary(vec![0, 255, 1]), s("base64")], V2), s("AP8B"));
+        assert_eq!(
+            encode(&[Binary(vec![0, 255, 1]), s("base64")], V2),
+            s("AP8B")
+        );
         assert_eq!(encode(&[s("hello"), s("BASE64")], V2), s("aGVsbG8="));
         assert_eq!(encode(&[s("hello"), s("hex")], V2), Undefined);
         assert_eq!(encode(&[Null, s("base64")], V2), Undefined);
@@ -175,7 +181,10 @@ mod tests {
         assert_eq!(decode(&[s("ODA="), s("base64")], V2), Int(80));
         assert_eq!(decode(&[s("aGVsbG8="), s("base64")], V2), s("hello"));
         assert_eq!(decode(&[s("aGVsbG8"), s("base64")], V2), s("hello"));
-        assert_eq!(decode(&[s("AP8B"), s("base64")], V2), Binary(vec![0, 255, 1]));
+        assert_eq!(
+            decode(&[s("AP8B"), s("base64")], V2),
+            Binary(vec![0, 255, 1])
+        );
         assert_eq!(decode(&[s("not base64!"), s("base64")], V2), Null);
         assert_eq!(decode(&[Int(5), s("base64")], V2), Undefined);
         assert_eq!(decode(&[Null, s("base64")], V2), Undefined);
@@ -236,26 +245,52 @@ mod tests {
         let attributes = json(r#"{"data1":1,"data2":2}"#);
         let values = json(r#"[{"a":3},{"b":4},{"c":5}]"#);
         let out = transform(&[s("enrichArray"), attributes, values], V2);
-        let expected =
-            json(r#"[{"a":3,"data1":1,"data2":2},{"b":4,"data1":1,"data2":2},{"c":5,"data1":1,"data2":2}]"#);
+        let expected = json(
+            r#"[{"a":3,"data1":1,"data2":2},{"b":4,"data1":1,"data2":2},{"c":5,"data1":1,"data2":2}]"#,
+        );
         assert_eq!(out, expected);
         assert_eq!(out.to_string(), expected.to_string());
         // Key collision: the object's value wins, the element's key position is kept.
-        let out = transform(&[s("enrichArray"), json(r#"{"a":9,"z":0}"#), json(r#"[{"a":1,"b":2}]"#)], V2);
+        let out = transform(
+            &[
+                s("enrichArray"),
+                json(r#"{"a":9,"z":0}"#),
+                json(r#"[{"a":1,"b":2}]"#),
+            ],
+            V2,
+        );
         assert_eq!(out.to_string(), r#"[{"a":9,"b":2,"z":0}]"#);
         // Non-object elements pass through; an empty array stays empty.
-        let out = transform(&[s("enrichArray"), json(r#"{"x":1}"#), json(r#"[1,{"y":2}]"#)], V2);
+        let out = transform(
+            &[s("enrichArray"), json(r#"{"x":1}"#), json(r#"[1,{"y":2}]"#)],
+            V2,
+        );
         assert_eq!(out.to_string(), r#"[1,{"y":2,"x":1}]"#);
-        assert_eq!(transform(&[s("enrichArray"), json("{}"), json("[]")], V2), json("[]"));
+        assert_eq!(
+            transform(&[s("enrichArray"), json("{}"), json("[]")], V2),
+            json("[]")
+        );
     }
 
     #[test]
     fn transform_invalid() {
         let (obj, arr) = (json(r#"{"x":1}"#), json(r#"[{"a":1}]"#));
-        assert_eq!(transform(&[s("other"), obj.clone(), arr.clone()], V2), Undefined);
-        assert_eq!(transform(&[s("enricharray"), obj.clone(), arr.clone()], V2), Undefined);
-        assert_eq!(transform(&[s("enrichArray"), arr.clone(), arr.clone()], V2), Undefined);
-        assert_eq!(transform(&[s("enrichArray"), obj.clone(), obj], V2), Undefined);
+        assert_eq!(
+            transform(&[s("other"), obj.clone(), arr.clone()], V2),
+            Undefined
+        );
+        assert_eq!(
+            transform(&[s("enricharray"), obj.clone(), arr.clone()], V2),
+            Undefined
+        );
+        assert_eq!(
+            transform(&[s("enrichArray"), arr.clone(), arr.clone()], V2),
+            Undefined
+        );
+        assert_eq!(
+            transform(&[s("enrichArray"), obj.clone(), obj], V2),
+            Undefined
+        );
         assert_eq!(transform(&[Undefined, Null, arr], V2), Undefined);
     }
 }

@@ -9,8 +9,8 @@ use crate::value::{SqlVersion, Value};
 
 mod args;
 mod math;
-mod strings;
 mod misc;
+mod strings;
 mod time;
 
 pub use time::{format_joda, parse_to_epoch};
@@ -42,14 +42,38 @@ pub struct FunctionSpec {
 const V1: SqlVersion = SqlVersion::V2015_10_08;
 const V2: SqlVersion = SqlVersion::V2016_03_23;
 
-const fn pure(name: &'static str, min: usize, max: usize, since: SqlVersion, f: fn(&[Value], SqlVersion) -> Value) -> FunctionSpec {
-    FunctionSpec { name, min_args: min, max_args: Some(max), since, kind: Kind::Pure(f) }
+const fn pure(
+    name: &'static str,
+    min: usize,
+    max: usize,
+    since: SqlVersion,
+    f: fn(&[Value], SqlVersion) -> Value,
+) -> FunctionSpec {
+    FunctionSpec {
+        name,
+        min_args: min,
+        max_args: Some(max),
+        since,
+        kind: Kind::Pure(f),
+    }
 }
 const fn context(name: &'static str, min: usize, max: usize) -> FunctionSpec {
-    FunctionSpec { name, min_args: min, max_args: Some(max), since: V1, kind: Kind::Context }
+    FunctionSpec {
+        name,
+        min_args: min,
+        max_args: Some(max),
+        since: V1,
+        kind: Kind::Context,
+    }
 }
 const fn unsupported(name: &'static str, why: &'static str) -> FunctionSpec {
-    FunctionSpec { name, min_args: 0, max_args: None, since: V1, kind: Kind::Unsupported(why) }
+    FunctionSpec {
+        name,
+        min_args: 0,
+        max_args: None,
+        since: V1,
+        kind: Kind::Unsupported(why),
+    }
 }
 
 /// Every function of the AWS IoT SQL reference.
@@ -138,7 +162,10 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
     unsupported("get_dynamodb", "it reads an Amazon DynamoDB table"),
     unsupported("get_thing_shadow", "it reads an AWS IoT Device Shadow"),
     unsupported("get_secret", "it reads AWS Secrets Manager"),
-    unsupported("machinelearning_predict", "it calls Amazon Machine Learning"),
+    unsupported(
+        "machinelearning_predict",
+        "it calls Amazon Machine Learning",
+    ),
     unsupported("get_registry_data", "it reads the AWS IoT thing registry"),
 ];
 

@@ -81,20 +81,36 @@ pub fn indexof(args: &[Value], _v: SqlVersion) -> Value {
 /// `length(s)`: number of characters (Unicode scalar values; Java would count UTF-16 units, which
 /// differs only for characters outside the Basic Multilingual Plane).
 pub fn length(args: &[Value], _v: SqlVersion) -> Value {
-    or_undefined(args.first().and_then(text).map(|s| Value::Int(s.chars().count() as i64)))
+    or_undefined(
+        args.first()
+            .and_then(text)
+            .map(|s| Value::Int(s.chars().count() as i64)),
+    )
 }
 
 /// `numbytes(s)`: UTF-8 byte count.
 pub fn numbytes(args: &[Value], _v: SqlVersion) -> Value {
-    or_undefined(args.first().and_then(text).map(|s| Value::Int(s.len() as i64)))
+    or_undefined(
+        args.first()
+            .and_then(text)
+            .map(|s| Value::Int(s.len() as i64)),
+    )
 }
 
 pub fn lower(args: &[Value], _v: SqlVersion) -> Value {
-    or_undefined(args.first().and_then(text).map(|s| Value::String(s.to_lowercase())))
+    or_undefined(
+        args.first()
+            .and_then(text)
+            .map(|s| Value::String(s.to_lowercase())),
+    )
 }
 
 pub fn upper(args: &[Value], _v: SqlVersion) -> Value {
-    or_undefined(args.first().and_then(text).map(|s| Value::String(s.to_uppercase())))
+    or_undefined(
+        args.first()
+            .and_then(text)
+            .map(|s| Value::String(s.to_uppercase())),
+    )
 }
 
 /// The string and the pad width (rounded down, clamped to 0..1000) of lpad/rpad.
@@ -116,12 +132,20 @@ pub fn rpad(args: &[Value], _v: SqlVersion) -> Value {
 
 /// `ltrim`: removes leading whitespace (spaces, tabs, newlines: Unicode White_Space).
 pub fn ltrim(args: &[Value], _v: SqlVersion) -> Value {
-    or_undefined(args.first().and_then(text).map(|s| Value::str(s.trim_start())))
+    or_undefined(
+        args.first()
+            .and_then(text)
+            .map(|s| Value::str(s.trim_start())),
+    )
 }
 
 /// `rtrim`: removes trailing whitespace.
 pub fn rtrim(args: &[Value], _v: SqlVersion) -> Value {
-    or_undefined(args.first().and_then(text).map(|s| Value::str(s.trim_end())))
+    or_undefined(
+        args.first()
+            .and_then(text)
+            .map(|s| Value::str(s.trim_end())),
+    )
 }
 
 /// `trim`: removes leading and trailing whitespace.
@@ -131,9 +155,11 @@ pub fn trim(args: &[Value], _v: SqlVersion) -> Value {
 
 /// `replace(s, from, to)`: literal replace-all.
 pub fn replace(args: &[Value], _v: SqlVersion) -> Value {
-    let (Some(s), Some(from), Some(to)) =
-        (args.first().and_then(text), args.get(1).and_then(text), args.get(2).and_then(text))
-    else {
+    let (Some(s), Some(from), Some(to)) = (
+        args.first().and_then(text),
+        args.get(1).and_then(text),
+        args.get(2).and_then(text),
+    ) else {
         return Value::Undefined;
     };
     Value::String(s.replace(&from, &to))
@@ -180,7 +206,10 @@ fn compile(pattern: &str) -> Option<Regex> {
         if cache.len() >= 256 {
             cache.clear();
         }
-        let compiled = regex::RegexBuilder::new(pattern).size_limit(1 << 22).build().ok();
+        let compiled = regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 22)
+            .build()
+            .ok();
         cache.insert(pattern.to_owned(), compiled.clone());
         compiled
     })
@@ -209,9 +238,11 @@ pub fn regexp_substr(args: &[Value], _v: SqlVersion) -> Value {
 /// `$n` is group n (Java reads further digits only while they still name an existing group),
 /// `${name}` a named group, `\x` a literal `x`. A reference to a missing group → Undefined.
 pub fn regexp_replace(args: &[Value], _v: SqlVersion) -> Value {
-    let (Some(s), Some(pattern), Some(replacement)) =
-        (args.first().and_then(text), args.get(1).and_then(text), args.get(2).and_then(text))
-    else {
+    let (Some(s), Some(pattern), Some(replacement)) = (
+        args.first().and_then(text),
+        args.get(1).and_then(text),
+        args.get(2).and_then(text),
+    ) else {
         return Value::Undefined;
     };
     let Some(re) = compile(&pattern) else {

@@ -39,19 +39,40 @@ fn concat_doc_examples() {
     assert_eq!(concat(&[Int(1), s("hello")], V2), s("1hello"));
     assert_eq!(concat(&[s("he"), s("is"), s("man")], V2), s("heisman"));
     assert_eq!(
-        concat(&[arr(vec![Int(1), Int(2), Int(3)]), s("hello"), arr(vec![Int(4), Int(5), Int(6)])], V2),
-        arr(vec![Int(1), Int(2), Int(3), s("hello"), Int(4), Int(5), Int(6)])
+        concat(
+            &[
+                arr(vec![Int(1), Int(2), Int(3)]),
+                s("hello"),
+                arr(vec![Int(4), Int(5), Int(6)])
+            ],
+            V2
+        ),
+        arr(vec![
+            Int(1),
+            Int(2),
+            Int(3),
+            s("hello"),
+            Int(4),
+            Int(5),
+            Int(6)
+        ])
     );
 }
 
 #[test]
 fn concat_edge_cases() {
     assert_eq!(concat(&[Int(1), Int(2)], V2), s("12"));
-    assert_eq!(concat(&[s("a"), Decimal(1.5), Bool(true)], V2), s("a1.5true"));
+    assert_eq!(
+        concat(&[s("a"), Decimal(1.5), Bool(true)], V2),
+        s("a1.5true")
+    );
     assert_eq!(concat(&[s("a"), Null], V2), Undefined);
     assert_eq!(concat(&[s("a"), Undefined], V2), Undefined);
     assert_eq!(concat(&[arr(vec![]), Null], V2), arr(vec![Null]));
-    assert_eq!(concat(&[arr(vec![arr(vec![Int(1)])]), Int(2)], V2), arr(vec![arr(vec![Int(1)]), Int(2)]));
+    assert_eq!(
+        concat(&[arr(vec![arr(vec![Int(1)])]), Int(2)], V2),
+        arr(vec![arr(vec![Int(1)]), Int(2)])
+    );
     assert_eq!(concat(&[arr(vec![Int(1)])], V2), arr(vec![Int(1)]));
     let obj = Value::Object(Object(vec![("a".into(), Int(1))]));
     assert_eq!(concat(&[s("x"), obj], V2), s("x{\"a\":1}"));
@@ -135,9 +156,15 @@ fn substring_doc_examples() {
     assert_eq!(substring(&[Int(123), Int(2)], V2), s("3"));
     assert_eq!(substring(&[s("012345"), Int(-1)], V2), s("012345"));
     assert_eq!(substring(&[Bool(true), Decimal(1.2)], V2), s("rue"));
-    assert_eq!(substring(&[Bool(false), Decimal(-2.411E247)], V2), s("false"));
+    assert_eq!(
+        substring(&[Bool(false), Decimal(-2.411E247)], V2),
+        s("false")
+    );
     assert_eq!(substring(&[s("012345"), Int(1), Int(3)], V2), s("12"));
-    assert_eq!(substring(&[s("012345"), Int(-50), Int(50)], V2), s("012345"));
+    assert_eq!(
+        substring(&[s("012345"), Int(-50), Int(50)], V2),
+        s("012345")
+    );
     assert_eq!(substring(&[s("012345"), Int(3), Int(1)], V2), s(""));
 }
 
@@ -156,7 +183,10 @@ fn regexp_doc_examples() {
     assert_eq!(regexp_matches(&[s("aaaa"), s("a{2,}")], V2), Bool(true));
     assert_eq!(regexp_matches(&[s("aaaa"), s("b")], V2), Bool(false));
     assert_eq!(regexp_replace(&[s("abcd"), s("bc"), s("x")], V2), s("axd"));
-    assert_eq!(regexp_replace(&[s("abcd"), s("b(.*)d"), s("$1")], V2), s("ac"));
+    assert_eq!(
+        regexp_replace(&[s("abcd"), s("b(.*)d"), s("$1")], V2),
+        s("ac")
+    );
     assert_eq!(regexp_substr(&[s("hihihello"), s("hi")], V2), s("hi"));
     assert_eq!(regexp_substr(&[s("hihihello"), s("(hi)*")], V2), s("hihi"));
 }
@@ -170,9 +200,18 @@ fn regexp_edges() {
     assert_eq!(regexp_substr(&[s("abc"), s("x")], V2), s(""));
     assert_eq!(regexp_substr(&[s("abc"), s("[")], V2), Undefined);
     // Java replacement syntax: `$1a` is group 1 then "a"; `\$` is a literal dollar.
-    assert_eq!(regexp_replace(&[s("abcd"), s("b(c)"), s("$1a")], V2), s("acad"));
-    assert_eq!(regexp_replace(&[s("abcd"), s("b"), s("\\$")], V2), s("a$cd"));
-    assert_eq!(regexp_replace(&[s("abcd"), s("(?P<x>b)"), s("[${x}]")], V2), s("a[b]cd"));
+    assert_eq!(
+        regexp_replace(&[s("abcd"), s("b(c)"), s("$1a")], V2),
+        s("acad")
+    );
+    assert_eq!(
+        regexp_replace(&[s("abcd"), s("b"), s("\\$")], V2),
+        s("a$cd")
+    );
+    assert_eq!(
+        regexp_replace(&[s("abcd"), s("(?P<x>b)"), s("[${x}]")], V2),
+        s("a[b]cd")
+    );
     assert_eq!(regexp_replace(&[s("abcd"), s("b"), s("$1")], V2), Undefined);
     assert_eq!(regexp_replace(&[s("abcd"), s("b"), s("$")], V2), Undefined);
     assert_eq!(regexp_replace(&[s("abcd"), s("b"), s("$x")], V2), Undefined);
@@ -183,28 +222,50 @@ fn regexp_edges() {
 
 #[test]
 fn hashes() {
-    assert_eq!(md2(&[s("hello")], V2), s("a9046c73e00331af68917d3804f70655"));
-    assert_eq!(md5(&[s("hello")], V2), s("5d41402abc4b2a76b9719d911017c592"));
-    assert_eq!(sha1(&[s("hello")], V2), s("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"));
-    assert_eq!(sha224(&[s("hello")], V2), s("ea09ae9cc6768c50fcee903ed054556e5bfc8347907f12598aa24193"));
+    assert_eq!(
+        md2(&[s("hello")], V2),
+        s("a9046c73e00331af68917d3804f70655")
+    );
+    assert_eq!(
+        md5(&[s("hello")], V2),
+        s("5d41402abc4b2a76b9719d911017c592")
+    );
+    assert_eq!(
+        sha1(&[s("hello")], V2),
+        s("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d")
+    );
+    assert_eq!(
+        sha224(&[s("hello")], V2),
+        s("ea09ae9cc6768c50fcee903ed054556e5bfc8347907f12598aa24193")
+    );
     assert_eq!(
         sha256(&[s("hello")], V2),
         s("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
     );
     assert_eq!(
         sha384(&[s("hello")], V2),
-        s("59e1748777448c69de6b800d7a33bbfb9ff1b463e44354c3553bcdb9c666fa90125a3c79f90397bdf5f6a13de828684f")
+        s(
+            "59e1748777448c69de6b800d7a33bbfb9ff1b463e44354c3553bcdb9c666fa90125a3c79f90397bdf5f6a13de828684f"
+        )
     );
     assert_eq!(
         sha512(&[s("hello")], V2),
-        s("9b71d224bd62f3785d96d46ad3ea3d73319bfbc2890caadae2dff72519673ca72323c3d99ba5c11d7c7acc6e14b8c5da0c4663475c2e5c3adef46f73bcdec043")
+        s(
+            "9b71d224bd62f3785d96d46ad3ea3d73319bfbc2890caadae2dff72519673ca72323c3d99ba5c11d7c7acc6e14b8c5da0c4663475c2e5c3adef46f73bcdec043"
+        )
     );
     assert_eq!(
         sha256(&[Int(123)], V2),
         s("a665a45920422f9d417e4867efdc4fb8a04a1f3fff1fa07e998e86f7f7a27ae3")
     );
-    assert_eq!(md5(&[arr(vec![Int(1), s("a")])], V2), s("fd4105d9312f0888af6ee470373c2c0d"));
-    assert_eq!(md5(&[Binary(vec![0xff, 0x00])], V2), s("e0e8bfafbb0689563b2fba789c97b3cc"));
+    assert_eq!(
+        md5(&[arr(vec![Int(1), s("a")])], V2),
+        s("fd4105d9312f0888af6ee470373c2c0d")
+    );
+    assert_eq!(
+        md5(&[Binary(vec![0xff, 0x00])], V2),
+        s("e0e8bfafbb0689563b2fba789c97b3cc")
+    );
     assert_eq!(md5(&[Null], V2), Undefined);
     assert_eq!(sha1(&[Undefined], V2), Undefined);
 }

@@ -36,7 +36,11 @@ fn resolve_zone(id: &str) -> Option<TimeZoneArg> {
         return None;
     }
     let hours: i32 = digits[..2].parse().ok()?;
-    let minutes: i32 = if digits.len() == 4 { digits[2..].parse().ok()? } else { 0 };
+    let minutes: i32 = if digits.len() == 4 {
+        digits[2..].parse().ok()?
+    } else {
+        0
+    };
     if hours > 23 || minutes > 59 {
         return None;
     }
@@ -46,14 +50,18 @@ fn resolve_zone(id: &str) -> Option<TimeZoneArg> {
     }
     let sign_char = if sign < 0 { '-' } else { '+' };
     let offset = FixedOffset::east_opt(secs)?;
-    Some(TimeZoneArg::Fixed(offset, format!("{sign_char}{hours:02}:{minutes:02}")))
+    Some(TimeZoneArg::Fixed(
+        offset,
+        format!("{sign_char}{hours:02}:{minutes:02}"),
+    ))
 }
 
 /// `parse_time(pattern, epoch_ms[, zone])`: formats the instant with a Joda-Time pattern in `zone`
 /// (default "UTC"). The timestamp is converted to Int (rounded down; numeric Strings accepted).
 /// A bad pattern, an unknown zone or a timestamp out of range → Undefined.
 pub fn parse_time(args: &[Value], _v: SqlVersion) -> Value {
-    let (Some(pattern), Some(ms)) = (args.first().and_then(text), args.get(1).and_then(int_floor)) else {
+    let (Some(pattern), Some(ms)) = (args.first().and_then(text), args.get(1).and_then(int_floor))
+    else {
         return Value::Undefined;
     };
     let zone = match args.get(2) {
@@ -64,10 +72,11 @@ pub fn parse_time(args: &[Value], _v: SqlVersion) -> Value {
         },
     };
     let formatted = match zone {
-        TimeZoneArg::Region(tz) => joda::from_epoch_millis(ms, &tz).and_then(|dt| format_joda(&pattern, &dt)),
-        TimeZoneArg::Fixed(offset, id) => {
-            joda::from_epoch_millis(ms, &offset).and_then(|dt| joda::format_fixed(&pattern, &dt, &id))
+        TimeZoneArg::Region(tz) => {
+            joda::from_epoch_millis(ms, &tz).and_then(|dt| format_joda(&pattern, &dt))
         }
+        TimeZoneArg::Fixed(offset, id) => joda::from_epoch_millis(ms, &offset)
+            .and_then(|dt| joda::format_fixed(&pattern, &dt, &id)),
     };
     formatted.map(Value::String).unwrap_or_default()
 }
@@ -75,10 +84,13 @@ pub fn parse_time(args: &[Value], _v: SqlVersion) -> Value {
 /// `time_to_epoch(timestamp, pattern)`: parses `timestamp` with a JDK `DateTimeFormatter` pattern;
 /// Int epoch milliseconds, or Undefined when it does not parse.
 pub fn time_to_epoch(args: &[Value], _v: SqlVersion) -> Value {
-    let (Some(input), Some(pattern)) = (args.first().and_then(text), args.get(1).and_then(text)) else {
+    let (Some(input), Some(pattern)) = (args.first().and_then(text), args.get(1).and_then(text))
+    else {
         return Value::Undefined;
     };
-    parse_to_epoch(&input, &pattern).map(Value::Int).unwrap_or_default()
+    parse_to_epoch(&input, &pattern)
+        .map(Value::Int)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -93,26 +105,51 @@ mod tests {
 
     #[test]
     fn parse_time_doc_example() {
-        let args = [s("yyyy.MM.dd G 'at' HH:mm:ss z"), Int(100000000), s("America/Belize")];
+        let args = [
+            s("yyyy.MM.dd G 'at' HH:mm:ss z"),
+            Int(100000000),
+            s("America/Belize"),
+        ];
         assert_eq!(parse_time(&args, V2), s("1970.01.01 AD at 21:46:40 CST"));
     }
 
     #[test]
     fn parse_time_defaults_and_conversions() {
         assert_eq!(parse_time(&[s("yyyy"), Int(1615093443045)], V2), s("2021"));
-        assert_eq!(parse_time(&[s("yyyy-MM-dd HH:mm:ss.SSS z"), Int(0)], V2), s("1970-01-01 00:00:00.000 UTC"));
-        assert_eq!(parse_time(&[s("HH:mm:ss.SSS"), Decimal(1500.9)], V2), s("00:00:01.500"));
+        assert_eq!(
+            parse_time(&[s("yyyy-MM-dd HH:mm:ss.SSS z"), Int(0)], V2),
+            s("1970-01-01 00:00:00.000 UTC")
+        );
+        assert_eq!(
+            parse_time(&[s("HH:mm:ss.SSS"), Decimal(1500.9)], V2),
+            s("00:00:01.500")
+        );
         assert_eq!(parse_time(&[s("HH:mm:ss"), s("1000")], V2), s("00:00:01"));
-        assert_eq!(parse_time(&[s("HH:mm Z"), Int(0), s("+01:00")], V2), s("01:00 +0100"));
-        assert_eq!(parse_time(&[s("HH:mm ZZZ"), Int(0), s("-0530")], V2), s("18:30 -05:30"));
-        assert_eq!(parse_time(&[s("HH:mm z"), Int(0), s("+00:00")], V2), s("00:00 UTC"));
+        assert_eq!(
+            parse_time(&[s("HH:mm Z"), Int(0), s("+01:00")], V2),
+            s("01:00 +0100")
+        );
+        assert_eq!(
+            parse_time(&[s("HH:mm ZZZ"), Int(0), s("-0530")], V2),
+            s("18:30 -05:30")
+        );
+        assert_eq!(
+            parse_time(&[s("HH:mm z"), Int(0), s("+00:00")], V2),
+            s("00:00 UTC")
+        );
         assert_eq!(parse_time(&[s("yyyy"), Int(-1)], V2), s("1969"));
     }
 
     #[test]
     fn parse_time_invalid() {
-        assert_eq!(parse_time(&[s("yyyy"), Int(0), s("Mars/Olympus")], V2), Undefined);
-        assert_eq!(parse_time(&[s("yyyy"), Int(0), s("america/belize")], V2), Undefined);
+        assert_eq!(
+            parse_time(&[s("yyyy"), Int(0), s("Mars/Olympus")], V2),
+            Undefined
+        );
+        assert_eq!(
+            parse_time(&[s("yyyy"), Int(0), s("america/belize")], V2),
+            Undefined
+        );
         assert_eq!(parse_time(&[s("yyyy"), Int(0), s("+25:00")], V2), Undefined);
         assert_eq!(parse_time(&[s("yyyy"), Int(0), Null], V2), Undefined);
         assert_eq!(parse_time(&[s("qqq"), Int(0)], V2), Undefined);
@@ -125,12 +162,24 @@ mod tests {
     #[test]
     fn time_to_epoch_doc_examples() {
         let cases = [
-            ("2020-04-03 09:45:18 UTC+01:00", "yyyy-MM-dd HH:mm:ss VV", 1585903518000),
+            (
+                "2020-04-03 09:45:18 UTC+01:00",
+                "yyyy-MM-dd HH:mm:ss VV",
+                1585903518000,
+            ),
             ("18 December 2015", "dd MMMM yyyy", 1450396800000),
-            ("2007-12-03 10:15:30.592 America/Los_Angeles", "yyyy-MM-dd HH:mm:ss.SSS z", 1196705730592),
+            (
+                "2007-12-03 10:15:30.592 America/Los_Angeles",
+                "yyyy-MM-dd HH:mm:ss.SSS z",
+                1196705730592,
+            ),
         ];
         for (input, pattern, expected) in cases {
-            assert_eq!(time_to_epoch(&[s(input), s(pattern)], V2), Int(expected), "{input}");
+            assert_eq!(
+                time_to_epoch(&[s(input), s(pattern)], V2),
+                Int(expected),
+                "{input}"
+            );
         }
     }
 
@@ -139,6 +188,9 @@ mod tests {
         assert_eq!(time_to_epoch(&[s("nope"), s("yyyy")], V2), Undefined);
         assert_eq!(time_to_epoch(&[Null, s("yyyy")], V2), Undefined);
         assert_eq!(time_to_epoch(&[s("2020"), Undefined], V2), Undefined);
-        assert_eq!(time_to_epoch(&[s("2020-01-01"), s("yyyy-MM-dd")], V2), Int(1577836800000));
+        assert_eq!(
+            time_to_epoch(&[s("2020-01-01"), s("yyyy-MM-dd")], V2),
+            Int(1577836800000)
+        );
     }
 }

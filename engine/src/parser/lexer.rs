@@ -10,7 +10,10 @@ use crate::error::CompileError;
 pub enum Tok {
     Ident(String),
     /// `'text'`; `double` tells which quote was used (FROM needs single quotes).
-    Str { text: String, double: bool },
+    Str {
+        text: String,
+        double: bool,
+    },
     Int(i64),
     /// A numeric literal with a fraction or exponent, or an integer too big for i64.
     Decimal(f64),
@@ -54,7 +57,10 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
             continue;
         }
         if c == '-' && chars.get(i + 1) == Some(&'-') {
-            return Err(CompileError::new(pos, "comments are not supported in AWS IoT SQL"));
+            return Err(CompileError::new(
+                pos,
+                "comments are not supported in AWS IoT SQL",
+            ));
         }
         if c == '\'' || c == '"' {
             advance(&mut i, &mut line, &mut col, c);
@@ -77,21 +83,33 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
                     }
                 }
             }
-            out.push(Token { tok: Tok::Str { text, double: c == '"' }, pos });
+            out.push(Token {
+                tok: Tok::Str {
+                    text,
+                    double: c == '"',
+                },
+                pos,
+            });
             end = Pos { line, col };
             continue;
         }
         if c.is_ascii_digit() {
             let start = i;
             while i < chars.len() && chars[i].is_ascii_digit() {
-                { let ch = chars[i]; advance(&mut i, &mut line, &mut col, ch); }
+                {
+                    let ch = chars[i];
+                    advance(&mut i, &mut line, &mut col, ch);
+                }
             }
             let mut decimal = false;
             if chars.get(i) == Some(&'.') && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit()) {
                 decimal = true;
                 advance(&mut i, &mut line, &mut col, '.');
                 while i < chars.len() && chars[i].is_ascii_digit() {
-                    { let ch = chars[i]; advance(&mut i, &mut line, &mut col, ch); }
+                    {
+                        let ch = chars[i];
+                        advance(&mut i, &mut line, &mut col, ch);
+                    }
                 }
             }
             if matches!(chars.get(i), Some('e' | 'E')) {
@@ -99,17 +117,26 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
                 if chars.get(i + 1 + sign).is_some_and(|c| c.is_ascii_digit()) {
                     decimal = true;
                     for _ in 0..=sign {
-                        { let ch = chars[i]; advance(&mut i, &mut line, &mut col, ch); }
+                        {
+                            let ch = chars[i];
+                            advance(&mut i, &mut line, &mut col, ch);
+                        }
                     }
                     while i < chars.len() && chars[i].is_ascii_digit() {
-                        { let ch = chars[i]; advance(&mut i, &mut line, &mut col, ch); }
+                        {
+                            let ch = chars[i];
+                            advance(&mut i, &mut line, &mut col, ch);
+                        }
                     }
                 }
             }
             let text: String = chars[start..i].iter().collect();
             let tok = match (decimal, text.parse::<i64>()) {
                 (false, Ok(v)) => Tok::Int(v),
-                _ => Tok::Decimal(text.parse::<f64>().map_err(|_| CompileError::new(pos, format!("invalid number `{text}`")))?),
+                _ => Tok::Decimal(
+                    text.parse::<f64>()
+                        .map_err(|_| CompileError::new(pos, format!("invalid number `{text}`")))?,
+                ),
             };
             out.push(Token { tok, pos });
             end = Pos { line, col };
@@ -118,12 +145,19 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
         if c.is_alphabetic() || c == '_' || c == '@' || c == '$' {
             let start = i;
             advance(&mut i, &mut line, &mut col, c);
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$') {
-                { let ch = chars[i]; advance(&mut i, &mut line, &mut col, ch); }
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
+            {
+                {
+                    let ch = chars[i];
+                    advance(&mut i, &mut line, &mut col, ch);
+                }
             }
             let text: String = chars[start..i].iter().collect();
             let tok = match text.strip_prefix('@') {
-                Some("") => return Err(CompileError::new(pos, "expected a variable name after `@`")),
+                Some("") => {
+                    return Err(CompileError::new(pos, "expected a variable name after `@`"));
+                }
                 Some(name) => Tok::Var(name.to_owned()),
                 None => Tok::Ident(text),
             };
@@ -137,14 +171,25 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
                 for ch in sym.chars() {
                     advance(&mut i, &mut line, &mut col, ch);
                 }
-                out.push(Token { tok: Tok::Sym(sym), pos });
+                out.push(Token {
+                    tok: Tok::Sym(sym),
+                    pos,
+                });
                 end = Pos { line, col };
             }
-            None => return Err(CompileError::new(pos, format!("unexpected character `{c}`"))),
+            None => {
+                return Err(CompileError::new(
+                    pos,
+                    format!("unexpected character `{c}`"),
+                ));
+            }
         }
     }
     let _ = (line, col);
-    out.push(Token { tok: Tok::Eof, pos: end });
+    out.push(Token {
+        tok: Tok::Eof,
+        pos: end,
+    });
     Ok(out)
 }
 
@@ -157,7 +202,13 @@ mod tests {
         let t = tokenize("SELECT a\n  FROM 't/+' WHERE x >= 1.5e3").unwrap();
         assert_eq!(t[0].tok, Tok::Ident("SELECT".into()));
         assert_eq!(t[2].pos, Pos { line: 2, col: 3 });
-        assert_eq!(t[3].tok, Tok::Str { text: "t/+".into(), double: false });
+        assert_eq!(
+            t[3].tok,
+            Tok::Str {
+                text: "t/+".into(),
+                double: false
+            }
+        );
         assert_eq!(t[6].tok, Tok::Sym(">="));
         assert_eq!(t[7].tok, Tok::Decimal(1500.0));
     }

@@ -18,7 +18,13 @@ use lexer::{Tok, Token};
 
 /// Parses a whole statement.
 pub fn parse_statement(src: &str, version: SqlVersion) -> Result<Query, CompileError> {
-    let mut p = Parser { toks: lexer::tokenize(src)?, at: 0, version, vars: Vec::new(), any_var: false };
+    let mut p = Parser {
+        toks: lexer::tokenize(src)?,
+        at: 0,
+        version,
+        vars: Vec::new(),
+        any_var: false,
+    };
     let q = p.query(true)?;
     p.expect_eof()?;
     Ok(q)
@@ -26,7 +32,13 @@ pub fn parse_statement(src: &str, version: SqlVersion) -> Result<Query, CompileE
 
 /// Parses a lone expression (substitution templates).
 pub fn parse_expression(src: &str, version: SqlVersion) -> Result<Expr, CompileError> {
-    let mut p = Parser { toks: lexer::tokenize(src)?, at: 0, version, vars: Vec::new(), any_var: true };
+    let mut p = Parser {
+        toks: lexer::tokenize(src)?,
+        at: 0,
+        version,
+        vars: Vec::new(),
+        any_var: true,
+    };
     let e = p.expr()?;
     p.expect_eof()?;
     Ok(e)
@@ -74,7 +86,11 @@ impl Parser {
         yes
     }
     fn expect_kw(&mut self, kw: &str) -> Result<(), CompileError> {
-        if self.eat_kw(kw) { Ok(()) } else { Err(self.unexpected(&format!("`{}`", kw.to_uppercase()))) }
+        if self.eat_kw(kw) {
+            Ok(())
+        } else {
+            Err(self.unexpected(&format!("`{}`", kw.to_uppercase())))
+        }
     }
     fn is_sym(&self, s: &str) -> bool {
         matches!(self.peek(), Tok::Sym(t) if *t == s)
@@ -87,10 +103,18 @@ impl Parser {
         yes
     }
     fn expect_sym(&mut self, s: &str) -> Result<(), CompileError> {
-        if self.eat_sym(s) { Ok(()) } else { Err(self.unexpected(&format!("`{s}`"))) }
+        if self.eat_sym(s) {
+            Ok(())
+        } else {
+            Err(self.unexpected(&format!("`{s}`")))
+        }
     }
     fn expect_eof(&self) -> Result<(), CompileError> {
-        if matches!(self.peek(), Tok::Eof) { Ok(()) } else { Err(self.unexpected("end of statement")) }
+        if matches!(self.peek(), Tok::Eof) {
+            Ok(())
+        } else {
+            Err(self.unexpected("end of statement"))
+        }
     }
     fn describe(tok: &Tok) -> String {
         match tok {
@@ -104,11 +128,17 @@ impl Parser {
         }
     }
     fn unexpected(&self, wanted: &str) -> CompileError {
-        CompileError::new(self.pos(), format!("expected {wanted}, found {}", Self::describe(self.peek())))
+        CompileError::new(
+            self.pos(),
+            format!("expected {wanted}, found {}", Self::describe(self.peek())),
+        )
     }
     fn need_v2(&self, pos: Pos, what: &str) -> Result<(), CompileError> {
         if self.version == SqlVersion::V2015_10_08 {
-            return Err(CompileError::new(pos, format!("{what} need SQL version 2016-03-23 (this rule uses 2015-10-08)")));
+            return Err(CompileError::new(
+                pos,
+                format!("{what} need SQL version 2016-03-23 (this rule uses 2015-10-08)"),
+            ));
         }
         Ok(())
     }
@@ -122,13 +152,24 @@ impl Parser {
                 let pos = self.pos();
                 let name = match self.bump().tok {
                     Tok::Var(v) => v,
-                    other => return Err(CompileError::new(pos, format!("expected `@variable`, found {}", Self::describe(&other)))),
+                    other => {
+                        return Err(CompileError::new(
+                            pos,
+                            format!("expected `@variable`, found {}", Self::describe(&other)),
+                        ));
+                    }
                 };
                 if name.len() > 64 {
-                    return Err(CompileError::new(pos, "variable names are limited to 64 characters"));
+                    return Err(CompileError::new(
+                        pos,
+                        "variable names are limited to 64 characters",
+                    ));
                 }
                 if set.iter().any(|(n, _)| n == &name) {
-                    return Err(CompileError::new(pos, format!("variable `@{name}` is set twice (variables are immutable)")));
+                    return Err(CompileError::new(
+                        pos,
+                        format!("variable `@{name}` is set twice (variables are immutable)"),
+                    ));
                 }
                 self.expect_sym("=")?;
                 let value = self.expr()?;
@@ -140,7 +181,8 @@ impl Parser {
             }
         }
         self.expect_kw("select")?;
-        let projection = if self.is_kw("value") && !matches!(self.peek_at(1), Tok::Sym(",") | Tok::Eof)
+        let projection = if self.is_kw("value")
+            && !matches!(self.peek_at(1), Tok::Sym(",") | Tok::Eof)
             && !matches!(self.peek_at(1), Tok::Ident(s) if s.eq_ignore_ascii_case("from") || s.eq_ignore_ascii_case("as"))
         {
             self.bump();
@@ -153,13 +195,20 @@ impl Parser {
             match self.peek().clone() {
                 Tok::Str { text, double } if top => {
                     if double {
-                        return Err(CompileError::new(pos, "the FROM topic filter must be in single quotes"));
+                        return Err(CompileError::new(
+                            pos,
+                            "the FROM topic filter must be in single quotes",
+                        ));
                     }
                     self.bump();
                     crate::topic::validate_filter(&text).map_err(|m| CompileError::new(pos, m))?;
                     Source::Topic(text)
                 }
-                _ if top => return Err(self.unexpected("a topic filter in single quotes, e.g. FROM 'sensors/+'")),
+                _ if top => {
+                    return Err(
+                        self.unexpected("a topic filter in single quotes, e.g. FROM 'sensors/+'")
+                    );
+                }
                 Tok::Sym("*") => {
                     self.bump();
                     Source::Attribute(Expr::Star)
@@ -171,14 +220,28 @@ impl Parser {
         } else {
             return Err(self.unexpected("`FROM` in a nested query"));
         };
-        let filter = if self.eat_kw("where") { Some(self.expr()?) } else { None };
-        Ok(Query { set, projection, source, filter })
+        let filter = if self.eat_kw("where") {
+            Some(self.expr()?)
+        } else {
+            None
+        };
+        Ok(Query {
+            set,
+            projection,
+            source,
+            filter,
+        })
     }
 
     fn select_items(&mut self) -> Result<Vec<SelectItem>, CompileError> {
         let mut items = Vec::new();
         loop {
-            if self.is_sym("*") && matches!(self.peek_at(1), Tok::Sym(",") | Tok::Eof | Tok::Ident(_) | Tok::Sym(")")) {
+            if self.is_sym("*")
+                && matches!(
+                    self.peek_at(1),
+                    Tok::Sym(",") | Tok::Eof | Tok::Ident(_) | Tok::Sym(")")
+                )
+            {
                 self.bump();
                 items.push(SelectItem::Star);
             } else {
@@ -206,12 +269,26 @@ impl Parser {
                 while self.eat_sym(".") {
                     match self.bump().tok {
                         Tok::Ident(s) => path.push(s),
-                        other => return Err(CompileError::new(self.toks[self.at - 1].pos, format!("expected a name after `.` in alias, found {}", Self::describe(&other)))),
+                        other => {
+                            return Err(CompileError::new(
+                                self.toks[self.at - 1].pos,
+                                format!(
+                                    "expected a name after `.` in alias, found {}",
+                                    Self::describe(&other)
+                                ),
+                            ));
+                        }
                     }
                 }
                 Ok(path)
             }
-            other => Err(CompileError::new(pos, format!("expected an alias after AS, found {}", Self::describe(&other)))),
+            other => Err(CompileError::new(
+                pos,
+                format!(
+                    "expected an alias after AS, found {}",
+                    Self::describe(&other)
+                ),
+            )),
         }
     }
 
@@ -313,10 +390,15 @@ impl Parser {
             if self.eat_sym(".") {
                 match self.bump().tok {
                     Tok::Ident(name) => e = Expr::Member(Box::new(e), name),
-                    other => return Err(CompileError::new(self.toks[self.at - 1].pos, format!(
-                        "expected an attribute name after `.`, found {} (use get() for keys with hyphens or leading digits)",
-                        Self::describe(&other)
-                    ))),
+                    other => {
+                        return Err(CompileError::new(
+                            self.toks[self.at - 1].pos,
+                            format!(
+                                "expected an attribute name after `.`, found {} (use get() for keys with hyphens or leading digits)",
+                                Self::describe(&other)
+                            ),
+                        ));
+                    }
                 }
             } else if self.eat_sym("[") {
                 let idx = self.expr()?;
@@ -329,7 +411,8 @@ impl Parser {
     }
 
     fn is_subquery_start(&self) -> bool {
-        self.is_sym("(") && matches!(self.peek_at(1), Tok::Ident(s) if s.eq_ignore_ascii_case("select"))
+        self.is_sym("(")
+            && matches!(self.peek_at(1), Tok::Ident(s) if s.eq_ignore_ascii_case("select"))
     }
 
     fn expr_list(&mut self, close: &str) -> Result<Vec<Expr>, CompileError> {
@@ -360,7 +443,10 @@ impl Parser {
             Tok::Decimal(d) => Ok(Expr::Literal(Value::Decimal(d))),
             Tok::Str { text, .. } => Ok(Expr::Literal(Value::String(text))),
             Tok::Var(v) if self.any_var || self.vars.contains(&v) => Ok(Expr::Var(v)),
-            Tok::Var(v) => Err(CompileError::new(pos, format!("variable `@{v}` is used but not SET before it"))),
+            Tok::Var(v) => Err(CompileError::new(
+                pos,
+                format!("variable `@{v}` is used but not SET before it"),
+            )),
             Tok::Sym("*") => Ok(Expr::Star),
             Tok::Sym("(") => {
                 let e = self.expr()?;
@@ -376,7 +462,10 @@ impl Parser {
                 self.object_literal()
             }
             Tok::Ident(name) => self.ident(name, pos),
-            other => Err(CompileError::new(pos, format!("expected an expression, found {}", Self::describe(&other)))),
+            other => Err(CompileError::new(
+                pos,
+                format!("expected an expression, found {}", Self::describe(&other)),
+            )),
         }
     }
 
@@ -389,7 +478,12 @@ impl Parser {
             let pos = self.pos();
             let key = match self.bump().tok {
                 Tok::Str { text, .. } | Tok::Ident(text) => text,
-                other => return Err(CompileError::new(pos, format!("expected an object key, found {}", Self::describe(&other)))),
+                other => {
+                    return Err(CompileError::new(
+                        pos,
+                        format!("expected an object key, found {}", Self::describe(&other)),
+                    ));
+                }
             };
             self.expect_sym(":")?;
             members.push((key, self.expr()?));
@@ -417,7 +511,12 @@ impl Parser {
                 let tpos = self.pos();
                 let tname = match self.bump().tok {
                     Tok::Ident(t) => t,
-                    other => return Err(CompileError::new(tpos, format!("expected a type name, found {}", Self::describe(&other)))),
+                    other => {
+                        return Err(CompileError::new(
+                            tpos,
+                            format!("expected a type name, found {}", Self::describe(&other)),
+                        ));
+                    }
                 };
                 let to = CastType::parse(&tname, self.version).ok_or_else(|| {
                     CompileError::new(tpos, format!(
@@ -430,16 +529,27 @@ impl Parser {
                 return Ok(Expr::Cast(Box::new(e), to));
             }
             let args = self.expr_list(")")?;
-            return Ok(Expr::Call { name: lower, args, pos });
+            return Ok(Expr::Call {
+                name: lower,
+                args,
+                pos,
+            });
         }
         if RESERVED.contains(&lower.as_str()) {
-            return Err(CompileError::new(pos, format!("expected an expression, found keyword `{name}`")));
+            return Err(CompileError::new(
+                pos,
+                format!("expected an expression, found keyword `{name}`"),
+            ));
         }
         Ok(Expr::Field(name))
     }
 
     fn case(&mut self) -> Result<Expr, CompileError> {
-        let operand = if self.is_kw("when") { None } else { Some(Box::new(self.expr()?)) };
+        let operand = if self.is_kw("when") {
+            None
+        } else {
+            Some(Box::new(self.expr()?))
+        };
         let mut whens = Vec::new();
         while self.eat_kw("when") {
             let cond = self.expr()?;
@@ -449,9 +559,17 @@ impl Parser {
         if whens.is_empty() {
             return Err(self.unexpected("`WHEN` (CASE needs at least one WHEN)"));
         }
-        let otherwise = if self.eat_kw("else") { Some(Box::new(self.expr()?)) } else { None };
+        let otherwise = if self.eat_kw("else") {
+            Some(Box::new(self.expr()?))
+        } else {
+            None
+        };
         self.expect_kw("end")?;
-        Ok(Expr::Case { operand, whens, otherwise })
+        Ok(Expr::Case {
+            operand,
+            whens,
+            otherwise,
+        })
     }
 }
 
@@ -469,7 +587,12 @@ fn default_key(expr: &Expr, index: usize, _pos: Pos) -> Result<String, CompileEr
 
 /// Builds an object literal value (helper for tests).
 pub fn object(members: Vec<(&str, Value)>) -> Value {
-    Value::Object(Object(members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+    Value::Object(Object(
+        members
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    ))
 }
 
 #[cfg(test)]

@@ -26,7 +26,10 @@ async fn run_all(s3: &Arc<dyn Action>, msgs: Vec<FiredMessage>) -> Vec<Result<()
 }
 
 fn numbered(topic: &str, n: u32) -> FiredMessage {
-    message(topic, format!(r#"{{"seq":{n},"topic":"{topic}"}}"#).as_bytes())
+    message(
+        topic,
+        format!(r#"{{"seq":{n},"topic":"{topic}"}}"#).as_bytes(),
+    )
 }
 
 #[tokio::test]
@@ -36,12 +39,19 @@ async fn jsonl_batches_group_by_key_directory_and_flush_on_rows_and_age() {
     let (ctx, metrics) = s3_context(&moto.settings());
     let table = "connection = \"moto\"\nbucket = \"lake\"\nbatch = { max_rows = 3, max_age_ms = 300, key = \"${topic(1)}/${newuuid()}.jsonl\" }";
     let s3 = action(&ctx, table).unwrap();
-    let msgs: Vec<FiredMessage> = (0..4).map(|n| numbered("north/t", n)).chain((10..12).map(|n| numbered("south/t", n))).collect();
+    let msgs: Vec<FiredMessage> = (0..4)
+        .map(|n| numbered("north/t", n))
+        .chain((10..12).map(|n| numbered("south/t", n)))
+        .collect();
     let results = run_all(&s3, msgs).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 
     let keys = moto.keys("lake").await;
-    assert_eq!(keys.len(), 3, "north: 3 rows (max_rows) + 1 (age); south: 2 (age): {keys:?}");
+    assert_eq!(
+        keys.len(),
+        3,
+        "north: 3 rows (max_rows) + 1 (age); south: 2 (age): {keys:?}"
+    );
     let mut rows_per_object = Vec::new();
     let mut seen = BTreeSet::new();
     for key in &keys {
@@ -53,21 +63,44 @@ async fn jsonl_batches_group_by_key_directory_and_flush_on_rows_and_age() {
         rows_per_object.push((prefix.to_owned(), text.lines().count()));
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            assert!(v["topic"].as_str().unwrap().starts_with(prefix), "row {line} in {key}");
-            assert!(seen.insert(v["seq"].as_u64().unwrap()), "row {line} written twice");
+            assert!(
+                v["topic"].as_str().unwrap().starts_with(prefix),
+                "row {line} in {key}"
+            );
+            assert!(
+                seen.insert(v["seq"].as_u64().unwrap()),
+                "row {line} written twice"
+            );
         }
     }
     rows_per_object.sort();
-    assert_eq!(rows_per_object, [("north".into(), 1), ("north".into(), 3), ("south".into(), 2)]);
+    assert_eq!(
+        rows_per_object,
+        [
+            ("north".into(), 1),
+            ("north".into(), 3),
+            ("south".into(), 2)
+        ]
+    );
     assert_eq!(seen, [0, 1, 2, 3, 10, 11].into());
-    assert_eq!((metrics.get("success:s3"), metrics.get("failure:s3")), (6, 0));
+    assert_eq!(
+        (metrics.get("success:s3"), metrics.get("failure:s3")),
+        (6, 0)
+    );
 }
 
 #[tokio::test]
 async fn a_batched_message_completes_only_after_its_object_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let (ctx, _) = s3_context(&settings(&format!("[connections.default]\nurl = \"file://{}\"", dir.path().display())));
-    let s3 = action(&ctx, "bucket = \"b\"\nbatch = { max_age_ms = 400, key = \"out/${clientid()}.jsonl\" }").unwrap();
+    let (ctx, _) = s3_context(&settings(&format!(
+        "[connections.default]\nurl = \"file://{}\"",
+        dir.path().display()
+    )));
+    let s3 = action(
+        &ctx,
+        "bucket = \"b\"\nbatch = { max_age_ms = 400, key = \"out/${clientid()}.jsonl\" }",
+    )
+    .unwrap();
     let pending = {
         let s3 = s3.clone();
         tokio::spawn(async move { s3.execute(&numbered("a/b", 1)).await })
@@ -77,7 +110,10 @@ async fn a_batched_message_completes_only_after_its_object_is_written() {
     assert!(!pending.is_finished(), "acked before the batch was written");
     assert!(!file.exists());
     pending.await.unwrap().unwrap();
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "{\"seq\":1,\"topic\":\"a/b\"}\n");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "{\"seq\":1,\"topic\":\"a/b\"}\n"
+    );
 }
 
 #[tokio::test]
@@ -86,25 +122,47 @@ async fn parquet_batches_read_back_to_the_same_rows() {
     moto.create_bucket("pq-lake").await;
     let (ctx, _) = s3_context(&moto.settings());
     let key = "${topic(1)}/dt=${parse_time('yyyy-MM-dd', timestamp())}/${newuuid()}.parquet";
-    let table = format!("connection = \"moto\"\nbucket = \"pq-lake\"\nbatch = {{ format = \"parquet\", max_rows = 5, key = \"{key}\" }}");
+    let table = format!(
+        "connection = \"moto\"\nbucket = \"pq-lake\"\nbatch = {{ format = \"parquet\", max_rows = 5, key = \"{key}\" }}"
+    );
     let s3 = action(&ctx, &table).unwrap();
     let msgs: Vec<FiredMessage> = (0..5)
-        .map(|n| message("plant/line1", format!(r#"{{"id":{n},"temp":{}.5,"site":"s{n}","ok":null}}"#, 20 + n).as_bytes()))
+        .map(|n| {
+            message(
+                "plant/line1",
+                format!(
+                    r#"{{"id":{n},"temp":{}.5,"site":"s{n}","ok":null}}"#,
+                    20 + n
+                )
+                .as_bytes(),
+            )
+        })
         .collect();
     let results = run_all(&s3, msgs).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 
     let keys = moto.keys("pq-lake").await;
     assert_eq!(keys.len(), 1, "{keys:?}");
-    assert!(keys[0].starts_with("plant/dt=2023-11-14/") && keys[0].ends_with(".parquet"), "{keys:?}");
+    assert!(
+        keys[0].starts_with("plant/dt=2023-11-14/") && keys[0].ends_with(".parquet"),
+        "{keys:?}"
+    );
     let (body, ct) = moto.get("pq-lake", &keys[0]).await;
     assert_eq!(ct, "application/vnd.apache.parquet");
-    let batches: Vec<RecordBatch> =
-        ParquetRecordBatchReaderBuilder::try_new(body).unwrap().build().unwrap().collect::<Result<_, _>>().unwrap();
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(body)
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     assert_eq!(rows, 5);
     let b = &batches[0];
-    let col = |name: &str| b.column_by_name(name).unwrap_or_else(|| panic!("column {name}")).clone();
+    let col = |name: &str| {
+        b.column_by_name(name)
+            .unwrap_or_else(|| panic!("column {name}"))
+            .clone()
+    };
     let ids = col("id");
     let temps = col("temp");
     let sites = col("site");
@@ -112,11 +170,19 @@ async fn parquet_batches_read_back_to_the_same_rows() {
     let temps = temps.as_any().downcast_ref::<Float64Array>().unwrap();
     let sites = sites.as_any().downcast_ref::<StringArray>().unwrap();
     // Rows arrive in any order (concurrent callers); compare as a set of tuples.
-    let mut got: Vec<(i64, f64, String)> = (0..b.num_rows()).map(|i| (ids.value(i), temps.value(i), sites.value(i).to_owned())).collect();
+    let mut got: Vec<(i64, f64, String)> = (0..b.num_rows())
+        .map(|i| (ids.value(i), temps.value(i), sites.value(i).to_owned()))
+        .collect();
     got.sort_by_key(|r| r.0);
-    let expected: Vec<(i64, f64, String)> = (0..5).map(|n| (n, 20.5 + n as f64, format!("s{n}"))).collect();
+    let expected: Vec<(i64, f64, String)> = (0..5)
+        .map(|n| (n, 20.5 + n as f64, format!("s{n}")))
+        .collect();
     assert_eq!(got, expected);
-    assert_eq!(col("ok").logical_null_count(), 5, "an all-null field reads back as nulls");
+    assert_eq!(
+        col("ok").logical_null_count(),
+        5,
+        "an all-null field reads back as nulls"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +194,10 @@ async fn a_failed_flush_fails_every_message_in_it_and_bad_rows_fail_alone() {
     let results = run_all(&s3, (0..3).map(|n| numbered("a/b", n)).collect()).await;
     for r in &results {
         let f = r.as_ref().unwrap_err();
-        assert_eq!((f.failed_action.as_str(), f.failed_resource.as_str()), ("S3Action", "missing-bucket"));
+        assert_eq!(
+            (f.failed_action.as_str(), f.failed_resource.as_str()),
+            ("S3Action", "missing-bucket")
+        );
         assert!(f.error_message.contains("NoSuchBucket"), "{f}");
     }
     assert_eq!(metrics.get("retry:s3"), 2, "one flush, retried twice");

@@ -19,7 +19,8 @@ use object_store::{Attribute, ObjectStoreExt, path::Path};
 use rulewire_engine::SqlVersion;
 
 use crate::{
-    Action, ActionConfig, ActionContext, BuildError, FiredMessage, S3Connections, S3Settings, build_action,
+    Action, ActionConfig, ActionContext, BuildError, FiredMessage, S3Connections, S3Settings,
+    build_action,
     test_util::{CountingMetrics, NoPublisher, context, fired},
 };
 
@@ -32,7 +33,11 @@ pub(super) struct Moto {
 
 impl Moto {
     pub(super) async fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let spawned = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -41,12 +46,18 @@ impl Moto {
         let child = match spawned {
             Ok(child) => child,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                panic!("moto_server is not installed: run `pip install 'moto[server]'` (scripts/test.sh does it)")
+                panic!(
+                    "moto_server is not installed: run `pip install 'moto[server]'` (scripts/test.sh does it)"
+                )
             }
             Err(e) => panic!("cannot start moto_server: {e}"),
         };
         crate::test_util::install_crypto();
-        let mut moto = Moto { child, port, http: reqwest::Client::new() };
+        let mut moto = Moto {
+            child,
+            port,
+            http: reqwest::Client::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(r) = moto.http.get(moto.url("")).send().await
@@ -57,7 +68,10 @@ impl Moto {
             if let Ok(Some(status)) = moto.child.try_wait() {
                 panic!("moto_server exited at startup: {status}");
             }
-            assert!(Instant::now() < deadline, "moto_server did not answer on port {port} within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer on port {port} within 60 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -69,7 +83,11 @@ impl Moto {
     /// Creates a bucket (object_store can't): `PUT /<bucket>`.
     pub(super) async fn create_bucket(&self, bucket: &str) {
         let r = self.http.put(self.url(bucket)).send().await.unwrap();
-        assert!(r.status().is_success(), "creating bucket {bucket}: {}", r.status());
+        assert!(
+            r.status().is_success(),
+            "creating bucket {bucket}: {}",
+            r.status()
+        );
     }
 
     /// One object's body and content type. moto refuses anonymous GETs of private objects,
@@ -77,16 +95,32 @@ impl Moto {
     pub(super) async fn get(&self, bucket: &str, key: &str) -> (Bytes, String) {
         let conns = S3Connections::from_settings(&self.settings()).unwrap();
         let store = conns.bucket("moto", bucket).unwrap().store;
-        let got = store.get(&Path::from(key)).await.unwrap_or_else(|e| panic!("GET {bucket}/{key}: {e}"));
-        let ct = got.attributes.get(&Attribute::ContentType).map(|v| v.to_string()).unwrap_or_default();
+        let got = store
+            .get(&Path::from(key))
+            .await
+            .unwrap_or_else(|e| panic!("GET {bucket}/{key}: {e}"));
+        let ct = got
+            .attributes
+            .get(&Attribute::ContentType)
+            .map(|v| v.to_string())
+            .unwrap_or_default();
         (got.bytes().await.unwrap(), ct)
     }
 
     /// Every key in `bucket`, sorted (ListObjectsV2, one page is enough here).
     pub(super) async fn keys(&self, bucket: &str) -> Vec<String> {
-        let r = self.http.get(self.url(&format!("{bucket}?list-type=2"))).send().await.unwrap();
+        let r = self
+            .http
+            .get(self.url(&format!("{bucket}?list-type=2")))
+            .send()
+            .await
+            .unwrap();
         let xml = r.text().await.unwrap();
-        let mut keys: Vec<String> = xml.split("<Key>").skip(1).map(|s| s.split("</Key>").next().unwrap().to_owned()).collect();
+        let mut keys: Vec<String> = xml
+            .split("<Key>")
+            .skip(1)
+            .map(|s| s.split("</Key>").next().unwrap().to_owned())
+            .collect();
         keys.sort();
         keys
     }
@@ -133,7 +167,12 @@ pub(super) fn message(topic: &str, output: &[u8]) -> FiredMessage {
 #[tokio::test]
 async fn build_errors_name_the_field() {
     let (ctx, _) = s3_context(&settings("[connections.lake]\nurl = \"memory://\""));
-    let err = |table: &str| action(&ctx, table).err().expect("should not build").to_string();
+    let err = |table: &str| {
+        action(&ctx, table)
+            .err()
+            .expect("should not build")
+            .to_string()
+    };
     assert_eq!(
         err("connection = \"nope\"\nbucket = \"b\"\nkey = \"k\""),
         "field `connection`: no [s3.connections.nope] in rulewire.toml (configured: default, lake)"
@@ -142,11 +181,21 @@ async fn build_errors_name_the_field() {
     assert!(err("bucket = \"b\"\nkey = \"${topic(\"").starts_with("field `key`: bad template"));
     assert!(err("bucket = \"${nope(}\"\nkey = \"k\"").starts_with("field `bucket`: bad template"));
     assert!(err("bucket = \"b\"\nbatch = { max_rows = 5 }").contains("field `batch.key`: missing"));
-    assert!(err("bucket = \"b\"\nbatch = { key = \"dir/\" }").contains("must end with a file name"));
-    assert!(err("bucket = \"b\"\nbatch = { key = \"k\", max_age_ms = 0 }").contains("batch.max_age_ms"));
+    assert!(
+        err("bucket = \"b\"\nbatch = { key = \"dir/\" }").contains("must end with a file name")
+    );
+    assert!(
+        err("bucket = \"b\"\nbatch = { key = \"k\", max_age_ms = 0 }").contains("batch.max_age_ms")
+    );
     assert!(err("bucket = \"b\"\nkey = \"k\"\ntimeout_ms = 0").contains("timeout_ms"));
     // The offline (lenient) context of `rulewire check` accepts any connection name.
     let (mut offline, _) = context(Arc::new(NoPublisher));
     offline.s3 = Arc::default();
-    assert!(action(&offline, "connection = \"anything\"\nbucket = \"b\"\nkey = \"k\"").is_ok());
+    assert!(
+        action(
+            &offline,
+            "connection = \"anything\"\nbucket = \"b\"\nkey = \"k\""
+        )
+        .is_ok()
+    );
 }

@@ -14,59 +14,132 @@ async fn objects_arrive_with_rendered_bucket_keys_bodies_and_content_types() {
     assert_eq!(s3.kind(), "s3");
 
     // Templates see the ORIGINAL payload (`site`), the body is the output.
-    s3.execute(&message("sensors/room1/data", br#"{"t":31}"#)).await.unwrap();
+    s3.execute(&message("sensors/room1/data", br#"{"t":31}"#))
+        .await
+        .unwrap();
     let mut binary = message("sensors/room1/raw", b"\x00\x01binary");
     binary.timestamp_ms += 1;
     s3.execute(&binary).await.unwrap();
 
     assert_eq!(
         moto.keys("rw-room1").await,
-        ["sensors/room1/data/1700000000000-north.json", "sensors/room1/raw/1700000000001-north.json"]
+        [
+            "sensors/room1/data/1700000000000-north.json",
+            "sensors/room1/raw/1700000000001-north.json"
+        ]
     );
-    let (body, ct) = moto.get("rw-room1", "sensors/room1/data/1700000000000-north.json").await;
-    assert_eq!((body, ct.as_str()), (Bytes::from_static(br#"{"t":31}"#), "application/json"));
-    let (body, ct) = moto.get("rw-room1", "sensors/room1/raw/1700000000001-north.json").await;
-    assert_eq!((body, ct.as_str()), (Bytes::from_static(b"\x00\x01binary"), "application/octet-stream"));
-    assert_eq!((metrics.get("success:s3"), metrics.get("failure:s3"), metrics.get("retry:s3")), (2, 0, 0));
+    let (body, ct) = moto
+        .get("rw-room1", "sensors/room1/data/1700000000000-north.json")
+        .await;
+    assert_eq!(
+        (body, ct.as_str()),
+        (Bytes::from_static(br#"{"t":31}"#), "application/json")
+    );
+    let (body, ct) = moto
+        .get("rw-room1", "sensors/room1/raw/1700000000001-north.json")
+        .await;
+    assert_eq!(
+        (body, ct.as_str()),
+        (
+            Bytes::from_static(b"\x00\x01binary"),
+            "application/octet-stream"
+        )
+    );
+    assert_eq!(
+        (
+            metrics.get("success:s3"),
+            metrics.get("failure:s3"),
+            metrics.get("retry:s3")
+        ),
+        (2, 0, 0)
+    );
 
     // A fixed content type, and a body above the multipart threshold (2 parts on moto).
     let s3 = action(&ctx, "connection = \"moto\"\nbucket = \"rw-room1\"\nkey = \"big/${clientid()}.bin\"\ncontent_type = \"text/csv\"").unwrap();
-    let big: Vec<u8> = (0..MULTIPART_THRESHOLD + 3 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
-    s3.execute(&message("sensors/room1/data", &big)).await.unwrap();
+    let big: Vec<u8> = (0..MULTIPART_THRESHOLD + 3 * 1024 * 1024)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    s3.execute(&message("sensors/room1/data", &big))
+        .await
+        .unwrap();
     let (body, ct) = moto.get("rw-room1", "big/dev-7.bin").await;
     assert_eq!(ct, "text/csv");
-    assert!(body == big, "the multipart object must read back byte for byte ({} vs {} bytes)", body.len(), big.len());
+    assert!(
+        body == big,
+        "the multipart object must read back byte for byte ({} vs {} bytes)",
+        body.len(),
+        big.len()
+    );
 }
 
 #[tokio::test]
 async fn a_missing_bucket_fails_after_the_retries_as_s3action_on_the_bucket() {
     let moto = Moto::start().await;
     let (ctx, metrics) = s3_context(&moto.settings());
-    let s3 = action(&ctx, "connection = \"moto\"\nbucket = \"no-such-bucket\"\nkey = \"${topic()}/x.json\"").unwrap();
+    let s3 = action(
+        &ctx,
+        "connection = \"moto\"\nbucket = \"no-such-bucket\"\nkey = \"${topic()}/x.json\"",
+    )
+    .unwrap();
     let failure = s3.execute(&message("a/b", b"{}")).await.unwrap_err();
     assert_eq!(failure.failed_action, "S3Action");
     assert_eq!(failure.failed_resource, "no-such-bucket");
     let m = &failure.error_message;
-    assert!(m.starts_with("Failed to put S3 object.") && m.contains("NoSuchBucket"), "{m}");
-    assert!(m.contains("Message arrived on: a/b, Action: s3, Bucket: no-such-bucket, Key: \"a/b/x.json\""), "{m}");
-    assert_eq!((metrics.get("retry:s3"), metrics.get("failure:s3"), metrics.get("success:s3")), (2, 1, 0));
+    assert!(
+        m.starts_with("Failed to put S3 object.") && m.contains("NoSuchBucket"),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "Message arrived on: a/b, Action: s3, Bucket: no-such-bucket, Key: \"a/b/x.json\""
+        ),
+        "{m}"
+    );
+    assert_eq!(
+        (
+            metrics.get("retry:s3"),
+            metrics.get("failure:s3"),
+            metrics.get("success:s3")
+        ),
+        (2, 1, 0)
+    );
 
     // The error action's payload carries the same failure.
     let err_msg = message("a/b", b"{}").for_error_action(&[failure]);
     let v: serde_json::Value = serde_json::from_slice(&err_msg.output).unwrap();
-    assert_eq!((v["failures"][0]["failedAction"].as_str(), v["failures"][0]["failedResource"].as_str()), (Some("S3Action"), Some("no-such-bucket")));
+    assert_eq!(
+        (
+            v["failures"][0]["failedAction"].as_str(),
+            v["failures"][0]["failedResource"].as_str()
+        ),
+        (Some("S3Action"), Some("no-such-bucket"))
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_retried_then_fails() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port(); // closed again
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port(); // closed again
     let conn = format!(
         "[connections.down]\nurl = \"s3://\"\nendpoint = \"http://127.0.0.1:{port}\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\nallow_http = true"
     );
     let (ctx, metrics) = s3_context(&settings(&conn));
-    let s3 = action(&ctx, "connection = \"down\"\nbucket = \"lake\"\nkey = \"k.json\"\nretry = { attempts = 2 }").unwrap();
+    let s3 = action(
+        &ctx,
+        "connection = \"down\"\nbucket = \"lake\"\nkey = \"k.json\"\nretry = { attempts = 2 }",
+    )
+    .unwrap();
     let failure = s3.execute(&message("a/b", b"{}")).await.unwrap_err();
-    assert_eq!((failure.failed_action.as_str(), failure.failed_resource.as_str()), ("S3Action", "lake"));
+    assert_eq!(
+        (
+            failure.failed_action.as_str(),
+            failure.failed_resource.as_str()
+        ),
+        ("S3Action", "lake")
+    );
     assert_eq!((metrics.get("retry:s3"), metrics.get("failure:s3")), (1, 1));
 }
 
@@ -74,20 +147,41 @@ async fn an_unreachable_endpoint_is_retried_then_fails() {
 async fn bad_rendered_keys_fail_at_once_without_retries() {
     let (ctx, metrics) = s3_context(&settings("[connections.m]\nurl = \"memory://\""));
     // `${nothing}` renders empty: `a//b` is not a valid key.
-    let s3 = action(&ctx, "connection = \"m\"\nbucket = \"b\"\nkey = \"a/${nothing}/b\"").unwrap();
+    let s3 = action(
+        &ctx,
+        "connection = \"m\"\nbucket = \"b\"\nkey = \"a/${nothing}/b\"",
+    )
+    .unwrap();
     let failure = s3.execute(&message("t", b"{}")).await.unwrap_err();
-    assert!(failure.error_message.contains("invalid object key \"a//b\""), "{failure}");
-    assert_eq!((failure.failed_resource.as_str(), metrics.get("retry:s3")), ("b", 0));
+    assert!(
+        failure
+            .error_message
+            .contains("invalid object key \"a//b\""),
+        "{failure}"
+    );
+    assert_eq!(
+        (failure.failed_resource.as_str(), metrics.get("retry:s3")),
+        ("b", 0)
+    );
 }
 
 #[tokio::test]
 async fn the_file_backend_writes_files_under_bucket_directories() {
     let dir = tempfile::tempdir().unwrap();
-    let conn = format!("[connections.default]\nurl = \"file://{}\"", dir.path().display());
+    let conn = format!(
+        "[connections.default]\nurl = \"file://{}\"",
+        dir.path().display()
+    );
     let (ctx, metrics) = s3_context(&settings(&conn));
     // No `connection`: the rule gets "default".
-    let s3 = action(&ctx, "bucket = \"local\"\nkey = \"${topic()}/${timestamp()}.json\"").unwrap();
-    s3.execute(&message("sensors/room1", br#"{"t":1}"#)).await.unwrap();
+    let s3 = action(
+        &ctx,
+        "bucket = \"local\"\nkey = \"${topic()}/${timestamp()}.json\"",
+    )
+    .unwrap();
+    s3.execute(&message("sensors/room1", br#"{"t":1}"#))
+        .await
+        .unwrap();
     let written = std::fs::read(dir.path().join("local/sensors/room1/1700000000000.json")).unwrap();
     assert_eq!(written, br#"{"t":1}"#);
     assert_eq!(metrics.get("success:s3"), 1);

@@ -126,11 +126,7 @@ fn compile(chars: &[char], pos: &mut usize, nested: bool) -> Option<Vec<Tok>> {
             }
         }
     }
-    if nested {
-        None
-    } else {
-        Some(toks)
-    }
+    if nested { None } else { Some(toks) }
 }
 
 fn valid_field(c: char, n: usize) -> bool {
@@ -195,11 +191,16 @@ fn parse_seq(toks: &[Tok], text: &[char], mut pos: usize, f: &mut Fields) -> Opt
                     let reserved: usize = toks[i + 1..]
                         .iter()
                         .map_while(|t| match t {
-                            Tok::Field(c2, n2) => widths(*c2, *n2).filter(|(a, b)| a == b).map(|(a, _)| a),
+                            Tok::Field(c2, n2) => {
+                                widths(*c2, *n2).filter(|(a, b)| a == b).map(|(a, _)| a)
+                            }
                             _ => None,
                         })
                         .sum();
-                    let run = text[pos..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    let run = text[pos..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_digit())
+                        .count();
                     let take = run.saturating_sub(reserved).min(max);
                     if take < min {
                         return None;
@@ -254,21 +255,34 @@ fn match_name(text: &[char], pos: usize, names: &[&str]) -> Option<(usize, usize
     names.iter().enumerate().find_map(|(i, name)| {
         let n = name.chars().count();
         let candidate = text.get(pos..pos + n)?;
-        candidate.iter().copied().map(|c| c.to_ascii_lowercase()).eq(name.chars().map(|c| c.to_ascii_lowercase())).then_some((i, n))
+        candidate
+            .iter()
+            .copied()
+            .map(|c| c.to_ascii_lowercase())
+            .eq(name.chars().map(|c| c.to_ascii_lowercase()))
+            .then_some((i, n))
     })
 }
 
-fn parse_text_field(c: char, _n: usize, text: &[char], pos: usize, f: &mut Fields) -> Option<usize> {
+fn parse_text_field(
+    c: char,
+    _n: usize,
+    text: &[char],
+    pos: usize,
+    f: &mut Fields,
+) -> Option<usize> {
     match c {
         'M' | 'L' => {
             let shorts: Vec<&str> = MONTHS.iter().map(|m| &m[..3]).collect();
-            let (i, len) = match_name(text, pos, &MONTHS).or_else(|| match_name(text, pos, &shorts))?;
+            let (i, len) =
+                match_name(text, pos, &MONTHS).or_else(|| match_name(text, pos, &shorts))?;
             f.month = Some(i as i64 + 1);
             Some(pos + len)
         }
         'E' => {
             let shorts: Vec<&str> = DAYS.iter().map(|d| &d[..3]).collect();
-            let (_, len) = match_name(text, pos, &DAYS).or_else(|| match_name(text, pos, &shorts))?;
+            let (_, len) =
+                match_name(text, pos, &DAYS).or_else(|| match_name(text, pos, &shorts))?;
             Some(pos + len)
         }
         'a' => {
@@ -315,11 +329,21 @@ fn offset(text: &[char], pos: usize) -> Option<(i32, usize)> {
     let mut i = pos + 1;
     let mut parts = Vec::new();
     while parts.len() < 3 {
-        if !parts.is_empty() && text.get(i) == Some(&':') && text.get(i + 1).is_some_and(char::is_ascii_digit) {
+        if !parts.is_empty()
+            && text.get(i) == Some(&':')
+            && text.get(i + 1).is_some_and(char::is_ascii_digit)
+        {
             i += 1;
         }
-        let run = text[i.min(text.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
-        let take = if parts.is_empty() && run % 2 == 1 { 1 } else { run.min(2) };
+        let run = text[i.min(text.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let take = if parts.is_empty() && run % 2 == 1 {
+            1
+        } else {
+            run.min(2)
+        };
         if take == 0 {
             break;
         }
@@ -327,7 +351,11 @@ fn offset(text: &[char], pos: usize) -> Option<(i32, usize)> {
         parts.push(digits.parse::<i32>().ok()?);
         i += take;
     }
-    let (h, m, s) = (*parts.first()?, *parts.get(1).unwrap_or(&0), *parts.get(2).unwrap_or(&0));
+    let (h, m, s) = (
+        *parts.first()?,
+        *parts.get(1).unwrap_or(&0),
+        *parts.get(2).unwrap_or(&0),
+    );
     if h > 18 || m > 59 || s > 59 {
         return None;
     }
@@ -372,14 +400,45 @@ fn prefixed_offset(text: &[char], pos: usize, f: &mut Fields) -> Option<usize> {
 /// A zone abbreviation from a fixed table (a choice: abbreviations are fixed offsets).
 fn zone_abbreviation(text: &[char], pos: usize, f: &mut Fields) -> Option<usize> {
     const TABLE: &[(&str, i32)] = &[
-        ("UTC", 0), ("GMT", 0), ("UT", 0), ("Z", 0), ("WET", 0), ("WEST", 60), ("BST", 60),
-        ("CET", 60), ("CEST", 120), ("EET", 120), ("EEST", 180), ("MSK", 180), ("IST", 330),
-        ("SGT", 480), ("HKT", 480), ("AWST", 480), ("JST", 540), ("KST", 540), ("ACST", 570),
-        ("AEST", 600), ("AEDT", 660), ("NZST", 720), ("NZDT", 780), ("HST", -600),
-        ("AKST", -540), ("AKDT", -480), ("PST", -480), ("PDT", -420), ("MST", -420),
-        ("MDT", -360), ("CST", -360), ("CDT", -300), ("EST", -300), ("EDT", -240),
+        ("UTC", 0),
+        ("GMT", 0),
+        ("UT", 0),
+        ("Z", 0),
+        ("WET", 0),
+        ("WEST", 60),
+        ("BST", 60),
+        ("CET", 60),
+        ("CEST", 120),
+        ("EET", 120),
+        ("EEST", 180),
+        ("MSK", 180),
+        ("IST", 330),
+        ("SGT", 480),
+        ("HKT", 480),
+        ("AWST", 480),
+        ("JST", 540),
+        ("KST", 540),
+        ("ACST", 570),
+        ("AEST", 600),
+        ("AEDT", 660),
+        ("NZST", 720),
+        ("NZDT", 780),
+        ("HST", -600),
+        ("AKST", -540),
+        ("AKDT", -480),
+        ("PST", -480),
+        ("PDT", -420),
+        ("MST", -420),
+        ("MDT", -360),
+        ("CST", -360),
+        ("CDT", -300),
+        ("EST", -300),
+        ("EDT", -240),
     ];
-    let run = text[pos..].iter().take_while(|c| c.is_ascii_uppercase()).count();
+    let run = text[pos..]
+        .iter()
+        .take_while(|c| c.is_ascii_uppercase())
+        .count();
     let word: String = text[pos..pos + run].iter().collect();
     let (_, minutes) = TABLE.iter().find(|(name, _)| *name == word)?;
     f.zone = Some(Zone::Fixed(minutes * 60));
@@ -400,7 +459,9 @@ fn resolve(f: &Fields) -> Option<i64> {
     }
     let year = year as i32;
     let date = match (f.month, f.day, f.day_of_year) {
-        (Some(m), Some(d), _) => NaiveDate::from_ymd_opt(year, u32::try_from(m).ok()?, u32::try_from(d).ok()?)?,
+        (Some(m), Some(d), _) => {
+            NaiveDate::from_ymd_opt(year, u32::try_from(m).ok()?, u32::try_from(d).ok()?)?
+        }
         (None, None, Some(doy)) => NaiveDate::from_yo_opt(year, u32::try_from(doy).ok()?)?,
         _ => return None,
     };

@@ -16,12 +16,30 @@ use chrono_tz::OffsetName;
 
 /// Month names, January first.
 pub const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 
 /// Day names, Monday first (ISO order).
-pub const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+pub const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 /// A local date-time with everything the zone letters need.
 pub struct ZonedTime {
@@ -146,16 +164,34 @@ fn print_field(c: char, count: usize, t: &ZonedTime, out: &mut String) -> Option
         }
         'w' => pad(out, date.iso_week().week() as i64, count),
         'e' => pad(out, date.weekday().number_from_monday() as i64, count),
-        'E' => text(out, DAYS[date.weekday().num_days_from_monday() as usize], count),
+        'E' => text(
+            out,
+            DAYS[date.weekday().num_days_from_monday() as usize],
+            count,
+        ),
         'D' => pad(out, date.ordinal() as i64, count),
         'M' if count >= 3 => text(out, MONTHS[date.month0() as usize], count),
         'M' => pad(out, date.month() as i64, count),
         'd' => pad(out, date.day() as i64, count),
         'a' => out.push_str(if time.hour() < 12 { "AM" } else { "PM" }),
         'K' => pad(out, (time.hour() % 12) as i64, count),
-        'h' => pad(out, match time.hour() % 12 { 0 => 12, h => h as i64 }, count),
+        'h' => pad(
+            out,
+            match time.hour() % 12 {
+                0 => 12,
+                h => h as i64,
+            },
+            count,
+        ),
         'H' => pad(out, time.hour() as i64, count),
-        'k' => pad(out, match time.hour() { 0 => 24, h => h as i64 }, count),
+        'k' => pad(
+            out,
+            match time.hour() {
+                0 => 24,
+                h => h as i64,
+            },
+            count,
+        ),
         'm' => pad(out, time.minute() as i64, count),
         's' => pad(out, time.second() as i64, count),
         'S' => fraction(out, (time.nanosecond() % 1_000_000_000) / 1_000_000, count),
@@ -242,16 +278,34 @@ mod tests {
     fn letters() {
         // 2021-03-07T05:04:03.045Z is a Sunday, day 66, ISO week 9.
         let ms = 1615093443045;
-        assert_eq!(fmt("yyyy-MM-dd'T'HH:mm:ss.SSSZ", ms, "UTC").unwrap(), "2021-03-07T05:04:03.045+0000");
+        assert_eq!(
+            fmt("yyyy-MM-dd'T'HH:mm:ss.SSSZ", ms, "UTC").unwrap(),
+            "2021-03-07T05:04:03.045+0000"
+        );
         assert_eq!(fmt("yy M d H m s S", ms, "UTC").unwrap(), "21 3 7 5 4 3 0");
-        assert_eq!(fmt("MMM MMMM E EEEE", ms, "UTC").unwrap(), "Mar March Sun Sunday");
+        assert_eq!(
+            fmt("MMM MMMM E EEEE", ms, "UTC").unwrap(),
+            "Mar March Sun Sunday"
+        );
         assert_eq!(fmt("D DDD w e x", ms, "UTC").unwrap(), "66 066 9 7 2021");
         assert_eq!(fmt("h:mm a K k", ms, "UTC").unwrap(), "5:04 AM 5 5");
-        assert_eq!(fmt("hh a kk", 1615093443045 + 12 * 3600 * 1000, "UTC").unwrap(), "05 PM 17");
+        assert_eq!(
+            fmt("hh a kk", 1615093443045 + 12 * 3600 * 1000, "UTC").unwrap(),
+            "05 PM 17"
+        );
         assert_eq!(fmt("k h", 1615075200000, "UTC").unwrap(), "24 12");
-        assert_eq!(fmt("Z ZZ ZZZ", ms, "America/New_York").unwrap(), "-0500 -05:00 America/New_York");
-        assert_eq!(fmt("z zzzz", ms, "America/New_York").unwrap(), "EST Eastern Standard Time");
-        assert_eq!(fmt("z zzzz", ms, "UTC").unwrap(), "UTC Coordinated Universal Time");
+        assert_eq!(
+            fmt("Z ZZ ZZZ", ms, "America/New_York").unwrap(),
+            "-0500 -05:00 America/New_York"
+        );
+        assert_eq!(
+            fmt("z zzzz", ms, "America/New_York").unwrap(),
+            "EST Eastern Standard Time"
+        );
+        assert_eq!(
+            fmt("z zzzz", ms, "UTC").unwrap(),
+            "UTC Coordinated Universal Time"
+        );
         assert_eq!(fmt("Z", ms, "Asia/Kolkata").unwrap(), "+0530");
         assert_eq!(fmt("SSSSS S", ms, "UTC").unwrap(), "04500 0");
         assert_eq!(fmt("y C Y G", ms, "UTC").unwrap(), "2021 20 2021 AD");
@@ -270,9 +324,15 @@ mod tests {
     #[test]
     fn negative_years_and_fixed_offsets() {
         // -62198755200000 ms is year -1 (2 BC) in the proleptic ISO calendar.
-        assert_eq!(fmt("yyyy G Y", -62198755200000, "UTC").unwrap(), "-0001 BC 2");
+        assert_eq!(
+            fmt("yyyy G Y", -62198755200000, "UTC").unwrap(),
+            "-0001 BC 2"
+        );
         let fixed = chrono::FixedOffset::east_opt(3600).unwrap();
         let dt = from_epoch_millis(0, &fixed).unwrap();
-        assert_eq!(format_fixed("HH:mm z ZZ ZZZ", &dt, "+01:00").unwrap(), "01:00 +01:00 +01:00 +01:00");
+        assert_eq!(
+            format_fixed("HH:mm z ZZ ZZZ", &dt, "+01:00").unwrap(),
+            "01:00 +01:00 +01:00 +01:00"
+        );
     }
 }
