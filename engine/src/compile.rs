@@ -32,7 +32,7 @@ impl Rule {
     pub fn compile(sql: &str, version: SqlVersion) -> Result<Rule, CompileError> {
         let query = parse_statement(sql, version)?;
         check_query(&query, version)?;
-        let plan = BatchPlan::new(&query, version);
+        let plan = BatchPlan::new(&query);
         Ok(Rule {
             query,
             version,

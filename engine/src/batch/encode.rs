@@ -42,16 +42,15 @@ pub(super) fn run(
         return Some(out);
     }
     let filtered;
-    let (eval_batch, fired_is_all) = if fired.len() == n {
-        (batch, true)
+    let eval_batch = if fired.len() == n {
+        batch
     } else {
         let mask: arrow::array::BooleanArray = (0..n)
             .map(|i| Some(fired.binary_search(&i).is_ok()))
             .collect();
         filtered = filter_record_batch(batch, &mask).ok()?;
-        (&filtered, false)
+        &filtered
     };
-    let _ = fired_is_all;
     let m = eval_batch.num_rows();
     let mut arrays: Vec<Option<ArrayRef>> = Vec::with_capacity(sig.outputs.len());
     for o in &sig.outputs {

@@ -144,8 +144,7 @@ fn collect(e: &Expr, cols: &mut Vec<Source_>) -> bool {
 }
 
 impl BatchPlan {
-    pub fn new(q: &Query, version: SqlVersion) -> BatchPlan {
-        let _ = version;
+    pub fn new(q: &Query) -> BatchPlan {
         BatchPlan {
             shape: Shape::new(q),
         }

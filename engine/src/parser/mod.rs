@@ -13,7 +13,7 @@ mod lexer;
 
 use crate::ast::{BinaryOp, Expr, Pos, Projection, Query, SelectItem, Source, UnaryOp};
 use crate::error::CompileError;
-use crate::value::{CastType, Object, SqlVersion, Value};
+use crate::value::{CastType, SqlVersion, Value};
 use lexer::{Tok, Token};
 
 /// Parses a whole statement.
@@ -245,12 +245,11 @@ impl Parser {
                 self.bump();
                 items.push(SelectItem::Star);
             } else {
-                let pos = self.pos();
                 let expr = self.expr()?;
                 let key = if self.eat_kw("as") {
                     self.alias()?
                 } else {
-                    vec![default_key(&expr, items.len() + 1, pos)?]
+                    vec![default_key(&expr, items.len() + 1)]
                 };
                 items.push(SelectItem::Expr { expr, key });
             }
@@ -576,23 +575,13 @@ impl Parser {
 /// The output key of an unaliased SELECT item (AWS leaves this undocumented; README):
 /// an attribute's own name (last path segment), a function's name, a variable's name,
 /// otherwise `_<n>` with n the 1-based position in the SELECT list.
-fn default_key(expr: &Expr, index: usize, _pos: Pos) -> Result<String, CompileError> {
-    Ok(match expr {
+fn default_key(expr: &Expr, index: usize) -> String {
+    match expr {
         Expr::Field(name) | Expr::Member(_, name) | Expr::Var(name) => name.clone(),
         Expr::Call { name, .. } => name.clone(),
         Expr::Cast(..) => "cast".to_owned(),
         _ => format!("_{index}"),
-    })
-}
-
-/// Builds an object literal value (helper for tests).
-pub fn object(members: Vec<(&str, Value)>) -> Value {
-    Value::Object(Object(
-        members
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    ))
+    }
 }
 
 #[cfg(test)]
