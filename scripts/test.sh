@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need on a fresh Debian/Ubuntu machine
-# (Mosquitto, openssl, moto server), makes sure the default Mosquitto runs at 127.0.0.1:1883,
-# then runs the whole suite. Tests that load or kill a broker start their own Mosquitto on a free port.
+# (Mosquitto, openssl, moto server, the tansu Kafka broker), makes sure the default Mosquitto
+# runs at 127.0.0.1:1883, then runs the whole suite. Tests that load or kill a broker start their own Mosquitto on a free port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,11 @@ if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 missing=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v openssl >/dev/null || missing+=(openssl)
+# The kafka action builds the bundled librdkafka (./configure + make) against system OpenSSL.
+command -v make >/dev/null || missing+=(make)
+[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+[ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v moto_server >/dev/null || python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
@@ -38,6 +43,18 @@ if ! command -v moto_server >/dev/null; then
     python3 -m pip install --quiet 'moto[server]' || python3 -m pip install --quiet --break-system-packages 'moto[server]'
 fi
 export PATH="$PATH:$HOME/.local/bin"
+
+# tansu, a Kafka-compatible broker: the kafka action's tests start their own on a free port.
+# Built once (~15 min on 2 cores) into the cache outside the clone and reused.
+cache="${RULEWIRE_CACHE_DIR:-$HOME/.cache/rulewire}"
+export RULEWIRE_TANSU="${RULEWIRE_TANSU:-$cache/tansu/bin/tansu}"
+if [ ! -x "$RULEWIRE_TANSU" ]; then
+    echo "installing: tansu (Kafka-compatible test broker) into $cache/tansu"
+    build_dir="${TMPDIR:-/tmp}/rulewire-tansu-build"
+    cargo install tansu --locked --features dynostore --root "$cache/tansu" --target-dir "$build_dir"
+    rm -rf "$build_dir"
+    RULEWIRE_TANSU="$cache/tansu/bin/tansu"
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace "$@"

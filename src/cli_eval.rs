@@ -185,5 +185,7 @@ fn offline_context() -> anyhow::Result<ActionContext> {
         max_in_flight: 1,
         metrics: Arc::new(NoopMetrics),
         s3: Arc::default(),
+        kafka: Arc::default(),
+        kinesis: Arc::default(),
     })
 }

@@ -23,6 +23,10 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// `[s3.connections.<name>]`: named S3 connections for the s3 action (owned by actions).
     pub s3: rulewire_actions::S3Settings,
+    /// `[kafka.connections.<name>]`: named Kafka connections for the kafka action.
+    pub kafka: rulewire_actions::KafkaSettings,
+    /// `[kinesis.connections.<name>]`: named Kinesis connections for the kinesis action.
+    pub kinesis: rulewire_actions::KinesisSettings,
 }
 
 /// MQTT protocol version spoken to the broker.

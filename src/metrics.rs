@@ -31,6 +31,8 @@ pub struct Metrics {
     pub http_responses: IntCounterVec,
     pub http_errors: IntCounterVec,
     pub action_latency: HistogramVec,
+    /// Messages per request of batching actions (kinesis PutRecords).
+    pub action_request_records: HistogramVec,
     pub batch_size: Histogram,
     pub rule_eval: HistogramVec,
     pub in_flight: IntGauge,
@@ -91,6 +93,17 @@ impl Metrics {
         )
         .unwrap();
         r.register(Box::new(action_latency.clone())).unwrap();
+        let action_request_records = HistogramVec::new(
+            HistogramOpts::new(
+                "rulewire_action_request_records",
+                "Messages per request of batching actions (kinesis PutRecords)",
+            )
+            .buckets(vec![1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0]),
+            &["rule", "action"],
+        )
+        .unwrap();
+        r.register(Box::new(action_request_records.clone()))
+            .unwrap();
         let rule_eval = HistogramVec::new(
             HistogramOpts::new("rulewire_rule_eval_seconds", "Time to evaluate one batch")
                 .buckets(prometheus::exponential_buckets(0.00001, 2.0, 16).unwrap()),
@@ -174,6 +187,7 @@ impl Metrics {
                 &["rule", "reason"],
             ),
             action_latency,
+            action_request_records,
             batch_size,
             rule_eval,
             in_flight,
@@ -245,5 +259,11 @@ impl ActionMetrics for ActionHooks {
             .http_errors
             .with_label_values(&[rule, reason])
             .inc();
+    }
+    fn batch(&self, rule: &str, kind: &'static str, records: usize) {
+        self.metrics
+            .action_request_records
+            .with_label_values(&[rule, kind])
+            .observe(records as f64);
     }
 }

@@ -96,6 +96,12 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
             error_action: false,
         }),
         s3: Arc::new(rulewire_actions::S3Connections::from_settings(&config.s3)?),
+        kafka: Arc::new(rulewire_actions::KafkaConnections::from_settings(
+            &config.kafka,
+        )?),
+        kinesis: Arc::new(rulewire_actions::KinesisConnections::from_settings(
+            &config.kinesis,
+        )?),
     };
     let error_ctx = ctx.with_metrics(Arc::new(ActionHooks {
         metrics: metrics.clone(),

@@ -5,15 +5,18 @@
 
 use serde::Deserialize;
 
-use crate::{HttpConfig, RepublishConfig, S3Config};
+use crate::{HttpConfig, KafkaConfig, KinesisConfig, RepublishConfig, S3Config};
 
-/// The configuration of one action, tagged by `type = "republish" | "http" | "s3"`.
+/// The configuration of one action, tagged by `type = "republish" | "http" | "s3" | "kafka" |
+/// "kinesis"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionConfig {
     Republish(RepublishConfig),
     Http(HttpConfig),
     S3(S3Config),
+    Kafka(KafkaConfig),
+    Kinesis(KinesisConfig),
 }
 
 impl ActionConfig {
@@ -23,6 +26,8 @@ impl ActionConfig {
             ActionConfig::Republish(_) => "republish",
             ActionConfig::Http(_) => "http",
             ActionConfig::S3(_) => "s3",
+            ActionConfig::Kafka(_) => "kafka",
+            ActionConfig::Kinesis(_) => "kinesis",
         }
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! The MQTT connection (behind `MqttPublisher`, which the service implements over rumqttc),
 //! one shared `reqwest::Client`, the default retry policy and in-flight bound, the metrics
-//! hooks, and the named S3 connections. Cheap to clone; the error action may get a clone
+//! hooks, and the named S3, Kafka and Kinesis connections. Cheap to clone; the error action may get a clone
 //! with other metrics.
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
-use crate::{ActionMetrics, NoopMetrics, RetryPolicy, S3Connections};
+use crate::{
+    ActionMetrics, KafkaConnections, KinesisConnections, NoopMetrics, RetryPolicy, S3Connections,
+};
 
 /// A boxed, `Send` future (what the object-safe traits of this crate return).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -41,6 +43,11 @@ pub struct ActionContext {
     pub metrics: Arc<dyn ActionMetrics>,
     /// Named S3 connections (`[s3.connections.*]`); `Default` is none, lenient (for `check`).
     pub s3: Arc<S3Connections>,
+    /// Named Kafka connections and their producers (`[kafka.connections.*]`); `Default` is
+    /// none, lenient.
+    pub kafka: Arc<KafkaConnections>,
+    /// Named Kinesis connections (`[kinesis.connections.*]`); `Default` is none, lenient.
+    pub kinesis: Arc<KinesisConnections>,
 }
 
 /// Default `ActionContext::max_in_flight`.
@@ -56,6 +63,8 @@ impl ActionContext {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             metrics: Arc::new(NoopMetrics),
             s3: Arc::default(),
+            kafka: Arc::default(),
+            kinesis: Arc::default(),
         }
     }
 

@@ -4,20 +4,26 @@
 //! - `config`: `ActionConfig`, the `[[action]]` / `[error_action]` tables of a rule header.
 //! - `delivery` + `retry`: the plumbing every action shares (bounded in-flight work, timeout,
 //!   retries with exponential backoff and full jitter, metrics, `ActionFailure`).
+//! - `batching`: the `Action` of sinks that group messages (s3 batched mode, kinesis).
 //! - `error_payload`: AWS's error-action payload.
-//! - one folder per action: `republish/`, `http/`, `s3/`.
+//! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`.
+//! - `env`: `${env:NAME}` in the named connections of `rulewire.toml`.
 //!
 //! The service builds each action once per rule load with `build_action` (templates compile
 //! then, so a bad one fails the rule load), and calls `Action::execute` per fired message.
 //! On `Err(ActionFailure)` it collects the failures of all actions of that rule and runs the
 //! rule's error action on `msg.for_error_action(&failures)`.
 
+mod batching;
 mod config;
 mod context;
 mod delivery;
+mod env;
 mod error_payload;
 mod fired;
 pub mod http;
+pub mod kafka;
+pub mod kinesis;
 mod metrics;
 pub mod republish;
 pub mod retry;
@@ -34,6 +40,8 @@ pub use delivery::DeliveryConfig;
 pub use error_payload::{ActionFailure, error_payload};
 pub use fired::FiredMessage;
 pub use http::HttpConfig;
+pub use kafka::{KafkaConfig, KafkaConnections, KafkaSettings};
+pub use kinesis::{KinesisConfig, KinesisConnections, KinesisSettings};
 pub use metrics::{ActionMetrics, NoopMetrics, status_class};
 pub use republish::RepublishConfig;
 pub use retry::{RetryOverride, RetryPolicy};
@@ -42,7 +50,7 @@ pub use templates::KeyValue;
 
 /// One configured action of one rule. Object-safe: a rule holds `Vec<Arc<dyn Action>>`.
 pub trait Action: Send + Sync {
-    /// The action type for metric labels: `"republish"`, `"http"`, `"s3"`.
+    /// The action type for metric labels: `"republish"`, `"http"`, `"s3"`, `"kafka"`...
     fn kind(&self) -> &'static str;
     /// Delivers `msg.output`, with retries; `Err` once every attempt failed or a permanent
     /// error occurred. Waits for a slot first when the action's in-flight bound is reached.
@@ -67,6 +75,19 @@ impl BuildError {
             message: message.into(),
         }
     }
+
+    /// A rule names connection `name`, which `[<section>.connections]` lacks.
+    pub(crate) fn unknown_connection(
+        section: &str,
+        name: &str,
+        configured: &[String],
+    ) -> BuildError {
+        let message = format!(
+            "no [{section}.connections.{name}] in rulewire.toml (configured: {})",
+            configured.join(", ")
+        );
+        BuildError::invalid("connection", message)
+    }
 }
 
 /// Builds the action `cfg` describes; templates are compiled with the rule's SQL `version`.
@@ -79,8 +100,12 @@ pub fn build_action(
         ActionConfig::Republish(c) => republish::build(c, version, ctx),
         ActionConfig::Http(c) => http::build(c, version, ctx),
         ActionConfig::S3(c) => s3::build(c, version, ctx),
+        ActionConfig::Kafka(c) => kafka::build(c, version, ctx),
+        ActionConfig::Kinesis(c) => kinesis::build(c, version, ctx),
     }
 }
 
 #[cfg(test)]
 pub(crate) mod test_util;
+#[cfg(any(test, feature = "test-servers"))]
+pub mod testing;

@@ -20,6 +20,8 @@ pub trait ActionMetrics: Send + Sync {
     /// One HTTP attempt that got no response: `"invalid_url"`, `"timeout"` or `"unknown_host"`
     /// (connection errors count as `"unknown_host"`, as AWS's `HttpUnknownHost`).
     fn http_error(&self, _rule: &str, _reason: &'static str) {}
+    /// One request sent that carries `records` messages (batching actions: kinesis).
+    fn batch(&self, _rule: &str, _kind: &'static str, _records: usize) {}
 }
 
 /// Metrics that go nowhere, for tests and tools.

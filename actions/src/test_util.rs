@@ -1,5 +1,5 @@
 //! Helpers shared by this crate's tests: a context with fast retries and counting metrics,
-//! and a fired message.
+//! a fired message; free ports and moto come from `testing`.
 
 use std::{
     collections::BTreeMap,
@@ -9,7 +9,10 @@ use std::{
 
 use bytes::Bytes;
 
-use crate::{ActionContext, ActionMetrics, BoxFuture, FiredMessage, MqttPublisher, RetryPolicy};
+use crate::{
+    Action, ActionContext, ActionFailure, ActionMetrics, BoxFuture, FiredMessage, MqttPublisher,
+    RetryPolicy,
+};
 
 /// Installs rustls' ring provider once (reqwest is built with `rustls-no-provider`).
 pub(crate) fn install_crypto() {
@@ -65,6 +68,12 @@ impl ActionMetrics for CountingMetrics {
     fn http_error(&self, _: &str, reason: &'static str) {
         self.bump(format!("error:{reason}"));
     }
+    fn batch(&self, _: &str, kind: &'static str, records: usize) {
+        self.bump(format!("batch:{kind}"));
+        for _ in 0..records {
+            self.bump(format!("batch_records:{kind}"));
+        }
+    }
 }
 
 /// A context with `publisher`, a real reqwest client, 3 fast attempts and counting metrics.
@@ -94,4 +103,26 @@ pub(crate) fn fired(rule: &str, topic: &str, output: &[u8]) -> FiredMessage {
         trace_id: "trace-1".into(),
         ..Default::default()
     }
+}
+
+pub(crate) use crate::testing::{Moto, free_port};
+
+/// Runs every message through `action` concurrently (as the service does), in spawn order,
+/// and returns the outcomes in the same order.
+pub(crate) async fn run_all(
+    action: &Arc<dyn Action>,
+    msgs: Vec<FiredMessage>,
+) -> Vec<Result<(), ActionFailure>> {
+    let tasks: Vec<_> = msgs
+        .into_iter()
+        .map(|m| {
+            let a = action.clone();
+            tokio::spawn(async move { a.execute(&m).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
 }

@@ -15,7 +15,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -28,13 +28,13 @@ use super::{
     encode,
 };
 use crate::{
-    Action, ActionContext, ActionFailure, BoxFuture, BuildError, FiredMessage,
-    delivery::{Delivery, record_outcome},
+    Action, ActionContext, ActionFailure, BuildError, FiredMessage,
+    batching::{Enqueue, Outcome, Queued, Waiter},
+    delivery::Delivery,
     templates,
 };
 
 const KIND: &str = "s3";
-const AWS_NAME: &str = "S3Action";
 
 /// Builds the batched form of an s3 action.
 pub(crate) fn build(
@@ -92,7 +92,7 @@ pub(crate) fn build(
         ctx: ctx.clone(),
         open: Mutex::default(),
     };
-    Ok(Arc::new(Batched(Arc::new(inner))))
+    Ok(Queued::action(inner))
 }
 
 /// `text` split at its last `/` outside `${...}`: (directory, file name), without the `/`.
@@ -118,8 +118,6 @@ fn split_key(text: &str) -> (&str, &str) {
     }
 }
 
-struct Batched(Arc<Inner>);
-
 struct Inner {
     target: Arc<Target>,
     dir: Template,
@@ -141,8 +139,6 @@ struct Open {
     next_id: u64,
 }
 
-type Waiter = oneshot::Sender<Result<(), ActionFailure>>;
-
 struct Batch {
     id: u64,
     rows: Vec<Bytes>,
@@ -151,41 +147,36 @@ struct Batch {
     waiters: Vec<Waiter>,
 }
 
-impl Action for Batched {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn execute<'a>(&'a self, msg: &'a FiredMessage) -> BoxFuture<'a, Result<(), ActionFailure>> {
-        Box::pin(async move {
-            let _slot = self.0.delivery.slot().await;
-            let start = Instant::now();
-            let result = match self.0.add(msg) {
-                Ok(done) => done.await.unwrap_or_else(|_| {
-                    Err(failure(String::new(), "the batch was dropped".into()))
-                }),
-                Err(e) => Err(e),
-            };
-            record_outcome(&self.0.ctx, msg, KIND, start, &result);
-            result
-        })
-    }
+fn failure(failed_resource: String, error_message: String) -> ActionFailure {
+    <Inner as Enqueue>::failure(failed_resource, error_message)
 }
 
-fn failure(failed_resource: String, error_message: String) -> ActionFailure {
-    ActionFailure {
-        failed_action: AWS_NAME.to_owned(),
-        failed_resource,
-        error_message,
+impl Enqueue for Inner {
+    const KIND: &'static str = KIND;
+    const AWS_NAME: &'static str = "S3Action";
+
+    fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    fn ctx(&self) -> &ActionContext {
+        &self.ctx
+    }
+
+    /// Adds `msg`'s row to its batch (flushing it when full); the receiver gets the outcome.
+    fn enqueue(
+        self: &Arc<Self>,
+        msg: &FiredMessage,
+    ) -> Result<oneshot::Receiver<Outcome>, ActionFailure> {
+        self.add(msg)
     }
 }
 
 impl Inner {
-    /// Adds `msg`'s row to its batch (flushing it when full); the receiver gets the outcome.
     fn add(
         self: &Arc<Self>,
         msg: &FiredMessage,
-    ) -> Result<oneshot::Receiver<Result<(), ActionFailure>>, ActionFailure> {
+    ) -> Result<oneshot::Receiver<Outcome>, ActionFailure> {
         let original = msg.as_engine_message();
         let bucket = self.target.bucket.render(&original);
         let row = encode::row(self.format, &msg.output).map_err(|e| failure(bucket.clone(), e))?;

@@ -315,24 +315,7 @@ fn resolve_env(
     cfg: &S3ConnectionConfig,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<S3ConnectionConfig, String> {
-    let sub = |field: &str, text: &str| -> Result<String, String> {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${env:") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 6..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| format!("{field}: unterminated ${{env:...}}"))?;
-            let name = &after[..end];
-            let value = env(name)
-                .ok_or_else(|| format!("{field}: environment variable {name} is not set"))?;
-            out.push_str(&value);
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
-    };
+    let sub = |field: &str, text: &str| crate::env::substitute(field, text, env);
     Ok(S3ConnectionConfig {
         url: sub("url", &cfg.url)?,
         region: sub("region", &cfg.region)?,

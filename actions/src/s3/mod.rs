@@ -48,12 +48,12 @@ pub fn build(
     ctx: &ActionContext,
 ) -> Result<Arc<dyn Action>, BuildError> {
     if !ctx.s3.knows(&cfg.connection) {
-        let known = ctx.s3.names().join(", ");
-        let message = format!(
-            "no [s3.connections.{}] in rulewire.toml (configured: {known})",
-            cfg.connection
-        );
-        return Err(BuildError::invalid("connection", message));
+        let names = ctx.s3.names();
+        return Err(BuildError::unknown_connection(
+            "s3",
+            &cfg.connection,
+            &names,
+        ));
     }
     if cfg.bucket.is_empty() {
         return Err(BuildError::invalid("bucket", "must not be empty"));

@@ -1,29 +1,13 @@
 //! Batched mode against moto and the local filesystem: thresholds, grouping by key directory,
 //! acks only after the write, Parquet read-back, and a failed flush failing every message.
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, time::Duration};
 
 use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Moto, action, message, s3_context, settings};
-use crate::{Action, ActionFailure, FiredMessage};
-
-/// Runs every message through `s3` concurrently (as the service does) and returns the outcomes.
-async fn run_all(s3: &Arc<dyn Action>, msgs: Vec<FiredMessage>) -> Vec<Result<(), ActionFailure>> {
-    let tasks: Vec<_> = msgs
-        .into_iter()
-        .map(|m| {
-            let s3 = s3.clone();
-            tokio::spawn(async move { s3.execute(&m).await })
-        })
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
-}
+use crate::{FiredMessage, test_util::run_all};
 
 fn numbered(topic: &str, n: u32) -> FiredMessage {
     message(

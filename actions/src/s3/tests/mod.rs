@@ -1,18 +1,12 @@
-//! S3 action tests against real servers: a moto server (`moto_server`, started by each test on
-//! a free loopback port; buckets created with a plain HTTP PUT) and the local filesystem.
+//! S3 action tests against real servers: a moto server (`test_util::Moto`, started by each test
+//! on a free loopback port; buckets created with a plain HTTP PUT) and the local filesystem.
 //! Keys are listed over plain HTTP; objects are read back with a separate signed client.
 //! A missing `moto_server` FAILS these tests (scripts/test.sh installs it).
 
 mod batched;
 mod per_message;
 
-use std::{
-    io::ErrorKind,
-    net::TcpListener,
-    process::{Child, Command, Stdio},
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::{Attribute, ObjectStoreExt, path::Path};
@@ -21,75 +15,10 @@ use rulewire_engine::SqlVersion;
 use crate::{
     Action, ActionConfig, ActionContext, BuildError, FiredMessage, S3Connections, S3Settings,
     build_action,
-    test_util::{CountingMetrics, NoPublisher, context, fired},
+    test_util::{CountingMetrics, Moto, NoPublisher, context, fired},
 };
 
-/// A moto server on 127.0.0.1, killed on drop.
-pub(super) struct Moto {
-    child: Child,
-    pub port: u16,
-    http: reqwest::Client,
-}
-
 impl Moto {
-    pub(super) async fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let spawned = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                panic!(
-                    "moto_server is not installed: run `pip install 'moto[server]'` (scripts/test.sh does it)"
-                )
-            }
-            Err(e) => panic!("cannot start moto_server: {e}"),
-        };
-        crate::test_util::install_crypto();
-        let mut moto = Moto {
-            child,
-            port,
-            http: reqwest::Client::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = moto.http.get(moto.url("")).send().await
-                && r.status().is_success()
-            {
-                return moto;
-            }
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto_server exited at startup: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not answer on port {port} within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub(super) fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
-    }
-
-    /// Creates a bucket (object_store can't): `PUT /<bucket>`.
-    pub(super) async fn create_bucket(&self, bucket: &str) {
-        let r = self.http.put(self.url(bucket)).send().await.unwrap();
-        assert!(
-            r.status().is_success(),
-            "creating bucket {bucket}: {}",
-            r.status()
-        );
-    }
-
     /// One object's body and content type. moto refuses anonymous GETs of private objects,
     /// so this reads through a separate, signed object_store client.
     pub(super) async fn get(&self, bucket: &str, key: &str) -> (Bytes, String) {
@@ -109,13 +38,8 @@ impl Moto {
 
     /// Every key in `bucket`, sorted (ListObjectsV2, one page is enough here).
     pub(super) async fn keys(&self, bucket: &str) -> Vec<String> {
-        let r = self
-            .http
-            .get(self.url(&format!("{bucket}?list-type=2")))
-            .send()
-            .await
-            .unwrap();
-        let xml = r.text().await.unwrap();
+        let (status, xml) = self.request("GET", &format!("{bucket}?list-type=2")).await;
+        assert_eq!(status, 200, "listing {bucket}: {xml}");
         let mut keys: Vec<String> = xml
             .split("<Key>")
             .skip(1)
@@ -132,13 +56,6 @@ impl Moto {
              access_key_id = \"test\"\nsecret_access_key = \"test\"\nallow_http = true",
             self.port
         ))
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

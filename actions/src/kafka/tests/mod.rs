@@ -1,0 +1,42 @@
+//! Kafka action tests against a real tansu broker (`testing::Tansu`, one per test on a free
+//! loopback port), read back with rdkafka's own consumer. Without tansu these tests FAIL.
+
+mod delivery;
+mod records;
+
+use std::sync::Arc;
+
+use rulewire_engine::SqlVersion;
+
+use super::{KafkaConnections, KafkaSettings};
+pub(crate) use crate::testing::{Tansu, consume, value};
+use crate::{
+    Action, ActionConfig, ActionContext, BuildError, build_action,
+    test_util::{CountingMetrics, NoPublisher, context},
+};
+
+/// The `[kafka]` settings of a connection named `tansu` to `tansu`, plus `extra` librdkafka
+/// properties.
+pub(crate) fn settings(tansu: &Tansu, extra: &[(&str, &str)]) -> KafkaSettings {
+    #[derive(serde::Deserialize)]
+    struct File {
+        kafka: KafkaSettings,
+    }
+    let file: File = toml::from_str(&tansu.connection_toml("tansu", extra)).unwrap();
+    file.kafka
+}
+
+/// A test context (counting metrics) with these Kafka connections.
+pub(crate) fn kafka_context(settings: &KafkaSettings) -> (ActionContext, Arc<CountingMetrics>) {
+    let (mut ctx, metrics) = context(Arc::new(NoPublisher));
+    ctx.kafka = Arc::new(KafkaConnections::from_settings(settings).unwrap());
+    (ctx, metrics)
+}
+
+/// Builds the action of a rule-header table (`type = "kafka"` and the `tansu` connection
+/// are prepended).
+pub(crate) fn action(ctx: &ActionContext, table: &str) -> Result<Arc<dyn Action>, BuildError> {
+    let text = format!("type = \"kafka\"\nconnection = \"tansu\"\n{table}");
+    let cfg: ActionConfig = toml::from_str(&text).unwrap();
+    build_action(&cfg, SqlVersion::default(), ctx)
+}

@@ -1,0 +1,74 @@
+//! `KinesisConfig`: the `type = "kinesis"` table of a rule header (AWS's Kinesis action:
+//! stream name and partition key; the connection replaces AWS's role ARN), plus how records
+//! are grouped into PutRecords requests.
+
+use serde::Deserialize;
+
+use crate::DeliveryConfig;
+
+/// Put the rule's output into a Kinesis data stream, one record per fired message.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KinesisConfig {
+    /// A `[kinesis.connections.<name>]` of `rulewire.toml`; default `"default"`.
+    #[serde(default = "default_connection")]
+    pub connection: String,
+    /// Stream name template.
+    pub stream_name: String,
+    /// Partition key template (AWS: required; 1 to 256 characters once rendered).
+    pub partition_key: String,
+    /// Records per PutRecords request at most (1..=500). Default 500.
+    #[serde(default = "default_max_records")]
+    pub max_records: usize,
+    /// How long a request waits for more records before it is sent. Default 0: a request is
+    /// sent as soon as the previous one to the stream has returned; records arriving
+    /// meanwhile form the next one.
+    #[serde(default)]
+    pub linger_ms: u64,
+    /// `timeout_ms` (per PutRecords request, default 10000), `retry` (per record), `max_in_flight`.
+    #[serde(flatten)]
+    pub delivery: DeliveryConfig,
+}
+
+fn default_connection() -> String {
+    "default".to_owned()
+}
+
+fn default_max_records() -> usize {
+    super::MAX_RECORDS_PER_REQUEST
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ActionConfig;
+
+    #[test]
+    fn parses_fields_with_defaults() {
+        let c: ActionConfig = toml::from_str(
+            "type = \"kinesis\"\nstream_name = \"s-${topic(1)}\"\npartition_key = \"${clientid()}\"",
+        )
+        .unwrap();
+        assert_eq!(c.kind(), "kinesis");
+        let ActionConfig::Kinesis(k) = c else {
+            panic!()
+        };
+        assert_eq!(
+            (k.connection.as_str(), k.max_records, k.linger_ms),
+            ("default", 500, 0)
+        );
+        let c: ActionConfig = toml::from_str(
+            "type = \"kinesis\"\nconnection = \"aws\"\nstream_name = \"s\"\npartition_key = \"k\"\nmax_records = 50\nlinger_ms = 20\ntimeout_ms = 100\nretry = { attempts = 5 }",
+        )
+        .unwrap();
+        let ActionConfig::Kinesis(k) = c else {
+            panic!()
+        };
+        assert_eq!((k.max_records, k.linger_ms), (50, 20));
+        assert_eq!(k.delivery.timeout_ms, Some(100));
+        let e = toml::from_str::<ActionConfig>(
+            "type = \"kinesis\"\nstream_name = \"s\"\npartition_key = \"k\"\nlinger = 5",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field `linger`"), "{e}");
+    }
+}

@@ -1,0 +1,84 @@
+//! How one PutRecords request is sent: `Transport`, implemented over aws-sdk-kinesis by
+//! `SdkTransport`. The queue logic in `batch` only sees per-record results, so tests can put
+//! a fault-injecting layer in front of a real server (moto never fails single records).
+
+use std::sync::Arc;
+
+use aws_sdk_kinesis::{
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    primitives::Blob,
+    types::PutRecordsRequestEntry,
+};
+use bytes::Bytes;
+
+use super::{batch::RecordError, batch::is_retryable_code, connection::Connection};
+use crate::{BoxFuture, delivery::AttemptError};
+
+/// Per record of a request, in order: `None` = accepted, `Some` = failed.
+pub(crate) type RecordResults = Vec<Option<RecordError>>;
+
+/// Sends one PutRecords request of `(partition key, data)` records to `stream`.
+pub(crate) trait Transport: Send + Sync + 'static {
+    fn put_records<'a>(
+        &'a self,
+        stream: &'a str,
+        records: Vec<(String, Bytes)>,
+    ) -> BoxFuture<'a, Result<RecordResults, AttemptError>>;
+}
+
+/// PutRecords through the connection's SDK client.
+pub(crate) struct SdkTransport(pub Arc<Connection>);
+
+impl Transport for SdkTransport {
+    fn put_records<'a>(
+        &'a self,
+        stream: &'a str,
+        records: Vec<(String, Bytes)>,
+    ) -> BoxFuture<'a, Result<RecordResults, AttemptError>> {
+        Box::pin(async move {
+            let entries = records
+                .into_iter()
+                .map(|(key, data)| {
+                    PutRecordsRequestEntry::builder()
+                        .partition_key(key)
+                        .data(Blob::new(data.to_vec()))
+                        .build()
+                        .map_err(|e| AttemptError::permanent(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let client = self.0.client().await;
+            let sent = client
+                .put_records()
+                .stream_name(stream)
+                .set_records(Some(entries))
+                .send()
+                .await;
+            match sent {
+                Ok(out) => Ok(out
+                    .records()
+                    .iter()
+                    .map(|r| {
+                        r.error_code().map(|code| RecordError {
+                            code: code.to_owned(),
+                            message: r.error_message().unwrap_or_default().to_owned(),
+                        })
+                    })
+                    .collect()),
+                Err(e) => {
+                    let retryable = match &e {
+                        SdkError::ServiceError(se) => {
+                            se.err().code().is_some_and(is_retryable_code)
+                                || se.raw().status().is_server_error()
+                        }
+                        SdkError::ConstructionFailure(_) => false,
+                        _ => true, // network, timeout, unreadable response
+                    };
+                    Err(AttemptError {
+                        message: DisplayErrorContext(&e).to_string(),
+                        retryable,
+                    })
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,401 @@
+//! Test servers shared by this crate's tests and the service's (feature `test-servers`), each
+//! on a free loopback port and killed on drop: a moto server (S3, Kinesis) and a tansu broker
+//! (Kafka-compatible; in-memory storage, or S3 storage in a moto bucket so that it keeps its
+//! data across a restart), plus a reader for Kafka topics built on rdkafka's own consumer.
+//! A missing `moto_server` or tansu binary FAILS the test with how to install it.
+//!
+//! The tansu binary comes from `RULEWIRE_TANSU`, else `${RULEWIRE_CACHE_DIR:-~/.cache/rulewire}
+//! /tansu/bin/tansu` (where scripts/test.sh installs it); a test that can't find it FAILS.
+
+use std::{
+    io::ErrorKind,
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use rdkafka::{
+    ClientConfig, Offset, TopicPartitionList,
+    consumer::{Consumer, StreamConsumer},
+};
+pub use rdkafka::{
+    Message,
+    message::{Headers, OwnedMessage},
+};
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A moto server (S3, Kinesis) on 127.0.0.1.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+}
+
+impl Moto {
+    pub async fn start() -> Moto {
+        let port = free_port();
+        let spawned = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) if e.kind() == ErrorKind::NotFound => panic!(
+                "moto_server is not installed: run `pip install 'moto[server]'` (scripts/test.sh does it)"
+            ),
+            Err(e) => panic!("cannot start moto_server: {e}"),
+        };
+        let mut moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+                && moto.request("GET", "").await.0 == 200
+            {
+                return moto;
+            }
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto_server exited at startup: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer on port {port} within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `http://127.0.0.1:<port>/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// One unsigned HTTP/1.0 request (`path` without the leading `/`): (status, body);
+    /// status 0 when the server can't be reached.
+    pub async fn request(&self, method: &str, path: &str) -> (u16, String) {
+        let Ok(mut conn) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
+            return (0, String::new());
+        };
+        let head = format!(
+            "{method} /{path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\r\n",
+            self.port
+        );
+        let mut response = Vec::new();
+        if conn.write_all(head.as_bytes()).await.is_err()
+            || conn.read_to_end(&mut response).await.is_err()
+        {
+            return (0, String::new());
+        }
+        let text = String::from_utf8_lossy(&response);
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, body.to_owned())
+    }
+
+    /// A `[kinesis.connections.<name>]` table (of `rulewire.toml`) for this server.
+    pub fn kinesis_toml(&self, name: &str) -> String {
+        format!(
+            "[kinesis.connections.{name}]\nregion = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:{}\"\n\
+             access_key_id = \"test\"\nsecret_access_key = \"test\"\n",
+            self.port
+        )
+    }
+
+    /// A Kinesis client for this server (through the action's own connection code).
+    pub async fn kinesis_client(&self) -> aws_sdk_kinesis::Client {
+        let cfg = crate::kinesis::KinesisConnectionConfig {
+            region: "us-east-1".into(),
+            endpoint_url: self.url("").trim_end_matches('/').to_owned(),
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+            session_token: String::new(),
+        };
+        let settings = crate::KinesisSettings {
+            connections: [("moto".to_owned(), cfg)].into(),
+        };
+        let conns = crate::KinesisConnections::from_settings(&settings).expect("moto connection");
+        conns
+            .get("moto")
+            .expect("configured")
+            .client()
+            .await
+            .clone()
+    }
+
+    /// Creates a bucket: `PUT /<bucket>`.
+    pub async fn create_bucket(&self, bucket: &str) {
+        let (status, body) = self.request("PUT", bucket).await;
+        assert_eq!(status, 200, "creating bucket {bucket}: {body}");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates `stream` with `shards` shards.
+pub async fn create_stream(client: &aws_sdk_kinesis::Client, stream: &str, shards: i32) {
+    client
+        .create_stream()
+        .stream_name(stream)
+        .shard_count(shards)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating stream {stream}: {e}"));
+}
+
+/// Every record of `stream`, per shard in sequence order: (partition key, data as text).
+pub async fn read_stream(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+) -> Vec<Vec<(String, String)>> {
+    use aws_sdk_kinesis::types::ShardIteratorType;
+    let shards = client
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for shard in shards.shards() {
+        let it = client
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap();
+        let mut iterator = it.shard_iterator().map(str::to_owned);
+        let mut records = Vec::new();
+        while let Some(i) = iterator {
+            let got = client.get_records().shard_iterator(i).send().await.unwrap();
+            if got.records().is_empty() {
+                break;
+            }
+            for r in got.records() {
+                let data = String::from_utf8_lossy(r.data().as_ref()).into_owned();
+                records.push((r.partition_key().unwrap_or_default().to_owned(), data));
+            }
+            iterator = got.next_shard_iterator().map(str::to_owned);
+        }
+        out.push(records);
+    }
+    out
+}
+
+/// The tansu binary; panics with how to get it when it can't be found.
+pub fn tansu_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("RULEWIRE_TANSU") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "RULEWIRE_TANSU={} is not a file",
+            path.display()
+        );
+        return path;
+    }
+    let cache = std::env::var("RULEWIRE_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/rulewire")
+        });
+    let path = cache.join("tansu/bin/tansu");
+    assert!(
+        path.is_file(),
+        "tansu (the Kafka-compatible test broker) is not installed: run scripts/test.sh, which \
+         installs it into {}, or set RULEWIRE_TANSU=/path/to/tansu",
+        cache.join("tansu").display()
+    );
+    path
+}
+
+/// A tansu broker on 127.0.0.1.
+pub struct Tansu {
+    child: Option<Child>,
+    pub port: u16,
+    bin: PathBuf,
+    /// `Some(moto port)`: storage in the bucket `tansu` of that moto server.
+    s3: Option<u16>,
+}
+
+impl Tansu {
+    /// A broker with in-memory storage (a restart empties it).
+    pub async fn start() -> Tansu {
+        Tansu::start_with(None).await
+    }
+
+    /// A broker storing its data in `moto` (bucket `tansu`, created here), so that records
+    /// survive a restart (tansu's `s3://` engine, with conditional PUTs).
+    pub async fn start_on_s3(moto: &Moto) -> Tansu {
+        moto.create_bucket("tansu").await;
+        Tansu::start_with(Some(moto.port)).await
+    }
+
+    async fn start_with(s3: Option<u16>) -> Tansu {
+        let mut t = Tansu {
+            child: None,
+            port: free_port(),
+            bin: tansu_binary(),
+            s3,
+        };
+        t.restart().await;
+        t
+    }
+
+    /// `host:port` for `bootstrap_servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker (again) on the same port and waits until it accepts connections.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let mut cmd = Command::new(&self.bin);
+        cmd.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ]);
+        match self.s3 {
+            None => cmd.args(["--storage-engine", "memory://tansu/"]),
+            Some(port) => cmd
+                .args(["--storage-engine", "s3://tansu/"])
+                .env("AWS_ENDPOINT", format!("http://127.0.0.1:{port}"))
+                .env("AWS_ALLOW_HTTP", "true")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("AWS_DEFAULT_REGION", "us-east-1")
+                .env("AWS_REGION", "us-east-1"),
+        };
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("tansu exited at startup: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {} within 30 s",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the broker (SIGKILL: no clean shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `tansu topic create <name> --partitions <n>`.
+    pub fn create_topic(&self, name: &str, partitions: u32) {
+        let out = Command::new(&self.bin)
+            .args([
+                "topic",
+                "create",
+                name,
+                "--partitions",
+                &partitions.to_string(),
+            ])
+            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
+            .output()
+            .expect("run tansu topic create");
+        assert!(
+            out.status.success(),
+            "tansu topic create {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A `[kafka.connections.<name>]` table (of `rulewire.toml`) for this broker, with
+    /// `extra` librdkafka properties.
+    pub fn connection_toml(&self, name: &str, extra: &[(&str, &str)]) -> String {
+        let mut props = String::new();
+        for (k, v) in extra {
+            props.push_str(&format!("\"{k}\" = \"{v}\"\n"));
+        }
+        format!(
+            "[kafka.connections.{name}]\nbootstrap_servers = \"{}\"\n\
+             [kafka.connections.{name}.properties]\n{props}",
+            self.bootstrap()
+        )
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads `topic` (partitions `0..partitions`) from the beginning until `want` records have
+/// arrived or `within` has passed; returns what arrived.
+pub async fn consume(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    want: usize,
+    within: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("test-{}", free_port()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).expect("assign");
+    let deadline = tokio::time::Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < want {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(m)) => out.push(m.detach()),
+            Ok(Err(e)) => panic!("consuming {topic}: {e}"),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// The record's value as text.
+pub fn value(m: &OwnedMessage) -> String {
+    String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap()
+}

@@ -1,0 +1,106 @@
+//! The kinesis action end to end: rule files -> rulewire (a subprocess) -> Mosquitto -> a moto
+//! server's Kinesis, read back with GetShardIterator/GetRecords (`rulewire_actions::testing`).
+//! A missing `moto_server` FAILS these tests.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use rulewire_actions::testing::{Moto, create_stream, read_stream};
+
+const T: Duration = Duration::from_secs(30);
+
+fn rule(stream: &str) -> String {
+    format!(
+        r#"-- [[action]]
+-- type = "kinesis"
+-- connection = "moto"
+-- stream_name = "{stream}"
+-- partition_key = "${{topic(2)}}"
+-- linger_ms = 20
+--
+-- [error_action]
+-- type = "republish"
+-- topic = "errors/${{topic(2)}}"
+-- qos = 1
+SELECT seq, topic(2) AS device FROM 'meters/+/reading'
+"#
+    )
+}
+
+/// Two rules on the same messages: one puts them into an existing stream (every record
+/// arrives with its partition key and data, in order per key), the other into a stream that
+/// does not exist (each message ends in that rule's error action as a KinesisAction failure).
+#[tokio::test(flavor = "multi_thread")]
+async fn rule_files_to_kinesis_and_to_the_error_action() {
+    let broker = Mosquitto::start();
+    let moto = Moto::start().await;
+    let client = moto.kinesis_client().await;
+    create_stream(&client, "meters", 2).await;
+    let rules = rules_dir(&[
+        ("to_stream", &rule("meters")),
+        ("to_missing", &rule("nope")),
+    ]);
+    let config = format!(
+        "[broker]\nurl = \"{}\"\nclient_id = \"rw-kinesis\"\n{}",
+        broker.url(),
+        moto.kinesis_toml("moto")
+    );
+    let rw = Rulewire::start(&config, rules.path()).await;
+    let mut errors = TestClient::connect(broker.port, "kinesis-errors", &["errors/#"]).await;
+    let producer = TestClient::connect(broker.port, "kinesis-producer", &[]).await;
+    for s in 0..60u64 {
+        let payload = format!("{{\"seq\": {s}}}");
+        producer
+            .publish(&format!("meters/m{}/reading", s % 3), payload)
+            .await;
+    }
+    wait_until("60 kinesis deliveries", T, async || {
+        rw.metric("rulewire_action_success_total{action=\"kinesis\",rule=\"to_stream\"}")
+            .await
+            == 60.0
+    })
+    .await;
+    let mut per_key: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for shard in read_stream(&client, "meters").await {
+        for (key, data) in shard {
+            let v: serde_json::Value = serde_json::from_str(&data).unwrap();
+            assert_eq!(v["device"], key.as_str());
+            per_key
+                .entry(key)
+                .or_default()
+                .push(v["seq"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(per_key.len(), 3);
+    for (key, seqs) in &per_key {
+        let n: u64 = key[1..].parse().unwrap();
+        let expected: Vec<u64> = (0..60).filter(|s| s % 3 == n).collect();
+        assert_eq!(seqs, &expected, "records of {key}, in shard order");
+    }
+
+    let mut failed = 0;
+    while failed < 60 {
+        let (topic, json) = errors.next_json(T).await;
+        assert!(topic.starts_with("errors/m"), "{topic}");
+        assert_eq!(json["ruleName"], "to_missing");
+        assert_eq!(json["failures"][0]["failedAction"], "KinesisAction");
+        assert_eq!(json["failures"][0]["failedResource"], "nope");
+        failed += 1;
+    }
+    wait_until("failure metrics", T, async || {
+        rw.metric("rulewire_action_failure_total{action=\"kinesis\",rule=\"to_missing\"}")
+            .await
+            == 60.0
+    })
+    .await;
+    let requests = rw
+        .metric("rulewire_action_request_records_count{action=\"kinesis\",rule=\"to_stream\"}")
+        .await;
+    assert!(
+        (1.0..60.0).contains(&requests),
+        "60 records in fewer PutRecords requests, got {requests}"
+    );
+}
