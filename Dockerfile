@@ -1,12 +1,15 @@
 # rulewire: multi-stage build; the runtime image holds the binary, the example rules and
 # config, and runs as a non-root user.
 FROM rust:1.95-slim-bookworm AS build
+# The kafka action builds the bundled librdkafka (./configure + make) against OpenSSL.
+RUN apt-get update && apt-get install -y --no-install-recommends make pkg-config libssl-dev zlib1g-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p rulewire && strip target/release/rulewire
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 zlib1g \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /var/lib/rulewire rulewire
 COPY --from=build /src/target/release/rulewire /usr/local/bin/rulewire

@@ -1,0 +1,13 @@
+-- description = "Readings over 30 C to the Kinesis stream `hot-rooms`, partitioned by room"
+--
+-- [[action]]
+-- type = "kinesis"
+-- stream_name = "hot-rooms"
+-- partition_key = "${topic(2)}"
+-- linger_ms = 20
+--
+-- [error_action]
+-- type = "republish"
+-- topic = "rulewire/errors"
+-- qos = 1
+SELECT temperature, topic(2) AS room, timestamp() AS at FROM 'sensors/+/data' WHERE temperature > 30

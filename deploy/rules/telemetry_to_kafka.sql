@@ -1,0 +1,14 @@
+-- description = "Every sensor reading to the Kafka topic `telemetry`, keyed by room"
+--
+-- [[action]]
+-- type = "kafka"
+-- topic = "telemetry"
+-- key = "${topic(2)}"
+-- headers = [{ key = "mqtt-topic", value = "${topic()}" }, { key = "client", value = "${clientid()}" }]
+-- compression = "lz4"
+--
+-- [error_action]
+-- type = "republish"
+-- topic = "rulewire/errors"
+-- qos = 1
+SELECT *, topic(2) AS room, timestamp() AS received_at FROM 'sensors/+/data'

@@ -1,0 +1,12 @@
+-- description = "All readings as hourly-partitioned Parquet objects in the bucket `iot-lake`"
+--
+-- [[action]]
+-- type = "s3"
+-- bucket = "iot-lake"
+-- batch = { format = "parquet", max_rows = 1000, max_age_ms = 30000, key = "${topic(2)}/dt=${parse_time('yyyy-MM-dd-HH', timestamp())}/${newuuid()}.parquet" }
+--
+-- [error_action]
+-- type = "republish"
+-- topic = "rulewire/errors"
+-- qos = 1
+SELECT temperature, humidity, topic(2) AS room, timestamp() AS at FROM 'sensors/+/data'
