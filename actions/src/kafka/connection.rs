@@ -115,6 +115,9 @@ impl SharedProducer {
     }
 }
 
+/// A producer per (connection, compression).
+type ProducerKey = (String, Option<Compression>);
+
 /// All named connections and their producers (`ActionContext::kafka`).
 ///
 /// `KafkaConnections::default()` has none and is lenient: rules naming any connection build
@@ -123,7 +126,7 @@ impl SharedProducer {
 pub struct KafkaConnections {
     configs: HashMap<String, ClientConfig>,
     strict: bool,
-    producers: Mutex<HashMap<(String, Option<Compression>), Arc<SharedProducer>>>,
+    producers: Mutex<HashMap<ProducerKey, Arc<SharedProducer>>>,
 }
 
 impl fmt::Debug for KafkaConnections {

@@ -161,7 +161,7 @@ fn resolve(
         return Err("access_key_id and secret_access_key must be set together".to_owned());
     }
     let url = &cfg.endpoint_url;
-    if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+    if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
         return Err(format!(
             "endpoint_url: expected http://host:port or https://..., got {url:?}"
         ));

@@ -48,12 +48,16 @@ pub fn build(
     build_with(cfg, version, ctx, None)
 }
 
+/// Puts another transport in front of the real one (tests inject faults with it).
+pub(crate) type WrapTransport =
+    dyn Fn(Arc<dyn transport::Transport>) -> Arc<dyn transport::Transport>;
+
 /// `build`, optionally with another transport (tests put a fault injector in front of moto).
 pub(crate) fn build_with(
     cfg: &KinesisConfig,
     version: SqlVersion,
     ctx: &ActionContext,
-    wrap: Option<&dyn Fn(Arc<dyn transport::Transport>) -> Arc<dyn transport::Transport>>,
+    wrap: Option<&WrapTransport>,
 ) -> Result<Arc<dyn Action>, BuildError> {
     if !ctx.kinesis.knows(&cfg.connection) {
         let names = ctx.kinesis.names();
