@@ -2,6 +2,8 @@
 # End-to-end benchmark for issue 5: publisher -> Mosquitto -> rulewire -> republish ->
 # Mosquitto -> subscriber, QoS 0, against Mosquitto alone (--baseline).
 # Usage: bench-results/e2e.sh [path/to/release/rulewire]   (results in $OUT, default /tmp/rw-e2e)
+# RULES=1000 loads 1000 rules over distinct filters sensors/r<i>/data and publishes each
+# message to one of them at random (the many-rule memory and throughput run).
 set -euo pipefail
 BIN=${1:-target/release/rulewire}
 OUT=${OUT:-/tmp/rw-e2e}
@@ -20,13 +22,16 @@ max_queued_messages 0
 set_tcp_nodelay true
 listener $PORT 127.0.0.1
 CONF
-cat > "$OUT/rules/bench.sql" <<'SQL'
--- [[action]]
--- type = "republish"
--- topic = "out/${topic(2)}"
--- qos = 0
-SELECT *, topic(2) AS room FROM 'sensors/+/data'
-SQL
+RULES=${RULES:-1}
+rm -f "$OUT"/rules/*.sql
+TOPIC='sensors/{conn}/data'
+rule() { printf -- '-- [[action]]\n-- type = "republish"\n-- topic = "out/${topic(2)}"\n-- qos = 0\nSELECT *, topic(2) AS room FROM %s\n' "'$1'"; }
+if [ "$RULES" = 1 ]; then
+    rule 'sensors/+/data' > "$OUT/rules/bench.sql"
+else
+    for i in $(seq 0 $((RULES - 1))); do rule "sensors/r$i/data" > "$OUT/rules/r$i.sql"; done
+    TOPIC="sensors/r{rand:0..$((RULES - 1))}/data"
+fi
 cat > "$OUT/rulewire.toml" <<CONF
 [broker]
 url = "mqtt://127.0.0.1:$PORT"
@@ -43,35 +48,45 @@ start_mosquitto() { mosquitto -c "$OUT/mosquitto.conf" >>"$OUT/mosquitto.log" 2>
 MOSQ=""
 RW=""
 trap 'kill ${MOSQ:+$MOSQ} ${RW:+$RW} 2>/dev/null || true' EXIT
-bench() { "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
+bench() { "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" --topic "$TOPIC" \
     --duration "$DUR" --warmup 1s --drain 3s --json "$@"; }
 rss() { grep VmRSS "/proc/$1/status" | awk '{print $2}'; }
+# CPU seconds (user + system) a process has used so far.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+# Runs one bench step and appends the CPU each process spent during it to cpu.txt.
+step() {
+    local name=$1; shift
+    local m0 r0; m0=$(cpu "$MOSQ"); r0=${RW:+$(cpu "$RW")}
+    bench "$@" > "$OUT/$name.json"
+    echo "$name: mosquitto $(python3 -c "print(round($(cpu "$MOSQ") - $m0, 2))") s${RW:+, rulewire $(python3 -c "print(round($(cpu "$RW") - $r0, 2))") s} CPU" >> "$OUT/cpu.txt"
+}
+: > "$OUT/cpu.txt"
 json() { python3 -c "import json;print(json.load(open('$1'))['$2'])"; }
 
 start_mosquitto
 echo "== (a) baseline, max rate" >&2
-bench --baseline --rate 0 > "$OUT/a-baseline-max.json"
+step a-baseline-max --baseline --rate 0
 HALF=$(python3 -c "print(int($(json "$OUT/a-baseline-max.json" delivered_per_sec)/2))")
 echo "== (c) baseline, rate $HALF" >&2
-bench --baseline --rate "$HALF" > "$OUT/c-baseline-half.json"
+step c-baseline-half --baseline --rate "$HALF"
 
 "$BIN" run --config "$OUT/rulewire.toml" >"$OUT/rulewire.log" 2>&1 &
 RW=$!
 sleep 2
 echo "rulewire pid $RW idle RSS kB: $(rss $RW)" | tee "$OUT/rss.txt" >&2
 echo "== (c) through rulewire, rate $HALF" >&2
-bench --subscribe 'out/#' --rate "$HALF" > "$OUT/c-rules-half.json"
+step c-rules-half --subscribe 'out/#' --rate "$HALF"
 echo "== (b) through rulewire, max rate" >&2
 ( for i in $(seq 1 12); do sleep 1; echo "t+${i}s RSS kB: $(rss $RW)"; done ) >> "$OUT/rss.txt" &
 SAMPLER=$!
-bench --subscribe 'out/#' --rate 0 > "$OUT/b-rules-max.json"
+step b-rules-max --subscribe 'out/#' --rate 0
 wait $SAMPLER
 echo "after load RSS kB: $(rss $RW); mosquitto RSS kB: $(rss $MOSQ)" >> "$OUT/rss.txt"
 kill $RW $MOSQ; wait $RW $MOSQ 2>/dev/null || true; RW=""
 # a fresh Mosquitto: the max-rate run above leaves a backlog queued for rulewire
 start_mosquitto
 echo "== (a') baseline again, max rate" >&2
-bench --baseline --rate 0 > "$OUT/a2-baseline-max.json"
+step a2-baseline-max --baseline --rate 0
 
 python3 - "$OUT" <<'PY'
 import json, sys, os
@@ -83,4 +98,4 @@ for name in ["a-baseline-max", "b-rules-max", "a2-baseline-max", "c-baseline-hal
           f"lost {s['lost']:>7} ({s['loss_pct']:.2f}%) dup {s['duplicates']} "
           f"p50 {l.get('p50', 0):.3f} p90 {l.get('p90', 0):.3f} p99 {l.get('p99', 0):.3f} max {l.get('max', 0):.3f} ms")
 PY
-cat "$OUT/rss.txt"
+cat "$OUT/rss.txt" "$OUT/cpu.txt"

@@ -127,7 +127,7 @@ impl Ingest {
             let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
             match routes.by_name(name) {
                 Some(route) => {
-                    self.metrics.topic_match.with_label_values(&[name]).inc();
+                    route.topic_match.inc();
                     let msg = publish.to_fired(rest.to_owned(), now_ms, new_trace_id());
                     let _ = route.tx.send(Item { msg, ticket });
                 }
@@ -139,10 +139,7 @@ impl Ingest {
             return;
         }
         routes.for_each_match(&topic, |route| {
-            self.metrics
-                .topic_match
-                .with_label_values(&[&route.name])
-                .inc();
+            route.topic_match.inc();
             let msg = publish.to_fired(topic.clone(), now_ms, new_trace_id());
             let _ = route.tx.send(Item {
                 msg,

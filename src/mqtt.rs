@@ -71,8 +71,15 @@ fn read_file(path: &str, what: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading broker.{what} {path:?}"))
 }
 
-/// TLS transport for `mqtts://`: CA from `ca_file` (else the platform roots), optional client cert.
-fn tls_transport(cfg: &BrokerConfig) -> anyhow::Result<rumqttc::Transport> {
+/// PEM material for `mqtts://`: the CA bundle (`ca_file`, else the platform roots) and the
+/// optional client certificate and key, checked to hold PEM.
+pub struct TlsMaterial {
+    pub ca: Vec<u8>,
+    pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Reads `[broker]`'s TLS files (both connections use the same).
+pub fn tls_material(cfg: &BrokerConfig) -> anyhow::Result<TlsMaterial> {
     install_crypto_provider();
     let client_auth = if cfg.client_cert.is_empty() {
         None
@@ -98,6 +105,12 @@ fn tls_transport(cfg: &BrokerConfig) -> anyhow::Result<rumqttc::Transport> {
     } else {
         read_file(&cfg.ca_file, "ca_file")?
     };
+    Ok(TlsMaterial { ca, client_auth })
+}
+
+/// TLS transport for `mqtts://` on a rumqttc connection.
+fn tls_transport(cfg: &BrokerConfig) -> anyhow::Result<rumqttc::Transport> {
+    let TlsMaterial { ca, client_auth } = tls_material(cfg)?;
     Ok(rumqttc::Transport::tls_with_config(
         rumqttc::TlsConfiguration::Simple {
             ca,

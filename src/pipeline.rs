@@ -6,10 +6,13 @@
 //! action of every matching rule succeeded, or the error action took the failure — the
 //! ticket completes, and the [`AckQueue`] acks messages strictly in the order they arrived.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::future::{FutureExt, join_all};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use rulewire_actions::{Action, ActionFailure, FiredMessage};
 use rulewire_engine::Rule;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
@@ -19,7 +22,11 @@ use crate::mqtt::{IncomingPublish, MqttClient};
 
 /// Completion of one incoming message; completes when the last clone is dropped.
 pub struct Ticket {
+    /// Tells the ack task that this QoS 1 message may be acked; `None` for QoS 0, which
+    /// has no ack and does not pass through the ack queue.
     done: Option<oneshot::Sender<()>>,
+    /// The ack queue's count of unsettled messages, decremented here for QoS 0.
+    unacked_qos0: Option<Arc<AtomicUsize>>,
     _permit: Option<OwnedSemaphorePermit>,
     metrics: Arc<Metrics>,
 }
@@ -30,30 +37,30 @@ impl Drop for Ticket {
         if let Some(tx) = self.done.take() {
             let _ = tx.send(());
         }
+        if let Some(pending) = self.unacked_qos0.take() {
+            pending.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
-/// Acks in receive order: each entry waits for its ticket, then acks (QoS 1) on the client.
+/// Acks in receive order: each QoS 1 entry waits for its ticket, then acks on the client.
 #[derive(Clone)]
 pub struct AckQueue {
-    tx: mpsc::UnboundedSender<(oneshot::Receiver<()>, Option<IncomingPublish>)>,
-    /// Tickets issued and not yet acked (or skipped, for QoS 0).
+    tx: mpsc::UnboundedSender<(oneshot::Receiver<()>, IncomingPublish)>,
+    /// Tickets issued and not yet settled (QoS 0) or acked (QoS 1).
     pending: Arc<AtomicUsize>,
 }
 
 impl AckQueue {
     /// Starts the ack task for `client`.
     pub fn start(client: MqttClient) -> AckQueue {
-        let (tx, mut rx) =
-            mpsc::unbounded_channel::<(oneshot::Receiver<()>, Option<IncomingPublish>)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(oneshot::Receiver<()>, IncomingPublish)>();
         let pending = Arc::new(AtomicUsize::new(0));
         let p = pending.clone();
         tokio::spawn(async move {
             while let Some((done, publish)) = rx.recv().await {
                 let _ = done.await;
-                if let Some(publish) = publish
-                    && let Err(e) = client.ack(&publish).await
-                {
+                if let Err(e) = client.ack(&publish).await {
                     tracing::warn!(error = %e, "could not queue PUBACK; the broker will redeliver");
                 }
                 p.fetch_sub(1, Ordering::SeqCst);
@@ -69,21 +76,28 @@ impl AckQueue {
         permit: Option<OwnedSemaphorePermit>,
         metrics: &Arc<Metrics>,
     ) -> Arc<Ticket> {
-        let (done, wait) = oneshot::channel();
         self.pending.fetch_add(1, Ordering::SeqCst);
         metrics.in_flight.inc();
-        let ack = publish.needs_ack().then(|| publish.clone());
-        if self.tx.send((wait, ack)).is_err() {
-            self.pending.fetch_sub(1, Ordering::SeqCst);
-        }
-        Arc::new(Ticket {
-            done: Some(done),
+        let mut ticket = Ticket {
+            done: None,
+            unacked_qos0: None,
             _permit: permit,
             metrics: metrics.clone(),
-        })
+        };
+        if publish.needs_ack() {
+            let (done, wait) = oneshot::channel();
+            if self.tx.send((wait, publish.clone())).is_ok() {
+                ticket.done = Some(done);
+            } else {
+                self.pending.fetch_sub(1, Ordering::SeqCst);
+            }
+        } else {
+            ticket.unacked_qos0 = Some(self.pending.clone());
+        }
+        Arc::new(ticket)
     }
 
-    /// Messages not yet acked.
+    /// Messages not yet settled (QoS 0) or acked (QoS 1).
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::SeqCst)
     }
@@ -149,10 +163,12 @@ fn run_batch(rule: &Arc<RuleRuntime>, items: Vec<Item>, metrics: &Arc<Metrics>) 
         .rule_eval
         .with_label_values(&[&rule.name])
         .observe(start.elapsed().as_secs_f64());
+    let mut settling = Vec::new();
+    let (mut fired_count, mut parse_errors) = (0, 0);
     for (item, eval) in items.into_iter().zip(evaluations) {
         let mut failures = Vec::new();
         if eval.parse_error {
-            metrics.parse_errors.with_label_values(&[&rule.name]).inc();
+            parse_errors += 1;
             tracing::warn!(rule = %rule.name, topic = %item.msg.topic, "payload is malformed JSON (ParseError)");
             failures.push(ActionFailure {
                 failed_action: "ParseError".into(),
@@ -162,50 +178,72 @@ fn run_batch(rule: &Arc<RuleRuntime>, items: Vec<Item>, metrics: &Arc<Metrics>) 
         }
         let Item { mut msg, ticket } = item;
         msg.rule_name = rule.name.clone();
-        match eval.output {
-            Some(output) => {
-                metrics.rule_fired.with_label_values(&[&rule.name]).inc();
-                msg.output = output;
-                tokio::spawn(run_actions(rule.clone(), msg, true, failures, ticket));
-            }
-            None if !failures.is_empty() => {
-                tokio::spawn(run_actions(rule.clone(), msg, false, failures, ticket));
-            }
-            None => drop(ticket),
+        let fired = eval.output.is_some();
+        if let Some(output) = eval.output {
+            fired_count += 1;
+            msg.output = output;
         }
+        if fired || !failures.is_empty() {
+            settling.push(Settle {
+                msg,
+                fired,
+                failures,
+                ticket,
+            });
+        }
+    }
+    let name = [rule.name.as_str()];
+    metrics
+        .rule_fired
+        .with_label_values(&name)
+        .inc_by(fired_count);
+    metrics
+        .parse_errors
+        .with_label_values(&name)
+        .inc_by(parse_errors);
+    if !settling.is_empty() {
+        tokio::spawn(settle_batch(rule.clone(), settling));
     }
 }
 
-/// Runs every action of the rule on `msg` (when it `fired`) concurrently, then the error action if any failed.
-/// Dropping `ticket` at the end lets the message be acked.
-async fn run_actions(
-    rule: Arc<RuleRuntime>,
+/// One message of a batch that has actions (or the error action) to run.
+struct Settle {
+    msg: FiredMessage,
+    /// The rule fired: its actions run. Otherwise only the error action runs (for `failures`).
+    fired: bool,
+    failures: Vec<ActionFailure>,
+    ticket: Arc<Ticket>,
+}
+
+/// Settles every message of one batch in a single task: their action futures run
+/// concurrently (each action still bounds its own in-flight work), and each message's
+/// ticket drops as soon as that message is settled, so acks never wait for the whole batch.
+async fn settle_batch(rule: Arc<RuleRuntime>, batch: Vec<Settle>) {
+    let mut settling: FuturesUnordered<_> = batch
+        .into_iter()
+        .map(|s| settle(&rule, s.msg, s.fired, s.failures, s.ticket))
+        .collect();
+    while settling.next().await.is_some() {}
+}
+
+/// Runs every action of the rule on `msg` (when it `fired`) concurrently, then the error
+/// action if any failed. Dropping `ticket` at the end lets the message be acked.
+async fn settle(
+    rule: &RuleRuntime,
     msg: FiredMessage,
     fired: bool,
     mut failures: Vec<ActionFailure>,
     ticket: Arc<Ticket>,
 ) {
-    let msg = Arc::new(msg);
     if fired {
-        let tasks: Vec<_> = rule
-            .actions
-            .iter()
-            .map(|(_, action)| {
-                let (action, msg) = (action.clone(), msg.clone());
-                tokio::spawn(async move { action.execute(&msg).await })
-            })
-            .collect();
-        for task in tasks {
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(failure)) => failures.push(failure),
-                Err(e) => failures.push(ActionFailure {
-                    failed_action: "Unknown".into(),
-                    failed_resource: String::new(),
-                    error_message: format!("action task failed: {e}"),
-                }),
+        let msg = &msg;
+        let runs = rule.actions.iter().map(|(_, action)| async move {
+            match AssertUnwindSafe(action.execute(msg)).catch_unwind().await {
+                Ok(result) => result,
+                Err(_) => Err(action_panicked(action.kind())),
             }
-        }
+        });
+        failures.extend(join_all(runs).await.into_iter().filter_map(Result::err));
     }
     if !failures.is_empty() {
         for f in &failures {
@@ -226,20 +264,31 @@ async fn run_actions(
     drop(ticket);
 }
 
-/// A random UUID v4 string, for `traceid()` / `cloudwatchTraceId`.
+/// The failure reported for an action that panicked (a bug): the error action still runs.
+fn action_panicked(kind: &str) -> ActionFailure {
+    ActionFailure {
+        failed_action: "Unknown".into(),
+        failed_resource: String::new(),
+        error_message: format!("the {kind} action panicked (a rulewire bug; see the log)"),
+    }
+}
+
+/// A random UUID v4 string, for `traceid()` / `cloudwatchTraceId`. Written digit by digit:
+/// it runs once per routed message, and `format!` made it a visible share of the profile.
 pub fn new_trace_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let v: u128 = (rand::random::<u128>() & !(0xF000u128 << 64) & !(0xC000u128 << 48))
         | (0x4000u128 << 64)
         | (0x8000u128 << 48);
-    let h = format!("{v:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut id = String::with_capacity(36);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            id.push('-');
+        }
+        let nibble = (v >> (124 - 4 * i)) & 0xF;
+        id.push(char::from(HEX[nibble as usize]));
+    }
+    id
 }
 
 #[cfg(test)]
@@ -250,5 +299,12 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4", "{id}");
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        let dashes: Vec<usize> = id.match_indices('-').map(|(i, _)| i).collect();
+        assert_eq!(dashes, [8, 13, 18, 23], "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(id, super::new_trace_id());
     }
 }

@@ -24,6 +24,8 @@ pub struct Route {
     pub name: String,
     pub filter: Option<String>,
     pub tx: UnboundedSender<Item>,
+    /// This rule's `rulewire_topic_match_total` series (resolved once, not per message).
+    pub topic_match: prometheus::IntCounter,
 }
 
 /// The rules the router sends messages to; replaced whole on reload. A topic-filter trie
@@ -259,6 +261,7 @@ impl Registry {
                             name: name.clone(),
                             filter: e.file.as_ref()?.rule.topic_filter().map(str::to_owned),
                             tx,
+                            topic_match: self.metrics.topic_match.with_label_values(&[name]),
                         })
                     })
                     .collect(),

@@ -50,17 +50,13 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
 
     // Publishing connection (republish action).
     let max_packet = config.limits.max_payload_bytes.max(1024 * 1024) * 2;
-    let pub_spec = ConnectSpec {
-        url: url.clone(),
-        client_id: format!("{}-pub", config.broker.client_id),
-        manual_acks: false,
-        clean_session: true,
-        max_incoming_packet: max_packet,
-        receive_maximum: 100,
-    };
-    let (pub_client, pub_loop) =
-        mqtt::connect(&config.broker, &pub_spec, 1024).context("publisher connection")?;
-    let publisher = Publisher::start(pub_client, pub_loop, stop.clone());
+    let publisher = Publisher::start(
+        &config.broker,
+        &url,
+        format!("{}-pub", config.broker.client_id),
+        max_packet,
+        stop.clone(),
+    )?;
 
     // Ingest connection: persistent session, manual acks.
     let in_flight = config.limits.max_in_flight;

@@ -59,7 +59,11 @@ pub struct TopicTrie<T> {
 
 #[derive(Debug)]
 struct Node<T> {
+    /// Children by literal level. The wildcard levels have their own fields, so matching a
+    /// topic costs one map lookup per level (and none where a node has no literal children).
     children: HashMap<String, Node<T>>,
+    plus: Option<Box<Node<T>>>,
+    hash: Option<Box<Node<T>>>,
     /// Values whose filter ends at this node.
     here: Vec<T>,
 }
@@ -68,7 +72,27 @@ impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
             children: HashMap::new(),
+            plus: None,
+            hash: None,
             here: Vec::new(),
+        }
+    }
+}
+
+impl<T> Node<T> {
+    fn child_mut(&mut self, level: &str) -> Option<&mut Node<T>> {
+        match level {
+            "+" => self.plus.as_deref_mut(),
+            "#" => self.hash.as_deref_mut(),
+            _ => self.children.get_mut(level),
+        }
+    }
+
+    fn child_or_insert(&mut self, level: &str) -> &mut Node<T> {
+        match level {
+            "+" => self.plus.get_or_insert_default(),
+            "#" => self.hash.get_or_insert_default(),
+            _ => self.children.entry(level.to_owned()).or_default(),
         }
     }
 }
@@ -94,7 +118,7 @@ impl<T: Clone + PartialEq> TopicTrie<T> {
     pub fn insert(&mut self, filter: &str, value: T) {
         let mut node = &mut self.root;
         for level in filter.split('/') {
-            node = node.children.entry(level.to_owned()).or_default();
+            node = node.child_or_insert(level);
         }
         node.here.push(value);
         self.len += 1;
@@ -104,7 +128,7 @@ impl<T: Clone + PartialEq> TopicTrie<T> {
     pub fn remove(&mut self, filter: &str, value: &T) -> bool {
         let mut node = &mut self.root;
         for level in filter.split('/') {
-            match node.children.get_mut(level) {
+            match node.child_mut(level) {
                 Some(n) => node = n,
                 None => return false,
             }
@@ -120,9 +144,8 @@ impl<T: Clone + PartialEq> TopicTrie<T> {
 
     /// Calls `f` for every value whose filter matches `topic`.
     pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(&T)) {
-        let levels: Vec<&str> = topic.split('/').collect();
         let dollar = topic.starts_with('$');
-        Self::walk(&self.root, &levels, 0, dollar, &mut f);
+        Self::walk(&self.root, topic.split('/'), true, dollar, &mut f);
     }
 
     /// The values whose filter matches `topic`.
@@ -132,24 +155,30 @@ impl<T: Clone + PartialEq> TopicTrie<T> {
         out
     }
 
-    fn walk(node: &Node<T>, levels: &[&str], depth: usize, dollar: bool, f: &mut impl FnMut(&T)) {
-        let wildcard_ok = !(dollar && depth == 0);
-        if depth == levels.len() {
+    /// Matches the remaining `levels` below `node` (`first`: `node` is the root).
+    fn walk(
+        node: &Node<T>,
+        mut levels: std::str::Split<'_, char>,
+        first: bool,
+        dollar: bool,
+        f: &mut impl FnMut(&T),
+    ) {
+        let Some(level) = levels.next() else {
             node.here.iter().for_each(&mut *f);
             return;
-        }
-        if wildcard_ok {
-            if let Some(hash) = node.children.get("#") {
+        };
+        // AWS and MQTT: wildcards at the first level do not match `$` topics.
+        if !(dollar && first) {
+            if let Some(hash) = &node.hash {
                 hash.here.iter().for_each(&mut *f);
             }
-            if let Some(plus) = node.children.get("+") {
-                Self::walk(plus, levels, depth + 1, dollar, f);
+            if let Some(plus) = &node.plus {
+                Self::walk(plus, levels.clone(), false, dollar, f);
             }
         }
-        let level = levels[depth];
-        if level != "+" && level != "#" {
+        if level != "+" && level != "#" && !node.children.is_empty() {
             if let Some(child) = node.children.get(level) {
-                Self::walk(child, levels, depth + 1, dollar, f);
+                Self::walk(child, levels, false, dollar, f);
             }
         }
     }
