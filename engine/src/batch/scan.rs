@@ -255,6 +255,13 @@ impl<'a> Scanner<'a, '_> {
                 if slot.is_none() && out.is_none() {
                     return Ok(()); // validated; the value is not used
                 }
+                if slot.is_none() && prints_as_written(&self.b[start..self.i]) {
+                    // Only copied to the `*` output: skip parsing and re-printing it.
+                    if let Some(o) = out {
+                        o.extend_from_slice(&self.b[start..self.i]);
+                    }
+                    return Ok(());
+                }
                 let n = self.number_value(start, integral)?;
                 if let Some(o) = out {
                     match n {
@@ -453,6 +460,34 @@ impl<'a> Scanner<'a, '_> {
     }
 }
 
+/// Whether a validated JSON number prints back exactly as written (so the `*` output can
+/// copy it rather than parse and re-print it):
+/// - an integer of at most 18 digits, other than `-0` (it fits an i64, printed the same);
+/// - a plain decimal (no exponent) not ending in `0`, with at most 15 significant digits and
+///   a value in [1e-7, 1e15). Any decimal of at most 15 significant digits survives the round
+///   trip through f64 (DBL_DIG), so its shortest representation is the literal itself, and
+///   `write_decimal` prints values in that range in plain notation.
+fn prints_as_written(text: &[u8]) -> bool {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    let Some(dot) = digits.iter().position(|&b| b == b'.') else {
+        return digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) && text != b"-0";
+    };
+    let (int, frac) = (&digits[..dot], &digits[dot + 1..]);
+    if !frac.iter().all(u8::is_ascii_digit) || frac.last() == Some(&b'0') || int.len() > 15 {
+        return false;
+    }
+    let significant = if int == b"0" {
+        let zeros = frac.iter().take_while(|&&b| b == b'0').count();
+        if zeros > 6 {
+            return false; // below 1e-7: printed with an exponent
+        }
+        frac.len() - zeros
+    } else {
+        int.len() + frac.len()
+    };
+    significant <= 15
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,6 +516,58 @@ mod tests {
                 Scalar::Absent,
                 Scalar::Str("k\u{e9}".into())
             ]
+        );
+    }
+
+    /// Every literal the copy shortcut takes prints the same through parse + re-print.
+    #[test]
+    fn numbers_copied_as_written_match_reprinting() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut copied = 0;
+        for _ in 0..200_000 {
+            let mut text = String::new();
+            if next(2) == 0 {
+                text.push('-');
+            }
+            let int_digits = next(19);
+            if int_digits == 0 {
+                text.push('0');
+            } else {
+                text.push(char::from(b'1' + next(9) as u8));
+                (1..int_digits).for_each(|_| text.push(char::from(b'0' + next(10) as u8)));
+            }
+            if next(3) != 0 {
+                text.push('.');
+                (0..1 + next(18)).for_each(|_| text.push(char::from(b'0' + next(10) as u8)));
+            }
+            for version in [SqlVersion::V2015_10_08, SqlVersion::V2016_03_23] {
+                let mut reprinted = Vec::new();
+                let scanner = Scanner {
+                    b: text.as_bytes(),
+                    i: text.len(),
+                    version,
+                    star_conflicts: &[],
+                };
+                match scanner.number_value(0, !text.contains('.')).unwrap() {
+                    Scalar::Int(i) => write_int(&mut reprinted, i),
+                    Scalar::Dec(d) => write_decimal(&mut reprinted, d, version),
+                    other => panic!("{other:?}"),
+                }
+                if prints_as_written(text.as_bytes()) {
+                    copied += 1;
+                    assert_eq!(String::from_utf8(reprinted).unwrap(), text, "{version:?}");
+                }
+            }
+        }
+        assert!(
+            copied > 100_000,
+            "the shortcut should cover most literals: {copied}"
         );
     }
 
