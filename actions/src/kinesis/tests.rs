@@ -251,6 +251,72 @@ async fn only_failed_records_are_retried_and_keep_their_key_order() {
     );
 }
 
+/// Fails the first `n` requests as a whole (as a network error would), then passes through.
+struct FailFirst {
+    inner: Arc<dyn Transport>,
+    left: Mutex<u32>,
+}
+
+impl Transport for FailFirst {
+    fn put_records<'a>(
+        &'a self,
+        stream: &'a str,
+        records: Vec<(String, Bytes)>,
+    ) -> BoxFuture<'a, Result<RecordResults, AttemptError>> {
+        let fail = {
+            let mut left = self.left.lock().unwrap();
+            let fail = *left > 0;
+            *left = left.saturating_sub(1);
+            fail
+        };
+        if fail {
+            return Box::pin(async { Err(AttemptError::retryable("injected: connection reset")) });
+        }
+        self.inner.put_records(stream, records)
+    }
+}
+
+/// A request that fails as a whole puts its records back at the HEAD of the queue: the next
+/// request retries them before any later record of the same key (with `max_records = 2`,
+/// appending them at the tail would store 2, 3, 4, 5, 0, 1).
+#[tokio::test]
+async fn retried_records_are_not_overtaken_by_later_ones() {
+    let moto = Moto::start().await;
+    let (ctx, metrics) = moto_context(&moto);
+    let client = client(&ctx).await;
+    create_stream(&client, "ordered", 1).await;
+    let cfg = config("stream_name = \"ordered\"\npartition_key = \"${topic(2)}\"\nmax_records = 2");
+    let wrap = |inner| -> Arc<dyn Transport> {
+        Arc::new(FailFirst {
+            inner,
+            left: Mutex::new(1),
+        })
+    };
+    let action = build_with(&cfg, SqlVersion::default(), &ctx, Some(&wrap)).unwrap();
+    let msgs = (0..6).map(|seq| numbered("one", seq)).collect();
+    let results = run_all(&action, msgs).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        metrics.get("retry:kinesis"),
+        2,
+        "the 2 records of the failed request"
+    );
+    assert_eq!(
+        metrics.get("batch:kinesis"),
+        4,
+        "1 failed + 3 requests of 2"
+    );
+    let stored: Vec<u64> = read_stream(&client, "ordered").await[0]
+        .iter()
+        .map(|(_, d)| {
+            serde_json::from_str::<serde_json::Value>(d).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(stored, [0, 1, 2, 3, 4, 5]);
+}
+
 #[tokio::test]
 async fn failures_end_as_kinesis_action_failures() {
     let moto = Moto::start().await;
