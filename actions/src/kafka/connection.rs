@@ -315,6 +315,11 @@ properties = { "sasl.password" = "${env:KAFKA_PW}", "acks" = "1", "enable.idempo
             "[connections.a]\nbootstrap_servers = \"h:1\"\nproperties = { \"no.such.property\" = \"1\" }",
             "No such configuration property",
         );
+        // TLS and SASL SCRAM are compiled in (librdkafka against OpenSSL): this loads.
+        let tls: KafkaSettings = settings(
+            "[connections.a]\nbootstrap_servers = \"h:9093\"\nproperties = { \"security.protocol\" = \"SASL_SSL\", \"sasl.mechanisms\" = \"SCRAM-SHA-512\", \"sasl.username\" = \"u\", \"sasl.password\" = \"p\" }",
+        );
+        KafkaConnections::from_settings_with_env(&tls, |_| None).expect("TLS + SCRAM supported");
         // This build has no cyrus-sasl: GSSAPI (Kerberos) is refused at startup, loudly.
         check(
             "[connections.a]\nbootstrap_servers = \"h:1\"\nproperties = { \"security.protocol\" = \"SASL_PLAINTEXT\", \"sasl.mechanisms\" = \"GSSAPI\" }",
