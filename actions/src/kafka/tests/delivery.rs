@@ -93,10 +93,12 @@ async fn send_all(kafka: Arc<dyn Action>, seqs: std::ops::Range<u32>, parallel: 
 ///
 /// Idempotence is off here, on purpose: after a SIGKILL, tansu 0.6's S3 engine sometimes
 /// answers the producer's retried idempotent batch as an already-written duplicate although
-/// it never serves those records (seen about 1 run in 5: exactly the 32 in-flight records
-/// missing, acknowledged by the broker; with idempotence off the same window shows up as
-/// duplicates instead). That is the broker losing acknowledged writes, which no client can
-/// detect; this test is about rulewire not acknowledging before the broker does.
+/// it never serves those records (seen in about 1 run of 8 under CPU load: exactly the 32
+/// in-flight records missing; their delivery reports carried base offset -1, librdkafka's
+/// mark of a broker "duplicate sequence" answer, and offsets already held by other records).
+/// With idempotence off the same window shows up as duplicates instead. That is the broker
+/// dropping writes it acknowledged, which no client can detect; this test is about rulewire
+/// not acknowledging before the broker does.
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_killed_mid_stream_loses_nothing() {
     let moto = Moto::start().await;
