@@ -136,6 +136,8 @@ impl Default for RulesConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct BatchConfig {
     pub max_messages: usize,
+    /// How long a batch waits for more messages. 0 (the default) evaluates whatever is
+    /// queued at once: batches still grow under load, without a latency floor when idle.
     pub max_delay_ms: u64,
 }
 
@@ -143,7 +145,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
             max_messages: 256,
-            max_delay_ms: 5,
+            max_delay_ms: 0,
         }
     }
 }

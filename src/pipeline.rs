@@ -139,6 +139,7 @@ pub fn spawn_rule_worker(
             while items.len() < bounds.max_messages {
                 match rx.try_recv() {
                     Ok(item) => items.push(item),
+                    Err(_) if bounds.max_delay.is_zero() => break,
                     Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
                         Ok(Some(item)) => items.push(item),
                         _ => break,
