@@ -195,6 +195,9 @@ async fn serve(
     let mut batch = Vec::with_capacity(BATCH);
     let mut out = BytesMut::with_capacity(64 * 1024);
     let mut keep_alive = tokio::time::interval(target.keep_alive);
+    // After a stall, one late tick rather than a burst (a second tick right after a PINGREQ
+    // would take the missing PINGRESP for a dead connection).
+    keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     keep_alive.reset();
     let mut awaiting_ping = false;
     loop {
