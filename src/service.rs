@@ -48,14 +48,16 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let status = Arc::new(Status::default());
     let (trigger, stop) = stop_flag();
 
-    // Publishing connection (republish action).
+    // Publishing connection (republish action). It has its own stop, set only after the
+    // drain, so messages still in flight at SIGTERM can finish their republishes.
     let max_packet = config.limits.max_payload_bytes.max(1024 * 1024) * 2;
+    let (publisher_trigger, publisher_stop) = stop_flag();
     let publisher = Publisher::start(
         &config.broker,
         &url,
         format!("{}-pub", config.broker.client_id),
         max_packet,
-        stop.clone(),
+        publisher_stop,
     )?;
 
     // Ingest connection: persistent session, manual acks.
@@ -174,6 +176,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     {
         tracing::warn!("drain did not finish in time; exiting");
     }
+    publisher_trigger.set();
     if let Some(admin) = admin {
         let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;
     }

@@ -303,8 +303,29 @@ async fn sigterm_drains_and_exits() {
             .publish("load/x", format!("{{\"seq\": {seq}}}"))
             .await;
     }
-    out.next(T).await.expect("processing started");
+    let mut received = vec![out.next(T).await.expect("processing started")];
     let status = rw.sigterm(Duration::from_secs(8));
     assert!(status.success(), "clean exit: {status:?}");
     assert!(rw.logs().contains("stopped"), "{}", rw.logs());
+    // Nothing acked during the drain was dropped: what the first instance did not finish,
+    // the broker redelivers to the next one (same client id, persistent session).
+    let _next = Rulewire::start(
+        &format!(
+            "[broker]\nurl = \"{}\"\nclient_id = \"rw-term\"",
+            broker.url()
+        ),
+        rules.path(),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while seqs(&received).into_iter().collect::<BTreeSet<_>>().len() < 50
+        && tokio::time::Instant::now() < deadline
+    {
+        if let Some(m) = out.next(Duration::from_secs(1)).await {
+            received.push(m);
+        }
+    }
+    let unique: BTreeSet<u64> = seqs(&received).into_iter().collect();
+    let missing: Vec<u64> = (0..50).filter(|s| !unique.contains(s)).collect();
+    assert!(missing.is_empty(), "lost across SIGTERM: {missing:?}");
 }
