@@ -1,7 +1,8 @@
 //! Delivery guarantees against real servers: the HTTP action's retries (an axum server that
 //! fails twice, then succeeds), the error action on a permanently failing action, no loss
 //! when rulewire is SIGKILLed mid-stream, a shared subscription split across two instances,
-//! and graceful shutdown on SIGTERM.
+//! graceful shutdown on SIGTERM (nothing lost across it), and backpressure at
+//! `limits.max_in_flight`.
 
 mod common;
 
@@ -328,4 +329,74 @@ async fn sigterm_drains_and_exits() {
     let unique: BTreeSet<u64> = seqs(&received).into_iter().collect();
     let missing: Vec<u64> = (0..50).filter(|s| !unique.contains(s)).collect();
     assert!(missing.is_empty(), "lost across SIGTERM: {missing:?}");
+}
+
+/// Backpressure: with `limits.max_in_flight = 4` and a slow webhook, rulewire never works on
+/// more than 4 messages at once (the webhook sees at most 4 concurrent requests and the
+/// in-flight gauge never passes 4); the broker holds the rest and every message arrives.
+#[tokio::test(flavor = "multi_thread")]
+async fn max_in_flight_bounds_the_work_and_loses_nothing() {
+    #[derive(Clone, Default)]
+    struct Slow {
+        now: Arc<AtomicUsize>,
+        peak: Arc<AtomicUsize>,
+        seqs: Arc<std::sync::Mutex<Vec<u64>>>,
+    }
+    async fn hook(State(s): State<Slow>, body: String) -> StatusCode {
+        let now = s.now.fetch_add(1, Ordering::SeqCst) + 1;
+        s.peak.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        s.seqs.lock().unwrap().push(v["seq"].as_u64().unwrap());
+        s.now.fetch_sub(1, Ordering::SeqCst);
+        StatusCode::OK
+    }
+    let slow = Slow::default();
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(slow.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let broker = Mosquitto::start();
+    let rule = format!(
+        "-- [[action]]\n-- type = \"http\"\n-- url = \"http://127.0.0.1:{port}/hook\"\n\
+         SELECT seq FROM 'load/+'\n"
+    );
+    let rules = rules_dir(&[("slow", &rule)]);
+    let rw = Rulewire::start(
+        &format!(
+            "[broker]\nurl = \"{}\"\nclient_id = \"rw-bp\"\n[limits]\nmax_in_flight = 4",
+            broker.url()
+        ),
+        rules.path(),
+    )
+    .await;
+    let producer = TestClient::connect(broker.port, "bp-producer", &[]).await;
+    const N: u64 = 40;
+    for seq in 0..N {
+        producer
+            .publish("load/x", format!("{{\"seq\": {seq}}}"))
+            .await;
+    }
+    let mut gauge_peak = 0.0f64;
+    wait_until(
+        "every message delivered",
+        Duration::from_secs(30),
+        async || {
+            gauge_peak = gauge_peak.max(rw.metric("rulewire_in_flight_messages").await);
+            slow.seqs.lock().unwrap().len() as u64 >= N
+        },
+    )
+    .await;
+    let unique: BTreeSet<u64> = slow.seqs.lock().unwrap().iter().copied().collect();
+    assert_eq!(unique, (0..N).collect(), "every sequence number arrives");
+    let peak = slow.peak.load(Ordering::SeqCst);
+    assert!(
+        peak <= 4,
+        "the webhook saw {peak} concurrent requests; limit 4"
+    );
+    assert!(peak >= 2, "work should overlap up to the limit, saw {peak}");
+    assert!(gauge_peak <= 4.0, "in-flight gauge reached {gauge_peak}");
 }
