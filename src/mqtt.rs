@@ -40,10 +40,6 @@ pub enum NetEvent {
         session_present: bool,
     },
     Publish(IncomingPublish),
-    /// A PUBLISH we sent left the client with this packet id (0 for QoS 0).
-    PublishSent(u16),
-    /// The broker acknowledged our QoS 1 PUBLISH; `Err` holds an MQTT 5 failure reason.
-    PubAck(u16, Result<(), String>),
     /// A SUBACK refused one of our filters.
     SubscribeRefused(String),
     Other,
@@ -297,7 +293,7 @@ impl MqttEventLoop {
     pub async fn poll(&mut self) -> Result<NetEvent, String> {
         match self {
             MqttEventLoop::V4(e) => {
-                use rumqttc::{Event, Outgoing, Packet};
+                use rumqttc::{Event, Packet};
                 match e.poll().await.map_err(describe_v4_error)? {
                     Event::Incoming(Packet::ConnAck(a)) => Ok(NetEvent::Connected {
                         session_present: a.session_present,
@@ -305,7 +301,6 @@ impl MqttEventLoop {
                     Event::Incoming(Packet::Publish(p)) => {
                         Ok(NetEvent::Publish(IncomingPublish::V4(p)))
                     }
-                    Event::Incoming(Packet::PubAck(a)) => Ok(NetEvent::PubAck(a.pkid, Ok(()))),
                     Event::Incoming(Packet::SubAck(s)) => {
                         let refused = s
                             .return_codes
@@ -317,12 +312,10 @@ impl MqttEventLoop {
                             NetEvent::Other
                         })
                     }
-                    Event::Outgoing(Outgoing::Publish(pkid)) => Ok(NetEvent::PublishSent(pkid)),
                     _ => Ok(NetEvent::Other),
                 }
             }
             MqttEventLoop::V5(e) => {
-                use rumqttc::Outgoing;
                 use rumqttc::v5::Event;
                 use v5b::Packet;
                 match e.poll().await.map_err(|e| describe_error(&e.to_string()))? {
@@ -331,20 +324,6 @@ impl MqttEventLoop {
                     }),
                     Event::Incoming(Packet::Publish(p)) => {
                         Ok(NetEvent::Publish(IncomingPublish::V5(p)))
-                    }
-                    Event::Incoming(Packet::PubAck(a)) => {
-                        let ok = matches!(
-                            a.reason,
-                            v5b::PubAckReason::Success | v5b::PubAckReason::NoMatchingSubscribers
-                        );
-                        Ok(NetEvent::PubAck(
-                            a.pkid,
-                            if ok {
-                                Ok(())
-                            } else {
-                                Err(format!("PUBACK reason {:?}", a.reason))
-                            },
-                        ))
                     }
                     Event::Incoming(Packet::SubAck(s)) => {
                         let refused = s
@@ -357,7 +336,6 @@ impl MqttEventLoop {
                             NetEvent::Other
                         })
                     }
-                    Event::Outgoing(Outgoing::Publish(pkid)) => Ok(NetEvent::PublishSent(pkid)),
                     _ => Ok(NetEvent::Other),
                 }
             }
