@@ -126,6 +126,11 @@ pub struct BatchBounds {
 
 /// Spawns the worker of one rule; it runs until `tx` (returned) and all its clones drop,
 /// then finishes the messages it holds — so replacing a rule never disturbs in-flight work.
+///
+/// The worker evaluates batches and also drives their actions, all in one task: a fired
+/// message's actions are first polled in arrival order, so a sink that keeps order per key
+/// (Kafka, Kinesis) receives a rule's messages in the order they arrived. The messages
+/// settle concurrently, each acking as soon as it is done.
 pub fn spawn_rule_worker(
     rule: Arc<RuleRuntime>,
     bounds: BatchBounds,
@@ -133,27 +138,50 @@ pub fn spawn_rule_worker(
 ) -> mpsc::UnboundedSender<Item> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Item>();
     tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut items = vec![first];
-            let deadline = tokio::time::Instant::now() + bounds.max_delay;
-            while items.len() < bounds.max_messages {
-                match rx.try_recv() {
-                    Ok(item) => items.push(item),
-                    Err(_) if bounds.max_delay.is_zero() => break,
-                    Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(item)) => items.push(item),
-                        _ => break,
-                    },
-                }
-            }
-            run_batch(&rule, items, &metrics);
+        let mut settling = FuturesUnordered::new();
+        loop {
+            let first = tokio::select! {
+                item = rx.recv() => item,
+                Some(()) = settling.next(), if !settling.is_empty() => continue,
+            };
+            let Some(first) = first else { break };
+            let items = collect_batch(first, &mut rx, bounds).await;
+            settling.extend(
+                run_batch(&rule, items, &metrics)
+                    .into_iter()
+                    .map(|s| settle(&rule, s)),
+            );
         }
+        while settling.next().await.is_some() {}
     });
     tx
 }
 
-/// Evaluates one batch and starts the actions of every message the rule fired on.
-fn run_batch(rule: &Arc<RuleRuntime>, items: Vec<Item>, metrics: &Arc<Metrics>) {
+/// `first` and what follows it, up to `bounds.max_messages`: what is queued now, or (with a
+/// positive `max_delay`) what arrives within it. While it waits, the rule's actions are not
+/// driven, which is why the default delay is 0.
+async fn collect_batch(
+    first: Item,
+    rx: &mut mpsc::UnboundedReceiver<Item>,
+    bounds: BatchBounds,
+) -> Vec<Item> {
+    let mut items = vec![first];
+    let deadline = tokio::time::Instant::now() + bounds.max_delay;
+    while items.len() < bounds.max_messages {
+        match rx.try_recv() {
+            Ok(item) => items.push(item),
+            Err(_) if bounds.max_delay.is_zero() => break,
+            Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(item)) => items.push(item),
+                _ => break,
+            },
+        }
+    }
+    items
+}
+
+/// Evaluates one batch; returns the messages that have actions (or the error action) to run.
+fn run_batch(rule: &RuleRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<Settle> {
     metrics.batch_size.observe(items.len() as f64);
     let start = Instant::now();
     let evaluations = {
@@ -202,9 +230,7 @@ fn run_batch(rule: &Arc<RuleRuntime>, items: Vec<Item>, metrics: &Arc<Metrics>) 
         .parse_errors
         .with_label_values(&name)
         .inc_by(parse_errors);
-    if !settling.is_empty() {
-        tokio::spawn(settle_batch(rule.clone(), settling));
-    }
+    settling
 }
 
 /// One message of a batch that has actions (or the error action) to run.
@@ -216,26 +242,15 @@ struct Settle {
     ticket: Arc<Ticket>,
 }
 
-/// Settles every message of one batch in a single task: their action futures run
-/// concurrently (each action still bounds its own in-flight work), and each message's
-/// ticket drops as soon as that message is settled, so acks never wait for the whole batch.
-async fn settle_batch(rule: Arc<RuleRuntime>, batch: Vec<Settle>) {
-    let mut settling: FuturesUnordered<_> = batch
-        .into_iter()
-        .map(|s| settle(&rule, s.msg, s.fired, s.failures, s.ticket))
-        .collect();
-    while settling.next().await.is_some() {}
-}
-
-/// Runs every action of the rule on `msg` (when it `fired`) concurrently, then the error
-/// action if any failed. Dropping `ticket` at the end lets the message be acked.
-async fn settle(
-    rule: &RuleRuntime,
-    msg: FiredMessage,
-    fired: bool,
-    mut failures: Vec<ActionFailure>,
-    ticket: Arc<Ticket>,
-) {
+/// Runs every action of the rule on the message (when it `fired`) concurrently, then the
+/// error action if any failed. Dropping the ticket at the end lets the message be acked.
+async fn settle(rule: &RuleRuntime, settle: Settle) {
+    let Settle {
+        msg,
+        fired,
+        mut failures,
+        ticket,
+    } = settle;
     if fired {
         let msg = &msg;
         let runs = rule.actions.iter().map(|(_, action)| async move {
