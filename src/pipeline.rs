@@ -140,9 +140,13 @@ pub fn spawn_rule_worker(
     tokio::spawn(async move {
         let mut settling = FuturesUnordered::new();
         loop {
+            // Settle what is ready before taking new work: each `next()` yields one finished
+            // message, and with a random pick between the branches finished messages could
+            // wait behind new batches for their ack.
             let first = tokio::select! {
-                item = rx.recv() => item,
+                biased;
                 Some(()) = settling.next(), if !settling.is_empty() => continue,
+                item = rx.recv() => item,
             };
             let Some(first) = first else { break };
             let items = collect_batch(first, &mut rx, bounds).await;
