@@ -56,6 +56,10 @@ impl Rule {
         &self.query
     }
 
+    pub(crate) fn plan(&self) -> &BatchPlan {
+        &self.plan
+    }
+
     /// True when batches of this rule run on the vectorised (DataFusion) path.
     pub fn is_vectorised(&self) -> bool {
         self.plan.is_vectorised()

@@ -5,6 +5,7 @@
 //! - [`compile`]: checks a statement (functions, versions) into a [`Rule`];
 //! - [`batch`]: the vectorised path: payloads decoded (projected) into Arrow columns, the rule's
 //!   expressions evaluated as DataFusion physical expressions per type signature, rows encoded;
+//!   a [`RuleGroup`] shares one decode per message among rules that read the same messages;
 //! - [`eval`]: the row-at-a-time reference evaluator over [`Value`] (exact AWS semantics; the
 //!   oracle for the vectorised path and the fallback for what it does not cover);
 //! - [`template`]: `${...}` substitution templates for actions;
@@ -23,6 +24,7 @@ pub mod template;
 pub mod topic;
 pub mod value;
 
+pub use batch::group::RuleGroup;
 pub use compile::Rule;
 pub use error::CompileError;
 pub use eval::{Evaluation, Message};

@@ -3,7 +3,8 @@
 //! subset, including batches that mix types per field.
 
 use proptest::prelude::*;
-use rulewire_engine::{Message, Rule, SqlVersion};
+use rulewire_engine::{Message, Rule, RuleGroup, SqlVersion};
+use std::sync::Arc;
 
 const FIELDS: &[&str] = &["a", "b", "c", "s", "n.x"];
 
@@ -82,12 +83,14 @@ fn rule_sql() -> impl Strategy<Value = String> {
         proptest::option::of(expr()),
         any::<bool>(),
         any::<bool>(),
+        // `*` with an output key that payloads sometimes have too (the item overrides it).
+        proptest::sample::select(vec!["k1", "a", "s"]),
     )
-        .prop_map(|(e1, e2, filter, star, value)| {
+        .prop_map(|(e1, e2, filter, star, value, star_key)| {
             let select = if value {
                 format!("VALUE {e1}")
             } else if star {
-                format!("*, {e1} AS k1")
+                format!("*, {e1} AS {star_key}")
             } else {
                 format!("{e1} AS k1, {e2} AS k2")
             };
@@ -114,6 +117,36 @@ proptest! {
         for (m, got) in msgs.iter().zip(&batch) {
             let want = rule.evaluate(m);
             prop_assert_eq!(got, &want, "sql: {} payload: {}", sql, String::from_utf8_lossy(m.payload));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+    /// Rules evaluated as a group (one shared decode per message) give exactly what each
+    /// rule gives on its own, on both paths.
+    #[test]
+    fn group_matches_each_rule_alone(sqls in proptest::collection::vec((rule_sql(), any::<bool>()), 1..6), payloads in proptest::collection::vec(payload(), 1..24)) {
+        let rules: Vec<Arc<Rule>> = sqls
+            .iter()
+            .map(|(sql, v)| {
+                let version = if *v { SqlVersion::V2016_03_23 } else { SqlVersion::V2015_10_08 };
+                Arc::new(Rule::compile(sql, version).unwrap())
+            })
+            .collect();
+        let group = RuleGroup::new(rules.clone());
+        let msgs: Vec<Message> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Message { client_id: if i % 2 == 0 { "dev" } else { "" }, ..Message::new("sensors/kitchen", p.as_bytes()) })
+            .collect();
+        let results = group.evaluate_batch(&msgs);
+        prop_assert_eq!(results.len(), rules.len());
+        for (rule, got) in rules.iter().zip(&results) {
+            for (m, e) in msgs.iter().zip(got) {
+                prop_assert_eq!(e, &rule.evaluate(m), "sql: {:?} payload: {}", rule.query(), String::from_utf8_lossy(m.payload));
+            }
         }
     }
 }

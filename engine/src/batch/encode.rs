@@ -1,8 +1,9 @@
 //! Evaluating a signature group's compiled expressions on its RecordBatch and encoding the
 //! fired rows to JSON, straight from the Arrow arrays.
 
+use super::input::Scanned;
 use super::physical::Compiled;
-use super::{OutItem, Shape, Signature, Stars};
+use super::{OutItem, Shape, Signature};
 use crate::json_out::{write_decimal, write_int, write_json_str};
 use crate::value::SqlVersion;
 use arrow::array::{Array, ArrayRef, AsArray};
@@ -10,14 +11,15 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use arrow::record_batch::RecordBatch;
 
-/// Runs WHERE and SELECT for a group; returns one output per row (None = not fired), or None
-/// when DataFusion reports an error (overflow, division by zero): the row path then decides.
+/// Runs WHERE and SELECT for a signature group (`rows`: message index, row in `scanned`);
+/// returns one output per row (None = not fired), or None when DataFusion reports an error
+/// (overflow, division by zero): the row path then decides.
 pub(super) fn run(
     shape: &Shape,
     sig: &Signature,
     batch: &RecordBatch,
-    rows: &[usize],
-    stars: &Stars,
+    rows: &[super::MessageRow],
+    scanned: &Scanned,
     version: SqlVersion,
 ) -> Option<Vec<Option<Vec<u8>>>> {
     let n = batch.num_rows();
@@ -74,7 +76,7 @@ pub(super) fn run(
             for item in &shape.items {
                 match item {
                     OutItem::Star => {
-                        let star = stars.of(rows[row]);
+                        let star = scanned.star(rows[row].0);
                         if !star.is_empty() {
                             if !first {
                                 buf.push(b',');

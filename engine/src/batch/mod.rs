@@ -5,6 +5,7 @@
 //! VALUE over attribute paths, literals, operators, `topic()`, `topic(n)`, `clientid()`,
 //! `timestamp()`; `*`; single-level output keys) and lists the input columns. Per batch:
 //! 1. every payload is scanned once ([`scan`]) for just those columns (+ canonical `*` text);
+//!    rules that read the same messages share that scan ([`group::RuleGroup`]);
 //! 2. messages are grouped by type signature (the Arrow type of each column in that message);
 //! 3. each signature is compiled once ([`physical`]) and cached; the group's columns become a
 //!    `RecordBatch`; WHERE is evaluated, the batch filtered, the SELECT expressions evaluated;
@@ -15,6 +16,8 @@
 //! overflow) go to the row-at-a-time reference evaluator, so results are always exact.
 
 mod encode;
+pub mod group;
+mod input;
 pub mod physical;
 pub mod scan;
 
@@ -24,22 +27,14 @@ use crate::value::{SqlVersion, Value};
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, NullArray, StringArray};
 use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use input::{Column, Member, ScanPlan, Scanned};
 use physical::{Compiled, Inputs, Kind};
-use scan::{Needs, Scalar, scan};
-use std::borrow::Cow;
+use scan::Scalar;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Where an input column's values come from.
-#[derive(Debug, Clone, PartialEq)]
-enum Source_ {
-    /// A payload attribute path (slot in the scan).
-    Path(Vec<String>),
-    Topic,
-    TopicLevel(usize),
-    ClientId,
-    Timestamp,
-}
+/// A message of a batch and its row in the batch's [`Scanned`] values.
+type MessageRow = (usize, usize);
 
 /// One output item of the vectorised projection.
 #[derive(Debug)]
@@ -56,8 +51,11 @@ pub struct BatchPlan {
 
 #[derive(Debug)]
 struct Shape {
-    columns: Vec<Source_>,
-    needs: Needs,
+    /// The input columns the rule's expressions read (compiled against their positions).
+    columns: Vec<Column>,
+    /// The rule's own scan plan, for batches it evaluates alone, and how it reads it.
+    scan: ScanPlan,
+    member: Member,
     /// Output keys (for `*` conflict detection).
     keys: Vec<String>,
     items: Vec<OutItem>,
@@ -65,19 +63,6 @@ struct Shape {
     filter: Option<Expr>,
     star: bool,
     cache: Mutex<HashMap<Vec<Kind>, Option<Arc<Signature>>>>,
-}
-
-/// The canonical `*` members of a batch's messages.
-pub(crate) struct Stars<'a> {
-    text: &'a [u8],
-    at: &'a [(usize, usize)],
-}
-
-impl Stars<'_> {
-    fn of(&self, message: usize) -> &[u8] {
-        let (start, end) = self.at[message];
-        &self.text[start..end]
-    }
 }
 
 /// A rule compiled for one type signature.
@@ -96,16 +81,16 @@ impl Inputs for Shape {
 }
 
 /// The input column an expression is, if it is one.
-fn column_source(e: &Expr) -> Option<Source_> {
+fn column_source(e: &Expr) -> Option<Column> {
     match e {
-        Expr::Field(_) | Expr::Member(..) => path_of(e).map(Source_::Path),
+        Expr::Field(_) | Expr::Member(..) => path_of(e).map(Column::Path),
         Expr::Call { name, args, .. } => match (name.as_str(), args.as_slice()) {
-            ("topic", []) => Some(Source_::Topic),
+            ("topic", []) => Some(Column::Topic),
             ("topic", [Expr::Literal(Value::Int(n))]) if *n >= 1 => {
-                Some(Source_::TopicLevel(*n as usize))
+                Some(Column::TopicLevel(*n as usize))
             }
-            ("clientid", []) => Some(Source_::ClientId),
-            ("timestamp", []) => Some(Source_::Timestamp),
+            ("clientid", []) => Some(Column::ClientId),
+            ("timestamp", []) => Some(Column::Timestamp),
             _ => None,
         },
         _ => None,
@@ -126,7 +111,7 @@ fn path_of(e: &Expr) -> Option<Vec<String>> {
 
 /// Collects the columns of a supported expression; false when the expression is outside the
 /// vectorisable syntax (types are checked later, per signature).
-fn collect(e: &Expr, cols: &mut Vec<Source_>) -> bool {
+fn collect(e: &Expr, cols: &mut Vec<Column>) -> bool {
     if let Some(src) = column_source(e) {
         if !cols.contains(&src) {
             cols.push(src);
@@ -218,16 +203,12 @@ impl Shape {
                 return None;
             }
         }
-        let mut needs = Needs::default();
-        let mut next = 0;
-        for c in &columns {
-            if let Source_::Path(p) = c {
-                needs.add(p, &mut next);
-            }
-        }
+        let mut scan = ScanPlan::default();
+        let member = scan.join(&columns, star, &keys)?;
         Some(Shape {
             columns,
-            needs,
+            scan,
+            member,
             keys,
             items,
             value,
@@ -280,119 +261,75 @@ impl Shape {
         })
     }
 
+    /// Evaluates a batch on its own: one scan for this rule's columns.
     fn evaluate(
         &self,
         q: &Query,
         version: SqlVersion,
         msgs: &[Message],
     ) -> (Vec<Evaluation>, usize) {
+        let scanned = self.scan.scan_batch(msgs, version);
+        self.evaluate_scanned(q, version, msgs, &scanned, &self.member)
+    }
+
+    /// Evaluates a batch already scanned by a plan this rule joined as `member`.
+    fn evaluate_scanned(
+        &self,
+        q: &Query,
+        version: SqlVersion,
+        msgs: &[Message],
+        scanned: &Scanned,
+        member: &Member,
+    ) -> (Vec<Evaluation>, usize) {
         let mut vectorised = 0;
         let mut results: Vec<Option<Evaluation>> = vec![None; msgs.len()];
-        let ncols = self.columns.len();
-        let mut values: Vec<Scalar> = Vec::with_capacity(msgs.len() * ncols);
-        // Canonical `*` members of every message, back to back; `star_at[i]` is message i's range.
-        let mut star_text: Vec<u8> = Vec::new();
-        let mut star_at: Vec<(usize, usize)> = if self.star {
-            vec![(0, 0); msgs.len()]
-        } else {
-            Vec::new()
-        };
-        let mut groups: Vec<(Vec<Kind>, Vec<usize>)> = Vec::new();
-        let mut slots = vec![Scalar::Absent; self.needs_len()];
-        let mut kinds = vec![Kind::Absent; ncols];
+        // Each type signature with its messages: (message index, row in `scanned`).
+        let mut groups: Vec<(Vec<Kind>, Vec<MessageRow>)> = Vec::new();
+        let mut kinds = vec![Kind::Absent; self.columns.len()];
         for (i, msg) in msgs.iter().enumerate() {
-            slots.iter_mut().for_each(|s| *s = Scalar::Absent);
-            let star_start = star_text.len();
-            let scanned = scan(
-                msg.payload,
-                &self.needs,
-                &mut slots,
-                self.star.then_some(&mut star_text),
-                &self.keys,
-                version,
-            );
-            let row_start = values.len();
-            let mut ok = scanned.is_ok();
-            let mut slot_iter = 0usize;
-            for (c, src) in self.columns.iter().enumerate() {
-                let v = match src {
-                    Source_::Path(_) => {
-                        slot_iter += 1;
-                        std::mem::replace(&mut slots[slot_iter - 1], Scalar::Absent)
-                    }
-                    Source_::Topic => Scalar::Str(Cow::Borrowed(msg.topic)),
-                    Source_::TopicLevel(n) => msg
-                        .topic
-                        .split('/')
-                        .nth(n - 1)
-                        .map(|s| Scalar::Str(Cow::Borrowed(s)))
-                        .unwrap_or(Scalar::Absent),
-                    Source_::ClientId => Scalar::Str(Cow::Borrowed(if msg.client_id.is_empty() {
-                        "n/a"
-                    } else {
-                        msg.client_id
-                    })),
-                    Source_::Timestamp => Scalar::Int(msg.timestamp_ms),
-                };
-                kinds[c] = match &v {
-                    Scalar::Absent => Kind::Absent,
-                    Scalar::Int(_) => Kind::Int,
-                    Scalar::Dec(_) => Kind::Dec,
-                    Scalar::Str(_) => Kind::Str,
-                    Scalar::Bool(_) => Kind::Bool,
-                    Scalar::Other => {
-                        ok = false;
-                        Kind::Absent
-                    }
-                };
-                values.push(v);
-            }
-            if !ok {
-                values.truncate(row_start);
-                star_text.truncate(star_start);
+            let row = scanned.row_for(i, member).filter(|&row| {
+                member
+                    .columns
+                    .iter()
+                    .zip(&mut kinds)
+                    .all(|(&column, kind)| {
+                        *kind = match scanned.cell(row, column) {
+                            Scalar::Absent => Kind::Absent,
+                            Scalar::Int(_) => Kind::Int,
+                            Scalar::Dec(_) => Kind::Dec,
+                            Scalar::Str(_) => Kind::Str,
+                            Scalar::Bool(_) => Kind::Bool,
+                            Scalar::Other => return false,
+                        };
+                        true
+                    })
+            });
+            let Some(row) = row else {
                 results[i] = Some(evaluate_query(q, msg, version));
                 continue;
-            }
-            if self.star {
-                star_at[i] = (star_start, star_text.len());
-            }
+            };
             match groups.iter_mut().find(|(k, _)| *k == kinds) {
-                Some((_, rows)) => rows.push(i),
-                None => groups.push((kinds.clone(), vec![i])),
-            }
-            // Remember where this message's values start.
-            debug_assert_eq!(values.len(), row_start + ncols);
-        }
-        // Index of each vectorised message's values.
-        let mut value_row = vec![usize::MAX; msgs.len()];
-        let mut next_row = 0;
-        for (i, r) in results.iter().enumerate() {
-            if r.is_none() {
-                value_row[i] = next_row;
-                next_row += 1;
+                Some((_, rows)) => rows.push((i, row)),
+                None => groups.push((kinds.clone(), vec![(i, row)])),
             }
         }
         for (kinds, rows) in &groups {
-            let stars = Stars {
-                text: &star_text,
-                at: &star_at,
-            };
-            let done = self.signature(kinds).and_then(|sig| {
-                self.run_group(&sig, kinds, rows, &values, &value_row, &stars, version)
-            });
+            let done = self
+                .signature(kinds)
+                .and_then(|sig| self.run_group(&sig, kinds, rows, scanned, member, version));
             match done {
                 Some(outputs) => {
                     vectorised += rows.len();
-                    for (row, output) in rows.iter().zip(outputs) {
-                        results[*row] = Some(Evaluation {
+                    for ((message, _), output) in rows.iter().zip(outputs) {
+                        results[*message] = Some(Evaluation {
                             output,
                             parse_error: false,
                         });
                     }
                 }
                 None => {
-                    for row in rows {
-                        results[*row] = Some(evaluate_query(q, &msgs[*row], version));
+                    for (message, _) in rows {
+                        results[*message] = Some(evaluate_query(q, &msgs[*message], version));
                     }
                 }
             }
@@ -406,58 +343,43 @@ impl Shape {
         )
     }
 
-    fn needs_len(&self) -> usize {
-        self.columns
-            .iter()
-            .filter(|c| matches!(c, Source_::Path(_)))
-            .count()
-    }
-
-    /// Evaluates one signature group; `None` means "use the row path" (an arithmetic error).
-    #[allow(clippy::too_many_arguments)]
+    /// Evaluates one signature group (`rows`: message index, row in `scanned`); `None` means
+    /// "use the row path" (an arithmetic error).
     fn run_group(
         &self,
         sig: &Signature,
         kinds: &[Kind],
-        rows: &[usize],
-        values: &[Scalar],
-        value_row: &[usize],
-        stars: &Stars,
+        rows: &[MessageRow],
+        scanned: &Scanned,
+        member: &Member,
         version: SqlVersion,
     ) -> Option<Vec<Option<Vec<u8>>>> {
-        let ncols = kinds.len();
         let columns: Vec<ArrayRef> = kinds
             .iter()
-            .enumerate()
-            .map(|(c, kind)| {
-                let cell = |r: &usize| &values[value_row[*r] * ncols + c];
+            .zip(&member.columns)
+            .map(|(kind, &column)| {
+                let cells = rows.iter().map(|&(_, row)| scanned.cell(row, column));
                 let array: ArrayRef = match kind {
                     Kind::Absent => Arc::new(NullArray::new(rows.len())),
                     Kind::Int => Arc::new(
-                        rows.iter()
-                            .map(|r| if let Scalar::Int(v) = cell(r) { *v } else { 0 })
+                        cells
+                            .map(|v| if let Scalar::Int(v) = v { *v } else { 0 })
                             .collect::<Int64Array>(),
                     ),
                     Kind::Dec => Arc::new(
-                        rows.iter()
-                            .map(|r| {
-                                if let Scalar::Dec(v) = cell(r) {
-                                    *v
-                                } else {
-                                    0.0
-                                }
-                            })
+                        cells
+                            .map(|v| if let Scalar::Dec(v) = v { *v } else { 0.0 })
                             .collect::<Float64Array>(),
                     ),
                     Kind::Bool => Arc::new(
-                        rows.iter()
-                            .map(|r| Some(matches!(cell(r), Scalar::Bool(true))))
+                        cells
+                            .map(|v| Some(matches!(v, Scalar::Bool(true))))
                             .collect::<BooleanArray>(),
                     ),
                     Kind::Str => Arc::new(
-                        rows.iter()
-                            .map(|r| {
-                                if let Scalar::Str(s) = cell(r) {
+                        cells
+                            .map(|v| {
+                                if let Scalar::Str(s) = v {
                                     Some(s.as_ref())
                                 } else {
                                     None
@@ -472,6 +394,6 @@ impl Shape {
         let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
         let batch =
             RecordBatch::try_new_with_options(sig.schema.clone(), columns, &options).ok()?;
-        encode::run(self, sig, &batch, rows, stars, version)
+        encode::run(self, sig, &batch, rows, scanned, version)
     }
 }

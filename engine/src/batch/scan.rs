@@ -73,8 +73,11 @@ const MAX_DEPTH: usize = 128;
 
 /// Scans `payload`. Fills `slots` (must be pre-set to `Absent`); when `star` is given, appends
 /// the canonical top-level members (`"k":v,"k2":v2`, no braces) to it.
-/// A top-level key listed in `star_conflicts` (an output key of another SELECT item) is an error:
-/// the row path handles the override.
+///
+/// Returns the top-level keys of `star_conflicts` (output keys of other SELECT items, at most
+/// 64) that the payload has, as a bit mask (bit i = `star_conflicts[i]`), checked only when
+/// `star` is given: a rule whose own output keys show up there needs the row path, which
+/// handles the override.
 pub fn scan<'a>(
     payload: &'a [u8],
     needs: &Needs,
@@ -82,12 +85,14 @@ pub fn scan<'a>(
     star: Option<&mut Vec<u8>>,
     star_conflicts: &[String],
     version: SqlVersion,
-) -> Result<()> {
+) -> Result<u64> {
+    debug_assert!(star_conflicts.len() <= 64, "the conflict mask has 64 bits");
     let mut s = Scanner {
         b: payload,
         i: 0,
         version,
         star_conflicts,
+        conflicts: 0,
     };
     s.ws();
     if s.peek() != Some(b'{') {
@@ -98,7 +103,7 @@ pub fn scan<'a>(
     if s.i != s.b.len() {
         return Err(ScanError);
     }
-    Ok(())
+    Ok(s.conflicts)
 }
 
 struct Scanner<'a, 'k> {
@@ -106,6 +111,8 @@ struct Scanner<'a, 'k> {
     i: usize,
     version: SqlVersion,
     star_conflicts: &'k [String],
+    /// Bit i set: the top level has the key `star_conflicts[i]`.
+    conflicts: u64,
 }
 
 impl<'a> Scanner<'a, '_> {
@@ -176,10 +183,14 @@ impl<'a> Scanner<'a, '_> {
                 }
                 let child = child.map(|(_, n)| n);
                 if let Some(o) = out.as_deref_mut() {
-                    if keys.iter().any(|&(s, e)| self.b[s..e] == *key)
-                        || (top && self.star_conflicts.iter().any(|k| k.as_bytes() == key))
-                    {
+                    if keys.iter().any(|&(s, e)| self.b[s..e] == *key) {
                         return Err(ScanError);
+                    }
+                    if top
+                        && let Some(k) =
+                            self.star_conflicts.iter().position(|k| k.as_bytes() == key)
+                    {
+                        self.conflicts |= 1 << k;
                     }
                     keys.push((start, end));
                     if !first {
@@ -507,7 +518,8 @@ mod tests {
         let (n, count) = needs(&[&["t"], &["s", "r", "h"], &["x"], &["name"]]);
         let mut slots = vec![Scalar::Absent; count];
         let payload = br#"{"t": 21.5, "skip": {"deep": [1, {"a": "b"}]}, "s": {"r": {"h": 40}}, "name": "k\u00e9"}"#;
-        scan(payload, &n, &mut slots, None, &[], SqlVersion::V2016_03_23).unwrap();
+        let conflicts = scan(payload, &n, &mut slots, None, &[], SqlVersion::V2016_03_23);
+        assert_eq!(conflicts, Ok(0));
         assert_eq!(
             slots,
             vec![
@@ -553,6 +565,7 @@ mod tests {
                     i: text.len(),
                     version,
                     star_conflicts: &[],
+                    conflicts: 0,
                 };
                 match scanner.number_value(0, !text.contains('.')).unwrap() {
                     Scalar::Int(i) => write_int(&mut reprinted, i),
@@ -591,6 +604,34 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#""a":10,"b":[1,2.5,{"c":null}],"d":"x/y","e":-0.0000001"#
         );
+    }
+
+    #[test]
+    fn star_conflicts_are_reported_as_a_mask() {
+        let (n, _) = needs(&[]);
+        let conflicts = ["x".to_owned(), "b".to_owned(), "d".to_owned()];
+        let mut out = Vec::new();
+        let payload = br#"{"a":1,"b":{"d":2},"d":3}"#;
+        let mask = scan(
+            payload,
+            &n,
+            &mut [],
+            Some(&mut out),
+            &conflicts,
+            SqlVersion::V2016_03_23,
+        );
+        // Only top-level keys count: "b" and "d", not the nested "d".
+        assert_eq!(mask, Ok(0b110));
+        // Without `*` output, conflicts are not looked for.
+        let mask = scan(
+            payload,
+            &n,
+            &mut [],
+            None,
+            &conflicts,
+            SqlVersion::V2016_03_23,
+        );
+        assert_eq!(mask, Ok(0));
     }
 
     #[test]
