@@ -1,11 +1,14 @@
 //! Engine throughput: decode + evaluate + encode, per message, on batches of 1024 ~200-byte
 //! JSON payloads (the shape of the target), on one core.
 //!
+//! Also five rules on one topic filter, each alone against a `RuleGroup` (one shared decode).
+//!
 //! Run: `cargo bench -p rulewire-benches --bench engine`. Results and the machine go in BENCHMARKS.md.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use rulewire_engine::{Message, Rule, SqlVersion};
+use rulewire_engine::{Message, Rule, RuleGroup, SqlVersion};
 use std::hint::black_box;
+use std::sync::Arc;
 
 const BATCH: usize = 1024;
 
@@ -94,5 +97,42 @@ fn engine(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine);
+/// Five rules on one FROM filter (a rule group): each evaluating the batch on its own (one
+/// decode per rule) against the group (one decode per message, shared).
+fn rule_group(c: &mut Criterion) {
+    let sqls = [
+        "SELECT temperature, humidity FROM 'sensors/+' WHERE temperature > 30",
+        "SELECT *, topic(2) AS room FROM 'sensors/+'",
+        "SELECT VALUE battery FROM 'sensors/+' WHERE battery < 60",
+        "SELECT device_id, location.zone AS zone FROM 'sensors/+' WHERE humidity > 60",
+        "SELECT device_id, pressure - 1013 AS dp FROM 'sensors/+' WHERE status = 'ok'",
+    ];
+    let rules: Vec<Arc<Rule>> = sqls
+        .iter()
+        .map(|s| Arc::new(Rule::compile(s, SqlVersion::V2016_03_23).unwrap()))
+        .collect();
+    assert!(rules.iter().all(|r| r.is_vectorised()));
+    let group_of_rules = RuleGroup::new(rules.clone());
+    assert_eq!(group_of_rules.sharing(), rules.len());
+    let payloads = payloads();
+    let msgs: Vec<Message> = payloads
+        .iter()
+        .map(|p| Message::new("sensors/room1", p.as_bytes()))
+        .collect();
+    let mut group = c.benchmark_group("rule_group");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("5 rules, each alone", |b| {
+        b.iter(|| {
+            for rule in &rules {
+                black_box(rule.evaluate_batch(black_box(&msgs)));
+            }
+        })
+    });
+    group.bench_function("5 rules, one shared decode", |b| {
+        b.iter(|| black_box(group_of_rules.evaluate_batch(black_box(&msgs))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, engine, rule_group);
 criterion_main!(benches);

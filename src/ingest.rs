@@ -7,8 +7,8 @@
 //! the rest (nothing is dropped).
 //!
 //! Routing: `$aws/rules/<rule>/<rest>` (Basic Ingest) goes to that rule alone with topic
-//! `<rest>` (an unknown or disabled rule counts RuleNotFound); any other topic goes to every
-//! enabled rule whose FROM filter matches (TopicMatch). Payloads over
+//! `<rest>` (an unknown or disabled rule counts RuleNotFound); any other topic goes, once, to
+//! every rule group whose FROM filter matches (TopicMatch counts each of its rules). Payloads over
 //! `limits.max_payload_bytes` are rejected: logged, counted, and acked so they are not
 //! redelivered forever.
 
@@ -122,14 +122,20 @@ impl Ingest {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
+        // One trace id per message: every rule sees the same `traceid()`.
+        let trace_id = new_trace_id();
         let routes = self.registry.routes();
         if let Some(rest) = topic.strip_prefix("$aws/rules/") {
             let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
             match routes.by_name(name) {
                 Some(route) => {
                     route.topic_match.inc();
-                    let msg = publish.to_fired(rest.to_owned(), now_ms, new_trace_id());
-                    let _ = route.tx.send(Item { msg, ticket });
+                    let msg = publish.to_fired(rest.to_owned(), now_ms, trace_id);
+                    let _ = routes.groups[route.group].tx.send(Item {
+                        msg,
+                        ticket,
+                        only: Some(route.member),
+                    });
                 }
                 None => {
                     self.metrics.rule_not_found.with_label_values(&[name]).inc();
@@ -138,12 +144,15 @@ impl Ingest {
             }
             return;
         }
-        routes.for_each_match(&topic, |route| {
-            route.topic_match.inc();
-            let msg = publish.to_fired(topic.clone(), now_ms, new_trace_id());
-            let _ = route.tx.send(Item {
+        routes.for_each_match(&topic, |group| {
+            for &rule in &group.rules {
+                routes.rules[rule].topic_match.inc();
+            }
+            let msg = publish.to_fired(topic.clone(), now_ms, trace_id.clone());
+            let _ = group.tx.send(Item {
                 msg,
                 ticket: ticket.clone(),
+                only: None,
             });
         });
     }

@@ -105,8 +105,11 @@ impl Metrics {
         r.register(Box::new(action_request_records.clone()))
             .unwrap();
         let rule_eval = HistogramVec::new(
-            HistogramOpts::new("rulewire_rule_eval_seconds", "Time to evaluate one batch")
-                .buckets(prometheus::exponential_buckets(0.00001, 2.0, 16).unwrap()),
+            HistogramOpts::new(
+                "rulewire_rule_eval_seconds",
+                "Time to evaluate one batch of the rule's FROM-filter group",
+            )
+            .buckets(prometheus::exponential_buckets(0.00001, 2.0, 16).unwrap()),
             &["rule"],
         )
         .unwrap();
@@ -203,6 +206,23 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut buf)
             .expect("text encoding");
         String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+}
+
+/// One rule's evaluation series, resolved once when the rule loads (not per batch).
+pub struct RuleMetrics {
+    pub fired: IntCounter,
+    pub parse_errors: IntCounter,
+    pub eval: Histogram,
+}
+
+impl RuleMetrics {
+    pub fn new(metrics: &Metrics, rule: &str) -> RuleMetrics {
+        RuleMetrics {
+            fired: metrics.rule_fired.with_label_values(&[rule]),
+            parse_errors: metrics.parse_errors.with_label_values(&[rule]),
+            eval: metrics.rule_eval.with_label_values(&[rule]),
+        }
     }
 }
 

@@ -1,10 +1,13 @@
-//! From a routed message to its ack: per-rule micro-batching, evaluation, actions, error
-//! action, and in-order acknowledgement.
+//! From a routed message to its ack: micro-batching per rule group, evaluation, actions,
+//! error action, and in-order acknowledgement.
 //!
-//! Every message read from the broker gets one [`Ticket`] (holding an in-flight permit);
-//! each rule the message is routed to holds a clone. When the last clone drops — every
-//! action of every matching rule succeeded, or the error action took the failure — the
-//! ticket completes, and the [`AckQueue`] acks messages strictly in the order they arrived.
+//! A rule group is the enabled rules with one FROM topic filter: they see the same messages,
+//! so one worker batches them and the engine decodes each payload once for all of them
+//! ([`RuleGroup`]). Every message read from the broker gets one [`Ticket`] (holding an
+//! in-flight permit); each rule that fires on it (or has a failure to report) holds a clone.
+//! When the last clone drops — every action of every matching rule succeeded, or the error
+//! action took the failure — the ticket completes, and the [`AckQueue`] acks messages
+//! strictly in the order they arrived.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -14,10 +17,10 @@ use std::time::{Duration, Instant};
 use futures_util::future::{FutureExt, join_all};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use rulewire_actions::{Action, ActionFailure, FiredMessage};
-use rulewire_engine::Rule;
+use rulewire_engine::{Evaluation, Rule, RuleGroup};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RuleMetrics};
 use crate::mqtt::{IncomingPublish, MqttClient};
 
 /// Completion of one incoming message; completes when the last clone is dropped.
@@ -103,10 +106,13 @@ impl AckQueue {
     }
 }
 
-/// One message routed to one rule.
+/// One message routed to a rule group.
 pub struct Item {
     pub msg: FiredMessage,
     pub ticket: Arc<Ticket>,
+    /// Basic Ingest: the one member rule (index in the group) the message is for. `None`: a
+    /// message routed by topic, for every rule of the group.
+    pub only: Option<usize>,
 }
 
 /// A loaded rule as the pipeline runs it: compiled SQL and built actions.
@@ -115,6 +121,20 @@ pub struct RuleRuntime {
     pub rule: Arc<Rule>,
     pub actions: Vec<(String, Arc<dyn Action>)>,
     pub error_action: Option<Arc<dyn Action>>,
+    pub metrics: RuleMetrics,
+}
+
+/// The rules of one group, and the engine's view of them (which shares the decode).
+pub struct GroupRuntime {
+    pub rules: Vec<Arc<RuleRuntime>>,
+    engine: RuleGroup,
+}
+
+impl GroupRuntime {
+    pub fn new(rules: Vec<Arc<RuleRuntime>>) -> GroupRuntime {
+        let engine = RuleGroup::new(rules.iter().map(|r| r.rule.clone()).collect());
+        GroupRuntime { rules, engine }
+    }
 }
 
 /// Batch flush bounds.
@@ -124,15 +144,16 @@ pub struct BatchBounds {
     pub max_delay: Duration,
 }
 
-/// Spawns the worker of one rule; it runs until `tx` (returned) and all its clones drop,
-/// then finishes the messages it holds — so replacing a rule never disturbs in-flight work.
+/// Spawns the worker of one rule group; it runs until `tx` (returned) and all its clones
+/// drop, then finishes the messages it holds — so replacing a group on reload never
+/// disturbs in-flight work.
 ///
 /// The worker evaluates batches and also drives their actions, all in one task: a fired
 /// message's actions are first polled in arrival order, so a sink that keeps order per key
 /// (Kafka, Kinesis) receives a rule's messages in the order they arrived. The messages
 /// settle concurrently, each acking as soon as it is done.
-pub fn spawn_rule_worker(
-    rule: Arc<RuleRuntime>,
+pub fn spawn_group_worker(
+    group: Arc<GroupRuntime>,
     bounds: BatchBounds,
     metrics: Arc<Metrics>,
 ) -> mpsc::UnboundedSender<Item> {
@@ -151,9 +172,9 @@ pub fn spawn_rule_worker(
             let Some(first) = first else { break };
             let items = collect_batch(first, &mut rx, bounds).await;
             settling.extend(
-                run_batch(&rule, items, &metrics)
+                run_batch(&group, items, &metrics)
                     .into_iter()
-                    .map(|s| settle(&rule, s)),
+                    .map(|s| settle(&group.rules[s.rule], s)),
             );
         }
         while settling.next().await.is_some() {}
@@ -162,7 +183,7 @@ pub fn spawn_rule_worker(
 }
 
 /// `first` and what follows it, up to `bounds.max_messages`: what is queued now, or (with a
-/// positive `max_delay`) what arrives within it. While it waits, the rule's actions are not
+/// positive `max_delay`) what arrives within it. While it waits, the group's actions are not
 /// driven, which is why the default delay is 0.
 async fn collect_batch(
     first: Item,
@@ -184,61 +205,97 @@ async fn collect_batch(
     items
 }
 
-/// Evaluates one batch; returns the messages that have actions (or the error action) to run.
-fn run_batch(rule: &RuleRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<Settle> {
+/// Evaluates one batch for every rule of the group; returns, in arrival order, each
+/// (message, rule) that has actions (or the error action) to run.
+fn run_batch(group: &GroupRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<Settle> {
     metrics.batch_size.observe(items.len() as f64);
     let start = Instant::now();
-    let evaluations = {
-        let msgs: Vec<_> = items.iter().map(|i| i.msg.as_engine_message()).collect();
-        rule.rule.evaluate_batch(&msgs)
-    };
-    metrics
-        .rule_eval
-        .with_label_values(&[&rule.name])
-        .observe(start.elapsed().as_secs_f64());
+    // Topic-routed messages go through the whole group at once (one decode each); Basic
+    // Ingest messages through their one rule.
+    let routed: Vec<_> = items
+        .iter()
+        .filter(|i| i.only.is_none())
+        .map(|i| i.msg.as_engine_message())
+        .collect();
+    let mut by_rule: Vec<_> = group
+        .engine
+        .evaluate_batch(&routed)
+        .into_iter()
+        .map(Vec::into_iter)
+        .collect();
+    drop(routed);
+    let direct: Vec<Option<Evaluation>> = items
+        .iter()
+        .map(|i| {
+            let rule = &group.rules[i.only?].rule;
+            Some(rule.evaluate(&i.msg.as_engine_message()))
+        })
+        .collect();
+    // Rules sharing a decode share its cost: each records the group's evaluation time.
+    let elapsed = start.elapsed().as_secs_f64();
     let mut settling = Vec::new();
-    let (mut fired_count, mut parse_errors) = (0, 0);
-    for (item, eval) in items.into_iter().zip(evaluations) {
-        let mut failures = Vec::new();
-        if eval.parse_error {
-            parse_errors += 1;
-            tracing::warn!(rule = %rule.name, topic = %item.msg.topic, "payload is malformed JSON (ParseError)");
-            failures.push(ActionFailure {
-                failed_action: "ParseError".into(),
-                failed_resource: item.msg.topic.clone(),
-                error_message: "the payload looks like JSON but does not parse".into(),
-            });
+    let mut counts = vec![(0u64, 0u64); group.rules.len()];
+    let mut results: Vec<(usize, Evaluation)> = Vec::new();
+    for (item, direct) in items.into_iter().zip(direct) {
+        results.clear();
+        match (item.only, direct) {
+            (Some(rule), Some(eval)) => results.push((rule, eval)),
+            _ => results.extend(by_rule.iter_mut().enumerate().map(|(rule, evals)| {
+                (
+                    rule,
+                    evals.next().expect("one evaluation per routed message"),
+                )
+            })),
         }
-        let Item { mut msg, ticket } = item;
-        msg.rule_name = rule.name.clone();
-        let fired = eval.output.is_some();
-        if let Some(output) = eval.output {
-            fired_count += 1;
-            msg.output = output;
-        }
-        if fired || !failures.is_empty() {
+        results.retain(|(_, e)| e.output.is_some() || e.parse_error);
+        let Item { msg, ticket, .. } = item;
+        let last = results.len().saturating_sub(1);
+        let mut msg = Some(msg);
+        for (n, (rule, eval)) in results.drain(..).enumerate() {
+            let runtime = &group.rules[rule];
+            // The last rule takes the message; the others get a copy.
+            let mut msg = if n == last {
+                msg.take().expect("taken once")
+            } else {
+                msg.as_ref().expect("taken last").clone()
+            };
+            msg.rule_name = runtime.name.clone();
+            let mut failures = Vec::new();
+            if eval.parse_error {
+                counts[rule].1 += 1;
+                tracing::warn!(rule = %runtime.name, topic = %msg.topic, "payload is malformed JSON (ParseError)");
+                failures.push(ActionFailure {
+                    failed_action: "ParseError".into(),
+                    failed_resource: msg.topic.clone(),
+                    error_message: "the payload looks like JSON but does not parse".into(),
+                });
+            }
+            let fired = eval.output.is_some();
+            if let Some(output) = eval.output {
+                counts[rule].0 += 1;
+                msg.output = output;
+            }
             settling.push(Settle {
+                rule,
                 msg,
                 fired,
                 failures,
-                ticket,
+                ticket: ticket.clone(),
             });
         }
     }
-    let name = [rule.name.as_str()];
-    metrics
-        .rule_fired
-        .with_label_values(&name)
-        .inc_by(fired_count);
-    metrics
-        .parse_errors
-        .with_label_values(&name)
-        .inc_by(parse_errors);
+    for (runtime, (fired, parse_errors)) in group.rules.iter().zip(counts) {
+        runtime.metrics.eval.observe(elapsed);
+        runtime.metrics.fired.inc_by(fired);
+        runtime.metrics.parse_errors.inc_by(parse_errors);
+    }
     settling
 }
 
 /// One message of a batch that has actions (or the error action) to run.
 struct Settle {
+    /// The rule's index in its group.
+    rule: usize,
     msg: FiredMessage,
     /// The rule fired: its actions run. Otherwise only the error action runs (for `failures`).
     fired: bool,
@@ -252,6 +309,7 @@ async fn settle(rule: &RuleRuntime, settle: Settle) {
     let Settle {
         msg,
         fired,
+        rule: _,
         mut failures,
         ticket,
     } = settle;

@@ -1,9 +1,11 @@
 //! The loaded rules: loading and hot-reloading the rules directory, the route table the
 //! router reads, the broker subscriptions that follow it, and the status `GET /rules` shows.
 //!
-//! Reload keeps what works: an unchanged file keeps its worker; a changed file that compiles
-//! (SQL and actions) gets a new worker while the old one finishes its messages; a file that
-//! fails keeps the previous version running and records `last_error` (file:line:col).
+//! Rules with the same FROM topic filter form a group with one worker (see `pipeline`).
+//! Reload keeps what works: a group whose rules are all unchanged keeps its worker; a group
+//! with a changed, added or removed rule gets a new worker while the old one finishes its
+//! messages; a file that fails keeps the previous version running and records `last_error`
+//! (file:line:col).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -14,47 +16,75 @@ use rulewire_engine::topic::TopicTrie;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RuleMetrics};
 use crate::mqtt::MqttClient;
-use crate::pipeline::{BatchBounds, Item, RuleRuntime, spawn_rule_worker};
+use crate::pipeline::{BatchBounds, GroupRuntime, Item, RuleRuntime, spawn_group_worker};
 use crate::rulefile::{self, ActionSpec, RuleFile, RuleFileError};
 
 /// One routable (enabled and loaded) rule.
 pub struct Route {
     pub name: String,
     pub filter: Option<String>,
-    pub tx: UnboundedSender<Item>,
+    /// Its group, in [`Routes::groups`], and its index among the group's rules.
+    pub group: usize,
+    pub member: usize,
     /// This rule's `rulewire_topic_match_total` series (resolved once, not per message).
     pub topic_match: prometheus::IntCounter,
 }
 
+/// The worker of a group of rules, as the router sees it.
+pub struct GroupRoute {
+    pub tx: UnboundedSender<Item>,
+    /// Its rules, as indices into [`Routes::rules`].
+    pub rules: Vec<usize>,
+}
+
 /// The rules the router sends messages to; replaced whole on reload. A topic-filter trie
-/// indexes them, so a message costs only the rules whose filters can match its topic.
+/// indexes their groups, so a message costs only the groups whose filter can match its topic.
 #[derive(Default)]
 pub struct Routes {
     pub rules: Vec<Route>,
+    pub groups: Vec<GroupRoute>,
     trie: TopicTrie<usize>,
 }
 
 impl Routes {
-    pub fn new(rules: Vec<Route>) -> Routes {
+    pub fn new(rules: Vec<Route>, groups: Vec<GroupRoute>) -> Routes {
         let mut trie = TopicTrie::new();
-        for (i, r) in rules.iter().enumerate() {
-            if let Some(f) = &r.filter {
+        for (i, g) in groups.iter().enumerate() {
+            if let Some(f) = g.rules.first().and_then(|&r| rules[r].filter.as_ref()) {
                 trie.insert(f, i);
             }
         }
-        Routes { rules, trie }
+        Routes {
+            rules,
+            groups,
+            trie,
+        }
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Route> {
         self.rules.iter().find(|r| r.name == name)
     }
 
-    /// Calls `f` for every rule whose FROM filter matches `topic`.
-    pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(&Route)) {
-        self.trie.for_each_match(topic, |&i| f(&self.rules[i]));
+    /// Calls `f` for every group whose FROM filter matches `topic`.
+    pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(&GroupRoute)) {
+        self.trie.for_each_match(topic, |&i| f(&self.groups[i]));
     }
+}
+
+/// What makes rules one group: the same FROM filter. A rule without one (reachable by
+/// Basic Ingest only) is a group of its own.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum GroupKey {
+    Filter(String),
+    Rule(String),
+}
+
+/// A running group worker and the rule versions it was started with.
+struct Group {
+    rules: Vec<Arc<RuleRuntime>>,
+    tx: UnboundedSender<Item>,
 }
 
 /// A rule as `GET /rules` shows it.
@@ -77,7 +107,8 @@ pub struct RuleStatus {
 struct Entry {
     path: PathBuf,
     file: Option<RuleFile>,
-    tx: Option<UnboundedSender<Item>>,
+    /// The loaded version, when the rule is enabled.
+    runtime: Option<Arc<RuleRuntime>>,
     last_error: Option<String>,
 }
 
@@ -161,6 +192,7 @@ impl Subscriptions {
 pub struct Registry {
     dir: PathBuf,
     entries: Mutex<BTreeMap<String, Entry>>,
+    groups: Mutex<BTreeMap<GroupKey, Group>>,
     routes: RwLock<Arc<Routes>>,
     ctx: ActionContext,
     error_ctx: ActionContext,
@@ -181,6 +213,7 @@ impl Registry {
         Registry {
             dir,
             entries: Mutex::new(BTreeMap::new()),
+            groups: Mutex::new(BTreeMap::new()),
             routes: RwLock::new(Arc::new(Routes::default())),
             ctx,
             error_ctx,
@@ -225,7 +258,7 @@ impl Registry {
                 let entry = entries.entry(name.clone()).or_insert_with(|| Entry {
                     path: file.path.clone(),
                     file: None,
-                    tx: None,
+                    runtime: None,
                     last_error: None,
                 });
                 if entry.file.as_ref().is_some_and(|f| f.source == file.source)
@@ -235,9 +268,7 @@ impl Registry {
                 }
                 match self.runtime(&file) {
                     Ok(runtime) => {
-                        entry.tx = file
-                            .enabled
-                            .then(|| spawn_rule_worker(runtime, self.bounds, self.metrics.clone()));
+                        entry.runtime = file.enabled.then_some(runtime);
                         entry.file = Some(file);
                         entry.last_error = None;
                         report.loaded.push(name);
@@ -252,20 +283,7 @@ impl Registry {
                 self.note_error(&mut entries, e);
             }
             report.errors.extend(errors);
-            let routes = Routes::new(
-                entries
-                    .iter()
-                    .filter_map(|(name, e)| {
-                        let tx = e.tx.clone()?;
-                        Some(Route {
-                            name: name.clone(),
-                            filter: e.file.as_ref()?.rule.topic_filter().map(str::to_owned),
-                            tx,
-                            topic_match: self.metrics.topic_match.with_label_values(&[name]),
-                        })
-                    })
-                    .collect(),
-            );
+            let routes = self.regroup(&entries);
             let filters: BTreeSet<String> = routes
                 .rules
                 .iter()
@@ -286,13 +304,60 @@ impl Registry {
         report
     }
 
+    /// Groups the enabled rules by FROM filter, keeps the workers of unchanged groups, starts
+    /// workers for new or changed ones (dropping a replaced worker's sender lets it finish
+    /// its messages and stop), and returns the route table.
+    fn regroup(&self, entries: &BTreeMap<String, Entry>) -> Routes {
+        let mut wanted: BTreeMap<GroupKey, Vec<Arc<RuleRuntime>>> = BTreeMap::new();
+        for (name, entry) in entries {
+            let Some(runtime) = &entry.runtime else {
+                continue;
+            };
+            let key = match runtime.rule.topic_filter() {
+                Some(filter) => GroupKey::Filter(filter.to_owned()),
+                None => GroupKey::Rule(name.clone()),
+            };
+            wanted.entry(key).or_default().push(runtime.clone());
+        }
+        let mut groups = self.groups.lock().unwrap();
+        groups.retain(|key, _| wanted.contains_key(key));
+        let (mut rules, mut group_routes) = (Vec::new(), Vec::new());
+        for (key, members) in wanted {
+            let unchanged = groups.get(&key).is_some_and(|g| {
+                g.rules.len() == members.len()
+                    && g.rules.iter().zip(&members).all(|(a, b)| Arc::ptr_eq(a, b))
+            });
+            if !unchanged {
+                let runtime = Arc::new(GroupRuntime::new(members.clone()));
+                let tx = spawn_group_worker(runtime, self.bounds, self.metrics.clone());
+                groups.insert(key.clone(), Group { rules: members, tx });
+            }
+            let group = &groups[&key];
+            let first = rules.len();
+            for (member, runtime) in group.rules.iter().enumerate() {
+                rules.push(Route {
+                    name: runtime.name.clone(),
+                    filter: runtime.rule.topic_filter().map(str::to_owned),
+                    group: group_routes.len(),
+                    member,
+                    topic_match: self.metrics.topic_match.with_label_values(&[&runtime.name]),
+                });
+            }
+            group_routes.push(GroupRoute {
+                tx: group.tx.clone(),
+                rules: (first..rules.len()).collect(),
+            });
+        }
+        Routes::new(rules, group_routes)
+    }
+
     fn note_error(&self, entries: &mut BTreeMap<String, Entry>, e: &RuleFileError) {
         self.metrics.rule_load_errors.inc();
         let Some(name) = name_of(&e.path) else { return };
         let entry = entries.entry(name).or_insert_with(|| Entry {
             path: e.path.clone(),
             file: None,
-            tx: None,
+            runtime: None,
             last_error: None,
         });
         entry.last_error = Some(e.to_string());
@@ -317,6 +382,7 @@ impl Registry {
             rule: file.rule.clone(),
             actions,
             error_action,
+            metrics: RuleMetrics::new(&self.metrics, &file.name),
         }))
     }
 

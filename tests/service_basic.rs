@@ -230,3 +230,118 @@ async fn oversized_payloads_are_rejected_acked_and_counted() {
     assert_eq!(rw.metric("rulewire_payload_rejected_total").await, 1.0);
     assert!(rw.logs().contains("max_payload_bytes"));
 }
+
+/// A republish rule on the plant telemetry filter; all of these form one group.
+fn plant_rule(out: &str, select_where: &str) -> String {
+    format!(
+        "-- [[action]]\n-- type = \"republish\"\n-- topic = \"out/{out}\"\n-- qos = 1\nSELECT {select_where}\n"
+    )
+    .replace("FROM_PLANT", "FROM 'plant/+/telemetry'")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_with_one_filter_form_a_group_that_routes_each_rule_its_results() {
+    let broker = Mosquitto::start();
+    // Two rules on the vectorised path (they share one decode) and two on the row path.
+    let all = plant_rule("all", "*, topic(2) AS line FROM_PLANT");
+    let pressure = plant_rule("pressure", "VALUE pressure FROM_PLANT WHERE pressure > 0");
+    let hot = plant_rule(
+        "hot",
+        "temperature, traceid() AS trace FROM_PLANT WHERE temperature > 50",
+    );
+    let audit = plant_rule("audit", "traceid() AS trace, topic() AS t FROM_PLANT");
+    let rules = rules_dir(&[
+        ("all", &all),
+        ("pressure", &pressure),
+        ("hot", &hot),
+        ("audit", &audit),
+    ]);
+    let rw = Rulewire::start(
+        &format!(
+            "[broker]\nurl = \"{}\"\nclient_id = \"rw-group\"",
+            broker.url()
+        ),
+        rules.path(),
+    )
+    .await;
+    let mut c = TestClient::connect(broker.port, "group-client", &["out/#"]).await;
+    c.publish(
+        "plant/l1/telemetry",
+        r#"{"temperature": 60, "pressure": 2}"#,
+    )
+    .await;
+    c.publish(
+        "plant/l2/telemetry",
+        r#"{"temperature": 20, "pressure": 0}"#,
+    )
+    .await;
+    c.publish("plant/l3/telemetry", r#"{"temperature":"#).await;
+    let got = c.drain(Duration::from_secs(2)).await;
+    let json = |topic: &str| -> Vec<serde_json::Value> {
+        got.iter()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, p)| serde_json::from_slice(p).unwrap())
+            .collect()
+    };
+    let mut all_out = json("out/all");
+    all_out.sort_by_key(|v| v["line"].as_str().unwrap().to_owned());
+    assert_eq!(
+        all_out,
+        [
+            serde_json::json!({"temperature": 60, "pressure": 2, "line": "l1"}),
+            serde_json::json!({"temperature": 20, "pressure": 0, "line": "l2"}),
+            // Malformed JSON: ParseError, and the rule sees no payload fields.
+            serde_json::json!({"line": "l3"}),
+        ]
+    );
+    assert_eq!(json("out/pressure"), [serde_json::json!(2)]);
+    let hot_out = json("out/hot");
+    assert_eq!(hot_out.len(), 1);
+    assert_eq!(hot_out[0]["temperature"], 60);
+    // Every rule sees the same traceid() for one message.
+    let audit_out = json("out/audit");
+    assert_eq!(audit_out.len(), 3);
+    let l1 = audit_out
+        .iter()
+        .find(|v| v["t"] == "plant/l1/telemetry")
+        .unwrap();
+    assert_eq!(l1["trace"], hot_out[0]["trace"]);
+    assert_ne!(audit_out[0]["trace"], audit_out[1]["trace"]);
+    for rule in ["all", "pressure", "hot", "audit"] {
+        let m = |name: &str| format!("rulewire_{name}_total{{rule=\"{rule}\"}}");
+        assert_eq!(rw.metric(&m("topic_match")).await, 3.0, "{rule}");
+        assert_eq!(rw.metric(&m("parse_errors")).await, 1.0, "{rule}");
+    }
+    assert_eq!(
+        rw.metric("rulewire_rule_fired_total{rule=\"pressure\"}")
+            .await,
+        1.0
+    );
+
+    // Basic Ingest reaches one rule of the group.
+    c.publish(
+        "$aws/rules/pressure/plant/l4/telemetry",
+        r#"{"pressure": 7}"#,
+    )
+    .await;
+    let got = c.drain(Duration::from_secs(1)).await;
+    assert_eq!(got, [("out/pressure".to_owned(), b"7".to_vec())]);
+
+    // Changing one rule of the group: the others keep firing, the change applies.
+    write_rule(
+        rules.path(),
+        "pressure",
+        &plant_rule(
+            "pressure",
+            "VALUE pressure * 10 FROM_PLANT WHERE pressure > 0",
+        ),
+    );
+    wait_until("reload", T, async || rw.logs().contains(r#"["pressure"]"#)).await;
+    c.publish("plant/l5/telemetry", r#"{"temperature": 1, "pressure": 3}"#)
+        .await;
+    let mut got = c.drain(Duration::from_secs(1)).await;
+    got.sort();
+    let topics: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(topics, ["out/all", "out/audit", "out/pressure"]);
+    assert_eq!(got[2].1, b"30");
+}
