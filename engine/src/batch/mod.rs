@@ -220,6 +220,9 @@ impl Shape {
 
     fn signature(&self, kinds: &[Kind]) -> Option<Arc<Signature>> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(signature) = cache.get(kinds) {
+            return signature.clone();
+        }
         cache
             .entry(kinds.to_vec())
             .or_insert_with(|| self.compile(kinds).map(Arc::new))
