@@ -73,7 +73,8 @@ report() {
 import json, sys
 s = json.load(open(sys.argv[1])); cpu = float(sys.argv[2]); label = sys.argv[3]
 l = s["latency_ms"] or {}
-n = max(s["delivered"], 1)
+# every message received, warm-up included (the CPU figure covers the whole run)
+n = max(s["received"] + s.get("warmup_received", 0), 1)
 print(f"{label:24} delivered/s {s['delivered_per_sec']:>8.0f} lost {s['lost']} dup {s['duplicates']} "
       f"p50 {l.get('p50', 0):.3f} p99 {l.get('p99', 0):.3f} max {l.get('max', 0):.3f} ms"
       + (f"  rulewire CPU/msg {cpu / n * 1e6:.1f} us" if cpu >= 0 else ""))

@@ -7,6 +7,8 @@
 //! Invariant (EMQX's): received = rejected + (per matched rule) fired/not-fired, and every
 //! fired message ends as action success or failure; `rulewire_in_flight_messages` shows the rest.
 
+use std::sync::{Arc, Mutex};
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
@@ -285,5 +287,127 @@ impl ActionMetrics for ActionHooks {
             .action_request_records
             .with_label_values(&[rule, kind])
             .observe(records as f64);
+    }
+}
+
+/// The `ActionMetrics` of one rule's actions (or, with `error_action`, its error action):
+/// the success/failure/retry/latency series are resolved once per action kind, not looked up
+/// by label per message. Calls for another rule (none today) fall back to a lookup.
+pub struct RuleActionHooks {
+    hooks: ActionHooks,
+    rule: String,
+    kinds: Mutex<Vec<(&'static str, Arc<KindSeries>)>>,
+}
+
+/// One (rule, action kind)'s series.
+struct KindSeries {
+    success: IntCounter,
+    failure: IntCounter,
+    retries: IntCounter,
+    latency: Histogram,
+}
+
+impl RuleActionHooks {
+    pub fn new(metrics: Arc<Metrics>, error_action: bool, rule: &str) -> RuleActionHooks {
+        RuleActionHooks {
+            hooks: ActionHooks {
+                metrics,
+                error_action,
+            },
+            rule: rule.to_owned(),
+            kinds: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn series(&self, rule: &str, kind: &'static str) -> Option<Arc<KindSeries>> {
+        if rule != self.rule {
+            return None;
+        }
+        let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, s)) = kinds.iter().find(|(k, _)| *k == kind) {
+            return Some(s.clone());
+        }
+        let m = &self.hooks.metrics;
+        let labels = [rule, kind];
+        let (success, failure) = if self.hooks.error_action {
+            (&m.error_action_success, &m.error_action_failure)
+        } else {
+            (&m.action_success, &m.action_failure)
+        };
+        let series = Arc::new(KindSeries {
+            success: success.with_label_values(&labels),
+            failure: failure.with_label_values(&labels),
+            retries: m.action_retries.with_label_values(&labels),
+            latency: m.action_latency.with_label_values(&labels),
+        });
+        kinds.push((kind, series.clone()));
+        Some(series)
+    }
+}
+
+impl ActionMetrics for RuleActionHooks {
+    fn success(&self, rule: &str, kind: &'static str) {
+        match self.series(rule, kind) {
+            Some(s) => s.success.inc(),
+            None => self.hooks.success(rule, kind),
+        }
+    }
+    fn failure(&self, rule: &str, kind: &'static str) {
+        match self.series(rule, kind) {
+            Some(s) => s.failure.inc(),
+            None => self.hooks.failure(rule, kind),
+        }
+    }
+    fn retry(&self, rule: &str, kind: &'static str) {
+        match self.series(rule, kind) {
+            Some(s) => s.retries.inc(),
+            None => self.hooks.retry(rule, kind),
+        }
+    }
+    fn latency(&self, rule: &str, kind: &'static str, secs: f64) {
+        match self.series(rule, kind) {
+            Some(s) => s.latency.observe(secs),
+            None => self.hooks.latency(rule, kind, secs),
+        }
+    }
+    fn http_status(&self, rule: &str, class: &'static str) {
+        self.hooks.http_status(rule, class)
+    }
+    fn http_error(&self, rule: &str, reason: &'static str) {
+        self.hooks.http_error(rule, reason)
+    }
+    fn batch(&self, rule: &str, kind: &'static str, records: usize) {
+        self.hooks.batch(rule, kind, records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bound hooks count into the same series as the label lookups, for both contexts.
+    #[test]
+    fn rule_hooks_count_like_label_lookups() {
+        let metrics = Arc::new(Metrics::new());
+        let hooks = RuleActionHooks::new(metrics.clone(), false, "r1");
+        hooks.success("r1", "republish");
+        hooks.success("r1", "republish");
+        hooks.failure("r1", "http");
+        hooks.retry("r1", "http");
+        hooks.latency("r1", "http", 0.5);
+        hooks.success("other", "republish");
+        let errors = RuleActionHooks::new(metrics.clone(), true, "r1");
+        errors.success("r1", "republish");
+        let text = metrics.render();
+        for line in [
+            r#"rulewire_action_success_total{action="republish",rule="r1"} 2"#,
+            r#"rulewire_action_failure_total{action="http",rule="r1"} 1"#,
+            r#"rulewire_action_retries_total{action="http",rule="r1"} 1"#,
+            r#"rulewire_action_latency_seconds_count{action="http",rule="r1"} 1"#,
+            r#"rulewire_action_success_total{action="republish",rule="other"} 1"#,
+            r#"rulewire_error_action_success_total{action="republish",rule="r1"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 }

@@ -16,7 +16,7 @@ use rulewire_engine::topic::TopicTrie;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::metrics::{Metrics, RuleMetrics};
+use crate::metrics::{Metrics, RuleActionHooks, RuleMetrics};
 use crate::mqtt::MqttClient;
 use crate::pipeline::{BatchBounds, GroupRuntime, Item, RuleRuntime, spawn_group_worker};
 use crate::rulefile::{self, ActionSpec, RuleFile, RuleFileError};
@@ -368,13 +368,22 @@ impl Registry {
 
     /// Builds the actions of a compiled file.
     fn runtime(&self, file: &RuleFile) -> Result<Arc<RuleRuntime>, RuleFileError> {
+        let hooks = |error_action| {
+            Arc::new(RuleActionHooks::new(
+                self.metrics.clone(),
+                error_action,
+                &file.name,
+            ))
+        };
+        let ctx = self.ctx.with_metrics(hooks(false));
         let actions = file
             .actions
             .iter()
-            .map(|s| build_action_spec(file, s, &self.ctx))
+            .map(|s| build_action_spec(file, s, &ctx))
             .collect::<Result<Vec<_>, _>>()?;
+        let error_ctx = self.error_ctx.with_metrics(hooks(true));
         let error_action = match &file.error_action {
-            Some(spec) => Some(build_action_spec(file, spec, &self.error_ctx)?.1),
+            Some(spec) => Some(build_action_spec(file, spec, &error_ctx)?.1),
             None => None,
         };
         Ok(Arc::new(RuleRuntime {
