@@ -131,7 +131,7 @@ impl Default for RulesConfig {
     }
 }
 
-/// `[batch]`: per-rule micro-batching before evaluation.
+/// `[batch]`: micro-batching before evaluation (per worker, then split by rule group).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BatchConfig {

@@ -131,7 +131,9 @@ impl Ingest {
                 Some(route) => {
                     route.topic_match.inc();
                     let msg = publish.to_fired(rest.to_owned(), now_ms, trace_id);
-                    let _ = routes.groups[route.group].tx.send(Item {
+                    let group = &routes.groups[route.group];
+                    let _ = group.tx.send(Item {
+                        group: group.group.clone(),
                         msg,
                         ticket,
                         only: Some(route.member),
@@ -150,6 +152,7 @@ impl Ingest {
             }
             let msg = publish.to_fired(topic.clone(), now_ms, trace_id.clone());
             let _ = group.tx.send(Item {
+                group: group.group.clone(),
                 msg,
                 ticket: ticket.clone(),
                 only: None,

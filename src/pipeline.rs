@@ -2,8 +2,11 @@
 //! error action, and in-order acknowledgement.
 //!
 //! A rule group is the enabled rules with one FROM topic filter: they see the same messages,
-//! so one worker batches them and the engine decodes each payload once for all of them
-//! ([`RuleGroup`]). Every message read from the broker gets one [`Ticket`] (holding an
+//! so they are batched together and the engine decodes each payload once for all of them
+//! ([`RuleGroup`]). A fixed set of [`Workers`] (one per core) runs every group: a group
+//! always goes to the same worker (by its key), which batches what is queued, splits it by
+//! group and evaluates each group's part; with many groups, a burst of messages wakes one
+//! task, not one per group. Every message read from the broker gets one [`Ticket`] (holding an
 //! in-flight permit); each rule that fires on it (or has a failure to report) holds a clone.
 //! When the last clone drops — every action of every matching rule succeeded, or the error
 //! action took the failure — the ticket completes, and the [`AckQueue`] acks messages
@@ -108,6 +111,8 @@ impl AckQueue {
 
 /// One message routed to a rule group.
 pub struct Item {
+    /// The group (the version of its rules current when the message was routed).
+    pub group: Arc<GroupRuntime>,
     pub msg: FiredMessage,
     pub ticket: Arc<Ticket>,
     /// Basic Ingest: the one member rule (index in the group) the message is for. `None`: a
@@ -144,19 +149,37 @@ pub struct BatchBounds {
     pub max_delay: Duration,
 }
 
-/// Spawns the worker of one rule group; it runs until `tx` (returned) and all its clones
-/// drop, then finishes the messages it holds — so replacing a group on reload never
-/// disturbs in-flight work.
+/// The workers that evaluate rule groups and drive their actions.
+pub struct Workers {
+    shards: Vec<mpsc::UnboundedSender<Item>>,
+}
+
+impl Workers {
+    /// Starts `count` workers (at least one).
+    pub fn start(count: usize, bounds: BatchBounds, metrics: Arc<Metrics>) -> Workers {
+        let shards = (0..count.max(1))
+            .map(|_| spawn_worker(bounds, metrics.clone()))
+            .collect();
+        Workers { shards }
+    }
+
+    /// The queue of the worker for the group with this key: always the same one, so a
+    /// group's messages stay in order, also across reloads.
+    pub fn queue_for(&self, key: &impl std::hash::Hash) -> mpsc::UnboundedSender<Item> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        self.shards[(hash % self.shards.len() as u64) as usize].clone()
+    }
+}
+
+/// Spawns one worker; it runs until every sender of its queue drops, then finishes the
+/// messages it holds.
 ///
 /// The worker evaluates batches and also drives their actions, all in one task: a fired
 /// message's actions are first polled in arrival order, so a sink that keeps order per key
 /// (Kafka, Kinesis) receives a rule's messages in the order they arrived. The messages
 /// settle concurrently, each acking as soon as it is done.
-pub fn spawn_group_worker(
-    group: Arc<GroupRuntime>,
-    bounds: BatchBounds,
-    metrics: Arc<Metrics>,
-) -> mpsc::UnboundedSender<Item> {
+fn spawn_worker(bounds: BatchBounds, metrics: Arc<Metrics>) -> mpsc::UnboundedSender<Item> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Item>();
     tokio::spawn(async move {
         let mut settling = FuturesUnordered::new();
@@ -171,19 +194,33 @@ pub fn spawn_group_worker(
             };
             let Some(first) = first else { break };
             let items = collect_batch(first, &mut rx, bounds).await;
-            settling.extend(
-                run_batch(&group, items, &metrics)
-                    .into_iter()
-                    .map(|s| settle(&group.rules[s.rule], s)),
-            );
+            for (group, items) in by_group(items) {
+                settling.extend(
+                    run_batch(&group, items, &metrics)
+                        .into_iter()
+                        .map(|s| settle(group.rules[s.rule].clone(), s)),
+                );
+            }
         }
         while settling.next().await.is_some() {}
     });
     tx
 }
 
+/// Splits a batch by group, keeping arrival order within each group.
+fn by_group(items: Vec<Item>) -> Vec<(Arc<GroupRuntime>, Vec<Item>)> {
+    let mut groups: Vec<(Arc<GroupRuntime>, Vec<Item>)> = Vec::new();
+    for item in items {
+        match groups.iter_mut().find(|(g, _)| Arc::ptr_eq(g, &item.group)) {
+            Some((_, items)) => items.push(item),
+            None => groups.push((item.group.clone(), vec![item])),
+        }
+    }
+    groups
+}
+
 /// `first` and what follows it, up to `bounds.max_messages`: what is queued now, or (with a
-/// positive `max_delay`) what arrives within it. While it waits, the group's actions are not
+/// positive `max_delay`) what arrives within it. While it waits, the worker's actions are not
 /// driven, which is why the default delay is 0.
 async fn collect_batch(
     first: Item,
@@ -305,7 +342,7 @@ struct Settle {
 
 /// Runs every action of the rule on the message (when it `fired`) concurrently, then the
 /// error action if any failed. Dropping the ticket at the end lets the message be acked.
-async fn settle(rule: &RuleRuntime, settle: Settle) {
+async fn settle(rule: Arc<RuleRuntime>, settle: Settle) {
     let Settle {
         msg,
         fired,

@@ -1,11 +1,11 @@
 //! The loaded rules: loading and hot-reloading the rules directory, the route table the
 //! router reads, the broker subscriptions that follow it, and the status `GET /rules` shows.
 //!
-//! Rules with the same FROM topic filter form a group with one worker (see `pipeline`).
-//! Reload keeps what works: a group whose rules are all unchanged keeps its worker; a group
-//! with a changed, added or removed rule gets a new worker while the old one finishes its
-//! messages; a file that fails keeps the previous version running and records `last_error`
-//! (file:line:col).
+//! Rules with the same FROM topic filter form a group, evaluated together (see `pipeline`).
+//! Reload keeps what works: a group whose rules are all unchanged is kept as it is; a group
+//! with a changed, added or removed rule is rebuilt, and messages already routed finish with
+//! the rules they were routed to; a file that fails keeps the previous version running and
+//! records `last_error` (file:line:col).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::metrics::{Metrics, RuleActionHooks, RuleMetrics};
 use crate::mqtt::MqttClient;
-use crate::pipeline::{BatchBounds, GroupRuntime, Item, RuleRuntime, spawn_group_worker};
+use crate::pipeline::{BatchBounds, GroupRuntime, Item, RuleRuntime, Workers};
 use crate::rulefile::{self, ActionSpec, RuleFile, RuleFileError};
 
 /// One routable (enabled and loaded) rule.
@@ -32,8 +32,9 @@ pub struct Route {
     pub topic_match: prometheus::IntCounter,
 }
 
-/// The worker of a group of rules, as the router sees it.
+/// A group of rules as the router sees it: the group and its worker's queue.
 pub struct GroupRoute {
+    pub group: Arc<GroupRuntime>,
     pub tx: UnboundedSender<Item>,
     /// Its rules, as indices into [`Routes::rules`].
     pub rules: Vec<usize>,
@@ -75,15 +76,16 @@ impl Routes {
 
 /// What makes rules one group: the same FROM filter. A rule without one (reachable by
 /// Basic Ingest only) is a group of its own.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum GroupKey {
     Filter(String),
     Rule(String),
 }
 
-/// A running group worker and the rule versions it was started with.
+/// A loaded group: the rule versions it was built from, and its worker's queue.
 struct Group {
     rules: Vec<Arc<RuleRuntime>>,
+    runtime: Arc<GroupRuntime>,
     tx: UnboundedSender<Item>,
 }
 
@@ -196,7 +198,7 @@ pub struct Registry {
     routes: RwLock<Arc<Routes>>,
     ctx: ActionContext,
     error_ctx: ActionContext,
-    bounds: BatchBounds,
+    workers: Workers,
     metrics: Arc<Metrics>,
     subscriptions: Option<Arc<Subscriptions>>,
 }
@@ -217,7 +219,11 @@ impl Registry {
             routes: RwLock::new(Arc::new(Routes::default())),
             ctx,
             error_ctx,
-            bounds,
+            workers: Workers::start(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                bounds,
+                metrics.clone(),
+            ),
             metrics,
             subscriptions,
         }
@@ -304,9 +310,8 @@ impl Registry {
         report
     }
 
-    /// Groups the enabled rules by FROM filter, keeps the workers of unchanged groups, starts
-    /// workers for new or changed ones (dropping a replaced worker's sender lets it finish
-    /// its messages and stop), and returns the route table.
+    /// Groups the enabled rules by FROM filter, keeps unchanged groups, builds new or changed
+    /// ones, and returns the route table.
     fn regroup(&self, entries: &BTreeMap<String, Entry>) -> Routes {
         let mut wanted: BTreeMap<GroupKey, Vec<Arc<RuleRuntime>>> = BTreeMap::new();
         for (name, entry) in entries {
@@ -328,9 +333,12 @@ impl Registry {
                     && g.rules.iter().zip(&members).all(|(a, b)| Arc::ptr_eq(a, b))
             });
             if !unchanged {
-                let runtime = Arc::new(GroupRuntime::new(members.clone()));
-                let tx = spawn_group_worker(runtime, self.bounds, self.metrics.clone());
-                groups.insert(key.clone(), Group { rules: members, tx });
+                let group = Group {
+                    runtime: Arc::new(GroupRuntime::new(members.clone())),
+                    rules: members,
+                    tx: self.workers.queue_for(&key),
+                };
+                groups.insert(key.clone(), group);
             }
             let group = &groups[&key];
             let first = rules.len();
@@ -344,6 +352,7 @@ impl Registry {
                 });
             }
             group_routes.push(GroupRoute {
+                group: group.runtime.clone(),
                 tx: group.tx.clone(),
                 rules: (first..rules.len()).collect(),
             });
