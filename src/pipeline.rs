@@ -195,10 +195,14 @@ fn spawn_worker(bounds: BatchBounds, metrics: Arc<Metrics>) -> mpsc::UnboundedSe
             let Some(first) = first else { break };
             let items = collect_batch(first, &mut rx, bounds).await;
             for (group, items) in by_group(items) {
+                // `unconstrained`: with tokio's cooperative budget spent, an action's first
+                // poll could stop at an await that had room (a semaphore, a channel) and a
+                // later message's action would reach the sink first. Without the budget a
+                // first poll only waits where the sink is full, and those waits are FIFO.
                 settling.extend(
-                    run_batch(&group, items, &metrics)
-                        .into_iter()
-                        .map(|s| settle(group.rules[s.rule].clone(), s)),
+                    run_batch(&group, items, &metrics).into_iter().map(|s| {
+                        tokio::task::unconstrained(settle(group.rules[s.rule].clone(), s))
+                    }),
                 );
             }
         }
