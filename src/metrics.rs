@@ -241,22 +241,24 @@ pub struct ActionHooks {
     pub error_action: bool,
 }
 
+impl ActionHooks {
+    /// The success and failure counters: the error action's, or the regular actions'.
+    fn outcomes(&self) -> (&IntCounterVec, &IntCounterVec) {
+        let m = &self.metrics;
+        if self.error_action {
+            (&m.error_action_success, &m.error_action_failure)
+        } else {
+            (&m.action_success, &m.action_failure)
+        }
+    }
+}
+
 impl ActionMetrics for ActionHooks {
     fn success(&self, rule: &str, kind: &'static str) {
-        let c = if self.error_action {
-            &self.metrics.error_action_success
-        } else {
-            &self.metrics.action_success
-        };
-        c.with_label_values(&[rule, kind]).inc();
+        self.outcomes().0.with_label_values(&[rule, kind]).inc();
     }
     fn failure(&self, rule: &str, kind: &'static str) {
-        let c = if self.error_action {
-            &self.metrics.error_action_failure
-        } else {
-            &self.metrics.action_failure
-        };
-        c.with_label_values(&[rule, kind]).inc();
+        self.outcomes().1.with_label_values(&[rule, kind]).inc();
     }
     fn retry(&self, rule: &str, kind: &'static str) {
         self.metrics
@@ -329,11 +331,7 @@ impl RuleActionHooks {
         }
         let m = &self.hooks.metrics;
         let labels = [rule, kind];
-        let (success, failure) = if self.hooks.error_action {
-            (&m.error_action_success, &m.error_action_failure)
-        } else {
-            (&m.action_success, &m.action_failure)
-        };
+        let (success, failure) = self.hooks.outcomes();
         let series = Arc::new(KindSeries {
             success: success.with_label_values(&labels),
             failure: failure.with_label_values(&labels),

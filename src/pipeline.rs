@@ -265,23 +265,24 @@ fn run_batch(group: &GroupRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<S
         .map(Vec::into_iter)
         .collect();
     drop(routed);
-    let direct: Vec<Option<Evaluation>> = items
+    let direct: Vec<Option<(usize, Evaluation)>> = items
         .iter()
         .map(|i| {
-            let rule = &group.rules[i.only?].rule;
-            Some(rule.evaluate(&i.msg.as_engine_message()))
+            let rule = i.only?;
+            Some((
+                rule,
+                group.rules[rule].rule.evaluate(&i.msg.as_engine_message()),
+            ))
         })
         .collect();
     // Rules sharing a decode share its cost: each records the group's evaluation time.
     let elapsed = start.elapsed().as_secs_f64();
     let mut settling = Vec::new();
-    let mut counts = vec![(0u64, 0u64); group.rules.len()];
     let mut results: Vec<(usize, Evaluation)> = Vec::new();
     for (item, direct) in items.into_iter().zip(direct) {
-        results.clear();
-        match (item.only, direct) {
-            (Some(rule), Some(eval)) => results.push((rule, eval)),
-            _ => results.extend(by_rule.iter_mut().enumerate().map(|(rule, evals)| {
+        match direct {
+            Some(result) => results.push(result),
+            None => results.extend(by_rule.iter_mut().enumerate().map(|(rule, evals)| {
                 (
                     rule,
                     evals.next().expect("one evaluation per routed message"),
@@ -290,40 +291,19 @@ fn run_batch(group: &GroupRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<S
         }
         results.retain(|(_, e)| e.output.is_some() || e.parse_error);
         let Item { msg, ticket, .. } = item;
-        let last = results.len().saturating_sub(1);
-        let mut msg = Some(msg);
-        for (n, (rule, eval)) in results.drain(..).enumerate() {
-            let runtime = &group.rules[rule];
-            // The last rule takes the message; the others get a copy.
-            let mut msg = if n == last {
-                msg.take().expect("taken once")
-            } else {
-                msg.as_ref().expect("taken last").clone()
-            };
-            msg.rule_name = runtime.name.clone();
-            let mut failures = Vec::new();
-            if eval.parse_error {
-                counts[rule].1 += 1;
-                tracing::warn!(rule = %runtime.name, topic = %msg.topic, "payload is malformed JSON (ParseError)");
-                failures.push(ActionFailure {
-                    failed_action: "ParseError".into(),
-                    failed_resource: msg.topic.clone(),
-                    error_message: "the payload looks like JSON but does not parse".into(),
-                });
-            }
-            let fired = eval.output.is_some();
-            if let Some(output) = eval.output {
-                counts[rule].0 += 1;
-                msg.output = output;
-            }
-            settling.push(Settle {
-                rule,
-                msg,
-                fired,
-                failures,
-                ticket: ticket.clone(),
-            });
+        // The last rule takes the message; the others get a copy.
+        let Some((last_rule, last_eval)) = results.pop() else {
+            continue;
+        };
+        for (rule, eval) in results.drain(..) {
+            settling.push(Settle::new(group, rule, eval, msg.clone(), ticket.clone()));
         }
+        settling.push(Settle::new(group, last_rule, last_eval, msg, ticket));
+    }
+    let mut counts = vec![(0u64, 0u64); group.rules.len()];
+    for s in &settling {
+        counts[s.rule].0 += u64::from(s.fired);
+        counts[s.rule].1 += u64::from(!s.failures.is_empty());
     }
     for (runtime, (fired, parse_errors)) in group.rules.iter().zip(counts) {
         runtime.metrics.eval.observe(elapsed);
@@ -342,6 +322,40 @@ struct Settle {
     fired: bool,
     failures: Vec<ActionFailure>,
     ticket: Arc<Ticket>,
+}
+
+impl Settle {
+    /// Rule `rule` of `group` on `msg`: its output, or a ParseError for the error action.
+    fn new(
+        group: &GroupRuntime,
+        rule: usize,
+        eval: Evaluation,
+        mut msg: FiredMessage,
+        ticket: Arc<Ticket>,
+    ) -> Settle {
+        let runtime = &group.rules[rule];
+        msg.rule_name = runtime.name.clone();
+        let mut failures = Vec::new();
+        if eval.parse_error {
+            tracing::warn!(rule = %runtime.name, topic = %msg.topic, "payload is malformed JSON (ParseError)");
+            failures.push(ActionFailure {
+                failed_action: "ParseError".into(),
+                failed_resource: msg.topic.clone(),
+                error_message: "the payload looks like JSON but does not parse".into(),
+            });
+        }
+        let fired = eval.output.is_some();
+        if let Some(output) = eval.output {
+            msg.output = output;
+        }
+        Settle {
+            rule,
+            msg,
+            fired,
+            failures,
+            ticket,
+        }
+    }
 }
 
 /// Runs every action of the rule on the message (when it `fired`) concurrently, then the
