@@ -11,38 +11,18 @@ DUR=${DUR:-10s}
 CONNS=${CONNS:-4}
 PORT=${PORT:-18830}
 mkdir -p "$OUT/rules"
-# ~200-byte payload (the echoed seq and ts give loss, duplicates and latency)
-PAYLOAD='{"temperature": {rand:20..40}, "humidity": {randf:30..90}, "pressure": {randf:990..1030}, "battery": {rand:0..100}, "device": "bench-device-{conn}", "firmware": "1.4.2-build.5678", "location": {"building": "hq", "floor": {rand:1..9}}, "seq": {seq}, "ts": {ts_ns}}'
-
-cat > "$OUT/mosquitto.conf" <<CONF
-per_listener_settings false
-allow_anonymous true
-persistence false
-max_queued_messages 0
-set_tcp_nodelay true
-listener $PORT 127.0.0.1
-CONF
+. "$(dirname "$0")/common.sh"
+write_mosquitto_conf
 RULES=${RULES:-1}
 rm -f "$OUT"/rules/*.sql
 TOPIC='sensors/{conn}/data'
-rule() { printf -- '-- [[action]]\n-- type = "republish"\n-- topic = "out/${topic(2)}"\n-- qos = 0\nSELECT *, topic(2) AS room FROM %s\n' "'$1'"; }
 if [ "$RULES" = 1 ]; then
-    rule 'sensors/+/data' > "$OUT/rules/bench.sql"
+    rule "*, topic(2) AS room FROM 'sensors/+/data'" > "$OUT/rules/bench.sql"
 else
-    for i in $(seq 0 $((RULES - 1))); do rule "sensors/r$i/data" > "$OUT/rules/r$i.sql"; done
+    for i in $(seq 0 $((RULES - 1))); do rule "*, topic(2) AS room FROM 'sensors/r$i/data'" > "$OUT/rules/r$i.sql"; done
     TOPIC="sensors/r{rand:0..$((RULES - 1))}/data"
 fi
-cat > "$OUT/rulewire.toml" <<CONF
-[broker]
-url = "mqtt://127.0.0.1:$PORT"
-client_id = "rulewire-e2e"
-basic_ingest = false
-[rules]
-dir = "$OUT/rules"
-watch = false
-[http]
-listen = ""
-CONF
+write_rulewire_toml rulewire-e2e
 
 start_mosquitto() { mosquitto -c "$OUT/mosquitto.conf" >>"$OUT/mosquitto.log" 2>&1 & MOSQ=$!; sleep 0.5; }
 MOSQ=""
@@ -51,8 +31,6 @@ trap 'kill ${MOSQ:+$MOSQ} ${RW:+$RW} 2>/dev/null || true' EXIT
 bench() { "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" --topic "$TOPIC" \
     --duration "$DUR" --warmup 1s --drain 3s --json "$@"; }
 rss() { grep VmRSS "/proc/$1/status" | awk '{print $2}'; }
-# CPU seconds (user + system) a process has used so far.
-cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 # Runs one bench step and appends the CPU each process spent during it to cpu.txt.
 step() {
     local name=$1; shift

@@ -21,8 +21,7 @@ CONNS=${CONNS:-4}
 PORT=${PORT:-18840}
 mkdir -p "$OUT/rules"
 rm -f "$OUT"/rules/*.sql
-PAYLOAD='{"temperature": {rand:20..40}, "humidity": {randf:30..90}, "pressure": {randf:990..1030}, "battery": {rand:0..100}, "device": "bench-device-{conn}", "firmware": "1.4.2-build.5678", "location": {"building": "hq", "floor": {rand:1..9}}, "seq": {seq}, "ts": {ts_ns}}'
-rule() { printf -- '-- [[action]]\n-- type = "republish"\n-- topic = "out/${topic(2)}"\n-- qos = 0\nSELECT %s\n' "$1"; }
+. "$(dirname "$0")/common.sh"
 TOPIC='sensors/{conn}/data'
 case "$RULESET" in
 one) rule "*, topic(2) AS room FROM 'sensors/+/data'" > "$OUT/rules/bench.sql" ;;
@@ -39,25 +38,8 @@ many1000)
     ;;
 *) echo "unknown ruleset $RULESET" >&2; exit 2 ;;
 esac
-cat > "$OUT/mosquitto.conf" <<CONF
-per_listener_settings false
-allow_anonymous true
-persistence false
-max_queued_messages 0
-set_tcp_nodelay true
-listener $PORT 127.0.0.1
-CONF
-cat > "$OUT/rulewire.toml" <<CONF
-[broker]
-url = "mqtt://127.0.0.1:$PORT"
-client_id = "rulewire-paced"
-basic_ingest = false
-[rules]
-dir = "$OUT/rules"
-watch = false
-[http]
-listen = ""
-CONF
+write_mosquitto_conf
+write_rulewire_toml rulewire-paced
 MOSQ=""
 RW=""
 trap 'kill ${MOSQ:+$MOSQ} ${RW:+$RW} 2>/dev/null || true' EXIT
@@ -65,7 +47,6 @@ PATH="$PATH:/usr/sbin"
 mosquitto -c "$OUT/mosquitto.conf" >"$OUT/mosquitto.log" 2>&1 &
 MOSQ=$!
 sleep 0.5
-cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 bench() { "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
     --topic "$TOPIC" --duration "$DUR" --warmup 1s --drain 3s --rate "$RATE" --json "$@"; }
 report() {

@@ -1,0 +1,38 @@
+# Shared by e2e.sh and paced.sh (sourced): the benchmark payload, the Mosquitto and rulewire
+# configurations, and the republish rule. Each script sets OUT and PORT first.
+
+# ~200-byte payload (the echoed seq and ts give loss, duplicates and latency)
+PAYLOAD='{"temperature": {rand:20..40}, "humidity": {randf:30..90}, "pressure": {randf:990..1030}, "battery": {rand:0..100}, "device": "bench-device-{conn}", "firmware": "1.4.2-build.5678", "location": {"building": "hq", "floor": {rand:1..9}}, "seq": {seq}, "ts": {ts_ns}}'
+
+# A republish rule (QoS 0 to out/<topic level 2>) with the given SELECT body.
+rule() { printf -- '-- [[action]]\n-- type = "republish"\n-- topic = "out/${topic(2)}"\n-- qos = 0\nSELECT %s\n' "$1"; }
+
+# $OUT/mosquitto.conf: anonymous, no persistence, unbounded queues (nothing dropped), on $PORT.
+write_mosquitto_conf() {
+    cat > "$OUT/mosquitto.conf" <<CONF
+per_listener_settings false
+allow_anonymous true
+persistence false
+max_queued_messages 0
+set_tcp_nodelay true
+listener $PORT 127.0.0.1
+CONF
+}
+
+# $OUT/rulewire.toml: the broker on $PORT, rules from $OUT/rules, client id $1, no admin listener.
+write_rulewire_toml() {
+    cat > "$OUT/rulewire.toml" <<CONF
+[broker]
+url = "mqtt://127.0.0.1:$PORT"
+client_id = "$1"
+basic_ingest = false
+[rules]
+dir = "$OUT/rules"
+watch = false
+[http]
+listen = ""
+CONF
+}
+
+# CPU seconds (user + system) a process has used so far.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; }
