@@ -67,7 +67,13 @@ async fn metrics_handler(State(s): State<AppState>) -> Response {
 async fn ready(State(s): State<AppState>) -> Response {
     let connected = s.status.connected.load(Ordering::SeqCst);
     let loaded = s.status.rules_loaded.load(Ordering::SeqCst);
-    let body = format!("broker_connected={connected} rules_loaded={loaded}\n");
+    let mut body = format!(
+        "broker_connected={connected} rules_loaded={loaded} broker_reconnects={}\n",
+        s.metrics.broker_reconnects.get()
+    );
+    if let Some(error) = s.status.last_error.lock().expect("not poisoned").as_ref() {
+        body.push_str(&format!("last_broker_error: {error}\n"));
+    }
     if connected && loaded {
         (StatusCode::OK, body)
     } else {

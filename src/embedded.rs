@@ -1,6 +1,6 @@
 //! The embedded MQTT broker (rumqttd), started in-process when `broker.url` is empty so
 //! devices can publish straight to rulewire at the edge. rulewire then connects its normal
-//! rumqttc client to it over loopback: one code path for embedded and external brokers.
+//! ingest client to it over loopback: one code path for embedded and external brokers.
 //!
 //! rumqttd runs its router and listeners on their own threads. Its limits: it refuses
 //! subscriptions to `$`-topics, so Basic Ingest (`$aws/rules/...`) needs an external broker.

@@ -1,25 +1,28 @@
-//! The ingest connection: drives the rumqttc event loop, applies backpressure, routes each
+//! The ingest loop: takes the ingest connection's events, applies backpressure, routes each
 //! incoming message to its rules, and drains on shutdown.
 //!
-//! Backpressure: a semaphore of `limits.max_in_flight` permits; one permit is taken before
-//! the next PUBLISH is read and released when the message's ticket completes. With every
-//! permit taken the loop stops polling, the broker's window fills, and the broker holds
-//! the rest (nothing is dropped).
+//! Backpressure: a semaphore of `limits.max_in_flight` permits; each PUBLISH takes one
+//! before it is routed, released when the message's ticket completes. With every permit
+//! taken the loop stops taking events, the connection stops reading once its small event
+//! queue is full, the broker's window fills, and the broker holds the rest (nothing is
+//! dropped). Acks and keep-alives still go out meanwhile.
 //!
 //! Routing: `$aws/rules/<rule>/<rest>` (Basic Ingest) goes to that rule alone with topic
 //! `<rest>` (an unknown or disabled rule counts RuleNotFound); any other topic goes, once, to
-//! every rule group whose FROM filter matches (TopicMatch counts each of its rules). Payloads over
-//! `limits.max_payload_bytes` are rejected: logged, counted, and acked so they are not
-//! redelivered forever.
+//! every rule group whose FROM filter matches (TopicMatch counts each of its rules).
+//! Rejected messages (payload over `limits.max_payload_bytes`, or a PUBLISH that does not
+//! decode) are logged, counted in `rulewire_payload_rejected_total{reason}` and acked in
+//! their turn, so the broker does not deliver them again.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::metrics::Metrics;
-use crate::mqtt::{IncomingPublish, MqttClient, MqttEventLoop, NetEvent};
+use crate::mqtt::IncomingPublish;
+use crate::mqtt::inbound::{InboundClient, InboundEvent, Received, Rejected};
 use crate::pipeline::{AckQueue, Item, new_trace_id};
 use crate::registry::{Registry, Subscriptions};
 use crate::stop::CancelFlag;
@@ -29,12 +32,14 @@ use crate::stop::CancelFlag;
 pub struct Status {
     pub connected: AtomicBool,
     pub rules_loaded: AtomicBool,
+    /// The last connection error (shown by `/readyz`), kept after a reconnect.
+    pub last_error: Mutex<Option<String>>,
 }
 
 /// Everything the ingest loop needs.
 pub struct Ingest {
-    pub client: MqttClient,
-    pub eventloop: MqttEventLoop,
+    pub client: InboundClient,
+    pub events: mpsc::Receiver<InboundEvent>,
     pub registry: Arc<Registry>,
     pub subscriptions: Arc<Subscriptions>,
     pub acks: AckQueue,
@@ -42,8 +47,6 @@ pub struct Ingest {
     pub status: Arc<Status>,
     pub max_in_flight: usize,
     pub max_payload_bytes: usize,
-    pub reconnect_min: Duration,
-    pub reconnect_max: Duration,
 }
 
 impl Ingest {
@@ -52,72 +55,82 @@ impl Ingest {
     /// `drain_timeout` passes, and disconnects.
     pub async fn run(mut self, stop: CancelFlag, drain_timeout: Duration) {
         let permits = Arc::new(Semaphore::new(self.max_in_flight));
-        let mut backoff = self.reconnect_min;
-        'read: loop {
-            let permit = tokio::select! {
-                p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
-                _ = stop.wait() => break 'read,
+        loop {
+            let event = tokio::select! {
+                e = self.events.recv() => e,
+                _ = stop.wait() => break,
             };
-            let mut permit = Some(permit);
-            while permit.is_some() {
-                let event = tokio::select! {
-                    e = self.eventloop.poll() => e,
-                    _ = stop.wait() => break 'read,
-                };
-                match event {
-                    Ok(NetEvent::Publish(p)) => self.route(p, permit.take()),
-                    Ok(event) => {
-                        if matches!(event, NetEvent::Connected { .. }) {
-                            backoff = self.reconnect_min;
-                        }
-                        self.on_event(event)
-                    }
-                    Err(e) => {
-                        self.on_error(&e, backoff);
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(self.reconnect_max);
-                    }
+            match event {
+                Some(InboundEvent::Publish(received)) => {
+                    let permit = tokio::select! {
+                        p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
+                        _ = stop.wait() => break,
+                    };
+                    self.route(received, permit);
                 }
+                Some(InboundEvent::Rejected(received)) => self.reject(received),
+                Some(event) => self.on_event(event),
+                None => break,
             }
         }
         self.drain(drain_timeout).await;
     }
 
-    fn on_event(&self, event: NetEvent) {
+    fn on_event(&self, event: InboundEvent) {
         match event {
-            NetEvent::Connected { session_present } => {
+            InboundEvent::Connected { session_present } => {
                 tracing::info!(session_present, "connected to the MQTT broker");
                 self.status.connected.store(true, Ordering::SeqCst);
                 let subs = self.subscriptions.clone();
                 tokio::spawn(async move { subs.on_connect(session_present).await });
             }
-            NetEvent::SubscribeRefused(detail) => {
+            InboundEvent::SubscribeRefused(detail) => {
                 tracing::error!(%detail, "the broker refused a subscription (check its ACLs)");
             }
-            _ => {}
+            InboundEvent::Lost {
+                error,
+                was_connected,
+                retry_in,
+            } => {
+                self.status.connected.store(false, Ordering::SeqCst);
+                self.metrics.broker_reconnects.inc();
+                if was_connected {
+                    tracing::warn!(%error, ?retry_in, "MQTT connection lost; reconnecting");
+                } else {
+                    tracing::error!(%error, ?retry_in, "cannot connect to the MQTT broker");
+                }
+                *self.status.last_error.lock().expect("not poisoned") = Some(error);
+            }
+            InboundEvent::Publish(_) | InboundEvent::Rejected(_) => {}
         }
     }
 
-    fn on_error(&self, e: &str, backoff: Duration) {
-        let was = self.status.connected.swap(false, Ordering::SeqCst);
-        if was {
-            tracing::warn!(error = %e, "MQTT connection lost; reconnecting");
-        } else {
-            tracing::error!(error = %e, retry_in = ?backoff, "cannot connect to the MQTT broker");
-        }
+    /// Counts and logs a message that is not processed; its ack waits for its turn.
+    fn reject(&self, received: Received<Rejected>) {
+        let Rejected {
+            head,
+            reason,
+            detail,
+        } = received.message;
+        self.metrics.messages_received.inc();
+        self.metrics
+            .payload_rejected
+            .with_label_values(&[reason.label()])
+            .inc();
+        tracing::warn!(topic = %head.topic, client_id = "n/a", qos = head.qos, reason = reason.label(),
+            %detail, limit = self.max_payload_bytes, acked = head.pkid.is_some(),
+            "message rejected (acked, not processed)");
+        let ack = head.pkid.map(|pkid| (pkid, received.session));
+        drop(self.acks.ticket(ack, None, &self.metrics));
     }
 
     /// Sends one message to its rules; its ticket completes once they are all done.
-    fn route(&self, publish: IncomingPublish, permit: Option<OwnedSemaphorePermit>) {
+    fn route(&self, received: Received<IncomingPublish>, permit: OwnedSemaphorePermit) {
         self.metrics.messages_received.inc();
-        let ticket = self.acks.ticket(&publish, permit, &self.metrics);
+        let publish = received.message;
+        let ack = publish.pkid().map(|pkid| (pkid, received.session));
+        let ticket = self.acks.ticket(ack, Some(permit), &self.metrics);
         let topic = publish.topic();
-        if publish.payload_len() > self.max_payload_bytes {
-            self.metrics.payload_rejected.inc();
-            tracing::warn!(%topic, bytes = publish.payload_len(), limit = self.max_payload_bytes,
-                "payload over limits.max_payload_bytes rejected (acked, not processed)");
-            return;
-        }
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -160,18 +173,14 @@ impl Ingest {
         });
     }
 
-    async fn drain(mut self, timeout: Duration) {
+    async fn drain(self, timeout: Duration) {
         let pending = self.acks.pending();
         tracing::info!(pending, "shutting down: draining in-flight messages");
+        // The connection keeps writing acks; newly arriving messages stay unacked and the
+        // broker redelivers them to the next session.
         let deadline = tokio::time::Instant::now() + timeout;
         while self.acks.pending() > 0 && tokio::time::Instant::now() < deadline {
-            // Keep polling so queued PUBACKs go out; newly arriving messages stay unacked
-            // and the broker redelivers them to the next session.
-            if let Ok(Err(_)) =
-                tokio::time::timeout(Duration::from_millis(50), self.eventloop.poll()).await
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if self.acks.pending() > 0 {
             tracing::warn!(
@@ -179,15 +188,7 @@ impl Ingest {
                 "shutdown timeout: exiting with unacked messages (the broker redelivers them)"
             );
         }
-        let _ = self.client.disconnect().await;
-        let flush = async {
-            loop {
-                if self.eventloop.poll().await.is_err() {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+        self.client.disconnect(Duration::from_secs(2)).await;
         self.status.connected.store(false, Ordering::SeqCst);
     }
 }

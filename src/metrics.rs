@@ -19,7 +19,10 @@ use rulewire_actions::ActionMetrics;
 pub struct Metrics {
     pub registry: Registry,
     pub messages_received: IntCounter,
-    pub payload_rejected: IntCounter,
+    /// Messages not processed, by `reason`: `too_large` or `malformed`.
+    pub payload_rejected: IntCounterVec,
+    /// Ingest connections lost or attempts that failed (each is followed by a reconnect).
+    pub broker_reconnects: IntCounter,
     pub topic_match: IntCounterVec,
     pub parse_errors: IntCounterVec,
     pub rule_not_found: IntCounterVec,
@@ -58,12 +61,12 @@ impl Metrics {
         )
         .unwrap();
         r.register(Box::new(messages_received.clone())).unwrap();
-        let payload_rejected = IntCounter::new(
-            "rulewire_payload_rejected_total",
-            "Messages rejected for exceeding limits.max_payload_bytes",
+        let broker_reconnects = IntCounter::new(
+            "rulewire_broker_reconnects_total",
+            "Ingest connections to the broker lost or failed to open (each is retried)",
         )
         .unwrap();
-        r.register(Box::new(payload_rejected.clone())).unwrap();
+        r.register(Box::new(broker_reconnects.clone())).unwrap();
         let rule_load_errors = IntCounter::new(
             "rulewire_rule_load_errors_total",
             "Rule files that failed to load",
@@ -118,7 +121,13 @@ impl Metrics {
         r.register(Box::new(rule_eval.clone())).unwrap();
         Metrics {
             messages_received,
-            payload_rejected,
+            broker_reconnects,
+            payload_rejected: counter(
+                &r,
+                "rulewire_payload_rejected_total",
+                "Messages acked and not processed: payload over limits.max_payload_bytes (too_large) or a PUBLISH that does not decode (malformed)",
+                &["reason"],
+            ),
             topic_match: counter(
                 &r,
                 "rulewire_topic_match_total",

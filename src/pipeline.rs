@@ -24,7 +24,7 @@ use rulewire_engine::{Evaluation, Rule, RuleGroup};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use crate::metrics::{Metrics, RuleMetrics};
-use crate::mqtt::{IncomingPublish, MqttClient};
+use crate::mqtt::inbound::{InboundClient, SessionEpoch};
 
 /// Completion of one incoming message; completes when the last clone is dropped.
 pub struct Ticket {
@@ -49,36 +49,35 @@ impl Drop for Ticket {
     }
 }
 
-/// Acks in receive order: each QoS 1 entry waits for its ticket, then acks on the client.
+/// Acks in receive order: each QoS 1 entry waits for its ticket, then queues its PUBACK.
 #[derive(Clone)]
 pub struct AckQueue {
-    tx: mpsc::UnboundedSender<(oneshot::Receiver<()>, IncomingPublish)>,
+    tx: mpsc::UnboundedSender<(oneshot::Receiver<()>, u16, SessionEpoch)>,
     /// Tickets issued and not yet settled (QoS 0) or acked (QoS 1).
     pending: Arc<AtomicUsize>,
 }
 
 impl AckQueue {
     /// Starts the ack task for `client`.
-    pub fn start(client: MqttClient) -> AckQueue {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(oneshot::Receiver<()>, IncomingPublish)>();
+    pub fn start(client: InboundClient) -> AckQueue {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(oneshot::Receiver<()>, u16, SessionEpoch)>();
         let pending = Arc::new(AtomicUsize::new(0));
         let p = pending.clone();
         tokio::spawn(async move {
-            while let Some((done, publish)) = rx.recv().await {
+            while let Some((done, pkid, session)) = rx.recv().await {
                 let _ = done.await;
-                if let Err(e) = client.ack(&publish).await {
-                    tracing::warn!(error = %e, "could not queue PUBACK; the broker will redeliver");
-                }
+                client.ack(pkid, session);
                 p.fetch_sub(1, Ordering::SeqCst);
             }
         });
         AckQueue { tx, pending }
     }
 
-    /// Registers a message in arrival order and returns its ticket.
+    /// Registers a message in arrival order and returns its ticket. `ack` is the packet id
+    /// (and session) of a message to acknowledge, `None` for QoS 0.
     pub fn ticket(
         &self,
-        publish: &IncomingPublish,
+        ack: Option<(u16, SessionEpoch)>,
         permit: Option<OwnedSemaphorePermit>,
         metrics: &Arc<Metrics>,
     ) -> Arc<Ticket> {
@@ -90,15 +89,16 @@ impl AckQueue {
             _permit: permit,
             metrics: metrics.clone(),
         };
-        if publish.needs_ack() {
-            let (done, wait) = oneshot::channel();
-            if self.tx.send((wait, publish.clone())).is_ok() {
-                ticket.done = Some(done);
-            } else {
-                self.pending.fetch_sub(1, Ordering::SeqCst);
+        match ack {
+            Some((pkid, session)) => {
+                let (done, wait) = oneshot::channel();
+                if self.tx.send((wait, pkid, session)).is_ok() {
+                    ticket.done = Some(done);
+                } else {
+                    self.pending.fetch_sub(1, Ordering::SeqCst);
+                }
             }
-        } else {
-            ticket.unacked_qos0 = Some(self.pending.clone());
+            None => ticket.unacked_qos0 = Some(self.pending.clone()),
         }
         Arc::new(ticket)
     }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::metrics::{Metrics, RuleActionHooks, RuleMetrics};
-use crate::mqtt::MqttClient;
+use crate::mqtt::inbound::InboundClient;
 use crate::pipeline::{BatchBounds, GroupRuntime, Item, RuleRuntime, Workers};
 use crate::rulefile::{self, ActionSpec, RuleFile, RuleFileError};
 
@@ -124,14 +124,18 @@ pub struct ReloadReport {
 
 /// The broker subscriptions rulewire wants, and those it has made.
 pub struct Subscriptions {
-    client: MqttClient,
+    client: InboundClient,
     shared_group: String,
     basic_ingest: bool,
     state: tokio::sync::Mutex<(BTreeSet<String>, BTreeSet<String>)>,
 }
 
 impl Subscriptions {
-    pub fn new(client: MqttClient, shared_group: &str, basic_ingest: bool) -> Arc<Subscriptions> {
+    pub fn new(
+        client: InboundClient,
+        shared_group: &str,
+        basic_ingest: bool,
+    ) -> Arc<Subscriptions> {
         Arc::new(Subscriptions {
             client,
             shared_group: shared_group.to_owned(),
@@ -172,7 +176,7 @@ impl Subscriptions {
     async fn apply(&self, state: &mut (BTreeSet<String>, BTreeSet<String>)) {
         let (wanted, active) = state;
         for f in wanted.difference(active).cloned().collect::<Vec<_>>() {
-            match self.client.subscribe(&f, 1).await {
+            match self.client.subscribe(&f, 1) {
                 Ok(()) => {
                     tracing::info!(filter = %f, "subscribing");
                     active.insert(f);
@@ -181,7 +185,7 @@ impl Subscriptions {
             }
         }
         for f in active.difference(wanted).cloned().collect::<Vec<_>>() {
-            if let Err(e) = self.client.unsubscribe(&f).await {
+            if let Err(e) = self.client.unsubscribe(&f) {
                 tracing::warn!(filter = %f, error = %e, "unsubscribe failed");
             }
             tracing::info!(filter = %f, "unsubscribed");

@@ -13,7 +13,7 @@ use rulewire_actions::{ActionContext, RetryPolicy};
 use crate::config::Config;
 use crate::ingest::{Ingest, Status};
 use crate::metrics::{ActionHooks, Metrics};
-use crate::mqtt::{self, ConnectSpec};
+use crate::mqtt::{self, inbound};
 use crate::pipeline::{AckQueue, BatchBounds};
 use crate::publisher::Publisher;
 use crate::registry::{Registry, Subscriptions};
@@ -49,7 +49,8 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let (trigger, stop) = stop_flag();
 
     // Publishing connection (republish action). It has its own stop, set only after the
-    // drain, so messages still in flight at SIGTERM can finish their republishes.
+    // drain, so messages still in flight at SIGTERM can finish their republishes. It receives
+    // only acks, so its packet bound is only a sanity check.
     let max_packet = config.limits.max_payload_bytes.max(1024 * 1024) * 2;
     let (publisher_trigger, publisher_stop) = stop_flag();
     let publisher = Publisher::start(
@@ -62,16 +63,21 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
 
     // Ingest connection: persistent session, manual acks.
     let in_flight = config.limits.max_in_flight;
-    let spec = ConnectSpec {
+    let spec = inbound::InboundSpec {
         url: url.clone(),
         client_id: config.broker.client_id.clone(),
-        manual_acks: true,
         clean_session: config.broker.clean_session,
-        max_incoming_packet: max_packet,
+        max_payload_bytes: config.limits.max_payload_bytes,
         receive_maximum: in_flight.min(u16::MAX as usize) as u16,
+        reconnect_min: Duration::from_millis(config.broker.reconnect_min_ms.max(10)),
+        reconnect_max: Duration::from_millis(
+            config
+                .broker
+                .reconnect_max_ms
+                .max(config.broker.reconnect_min_ms),
+        ),
     };
-    let (client, eventloop) =
-        mqtt::connect(&config.broker, &spec, in_flight + 1024).context("ingest connection")?;
+    let (client, events) = inbound::start(&config.broker, spec)?;
     let basic_ingest = config.broker.basic_ingest && !embedded;
     let subscriptions =
         Subscriptions::new(client.clone(), &config.broker.shared_group, basic_ingest);
@@ -143,7 +149,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let acks = AckQueue::start(client.clone());
     let ingest = Ingest {
         client,
-        eventloop,
+        events,
         registry: registry.clone(),
         subscriptions,
         acks,
@@ -151,13 +157,6 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         status: status.clone(),
         max_in_flight: in_flight,
         max_payload_bytes: config.limits.max_payload_bytes,
-        reconnect_min: Duration::from_millis(config.broker.reconnect_min_ms.max(10)),
-        reconnect_max: Duration::from_millis(
-            config
-                .broker
-                .reconnect_max_ms
-                .max(config.broker.reconnect_min_ms),
-        ),
     };
     let drain_timeout = Duration::from_millis(config.shutdown.timeout_ms);
     let ingest_task = tokio::spawn(ingest.run(stop.clone(), drain_timeout));

@@ -154,3 +154,25 @@ fn check_accepts_the_example_rules() {
     let (code, out, err) = rulewire(&["check", rules]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// 5,000 nested parentheses once overflowed the stack and aborted `eval`; now they are a
+/// positioned compile error in `eval` and in `check`.
+#[test]
+fn too_deeply_nested_rules_are_positioned_errors_not_crashes() {
+    let deep = format!("SELECT {}1{} FROM 'a'", "(".repeat(5000), ")".repeat(5000));
+    let (code, out, err) = rulewire(&["eval", "--sql", &deep, "--topic", "a", "--payload", "{}"]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("1:") && err.contains("levels deep"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deep.sql");
+    let chain = format!("SELECT x{} AS y FROM 'a'", " + 1".repeat(10_000));
+    std::fs::write(&file, format!("-- description = \"deep\"\n{chain}\n")).unwrap();
+    let (code, out, err) = rulewire(&["check", file.to_str().unwrap()]);
+    let report = format!("{out}{err}");
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("deep.sql:2:") && report.contains("levels deep"),
+        "{report}"
+    );
+}

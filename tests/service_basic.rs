@@ -191,6 +191,27 @@ async fn hot_reload_keeps_the_previous_version_of_a_broken_rule() {
         "the error is logged with file:line:col"
     );
 
+    // A hostile version nested 5,000 levels deep (it once overflowed the stack and took the
+    // process down): a positioned error, and v2 keeps running.
+    let deep = format!(
+        "-- [[action]]\n-- type = \"republish\"\n-- topic = \"out/v4\"\nSELECT {}1{} AS x FROM 'in/b'\n",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
+    write_rule(rules.path(), "r", &deep);
+    wait_until("the depth error", T, async || {
+        rw.get("/rules")
+            .await
+            .is_some_and(|(_, b)| b.contains("r.sql:4:") && b.contains("levels deep"))
+    })
+    .await;
+    c.publish("in/b", "{\"n\":5}").await;
+    assert_eq!(
+        c.next(T).await.unwrap().0,
+        "out/v2",
+        "still the previous version"
+    );
+
     // A header error points at its line too; a new broken rule is listed, not running.
     write_rule(
         rules.path(),
@@ -227,8 +248,12 @@ async fn oversized_payloads_are_rejected_acked_and_counted() {
         topic, "out/small/hot",
         "the oversized message is skipped, the next one flows"
     );
-    assert_eq!(rw.metric("rulewire_payload_rejected_total").await, 1.0);
-    assert!(rw.logs().contains("max_payload_bytes"));
+    assert_eq!(
+        rw.metric("rulewire_payload_rejected_total{reason=\"too_large\"}")
+            .await,
+        1.0
+    );
+    assert!(rw.logs().contains("limits.max_payload_bytes"));
 }
 
 /// A republish rule on the plant telemetry filter; all of these form one group.

@@ -3,22 +3,17 @@
 //! PINGREQ, and reconnect with backoff when it drops.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::{Bytes, BytesMut};
-use rumqttc::tokio_rustls::{TlsConnector, rustls};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-use super::wire::{self, ConnectParams, Incoming, OutPublish};
 use super::{MAX_IN_FLIGHT, Outgoing};
 use crate::config::{BrokerConfig, Protocol};
-use crate::mqtt::{TlsMaterial, parse_url, tls_material};
+use crate::mqtt::transport::{Stream, Transport};
+use crate::mqtt::wire::{self, ConnectParams, Incoming, OutPublish};
 use crate::stop::CancelFlag;
 
 /// Publishes taken from the queue per write.
@@ -27,14 +22,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
-
 /// Where and how to connect, resolved once at startup.
 pub(super) struct Target {
-    host: String,
-    port: u16,
-    tls: Option<TlsConnector>,
+    transport: Transport,
     protocol: Protocol,
     client_id: String,
     username: String,
@@ -50,17 +40,8 @@ impl Target {
         client_id: String,
         max_packet: usize,
     ) -> anyhow::Result<Target> {
-        let (host, port, tls) = parse_url(url)?;
-        let tls = match tls {
-            true => Some(TlsConnector::from(Arc::new(tls_config(tls_material(
-                broker,
-            )?)?))),
-            false => None,
-        };
         Ok(Target {
-            host,
-            port,
-            tls,
+            transport: Transport::new(broker, url)?,
             protocol: broker.protocol,
             client_id,
             username: broker.username.clone(),
@@ -73,29 +54,16 @@ impl Target {
     /// Opens the socket (and TLS) and completes CONNECT/CONNACK; returns the stream, the
     /// bytes read past the CONNACK, and the in-flight bound.
     async fn connect(&self) -> anyhow::Result<(Box<dyn Stream>, BytesMut, usize)> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .with_context(|| format!("cannot reach {}:{}", self.host, self.port))?;
-        tcp.set_nodelay(true)?;
-        let mut stream: Box<dyn Stream> = match &self.tls {
-            None => Box::new(tcp),
-            Some(connector) => {
-                let name = ServerName::try_from(self.host.clone())
-                    .with_context(|| format!("{:?} is not a valid TLS server name", self.host))?;
-                Box::new(
-                    connector
-                        .connect(name, tcp)
-                        .await
-                        .context("TLS handshake")?,
-                )
-            }
-        };
+        let mut stream = self.transport.open().await?;
         let mut buf = BytesMut::new();
         let params = ConnectParams {
             client_id: &self.client_id,
             keep_alive_secs: self.keep_alive.as_secs() as u16,
             username: &self.username,
             password: &self.password,
+            clean_session: true,
+            session_expiry_secs: None,
+            receive_maximum: None,
         };
         wire::connect(self.protocol, &params, &mut buf).map_err(anyhow::Error::msg)?;
         stream.write_all(&buf).await?;
@@ -112,6 +80,7 @@ impl Target {
                 Some(Incoming::ConnAck {
                     result,
                     receive_max,
+                    ..
                 }) => {
                     result.map_err(anyhow::Error::msg)?;
                     let in_flight =
@@ -122,30 +91,6 @@ impl Target {
             }
         }
     }
-}
-
-/// A rustls client configuration from `[broker]`'s PEM files.
-fn tls_config(material: TlsMaterial) -> anyhow::Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&material.ca) {
-        roots
-            .add(cert.context("broker.ca_file: bad PEM certificate")?)
-            .context("broker.ca_file: unusable CA certificate")?;
-    }
-    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-    Ok(match material.client_auth {
-        None => builder.with_no_client_auth(),
-        Some((cert, key)) => {
-            let chain = CertificateDer::pem_slice_iter(&cert)
-                .collect::<Result<Vec<_>, _>>()
-                .context("broker.client_cert: bad PEM certificate")?;
-            let key =
-                PrivateKeyDer::from_pem_slice(&key).context("broker.client_key: bad PEM key")?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .context("broker.client_cert / client_key")?
-        }
-    })
 }
 
 /// Connects, serves, and reconnects until `stop` is set or every `Publisher` is dropped.
@@ -246,7 +191,10 @@ async fn serve(
                         }
                         Incoming::PingResp => awaiting_ping = false,
                         Incoming::Disconnect(reason) => bail!("the broker sent DISCONNECT ({reason})"),
-                        Incoming::ConnAck { .. } | Incoming::Other => {}
+                        Incoming::ConnAck { .. }
+                        | Incoming::Publish(_)
+                        | Incoming::SubAck { .. }
+                        | Incoming::Other => {}
                     }
                 }
             }

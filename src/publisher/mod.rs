@@ -6,7 +6,8 @@
 //! takes every publish waiting in the queue, encodes them into one buffer and writes it
 //! with one syscall. (rumqttc, which the ingest connection uses, flushes the socket after
 //! every packet: one `writev` per republished message was ~10 % of the service's CPU, and
-//! as many reads for the broker.) The packets themselves are rumqttc's codecs ([`wire`]).
+//! as many reads for the broker.) The packets themselves are rumqttc's codecs
+//! ([`crate::mqtt::wire`]).
 //!
 //! - QoS 0 resolves once the publish is queued: there is nothing to wait for, and a full
 //!   queue makes the caller wait (backpressure).
@@ -16,7 +17,6 @@
 //!   [`MAX_IN_FLIGHT`].
 
 mod connection;
-mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;

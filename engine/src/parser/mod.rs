@@ -16,6 +16,18 @@ use crate::error::CompileError;
 use crate::value::{CastType, SqlVersion, Value};
 use lexer::{Tok, Token};
 
+/// How deep an expression tree may be: every operator, function call, CASE, CAST, object or
+/// array literal, attribute step and nested query adds a level (`a + b + c` is two). The
+/// parser, both evaluators, the compiler to DataFusion and dropping the tree all recurse on
+/// it, so an unbounded rule could overflow the stack and abort the process; a deeper rule is
+/// a compile error at its position instead. The engine's tests run the deepest accepted rules
+/// of each shape on a 2 MiB thread stack (tokio's default).
+pub const MAX_EXPR_DEPTH: usize = 200;
+
+/// How deep the parser itself may recurse: each parenthesis, `NOT`, sign and nested
+/// expression is a level even when it adds no node (`((((x))))`).
+pub const MAX_PARSE_NESTING: usize = 64;
+
 /// Parses a whole statement.
 pub fn parse_statement(src: &str, version: SqlVersion) -> Result<Query, CompileError> {
     let mut p = Parser {
@@ -24,6 +36,8 @@ pub fn parse_statement(src: &str, version: SqlVersion) -> Result<Query, CompileE
         version,
         vars: Vec::new(),
         any_var: false,
+        nesting: 0,
+        depth: 0,
     };
     let q = p.query(true)?;
     p.expect_eof()?;
@@ -38,6 +52,8 @@ pub fn parse_expression(src: &str, version: SqlVersion) -> Result<Expr, CompileE
         version,
         vars: Vec::new(),
         any_var: true,
+        nesting: 0,
+        depth: 0,
     };
     let e = p.expr()?;
     p.expect_eof()?;
@@ -56,9 +72,46 @@ struct Parser {
     /// Variables SET so far; using any other is an error (unless `any_var`, for templates).
     vars: Vec<String>,
     any_var: bool,
+    /// Parser recursion open at this point (see [`MAX_PARSE_NESTING`]).
+    nesting: usize,
+    /// The tree depth of the expression parsed last (see [`MAX_EXPR_DEPTH`]).
+    depth: usize,
 }
 
 impl Parser {
+    /// Enters one level of parser recursion; the caller leaves it with `nesting -= 1` (an
+    /// error ends the parse).
+    fn enter(&mut self) -> Result<(), CompileError> {
+        self.nesting += 1;
+        if self.nesting > MAX_PARSE_NESTING {
+            return Err(CompileError::new(
+                self.pos(),
+                format!("expression nested more than {MAX_PARSE_NESTING} levels deep"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records that the expression just built is `depth` levels deep.
+    fn built(&mut self, depth: usize) -> Result<(), CompileError> {
+        self.depth = depth;
+        if depth > MAX_EXPR_DEPTH {
+            return Err(CompileError::new(
+                self.pos(),
+                format!(
+                    "expression more than {MAX_EXPR_DEPTH} levels deep (operators, calls and literals nested or chained)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Parses an expression and returns it with its tree depth.
+    fn expr_depth(&mut self) -> Result<(Expr, usize), CompileError> {
+        let e = self.expr()?;
+        Ok((e, self.depth))
+    }
+
     fn peek(&self) -> &Tok {
         &self.toks[self.at].tok
     }
@@ -145,8 +198,10 @@ impl Parser {
 
     // ----- statements -----
 
+    /// Parses a statement or nested query; `self.depth` is then its deepest expression's.
     fn query(&mut self, top: bool) -> Result<Query, CompileError> {
         let mut set = Vec::new();
+        let mut deepest = 0;
         if top && self.eat_kw("set") {
             loop {
                 let pos = self.pos();
@@ -172,7 +227,8 @@ impl Parser {
                     ));
                 }
                 self.expect_sym("=")?;
-                let value = self.expr()?;
+                let (value, d) = self.expr_depth()?;
+                deepest = deepest.max(d);
                 self.vars.push(name.clone());
                 set.push((name, value));
                 if !self.eat_sym(",") {
@@ -190,6 +246,7 @@ impl Parser {
         } else {
             Projection::Items(self.select_items()?)
         };
+        deepest = deepest.max(self.depth);
         let source = if self.eat_kw("from") {
             let pos = self.pos();
             match self.peek().clone() {
@@ -213,7 +270,11 @@ impl Parser {
                     self.bump();
                     Source::Attribute(Expr::Star)
                 }
-                _ => Source::Attribute(self.postfix()?),
+                _ => {
+                    let attribute = self.postfix()?;
+                    deepest = deepest.max(self.depth);
+                    Source::Attribute(attribute)
+                }
             }
         } else if top {
             Source::None
@@ -221,10 +282,13 @@ impl Parser {
             return Err(self.unexpected("`FROM` in a nested query"));
         };
         let filter = if self.eat_kw("where") {
-            Some(self.expr()?)
+            let (filter, d) = self.expr_depth()?;
+            deepest = deepest.max(d);
+            Some(filter)
         } else {
             None
         };
+        self.depth = deepest;
         Ok(Query {
             set,
             projection,
@@ -233,8 +297,10 @@ impl Parser {
         })
     }
 
+    /// The SELECT list; `self.depth` is then its deepest expression's.
     fn select_items(&mut self) -> Result<Vec<SelectItem>, CompileError> {
         let mut items = Vec::new();
+        let mut deepest = 0;
         loop {
             if self.is_sym("*")
                 && matches!(
@@ -245,7 +311,8 @@ impl Parser {
                 self.bump();
                 items.push(SelectItem::Star);
             } else {
-                let expr = self.expr()?;
+                let (expr, d) = self.expr_depth()?;
+                deepest = deepest.max(d);
                 let key = if self.eat_kw("as") {
                     self.alias()?
                 } else {
@@ -254,6 +321,7 @@ impl Parser {
                 items.push(SelectItem::Expr { expr, key });
             }
             if !self.eat_sym(",") {
+                self.depth = deepest;
                 return Ok(items);
             }
         }
@@ -294,24 +362,36 @@ impl Parser {
     // ----- expressions -----
 
     fn expr(&mut self) -> Result<Expr, CompileError> {
+        self.enter()?;
         let mut left = self.and()?;
         while self.eat_kw("or") {
-            left = Expr::Binary(BinaryOp::Or, Box::new(left), Box::new(self.and()?));
+            let d = self.depth;
+            let right = self.and()?;
+            self.built(1 + d.max(self.depth))?;
+            left = Expr::Binary(BinaryOp::Or, Box::new(left), Box::new(right));
         }
+        self.nesting -= 1;
         Ok(left)
     }
 
     fn and(&mut self) -> Result<Expr, CompileError> {
         let mut left = self.not()?;
         while self.eat_kw("and") {
-            left = Expr::Binary(BinaryOp::And, Box::new(left), Box::new(self.not()?));
+            let d = self.depth;
+            let right = self.not()?;
+            self.built(1 + d.max(self.depth))?;
+            left = Expr::Binary(BinaryOp::And, Box::new(left), Box::new(right));
         }
         Ok(left)
     }
 
     fn not(&mut self) -> Result<Expr, CompileError> {
         if self.eat_kw("not") {
-            return Ok(Expr::Unary(UnaryOp::Not, Box::new(self.not()?)));
+            self.enter()?;
+            let operand = self.not()?;
+            self.nesting -= 1;
+            self.built(1 + self.depth)?;
+            return Ok(Expr::Unary(UnaryOp::Not, Box::new(operand)));
         }
         self.comparison()
     }
@@ -327,19 +407,23 @@ impl Parser {
             Tok::Sym(">=") => BinaryOp::GtEq,
             Tok::Ident(s) if s.eq_ignore_ascii_case("in") => {
                 self.bump();
+                let d = self.depth;
                 let list = if self.is_sym("(") && !self.is_subquery_start() {
                     self.bump();
-                    let items = self.expr_list(")")?;
-                    items
+                    self.expr_list(")")?
                 } else {
                     vec![self.additive()?]
                 };
+                self.built(1 + d.max(self.depth))?;
                 return Ok(Expr::In(Box::new(left), list));
             }
             _ => return Ok(left),
         };
         self.bump();
-        Ok(Expr::Binary(op, Box::new(left), Box::new(self.additive()?)))
+        let d = self.depth;
+        let right = self.additive()?;
+        self.built(1 + d.max(self.depth))?;
+        Ok(Expr::Binary(op, Box::new(left), Box::new(right)))
     }
 
     fn additive(&mut self) -> Result<Expr, CompileError> {
@@ -351,7 +435,10 @@ impl Parser {
                 _ => return Ok(left),
             };
             self.bump();
-            left = Expr::Binary(op, Box::new(left), Box::new(self.multiplicative()?));
+            let d = self.depth;
+            let right = self.multiplicative()?;
+            self.built(1 + d.max(self.depth))?;
+            left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
     }
 
@@ -365,28 +452,40 @@ impl Parser {
                 _ => return Ok(left),
             };
             self.bump();
-            left = Expr::Binary(op, Box::new(left), Box::new(self.unary()?));
+            let d = self.depth;
+            let right = self.unary()?;
+            self.built(1 + d.max(self.depth))?;
+            left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
     }
 
     fn unary(&mut self) -> Result<Expr, CompileError> {
-        if self.eat_sym("-") {
-            return Ok(match self.unary()? {
-                Expr::Literal(Value::Int(i)) => Expr::Literal(Value::Int(-i)),
-                Expr::Literal(Value::Decimal(d)) => Expr::Literal(Value::Decimal(-d)),
-                e => Expr::Unary(UnaryOp::Neg, Box::new(e)),
-            });
-        }
-        if self.eat_sym("+") {
-            return self.unary();
-        }
-        self.postfix()
+        let negate = if self.eat_sym("-") {
+            true
+        } else if self.eat_sym("+") {
+            false
+        } else {
+            return self.postfix();
+        };
+        self.enter()?;
+        let operand = self.unary()?;
+        self.nesting -= 1;
+        Ok(match (negate, operand) {
+            (false, e) => e,
+            (true, Expr::Literal(Value::Int(i))) => Expr::Literal(Value::Int(-i)),
+            (true, Expr::Literal(Value::Decimal(d))) => Expr::Literal(Value::Decimal(-d)),
+            (true, e) => {
+                self.built(1 + self.depth)?;
+                Expr::Unary(UnaryOp::Neg, Box::new(e))
+            }
+        })
     }
 
     fn postfix(&mut self) -> Result<Expr, CompileError> {
         let mut e = self.primary()?;
         loop {
             if self.eat_sym(".") {
+                self.built(1 + self.depth)?;
                 match self.bump().tok {
                     Tok::Ident(name) => e = Expr::Member(Box::new(e), name),
                     other => {
@@ -400,7 +499,9 @@ impl Parser {
                     }
                 }
             } else if self.eat_sym("[") {
+                let d = self.depth;
                 let idx = self.expr()?;
+                self.built(1 + d.max(self.depth))?;
                 self.expect_sym("]")?;
                 e = Expr::Index(Box::new(e), Box::new(idx));
             } else {
@@ -414,18 +515,23 @@ impl Parser {
             && matches!(self.peek_at(1), Tok::Ident(s) if s.eq_ignore_ascii_case("select"))
     }
 
+    /// Parses `a, b, ...` up to `close`; `self.depth` is then the deepest item's (0 if none).
     fn expr_list(&mut self, close: &str) -> Result<Vec<Expr>, CompileError> {
         let mut items = Vec::new();
-        if self.eat_sym(close) {
-            return Ok(items);
-        }
-        loop {
-            items.push(self.expr()?);
-            if self.eat_sym(close) {
-                return Ok(items);
+        let mut deepest = 0;
+        if !self.eat_sym(close) {
+            loop {
+                let (item, d) = self.expr_depth()?;
+                items.push(item);
+                deepest = deepest.max(d);
+                if self.eat_sym(close) {
+                    break;
+                }
+                self.expect_sym(",")?;
             }
-            self.expect_sym(",")?;
         }
+        self.depth = deepest;
+        Ok(items)
     }
 
     fn primary(&mut self) -> Result<Expr, CompileError> {
@@ -433,10 +539,19 @@ impl Parser {
         if self.is_subquery_start() {
             self.need_v2(pos, "nested object queries")?;
             self.bump();
+            self.enter()?;
             let q = self.query(false)?;
+            self.nesting -= 1;
+            self.built(2 + self.depth)?;
             self.expect_sym(")")?;
             return Ok(Expr::Subquery(Box::new(q)));
         }
+        let leaf = match self.peek() {
+            Tok::Int(_) | Tok::Decimal(_) | Tok::Str { .. } | Tok::Var(_) | Tok::Sym("*") => 1,
+            Tok::Ident(_) => 1, // a field or keyword literal; calls and CASE set their own
+            _ => 0,
+        };
+        self.depth = leaf;
         match self.bump().tok {
             Tok::Int(i) => Ok(Expr::Literal(Value::Int(i))),
             Tok::Decimal(d) => Ok(Expr::Literal(Value::Decimal(d))),
@@ -454,7 +569,9 @@ impl Parser {
             }
             Tok::Sym("[") => {
                 self.need_v2(pos, "array literals")?;
-                Ok(Expr::Array(self.expr_list("]")?))
+                let items = self.expr_list("]")?;
+                self.built(1 + self.depth)?;
+                Ok(Expr::Array(items))
             }
             Tok::Sym("{") => {
                 self.need_v2(pos, "object literals")?;
@@ -470,7 +587,9 @@ impl Parser {
 
     fn object_literal(&mut self) -> Result<Expr, CompileError> {
         let mut members: Vec<(String, Expr)> = Vec::new();
+        let mut deepest = 0;
         if self.eat_sym("}") {
+            self.built(1)?;
             return Ok(Expr::Object(members));
         }
         loop {
@@ -485,8 +604,11 @@ impl Parser {
                 }
             };
             self.expect_sym(":")?;
-            members.push((key, self.expr()?));
+            let (value, d) = self.expr_depth()?;
+            deepest = deepest.max(d);
+            members.push((key, value));
             if self.eat_sym("}") {
+                self.built(1 + deepest)?;
                 return Ok(Expr::Object(members));
             }
             self.expect_sym(",")?;
@@ -505,7 +627,8 @@ impl Parser {
         if self.is_sym("(") {
             self.bump();
             if lower == "cast" {
-                let e = self.expr()?;
+                let (e, d) = self.expr_depth()?;
+                self.built(1 + d)?;
                 self.expect_kw("as")?;
                 let tpos = self.pos();
                 let tname = match self.bump().tok {
@@ -528,6 +651,7 @@ impl Parser {
                 return Ok(Expr::Cast(Box::new(e), to));
             }
             let args = self.expr_list(")")?;
+            self.built(1 + self.depth)?;
             return Ok(Expr::Call {
                 name: lower,
                 args,
@@ -544,25 +668,32 @@ impl Parser {
     }
 
     fn case(&mut self) -> Result<Expr, CompileError> {
+        let mut deepest = 0;
+        let mut part = |p: &mut Parser| -> Result<Expr, CompileError> {
+            let (e, d) = p.expr_depth()?;
+            deepest = deepest.max(d);
+            Ok(e)
+        };
         let operand = if self.is_kw("when") {
             None
         } else {
-            Some(Box::new(self.expr()?))
+            Some(Box::new(part(self)?))
         };
         let mut whens = Vec::new();
         while self.eat_kw("when") {
-            let cond = self.expr()?;
+            let cond = part(self)?;
             self.expect_kw("then")?;
-            whens.push((cond, self.expr()?));
+            whens.push((cond, part(self)?));
         }
         if whens.is_empty() {
             return Err(self.unexpected("`WHEN` (CASE needs at least one WHEN)"));
         }
         let otherwise = if self.eat_kw("else") {
-            Some(Box::new(self.expr()?))
+            Some(Box::new(part(self)?))
         } else {
             None
         };
+        self.built(1 + deepest)?;
         self.expect_kw("end")?;
         Ok(Expr::Case {
             operand,

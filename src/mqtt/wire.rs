@@ -1,11 +1,13 @@
-//! The packets of the publishing connection, for MQTT 3.1.1 and 5, encoded and decoded with
-//! rumqttc's packet codecs: CONNECT, PUBLISH, PINGREQ and DISCONNECT out; CONNACK, PUBACK,
-//! PINGRESP and DISCONNECT in (anything else the broker sends is ignored).
+//! The packets of rulewire's own MQTT connections (republish and ingest), for MQTT 3.1.1 and
+//! 5, encoded and decoded with rumqttc's packet codecs: CONNECT, PUBLISH, PUBACK, SUBSCRIBE,
+//! UNSUBSCRIBE, PINGREQ and DISCONNECT out; CONNACK, PUBLISH, PUBACK, SUBACK, PINGRESP and
+//! DISCONNECT in (anything else the broker sends is `Other`).
 
 use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::v4 as v4b;
 use rumqttc::v5::mqttbytes::v5 as v5b;
 
+use super::IncomingPublish;
 use crate::config::Protocol;
 
 /// What the CONNECT packet carries.
@@ -14,6 +16,12 @@ pub struct ConnectParams<'a> {
     pub keep_alive_secs: u16,
     pub username: &'a str,
     pub password: &'a str,
+    /// False keeps the session (and unacked messages) across connections.
+    pub clean_session: bool,
+    /// MQTT 5: how long the broker keeps a persistent session after a disconnect.
+    pub session_expiry_secs: Option<u32>,
+    /// MQTT 5: how many unacked QoS 1 messages the broker may send at once.
+    pub receive_maximum: Option<u16>,
 }
 
 /// One PUBLISH to encode.
@@ -34,7 +42,13 @@ pub enum Incoming {
     /// `Err` holds the refusal; `receive_max` is the broker's MQTT 5 receive maximum.
     ConnAck {
         result: Result<(), String>,
+        session_present: bool,
         receive_max: Option<u16>,
+    },
+    Publish(IncomingPublish),
+    /// `Some` holds the refused filters' return codes.
+    SubAck {
+        refused: Option<String>,
     },
     /// `Err` holds an MQTT 5 failure reason.
     PubAck {
@@ -52,7 +66,7 @@ pub fn connect(protocol: Protocol, p: &ConnectParams, buf: &mut BytesMut) -> Res
         Protocol::V4 => {
             let mut connect = v4b::Connect::new(p.client_id);
             connect.keep_alive = p.keep_alive_secs;
-            connect.clean_session = true;
+            connect.clean_session = p.clean_session;
             if !p.username.is_empty() {
                 connect.set_login(p.username, p.password);
             }
@@ -61,11 +75,19 @@ pub fn connect(protocol: Protocol, p: &ConnectParams, buf: &mut BytesMut) -> Res
                 .map_err(|e| e.to_string())
         }
         Protocol::V5 => {
+            let properties =
+                (p.session_expiry_secs.is_some() || p.receive_maximum.is_some()).then(|| {
+                    v5b::ConnectProperties {
+                        session_expiry_interval: p.session_expiry_secs,
+                        receive_maximum: p.receive_maximum,
+                        ..v5b::ConnectProperties::new()
+                    }
+                });
             let connect = v5b::Connect {
                 keep_alive: p.keep_alive_secs,
                 client_id: p.client_id.to_owned(),
-                clean_start: true,
-                properties: None,
+                clean_start: p.clean_session,
+                properties,
             };
             let login = (!p.username.is_empty()).then(|| v5b::Login::new(p.username, p.password));
             v5b::Packet::Connect(connect, None, login)
@@ -106,6 +128,46 @@ pub fn publish(protocol: Protocol, p: OutPublish, buf: &mut BytesMut) -> Result<
     written
         .map(drop)
         .map_err(|e| format!("cannot encode PUBLISH to {:?}: {e}", p.topic))
+}
+
+/// PUBACK for an incoming QoS 1 message.
+pub fn puback(protocol: Protocol, pkid: u16, buf: &mut BytesMut) {
+    match protocol {
+        Protocol::V4 => drop(v4b::Packet::PubAck(v4b::PubAck::new(pkid)).write(buf, usize::MAX)),
+        Protocol::V5 => drop(v5b::Packet::PubAck(v5b::PubAck::new(pkid, None)).write(buf, None)),
+    }
+}
+
+/// SUBSCRIBE to one filter.
+pub fn subscribe(protocol: Protocol, pkid: u16, filter: &str, qos: u8, buf: &mut BytesMut) {
+    match protocol {
+        Protocol::V4 => {
+            let mut sub = v4b::Subscribe::new(filter, v4_qos(qos));
+            sub.pkid = pkid;
+            drop(v4b::Packet::Subscribe(sub).write(buf, usize::MAX))
+        }
+        Protocol::V5 => {
+            let mut sub = v5b::Subscribe::new(v5b::Filter::new(filter, v5_qos(qos)), None);
+            sub.pkid = pkid;
+            drop(v5b::Packet::Subscribe(sub).write(buf, None))
+        }
+    }
+}
+
+/// UNSUBSCRIBE from one filter.
+pub fn unsubscribe(protocol: Protocol, pkid: u16, filter: &str, buf: &mut BytesMut) {
+    match protocol {
+        Protocol::V4 => {
+            let mut unsub = v4b::Unsubscribe::new(filter);
+            unsub.pkid = pkid;
+            drop(v4b::Packet::Unsubscribe(unsub).write(buf, usize::MAX))
+        }
+        Protocol::V5 => {
+            let mut unsub = v5b::Unsubscribe::new(filter, None);
+            unsub.pkid = pkid;
+            drop(v5b::Packet::Unsubscribe(unsub).write(buf, None))
+        }
+    }
 }
 
 /// Encoding PINGREQ and DISCONNECT cannot fail (no payload, no size limit).
@@ -149,6 +211,27 @@ pub fn read(
     }
 }
 
+/// Decodes one whole PUBLISH packet (fixed header included). Taking `Bytes` lets the caller
+/// keep the packet (a cheap clone) to report a PUBLISH that does not decode.
+pub fn read_publish(protocol: Protocol, packet: Bytes) -> Result<IncomingPublish, String> {
+    match protocol {
+        Protocol::V4 => rumqttc::mqttbytes::check(packet.iter(), usize::MAX)
+            .and_then(|header| v4b::Publish::read(header, packet))
+            .map(IncomingPublish::V4)
+            .map_err(|e| e.to_string()),
+        Protocol::V5 => {
+            let publish = v5b::check(packet.iter(), None)
+                .and_then(|header| v5b::Publish::read(header, packet))
+                .map_err(|e| e.to_string())?;
+            // rumqttc keeps MQTT 5 topics as bytes; MQTT requires UTF-8 (as 3.1.1 checks).
+            if std::str::from_utf8(&publish.topic).is_err() {
+                return Err("the topic is not valid UTF-8".to_owned());
+            }
+            Ok(IncomingPublish::V5(publish))
+        }
+    }
+}
+
 fn from_v4(packet: v4b::Packet) -> Incoming {
     match packet {
         v4b::Packet::ConnAck(ack) => Incoming::ConnAck {
@@ -156,7 +239,16 @@ fn from_v4(packet: v4b::Packet) -> Incoming {
                 v4b::ConnectReturnCode::Success => Ok(()),
                 code => Err(format!("the broker refused the connection: {code:?}")),
             },
+            session_present: ack.session_present,
             receive_max: None,
+        },
+        v4b::Packet::Publish(p) => Incoming::Publish(IncomingPublish::V4(p)),
+        v4b::Packet::SubAck(s) => Incoming::SubAck {
+            refused: s
+                .return_codes
+                .iter()
+                .any(|c| matches!(c, v4b::SubscribeReasonCode::Failure))
+                .then(|| format!("SUBACK {:?}", s.return_codes)),
         },
         v4b::Packet::PubAck(ack) => Incoming::PubAck {
             pkid: ack.pkid,
@@ -175,7 +267,16 @@ fn from_v5(packet: v5b::Packet) -> Incoming {
                 v5b::ConnectReturnCode::Success => Ok(()),
                 code => Err(format!("the broker refused the connection: {code:?}")),
             },
+            session_present: ack.session_present,
             receive_max: ack.properties.and_then(|p| p.receive_max),
+        },
+        v5b::Packet::Publish(p) => Incoming::Publish(IncomingPublish::V5(p)),
+        v5b::Packet::SubAck(s) => Incoming::SubAck {
+            refused: s
+                .return_codes
+                .iter()
+                .any(|c| !matches!(c, v5b::SubscribeReasonCode::Success(_)))
+                .then(|| format!("SUBACK {:?}", s.return_codes)),
         },
         v5b::Packet::PubAck(ack) => Incoming::PubAck {
             pkid: ack.pkid,

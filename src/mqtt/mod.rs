@@ -1,7 +1,13 @@
 //! MQTT over rumqttc, MQTT 3.1.1 and 5 behind one small API: connection options from
 //! `[broker]` (mqtt:// / mqtts:// with CA file and X.509 client certificate, credentials,
 //! persistent session, manual acks), a normalised event stream ([`NetEvent`]), and acks,
-//! subscriptions and publishes on either protocol ([`MqttClient`]).
+//! subscriptions and publishes on either protocol ([`MqttClient`]), used by the demo's
+//! clients. rulewire's own connections are in [`transport`] (TCP/TLS, shared),
+//! [`crate::publisher`] (republish) and [`inbound`] (ingest).
+
+pub mod inbound;
+pub mod transport;
+pub mod wire;
 
 use std::time::Duration;
 
@@ -348,7 +354,7 @@ fn describe_v4_error(e: rumqttc::ConnectionError) -> String {
 }
 
 /// Adds a hint to the connection errors operators meet most (TLS client certificates).
-fn describe_error(e: &str) -> String {
+pub(crate) fn describe_error(e: &str) -> String {
     let lower = e.to_lowercase();
     if lower.contains("certificate")
         || lower.contains("handshake")
@@ -376,6 +382,22 @@ impl IncomingPublish {
             IncomingPublish::V4(p) => p.payload.len(),
             IncomingPublish::V5(p) => p.payload.len(),
         }
+    }
+
+    pub fn qos(&self) -> u8 {
+        match self {
+            IncomingPublish::V4(p) => p.qos as u8,
+            IncomingPublish::V5(p) => p.qos as u8,
+        }
+    }
+
+    /// The packet id to acknowledge (QoS 1 and 2).
+    pub fn pkid(&self) -> Option<u16> {
+        let pkid = match self {
+            IncomingPublish::V4(p) => p.pkid,
+            IncomingPublish::V5(p) => p.pkid,
+        };
+        (self.qos() > 0 && pkid != 0).then_some(pkid)
     }
 
     /// QoS 0 messages need no ack.
