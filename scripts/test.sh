@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need on a fresh Debian/Ubuntu machine
 # (Mosquitto, openssl, moto server, the tansu Kafka broker), makes sure the default Mosquitto
-# runs at 127.0.0.1:1883, then runs the whole suite. Tests that load or kill a broker start their own Mosquitto on a free port.
+# runs at 127.0.0.1:1883, then runs the whole suite and a short run of each fuzz target. Tests that load or kill a broker start their own Mosquitto on a free port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,4 +61,13 @@ if cargo nextest --version >/dev/null 2>&1; then
     cargo test --workspace --doc
 else
     cargo test --workspace "$@"
+fi
+
+# A short run of every fuzz target from the committed corpora (RULEWIRE_FUZZ_SECONDS each,
+# default 60; 0 skips, and says so).
+fuzz_seconds="${RULEWIRE_FUZZ_SECONDS:-60}"
+if [ "$fuzz_seconds" -gt 0 ]; then
+    scripts/fuzz.sh "$fuzz_seconds"
+else
+    echo "fuzzing skipped: RULEWIRE_FUZZ_SECONDS=0"
 fi

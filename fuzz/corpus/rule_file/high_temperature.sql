@@ -1,0 +1,13 @@
+-- description = "A room is over 30 C: republish an alert per room"
+-- sql_version = "2016-03-23"
+--
+-- [[action]]
+-- type = "republish"
+-- topic = "alerts/${topic(2)}/temperature"
+-- qos = 1
+--
+-- [error_action]
+-- type = "republish"
+-- topic = "rulewire/errors"
+-- qos = 1
+SELECT temperature, humidity, topic(2) AS room, device FROM 'sensors/+/data' WHERE temperature > 30

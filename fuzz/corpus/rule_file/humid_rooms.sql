@@ -1,0 +1,11 @@
+-- description = "Humidity over 75 %: alert with the reading converted to a label"
+--
+-- [[action]]
+-- type = "republish"
+-- topic = "alerts/${topic(2)}/humidity"
+-- qos = 1
+--
+-- [error_action]
+-- type = "republish"
+-- topic = "rulewire/errors"
+SELECT humidity, CASE WHEN humidity > 85 THEN 'very humid' ELSE 'humid' END AS level, topic(2) AS room FROM 'sensors/+/data' WHERE humidity > 75

@@ -1,0 +1,1 @@
+SELECT temperature, humidity, topic(2) AS room, device FROM 'sensors/+/data' WHERE temperature > 30
