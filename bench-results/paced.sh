@@ -10,6 +10,7 @@
 #            many1000        1000 rules over distinct filters sensors/r<i>/data, each message
 #                            to one of them at random
 # BASELINE=1 also runs Mosquitto alone at the same rate (to subtract its latency).
+# QOS=1 publishes at QoS 1 (rulewire then acks every message to the broker); default 0.
 # Prints one line per run; files in $OUT (default /tmp/rw-paced).
 set -euo pipefail
 BIN=$1
@@ -18,6 +19,7 @@ RULESET=${3:-one}
 OUT=${OUT:-/tmp/rw-paced}
 DUR=${DUR:-15s}
 CONNS=${CONNS:-4}
+QOS=${QOS:-0}
 PORT=${PORT:-18840}
 mkdir -p "$OUT/rules"
 rm -f "$OUT"/rules/*.sql
@@ -48,7 +50,7 @@ mosquitto -c "$OUT/mosquitto.conf" >"$OUT/mosquitto.log" 2>&1 &
 MOSQ=$!
 sleep 0.5
 bench() { "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
-    --topic "$TOPIC" --duration "$DUR" --warmup 1s --drain 3s --rate "$RATE" --json "$@"; }
+    --topic "$TOPIC" --duration "$DUR" --warmup 1s --drain 3s --rate "$RATE" --qos "$QOS" --json "$@"; }
 report() {
     python3 - "$1" "$2" "$3" <<'PY'
 import json, sys

@@ -97,7 +97,8 @@ impl Default for BrokerConfig {
 pub struct EmbeddedBrokerConfig {
     /// MQTT 3.1.1 listener.
     pub listen: String,
-    /// MQTT 5 listener; empty = none.
+    /// MQTT 5 listener; empty = none. Required with `broker.protocol = "v5"`: rulewire's own
+    /// connections then use it.
     pub listen_v5: String,
     pub max_connections: usize,
 }

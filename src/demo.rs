@@ -1,11 +1,14 @@
 //! `rulewire run --demo`: a newcomer's first minute. Publishes sample telemetry
 //! (`sensors/<room>/data` with temperature and humidity, every 500 ms) and prints, on
 //! stdout, what the example rules in `rules/` republish under `alerts/#` and
-//! `rulewire/errors`, so rules are seen firing without installing anything else.
+//! `rulewire/errors`, so rules are seen firing without installing anything else. A listen
+//! address that is taken (an MQTT broker on 1883, another rulewire on 9464) is moved to a
+//! free port, and the demo says so: the README's first command works on any machine.
 
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, Config};
 use crate::mqtt::{self, ConnectSpec, IncomingPublish, NetEvent};
 use crate::stop::CancelFlag;
 
@@ -20,6 +23,39 @@ fn spec(url: &str, id: &str) -> ConnectSpec {
         max_incoming_packet: 1024 * 1024,
         receive_maximum: 100,
     }
+}
+
+/// Moves the embedded broker's and the admin server's listen addresses to free ports on the
+/// same host when something else holds them.
+pub fn move_taken_listeners(config: &mut Config) {
+    if config.uses_embedded_broker() {
+        let listen = &mut config.embedded_broker.listen;
+        move_if_taken(listen, "the embedded MQTT broker", "embedded_broker.listen");
+    }
+    if !config.http.listen.is_empty() {
+        move_if_taken(
+            &mut config.http.listen,
+            "the admin HTTP server",
+            "http.listen",
+        );
+    }
+}
+
+fn move_if_taken(listen: &mut String, what: &str, key: &str) {
+    // An address that does not parse is reported by the normal startup path.
+    let Ok(addr) = listen.parse::<SocketAddr>() else {
+        return;
+    };
+    if TcpListener::bind(addr).is_ok() {
+        return;
+    }
+    let Ok(free) = TcpListener::bind((addr.ip(), 0)).and_then(|l| l.local_addr()) else {
+        return;
+    };
+    println!(
+        "[demo] {addr} is taken (another MQTT broker or rulewire?): {what} listens on {free} instead ({key})"
+    );
+    *listen = free.to_string();
 }
 
 /// Starts the sample publisher and the printer.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 
-use crate::config::EmbeddedBrokerConfig;
+use crate::config::{EmbeddedBrokerConfig, Protocol};
 
 fn server(name: &str, listen: SocketAddr, max_payload: usize) -> ServerSettings {
     ServerSettings {
@@ -37,8 +37,18 @@ fn parse_addr(s: &str, key: &str) -> anyhow::Result<SocketAddr> {
 }
 
 /// Starts the broker and waits until its MQTT 3.1.1 listener accepts connections.
-/// Returns the `mqtt://` URL to connect to.
-pub fn start(cfg: &EmbeddedBrokerConfig, max_payload: usize) -> anyhow::Result<String> {
+/// Returns the `mqtt://` URL rulewire's own clients connect to: the MQTT 5 listener when they
+/// speak MQTT 5 (`broker.protocol = "v5"`, which then needs `embedded_broker.listen_v5`).
+pub fn start(
+    cfg: &EmbeddedBrokerConfig,
+    protocol: Protocol,
+    max_payload: usize,
+) -> anyhow::Result<String> {
+    if protocol == Protocol::V5 && cfg.listen_v5.is_empty() {
+        bail!(
+            "broker.protocol = \"v5\" with the embedded broker needs an MQTT 5 listener: set embedded_broker.listen_v5 (e.g. \"127.0.0.1:1884\")"
+        );
+    }
     let listen = parse_addr(&cfg.listen, "listen")?;
     // rumqttd only logs bind failures from its threads; check first for a clear error.
     TcpListener::bind(listen).with_context(|| {
@@ -90,7 +100,10 @@ pub fn start(cfg: &EmbeddedBrokerConfig, max_payload: usize) -> anyhow::Result<S
         std::thread::sleep(Duration::from_millis(20));
     }
     tracing::info!(%listen, v5 = %cfg.listen_v5, "embedded MQTT broker (rumqttd) listening");
-    let target = loopback(listen);
+    let target = match protocol {
+        Protocol::V4 => loopback(listen),
+        Protocol::V5 => loopback(parse_addr(&cfg.listen_v5, "listen_v5")?),
+    };
     Ok(format!("mqtt://{}:{}", target.ip(), target.port()))
 }
 

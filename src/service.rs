@@ -35,10 +35,14 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     if let Some(dir) = opts.rules_dir {
         config.rules.dir = dir;
     }
+    if opts.demo {
+        demo::move_taken_listeners(&mut config);
+    }
     let embedded = config.uses_embedded_broker();
     let url = if embedded {
         embedded::start(
             &config.embedded_broker,
+            config.broker.protocol,
             config.limits.max_payload_bytes + 1024 * 1024,
         )?
     } else {

@@ -176,3 +176,55 @@ fn too_deeply_nested_rules_are_positioned_errors_not_crashes() {
         "{report}"
     );
 }
+
+/// The README's first command, on a machine where an MQTT broker already holds 1883 and
+/// something else holds 9464: the demo moves to free ports, says so, and rules fire.
+#[test]
+fn the_demo_runs_with_its_ports_taken() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let broker_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rulewire"))
+        .args(["run", "--demo"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env(
+            "RULEWIRE_EMBEDDED_BROKER_LISTEN",
+            broker_port.local_addr().unwrap().to_string(),
+        )
+        .env(
+            "RULEWIRE_HTTP_LISTEN",
+            http_port.local_addr().unwrap().to_string(),
+        )
+        .env("RULEWIRE_BROKER_CLIENT_ID", "rulewire-demo-test")
+        .env("HOME", data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut lines = Vec::new();
+    let fired = loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) if line.contains(" <- ") => break true,
+            Ok(line) => lines.push(line),
+            Err(_) if Instant::now() > deadline => break false,
+            Err(_) => {}
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(fired, "no rule output within 40 s: {lines:#?}");
+    let moved = lines.iter().filter(|l| l.contains("is taken")).count();
+    assert_eq!(moved, 2, "both taken ports are reported: {lines:#?}");
+}

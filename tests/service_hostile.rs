@@ -183,12 +183,15 @@ async fn hostile_devices_do_not_stop_rulewire_mqtt5() {
 
 /// The embedded broker takes packets up to `max_payload_bytes` + 1 MiB; a message between
 /// rulewire's limit and the broker's reaches rulewire, which rejects and acknowledges it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_messages_through_the_embedded_broker_are_acked_and_skipped() {
+/// Over MQTT 3.1.1 and 5 (rulewire then reads from the broker's MQTT 5 listener).
+async fn oversized_messages_through_the_embedded_broker(protocol: &str) {
     let port = free_port();
+    let port_v5 = free_port();
     let rules = rules_dir(&[("seq", RULE)]);
     let config = format!(
-        "[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n[limits]\nmax_payload_bytes = 1000\n"
+        "[broker]\nprotocol = \"{protocol}\"\n\
+         [embedded_broker]\nlisten = \"127.0.0.1:{port}\"\nlisten_v5 = \"127.0.0.1:{port_v5}\"\n\
+         [limits]\nmax_payload_bytes = 1000\n"
     );
     let rw = Rulewire::start(&config, rules.path()).await;
     let mut out = TestClient::connect(port, "embedded-out", &["out/#"]).await;
@@ -219,6 +222,16 @@ async fn oversized_messages_through_the_embedded_broker_are_acked_and_skipped() 
         4.0
     );
     assert_eq!(rw.metric("rulewire_broker_reconnects_total").await, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_messages_through_the_embedded_broker_mqtt311() {
+    oversized_messages_through_the_embedded_broker("v4").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_messages_through_the_embedded_broker_mqtt5() {
+    oversized_messages_through_the_embedded_broker("v5").await;
 }
 
 /// A reconnect loop of any cause shows: the count in `/metrics`, the last error in `/readyz`.
