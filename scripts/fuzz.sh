@@ -42,7 +42,8 @@ for target in "${targets[@]}"; do
         -print_final_stats=1) >"$log" 2>&1 || status=$?
     grep -E "^stat::(number_of_executed_units|new_units_added|peak_rss_mb)" "$log" | sed "s/^/  $target /" || true
     if [ "$status" != 0 ]; then
-        tail -n 60 "$log" >&2
+        # The failing input's bytes can be huge: show the fuzzer's report, not the whole dump.
+        grep -vE "^\s+[0-9]+: |^\s+at " "$log" | tail -n 40 | cut -c1-300 >&2
         echo "fuzz target $target failed (exit $status); a failing input is saved under fuzz/artifacts/$target/" >&2
         exit 1
     fi
