@@ -675,6 +675,55 @@ fn nested_object_queries() {
                 payload,
                 Some("{}"),
             ),
+            // A nested query as a function argument needs no parentheses of its own (AWS
+            // accepts `isNull(SELECT VALUE L1 FROM Pos)`), also inside another nested query.
+            (
+                "SELECT get(SELECT VALUE v FROM e WHERE n = 'light', 0) AS light FROM 't'",
+                "t",
+                payload,
+                Some(r#"{"light":135}"#),
+            ),
+            (
+                "SELECT isNull(SELECT VALUE L1 FROM Pos) AS n FROM 't'",
+                "t",
+                r#"{"Pos":{"L1":null}}"#,
+                Some(r#"{"n":true}"#),
+            ),
+            (
+                "SELECT (SELECT n FROM e WHERE isUndefined(SELECT VALUE u FROM *)) AS no_unit FROM 't'",
+                "t",
+                payload,
+                Some(r#"{"no_unit":[{"n":"light"},{"n":"acidity"}]}"#),
+            ),
+        ],
+    );
+}
+
+/// `SELECT * AS name` puts the whole payload under one key (AWS's DynamoDB action page uses
+/// it), alone or with other items.
+#[test]
+fn star_with_an_alias() {
+    check(
+        V2,
+        &[
+            (
+                "SELECT * AS message FROM 't'",
+                "t",
+                r#"{"a":1,"b":{"c":2}}"#,
+                Some(r#"{"message":{"a":1,"b":{"c":2}}}"#),
+            ),
+            (
+                "SELECT * AS message, topic() AS t FROM 't'",
+                "t",
+                r#"{"a":1}"#,
+                Some(r#"{"message":{"a":1},"t":"t"}"#),
+            ),
+            (
+                "SELECT *, * AS copy FROM 't'",
+                "t",
+                r#"{"a":1}"#,
+                Some(r#"{"a":1,"copy":{"a":1}}"#),
+            ),
         ],
     );
 }

@@ -309,7 +309,17 @@ impl Parser {
                 )
             {
                 self.bump();
-                items.push(SelectItem::Star);
+                if self.eat_kw("as") {
+                    // `SELECT * AS name`: the whole payload under one key (AWS's DynamoDB
+                    // action page shows it).
+                    let key = self.alias()?;
+                    items.push(SelectItem::Expr {
+                        expr: Expr::Star,
+                        key,
+                    });
+                } else {
+                    items.push(SelectItem::Star);
+                }
             } else {
                 let (expr, d) = self.expr_depth()?;
                 deepest = deepest.max(d);
@@ -534,6 +544,37 @@ impl Parser {
         Ok(items)
     }
 
+    /// A function's arguments up to `)`. AWS also takes a nested query without its own
+    /// parentheses as an argument: `isNull(SELECT VALUE a FROM arr)`. `self.depth` is then
+    /// the deepest argument's.
+    fn call_args(&mut self) -> Result<Vec<Expr>, CompileError> {
+        let mut args = Vec::new();
+        let mut deepest = 0;
+        if !self.eat_sym(")") {
+            loop {
+                let pos = self.pos();
+                let arg = if self.is_kw("select") {
+                    self.need_v2(pos, "nested object queries")?;
+                    self.enter()?;
+                    let q = self.query(false)?;
+                    self.nesting -= 1;
+                    self.built(2 + self.depth)?;
+                    Expr::Subquery(Box::new(q))
+                } else {
+                    self.expr()?
+                };
+                deepest = deepest.max(self.depth);
+                args.push(arg);
+                if self.eat_sym(")") {
+                    break;
+                }
+                self.expect_sym(",")?;
+            }
+        }
+        self.depth = deepest;
+        Ok(args)
+    }
+
     fn primary(&mut self) -> Result<Expr, CompileError> {
         let pos = self.pos();
         if self.is_subquery_start() {
@@ -650,7 +691,7 @@ impl Parser {
                 self.expect_sym(")")?;
                 return Ok(Expr::Cast(Box::new(e), to));
             }
-            let args = self.expr_list(")")?;
+            let args = self.call_args()?;
             self.built(1 + self.depth)?;
             return Ok(Expr::Call {
                 name: lower,
