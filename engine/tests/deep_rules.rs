@@ -7,14 +7,27 @@ use rulewire_engine::{Message, Rule, SqlVersion, Template};
 
 const V2: SqlVersion = SqlVersion::V2016_03_23;
 
-/// Runs `f` on a thread with tokio's default worker stack (2 MiB).
+/// Runs `f` on a thread with tokio's default worker stack (2 MiB). It must also finish: a
+/// compiled form that evaluates a subexpression more than once per level costs 2^n or 3^n
+/// for a chain of n operators (the vectorised AND/OR and Decimal guards once did), which
+/// shows as a hang, not a slowdown; the bound is orders of magnitude above the real cost.
 fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new()
+    let (done, finished) = std::sync::mpsc::channel();
+    let worker = std::thread::Builder::new()
         .stack_size(2 * 1024 * 1024)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .expect("no stack overflow or panic");
+        .spawn(move || {
+            f();
+            let _ = done.send(());
+        })
+        .unwrap();
+    if finished
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .is_err()
+        && !worker.is_finished()
+    {
+        panic!("did not finish within 120 s: exponential compile or evaluation?");
+    }
+    worker.join().expect("no stack overflow or panic");
 }
 
 /// Expression shapes, each built `n` levels deep around the field `x`.
@@ -50,6 +63,13 @@ fn shapes(n: usize) -> Vec<(&'static str, String)> {
         (
             "nested queries",
             format!("{}{x}{}", "(SELECT VALUE ".repeat(n), " FROM x)".repeat(n)),
+        ),
+        // Decimal arithmetic and AND/OR over nullable operands: the vectorised path guards
+        // both (non-finite results, Undefined operands) and must not re-evaluate operands.
+        ("decimal chain", format!("{x}{}", " / 1.5".repeat(n))),
+        (
+            "nullable AND chain",
+            format!("{x} / 1.5 > 1{}", " AND x / 1.5 > 1".repeat(n / 3)),
         ),
         // Chains of chains: each level is the first operand of the next level's chain.
         (

@@ -17,6 +17,7 @@
 
 mod encode;
 pub mod group;
+mod guards;
 mod input;
 pub mod physical;
 pub mod scan;

@@ -10,10 +10,10 @@
 //! - comparisons and `+ - * /` between numbers: Int64 with Int64 stays integer (overflow and
 //!   division by zero raise an error, and the group falls back to the exact row path); mixed
 //!   operands are cast to Float64; a non-finite Float64 result becomes NULL (AWS: Undefined)
-//!   through `CASE WHEN r - r = 0 THEN r END`;
+//!   through [`FiniteOrNull`];
 //! - `=`/`<>` between different types are constant false/true (AWS's "mismatched types");
-//! - AND/OR/NOT on Booleans, with a NULL guard where an operand may be NULL, because AWS gives
-//!   Undefined where SQL's three-valued logic would give false or true;
+//! - AND/OR/NOT on Booleans, through [`StrictLogic`] where an operand may be NULL, because AWS
+//!   gives Undefined where SQL's three-valued logic would give false or true;
 //! - strings in arithmetic or ordering comparisons convert by value in AWS: not vectorised.
 
 use crate::ast::{BinaryOp, Expr, UnaryOp};
@@ -23,8 +23,10 @@ use datafusion_common::ScalarValue;
 use datafusion_expr_common::operator::Operator;
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::expressions::{
-    BinaryExpr, CaseExpr, CastExpr, Column, IsNullExpr, Literal, NegativeExpr, NotExpr,
+    BinaryExpr, CastExpr, Column, Literal, NegativeExpr, NotExpr,
 };
+
+use super::guards::{FiniteOrNull, StrictLogic};
 use std::sync::Arc;
 
 /// The type of one input column in a signature.
@@ -182,28 +184,21 @@ fn binary(op: BinaryOp, l: Compiled, r: Compiled) -> Result<Compiled> {
             if lk != Kind::Bool || rk != Kind::Bool {
                 return Ok(Compiled::Undefined);
             }
-            let dfop = if op == BinaryOp::And {
-                Operator::And
-            } else {
-                Operator::Or
-            };
-            let both: Arc<dyn PhysicalExpr> =
-                Arc::new(BinaryExpr::new(le.clone(), dfop, re.clone()));
+            let and = op == BinaryOp::And;
             if !nullable {
-                return Ok(expr(both, Kind::Bool, false));
+                let dfop = if and { Operator::And } else { Operator::Or };
+                return Ok(expr(
+                    Arc::new(BinaryExpr::new(le, dfop, re)),
+                    Kind::Bool,
+                    false,
+                ));
             }
-            let any_null: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
-                Arc::new(IsNullExpr::new(le)),
-                Operator::Or,
-                Arc::new(IsNullExpr::new(re)),
-            ));
-            let guarded = CaseExpr::try_new(
-                None,
-                vec![(any_null, lit(ScalarValue::Boolean(None)))],
-                Some(both),
-            )
-            .map_err(|_| NotVectorisable)?;
-            Ok(expr(Arc::new(guarded), Kind::Bool, true))
+            // NULL when either side is NULL, each side evaluated once.
+            let strict = match and {
+                true => StrictLogic::and(le, re),
+                false => StrictLogic::or(le, re),
+            };
+            Ok(expr(Arc::new(strict), Kind::Bool, true))
         }
         BinaryOp::Eq | BinaryOp::NotEq => {
             let dfop = if op == BinaryOp::Eq {
@@ -268,11 +263,8 @@ fn binary(op: BinaryOp, l: Compiled, r: Compiled) -> Result<Compiled> {
                     nullable,
                 ));
             }
-            Ok(expr(
-                finite_or_null(numeric_pair(le, lk, dfop, re, rk, true))?,
-                Kind::Dec,
-                true,
-            ))
+            let result = numeric_pair(le, lk, dfop, re, rk, true);
+            Ok(expr(Arc::new(FiniteOrNull::new(result)), Kind::Dec, true))
         }
         BinaryOp::Mod => Err(NotVectorisable),
     }
@@ -293,18 +285,4 @@ fn numeric_pair(
         (as_float(le, lk), as_float(re, rk))
     };
     Arc::new(BinaryExpr::new(l, op, r).with_fail_on_overflow(checked))
-}
-
-/// `CASE WHEN r - r = 0.0 THEN r END`: NaN and ±inf become NULL.
-fn finite_or_null(r: Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
-    let diff: Arc<dyn PhysicalExpr> =
-        Arc::new(BinaryExpr::new(r.clone(), Operator::Minus, r.clone()));
-    let finite: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
-        diff,
-        Operator::Eq,
-        lit(ScalarValue::Float64(Some(0.0))),
-    ));
-    Ok(Arc::new(
-        CaseExpr::try_new(None, vec![(finite, r)], None).map_err(|_| NotVectorisable)?,
-    ))
 }
