@@ -43,6 +43,20 @@ pub struct EvalArgs {
     /// SQL version: 2016-03-23 (default) or 2015-10-08.
     #[arg(long, default_value = "2016-03-23", value_parser = parse_version)]
     pub sql_version: SqlVersion,
+    /// An MQTT 5 user property of the message, `KEY=VALUE` (repeatable, in order), for
+    /// `get_user_properties()`.
+    #[arg(long = "user-property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub user_properties: Vec<(String, String)>,
+    /// The rule's name, for Basic Ingest: a topic `$aws/rules/<NAME>/<rest>` reaches this
+    /// rule alone, which sees `<rest>` as its topic (its FROM filter is not checked).
+    #[arg(long)]
+    pub rule_name: Option<String>,
+}
+
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
 fn parse_version(s: &str) -> Result<SqlVersion, String> {
@@ -81,15 +95,34 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     let trace_id = uuid_like();
+    // Basic Ingest, as the service routes it: `$aws/rules/<rule>/<rest>` goes to that rule
+    // alone, with topic `<rest>`, whatever its FROM filter says.
+    let basic_ingest = args.topic.strip_prefix("$aws/rules/").map(|rest| {
+        let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        (name.to_owned(), rest.to_owned())
+    });
+    let topic = match (&basic_ingest, &args.rule_name) {
+        (Some((name, rest)), Some(rule_name)) if name == rule_name => rest.clone(),
+        (Some((name, _)), _) => {
+            eprintln!(
+                "note: {:?} is a Basic Ingest topic for the rule {name:?}: only that rule sees it (pass --rule-name {name} to evaluate it as that rule)",
+                args.topic
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        (None, _) => args.topic.clone(),
+    };
     let msg = Message {
         client_id: &args.client_id,
         timestamp_ms: now,
         trace_id: &trace_id,
-        ..Message::new(&args.topic, &payload)
+        user_properties: &args.user_properties,
+        ..Message::new(&topic, &payload)
     };
-    let topic_ok = rule
-        .topic_filter()
-        .is_none_or(|f| rulewire_engine::topic::matches(f, &args.topic));
+    let topic_ok = basic_ingest.is_some()
+        || rule
+            .topic_filter()
+            .is_none_or(|f| rulewire_engine::topic::matches(f, &args.topic));
     if !topic_ok {
         eprintln!(
             "note: topic {:?} does not match the rule's FROM filter; the rule would not see this message",

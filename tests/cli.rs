@@ -228,3 +228,72 @@ fn the_demo_runs_with_its_ports_taken() {
     let moved = lines.iter().filter(|l| l.contains("is taken")).count();
     assert_eq!(moved, 2, "both taken ports are reported: {lines:#?}");
 }
+
+/// MQTT 5 user properties and Basic Ingest in `eval`, as the service sees them.
+#[test]
+fn eval_takes_user_properties_and_basic_ingest_topics() {
+    let sql = "SELECT get_user_properties('k') AS k, get_user_properties() AS all, topic() AS t FROM 'sensors/+'";
+    let (code, out, err) = rulewire(&[
+        "eval",
+        "--sql",
+        sql,
+        "--topic",
+        "sensors/a",
+        "--payload",
+        "{}",
+        "--user-property",
+        "k=v1",
+        "--user-property",
+        "other=x=y",
+        "--user-property",
+        "k=v2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "{\"k\":[\"v1\",\"v2\"],\"all\":[\"v1\",\"x=y\",\"v2\"],\"t\":\"sensors/a\"}\n"
+    );
+
+    // Basic Ingest: the rule sees the rest of the topic, and its FROM filter is not checked.
+    let (code, out, err) = rulewire(&[
+        "eval",
+        "--sql",
+        "SELECT topic() AS t, topic(1) AS first FROM 'sensors/+'",
+        "--topic",
+        "$aws/rules/r1/plant/line-4",
+        "--rule-name",
+        "r1",
+        "--payload",
+        "{}",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "{\"t\":\"plant/line-4\",\"first\":\"plant\"}\n");
+
+    // For another rule (or without --rule-name) the rule does not see it, and eval says why.
+    let (code, out, err) = rulewire(&[
+        "eval",
+        "--sql",
+        "SELECT * FROM 'sensors/+'",
+        "--topic",
+        "$aws/rules/r2/x",
+        "--rule-name",
+        "r1",
+        "--payload",
+        "{}",
+    ]);
+    assert_eq!((code, out.as_str()), (0, ""));
+    assert!(err.contains("--rule-name r2"), "{err}");
+    let (code, _, err) = rulewire(&[
+        "eval",
+        "--sql",
+        "SELECT * FROM 'a'",
+        "--topic",
+        "a",
+        "--payload",
+        "{}",
+        "--user-property",
+        "novalue",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("KEY=VALUE"), "{err}");
+}
