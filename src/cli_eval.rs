@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rulewire_actions::{ActionContext, BoxFuture, MqttPublisher, NoopMetrics, RetryPolicy};
-use rulewire_engine::{Message, Rule, SqlVersion};
+use rulewire_engine::{Message, MqttProperties, Rule, SqlVersion};
 
 use rulewire::registry::build_action_spec;
 use rulewire::rulefile::{self, RuleFile, RuleFileError};
@@ -47,10 +47,52 @@ pub struct EvalArgs {
     /// `get_user_properties()`.
     #[arg(long = "user-property", value_name = "KEY=VALUE", value_parser = parse_property)]
     pub user_properties: Vec<(String, String)>,
+    /// An MQTT 5 publish property, `NAME=VALUE` (repeatable), for `get_mqtt_property()`:
+    /// `content_type`, `response_topic`, `correlation_data` (as base64) or `format_indicator`
+    /// (`UTF8_DATA` or `UNSPECIFIED_BYTES`).
+    #[arg(long = "mqtt-property", value_name = "NAME=VALUE", value_parser = parse_property)]
+    pub mqtt_properties: Vec<(String, String)>,
     /// The rule's name, for Basic Ingest: a topic `$aws/rules/<NAME>/<rest>` reaches this
     /// rule alone, which sees `<rest>` as its topic (its FROM filter is not checked).
     #[arg(long)]
     pub rule_name: Option<String>,
+}
+
+/// `--mqtt-property` values as the engine's MQTT 5 properties.
+fn mqtt_properties(pairs: &[(String, String)]) -> anyhow::Result<MqttProperties> {
+    use base64::Engine as _;
+    let mut p = MqttProperties::default();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "content_type" => p.content_type = Some(value.clone()),
+            "response_topic" => p.response_topic = Some(value.clone()),
+            "correlation_data" => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(value)
+                    .with_context(|| {
+                        format!("--mqtt-property correlation_data={value:?} is not base64")
+                    })?;
+                p.correlation_data = Some(bytes);
+            }
+            "format_indicator" => {
+                p.payload_format_indicator = Some(match value.as_str() {
+                    "UTF8_DATA" => 1,
+                    "UNSPECIFIED_BYTES" => 0,
+                    other => anyhow::bail!(
+                        "--mqtt-property format_indicator={other:?}: use UTF8_DATA or UNSPECIFIED_BYTES"
+                    ),
+                })
+            }
+            other => anyhow::bail!(
+                "--mqtt-property {other:?}: use content_type, response_topic, correlation_data or format_indicator"
+            ),
+        }
+    }
+    // Any MQTT 5 property makes it an MQTT 5 message, whose indicator defaults to 0.
+    if !pairs.is_empty() {
+        p.payload_format_indicator.get_or_insert(0);
+    }
+    Ok(p)
 }
 
 fn parse_property(s: &str) -> Result<(String, String), String> {
@@ -112,11 +154,13 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         (None, _) => args.topic.clone(),
     };
+    let mqtt = mqtt_properties(&args.mqtt_properties)?;
     let msg = Message {
         client_id: &args.client_id,
         timestamp_ms: now,
         trace_id: &trace_id,
         user_properties: &args.user_properties,
+        mqtt_properties: &mqtt,
         ..Message::new(&topic, &payload)
     };
     let topic_ok = basic_ingest.is_some()

@@ -297,3 +297,40 @@ fn eval_takes_user_properties_and_basic_ingest_topics() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("KEY=VALUE"), "{err}");
 }
+
+/// `--mqtt-property` for `get_mqtt_property()`, and a clear error for a bad one.
+#[test]
+fn eval_takes_mqtt5_properties() {
+    let sql = "SELECT get_mqtt_property('content_type') AS ct, get_mqtt_property('correlation_data') AS cd, get_mqtt_property('format_indicator') AS fi FROM 'a'";
+    let (code, out, err) = rulewire(&[
+        "eval",
+        "--sql",
+        sql,
+        "--topic",
+        "a",
+        "--payload",
+        "{}",
+        "--mqtt-property",
+        "content_type=text/plain",
+        "--mqtt-property",
+        "correlation_data=AAEC",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "{\"ct\":\"text/plain\",\"cd\":\"AAEC\",\"fi\":\"UNSPECIFIED_BYTES\"}\n"
+    );
+    let (code, _, err) = rulewire(&[
+        "eval",
+        "--sql",
+        sql,
+        "--topic",
+        "a",
+        "--payload",
+        "{}",
+        "--mqtt-property",
+        "color=red",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("content_type"), "{err}");
+}

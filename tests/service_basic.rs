@@ -438,3 +438,46 @@ async fn republishes_keep_arrival_order_under_bursts_and_reloads() {
     assert_eq!(seqs("out/q1"), want, "QoS 1 republishes in arrival order");
     assert!(seqs("out/other").is_empty());
 }
+
+/// MQTT 5 publish properties reach rules through a real broker: `get_mqtt_property()` and
+/// `get_user_properties()` in SELECT, and in the republish topic template.
+#[tokio::test(flavor = "multi_thread")]
+async fn mqtt5_properties_reach_rules() {
+    use rumqttc::v5::mqttbytes::v5::PublishProperties;
+    let broker = Mosquitto::start();
+    let rule = "-- [[action]]\n-- type = \"republish\"\n-- topic = \"out/${get_mqtt_property('response_topic')}\"\n\
+                SELECT get_mqtt_property('content_type') AS ct, get_mqtt_property('correlation_data') AS cd, \
+                get_mqtt_property('format_indicator') AS fi, get_user_properties('k') AS k FROM 'in/#'";
+    let rules = rules_dir(&[("props", rule)]);
+    let _rw = Rulewire::start(
+        &format!(
+            "[broker]\nurl = \"{}\"\nclient_id = \"rw-props\"\nprotocol = \"v5\"",
+            broker.url()
+        ),
+        rules.path(),
+    )
+    .await;
+    let mut out = TestClient::connect(broker.port, "props-out", &["out/#"]).await;
+    let mut opts = rumqttc::v5::MqttOptions::new("props-dev", "127.0.0.1", broker.port);
+    opts.set_keep_alive(Duration::from_secs(10));
+    let (dev, mut eventloop) = rumqttc::v5::AsyncClient::new(opts, 10);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let properties = PublishProperties {
+        content_type: Some("application/json".into()),
+        response_topic: Some("reply".into()),
+        correlation_data: Some(vec![1u8, 2, 3].into()),
+        payload_format_indicator: Some(1),
+        user_properties: vec![("k".into(), "v".into())],
+        ..Default::default()
+    };
+    let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
+    dev.publish_with_properties("in/a", qos, false, b"{}".to_vec(), properties)
+        .await
+        .unwrap();
+    let (topic, json) = out.next_json(T).await;
+    assert_eq!(topic, "out/reply");
+    assert_eq!(
+        json,
+        serde_json::json!({"ct": "application/json", "cd": "AQID", "fi": "UTF8_DATA", "k": ["v"]})
+    );
+}

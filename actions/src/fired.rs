@@ -6,7 +6,7 @@
 //! error payload (`FiredMessage::for_error_action`).
 
 use bytes::Bytes;
-use rulewire_engine::Message;
+use rulewire_engine::{Message, MqttProperties};
 
 use crate::{ActionFailure, error_payload::error_payload};
 
@@ -35,6 +35,8 @@ pub struct FiredMessage {
     pub source_ip: String,
     /// MQTT 5 user properties of the incoming message.
     pub user_properties: Vec<(String, String)>,
+    /// Its other MQTT 5 publish properties (`get_mqtt_property()`).
+    pub mqtt_properties: MqttProperties,
 }
 
 impl FiredMessage {
@@ -51,6 +53,7 @@ impl FiredMessage {
             account_id: &self.account_id,
             source_ip: &self.source_ip,
             user_properties: &self.user_properties,
+            mqtt_properties: &self.mqtt_properties,
         }
     }
 

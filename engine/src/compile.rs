@@ -13,12 +13,6 @@ use crate::functions::{self, Kind};
 use crate::parser::parse_statement;
 use crate::value::SqlVersion;
 
-/// Context functions the service cannot provide yet; refused at load time, not silently Undefined.
-const UNAVAILABLE_CONTEXT: &[(&str, &str)] = &[(
-    "get_mqtt_property",
-    "MQTT 5 publish properties other than user properties are not passed to rules yet",
-)];
-
 /// A compiled rule: parsed and checked once, evaluated for many batches.
 #[derive(Debug)]
 pub struct Rule {
@@ -150,12 +144,6 @@ fn check_call(name: &str, argc: usize, pos: Pos, version: SqlVersion) -> Result<
         return Err(CompileError::new(
             pos,
             format!("function `{name}` is not supported by rulewire: {why}, which needs AWS"),
-        ));
-    }
-    if let Some((_, why)) = UNAVAILABLE_CONTEXT.iter().find(|(n, _)| *n == name) {
-        return Err(CompileError::new(
-            pos,
-            format!("function `{name}` is not supported yet: {why}"),
         ));
     }
     if version == SqlVersion::V2015_10_08 && spec.since == SqlVersion::V2016_03_23 {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rulewire_actions::FiredMessage;
+use rulewire_engine::MqttProperties;
 use rumqttc::v5::mqttbytes::v5 as v5b;
 
 use crate::config::{BrokerConfig, Protocol};
@@ -410,15 +411,27 @@ impl IncomingPublish {
 
     /// The message as actions see it (rule name and output still empty), for `topic`.
     pub fn to_fired(&self, topic: String, timestamp_ms: i64, trace_id: String) -> FiredMessage {
-        let (original_payload, user_properties) = match self {
-            IncomingPublish::V4(p) => (p.payload.clone(), Vec::new()),
-            IncomingPublish::V5(p) => (
-                p.payload.clone(),
-                p.properties
-                    .as_ref()
+        let (original_payload, user_properties, mqtt_properties) = match self {
+            IncomingPublish::V4(p) => (p.payload.clone(), Vec::new(), MqttProperties::default()),
+            IncomingPublish::V5(p) => {
+                let props = p.properties.as_ref();
+                let mqtt = MqttProperties {
+                    content_type: props.and_then(|pp| pp.content_type.clone()),
+                    response_topic: props.and_then(|pp| pp.response_topic.clone()),
+                    correlation_data: props
+                        .and_then(|pp| pp.correlation_data.as_ref().map(|d| d.to_vec())),
+                    // MQTT 5: an absent indicator means unspecified bytes (0).
+                    payload_format_indicator: Some(
+                        props
+                            .and_then(|pp| pp.payload_format_indicator)
+                            .unwrap_or(0),
+                    ),
+                };
+                let user = props
                     .map(|pp| pp.user_properties.clone())
-                    .unwrap_or_default(),
-            ),
+                    .unwrap_or_default();
+                (p.payload.clone(), user, mqtt)
+            }
         };
         FiredMessage {
             topic,
@@ -426,6 +439,7 @@ impl IncomingPublish {
             timestamp_ms,
             trace_id,
             user_properties,
+            mqtt_properties,
             ..Default::default()
         }
     }

@@ -20,7 +20,32 @@ pub struct Message<'a> {
     pub source_ip: &'a str,
     /// MQTT 5 user properties, for `get_user_properties()`.
     pub user_properties: &'a [(String, String)],
+    /// The other MQTT 5 publish properties, for `get_mqtt_property()`.
+    pub mqtt_properties: &'a MqttProperties,
 }
+
+/// The MQTT 5 publish properties rules can read with `get_mqtt_property(name)`. All `None`
+/// for an MQTT 3.1.1 message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MqttProperties {
+    /// `content_type`.
+    pub content_type: Option<String>,
+    /// `response_topic`.
+    pub response_topic: Option<String>,
+    /// `correlation_data` (rules see it as base64 text).
+    pub correlation_data: Option<Vec<u8>>,
+    /// `format_indicator`: 0 `UNSPECIFIED_BYTES`, 1 `UTF8_DATA`. MQTT 5 reads an absent
+    /// indicator as 0, so every MQTT 5 message has one.
+    pub payload_format_indicator: Option<u8>,
+}
+
+/// No properties (MQTT 3.1.1, tests, the CLI without `--mqtt-property`).
+pub static NO_MQTT_PROPERTIES: MqttProperties = MqttProperties {
+    content_type: None,
+    response_topic: None,
+    correlation_data: None,
+    payload_format_indicator: None,
+};
 
 impl<'a> Message<'a> {
     /// A message with empty context, for tests and the CLI.
@@ -35,6 +60,7 @@ impl<'a> Message<'a> {
             account_id: "",
             source_ip: "",
             user_properties: &[],
+            mqtt_properties: &NO_MQTT_PROPERTIES,
         }
     }
 }

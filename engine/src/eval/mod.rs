@@ -7,7 +7,7 @@
 mod message;
 pub mod ops;
 
-pub use message::{Evaluation, Message};
+pub use message::{Evaluation, Message, MqttProperties, NO_MQTT_PROPERTIES};
 
 use crate::ast::{Expr, Projection, Query, SelectItem, Source};
 use crate::functions::{self, Kind};
@@ -154,6 +154,29 @@ impl<'a> Env<'a> {
             "newuuid" => Value::String(uuid::Uuid::new_v4().to_string()),
             "rand" => Value::Decimal(rand::random::<f64>()),
             "sql_version" => Value::str(self.version.as_str()),
+            "get_mqtt_property" => {
+                let Some(Value::String(name)) = args.first().map(|a| self.eval(a, row)) else {
+                    return Value::Undefined;
+                };
+                let p = m.mqtt_properties;
+                let text = |s: &Option<String>| s.as_deref().map_or(Value::Undefined, Value::str);
+                match name.as_str() {
+                    "content_type" => text(&p.content_type),
+                    "response_topic" => text(&p.response_topic),
+                    "correlation_data" => {
+                        p.correlation_data.as_ref().map_or(Value::Undefined, |d| {
+                            use base64::Engine as _;
+                            Value::String(base64::engine::general_purpose::STANDARD.encode(d))
+                        })
+                    }
+                    "format_indicator" => match p.payload_format_indicator {
+                        Some(1) => Value::str("UTF8_DATA"),
+                        Some(_) => Value::str("UNSPECIFIED_BYTES"),
+                        None => Value::Undefined,
+                    },
+                    _ => Value::Undefined,
+                }
+            }
             "get_user_properties" => {
                 let key = args.first().map(|a| self.eval(a, row));
                 let values: Vec<Value> = m
