@@ -37,7 +37,7 @@ fn routing(c: &mut Criterion) {
             .map(|m| {
                 format!(
                     "sensors/{}/data",
-                    (m * 7919) % rules.min(64).max(1) * (rules / 64).max(1)
+                    (m * 7919) % rules.clamp(1, 64) * (rules / 64).max(1)
                 )
             })
             .collect();

@@ -176,10 +176,12 @@ impl<T: Clone + PartialEq> TopicTrie<T> {
                 Self::walk(plus, levels.clone(), false, dollar, f);
             }
         }
-        if level != "+" && level != "#" && !node.children.is_empty() {
-            if let Some(child) = node.children.get(level) {
-                Self::walk(child, levels, false, dollar, f);
-            }
+        if level != "+"
+            && level != "#"
+            && !node.children.is_empty()
+            && let Some(child) = node.children.get(level)
+        {
+            Self::walk(child, levels, false, dollar, f);
         }
     }
 }

@@ -286,10 +286,10 @@ pub fn parse_number_string(s: &str) -> Option<Value> {
     if !is_aws_number_string(s) {
         return None;
     }
-    if !s.contains(['.', 'e', 'E']) {
-        if let Ok(i) = s.parse::<i64>() {
-            return Some(Value::Int(i));
-        }
+    if !s.contains(['.', 'e', 'E'])
+        && let Ok(i) = s.parse::<i64>()
+    {
+        return Some(Value::Int(i));
     }
     s.parse::<f64>().ok().map(Value::Decimal)
 }
@@ -340,7 +340,7 @@ pub fn parse_bool_string(s: &str) -> Option<bool> {
 
 /// f64 → i64 when representable (no NaN/inf/out of range).
 pub fn f64_to_i64(d: f64) -> Option<i64> {
-    if d.is_finite() && d >= -9.223_372_036_854_776e18 && d < 9.223_372_036_854_776e18 {
+    if d.is_finite() && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d) {
         Some(d as i64)
     } else {
         None

@@ -92,7 +92,7 @@ pub struct Load {
 /// DISCONNECT (after the queued publishes) and returns.
 pub async fn publish(conn: &Connection, load: Load) -> anyhow::Result<()> {
     let shared = &load.shared;
-    let mut rng = Rng::new(0x5EED ^ (conn.index as u64 + 1) * 0x1_0000_0001 ^ now_ns());
+    let mut rng = Rng::new(0x5EED ^ ((conn.index as u64 + 1) * 0x1_0000_0001) ^ now_ns());
     let mut pacer = (load.rate > 0.0).then(|| Pacer::new(load.rate));
     let mut topic = String::new();
     let mut payload = String::new();

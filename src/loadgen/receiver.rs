@@ -122,7 +122,7 @@ fn as_u64(text: &[u8]) -> Option<u64> {
         return Some(n);
     }
     let f: f64 = text.parse().ok()?;
-    (f >= 0.0 && f < 1.8e19).then(|| f.round() as u64)
+    (0.0..1.8e19).contains(&f).then(|| f.round() as u64)
 }
 
 pub fn now_ns() -> u64 {

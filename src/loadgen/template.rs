@@ -245,10 +245,7 @@ mod tests {
             let f: f64 = f.parse().unwrap();
             assert!((-3..=3).contains(&i), "{i}");
             assert!((20.0..=40.0).contains(&f), "{f}");
-            assert_eq!(
-                f.to_string().split('.').nth(1).map_or(0, str::len) <= 2,
-                true
-            );
+            assert!(f.to_string().split('.').nth(1).map_or(0, str::len) <= 2);
             seen_lo |= i == -3;
             seen_hi |= i == 3;
         }

@@ -86,16 +86,17 @@ pub(super) fn run(
                         }
                     }
                     OutItem::Expr { key, .. } => {
-                        if let Some(a) = &arrays[k] {
-                            if a.is_valid(j) && a.data_type() != &DataType::Null {
-                                if !first {
-                                    buf.push(b',');
-                                }
-                                write_json_str(&mut buf, key);
-                                buf.push(b':');
-                                write_cell(&mut buf, a, j, version);
-                                first = false;
+                        if let Some(a) = &arrays[k]
+                            && a.is_valid(j)
+                            && a.data_type() != &DataType::Null
+                        {
+                            if !first {
+                                buf.push(b',');
                             }
+                            write_json_str(&mut buf, key);
+                            buf.push(b':');
+                            write_cell(&mut buf, a, j, version);
+                            first = false;
                         }
                         k += 1;
                     }

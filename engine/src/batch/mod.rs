@@ -199,10 +199,10 @@ impl Shape {
                 // `SELECT *` alone passes non-object payloads through; only objects are scanned.
             }
         }
-        if let Some(w) = &q.filter {
-            if !collect(w, &mut columns) {
-                return None;
-            }
+        if let Some(w) = &q.filter
+            && !collect(w, &mut columns)
+        {
+            return None;
         }
         let mut scan = ScanPlan::default();
         let member = scan.join(&columns, star, &keys)?;

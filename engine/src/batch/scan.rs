@@ -463,10 +463,11 @@ impl<'a> Scanner<'a, '_> {
         // ASCII by construction.
         let text = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| ScanError)?;
         // `-0` is a Decimal -0.0 on the row path (serde_json keeps the sign), so here too.
-        if integral && text != "-0" {
-            if let Ok(i) = text.parse::<i64>() {
-                return Ok(Scalar::Int(i));
-            }
+        if integral
+            && text != "-0"
+            && let Ok(i) = text.parse::<i64>()
+        {
+            return Ok(Scalar::Int(i));
         }
         let d = text.parse::<f64>().map_err(|_| ScanError)?;
         if !d.is_finite() {

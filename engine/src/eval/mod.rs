@@ -298,10 +298,10 @@ pub fn evaluate_decoded(
         let v = env.eval(e, payload);
         env.vars.push((name.clone(), v));
     }
-    if let Some(w) = &q.filter {
-        if !env.eval(w, payload).is_true() {
-            return None;
-        }
+    if let Some(w) = &q.filter
+        && !env.eval(w, payload).is_true()
+    {
+        return None;
     }
     Some(encode_output(&env, q, payload))
 }
