@@ -1,1 +1,0 @@
-SELECT temperature * 9 / 5 + 32 AS fahrenheit, timestamp() AS ts FROM 'sensors/+/data'

@@ -1,1 +1,0 @@
-SELECT temperature, humidity, topic(2) AS room, device FROM 'sensors/+/data' WHERE temperature > 30

@@ -1,1 +1,0 @@
-SELECT humidity, CASE WHEN humidity > 85 THEN 'very humid' ELSE 'humid' END AS level, topic(2) AS room FROM 'sensors/+/data' WHERE humidity > 75
