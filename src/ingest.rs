@@ -46,7 +46,6 @@ pub struct Ingest {
     pub metrics: Arc<Metrics>,
     pub status: Arc<Status>,
     pub max_in_flight: usize,
-    pub max_payload_bytes: usize,
 }
 
 impl Ingest {
@@ -118,7 +117,7 @@ impl Ingest {
             .with_label_values(&[reason.label()])
             .inc();
         tracing::warn!(topic = %head.topic, client_id = "n/a", qos = head.qos, reason = reason.label(),
-            %detail, limit = self.max_payload_bytes, acked = head.pkid.is_some(),
+            %detail, acked = head.pkid.is_some(),
             "message rejected (acked, not processed)");
         let ack = head.pkid.map(|pkid| (pkid, received.session));
         drop(self.acks.ticket(ack, None, &self.metrics));

@@ -160,7 +160,6 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         status: status.clone(),
         max_in_flight: in_flight,
-        max_payload_bytes: config.limits.max_payload_bytes,
     };
     let drain_timeout = Duration::from_millis(config.shutdown.timeout_ms);
     let ingest_task = tokio::spawn(ingest.run(stop.clone(), drain_timeout));

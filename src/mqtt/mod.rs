@@ -401,14 +401,6 @@ impl IncomingPublish {
         (self.qos() > 0 && pkid != 0).then_some(pkid)
     }
 
-    /// QoS 0 messages need no ack.
-    pub fn needs_ack(&self) -> bool {
-        match self {
-            IncomingPublish::V4(p) => p.qos != rumqttc::QoS::AtMostOnce,
-            IncomingPublish::V5(p) => p.qos != rumqttc::v5::mqttbytes::QoS::AtMostOnce,
-        }
-    }
-
     /// The message as actions see it (rule name and output still empty), for `topic`.
     pub fn to_fired(&self, topic: String, timestamp_ms: i64, trace_id: String) -> FiredMessage {
         let (original_payload, user_properties, mqtt_properties) = match self {
