@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need on a fresh Debian/Ubuntu machine
-# (Mosquitto, openssl, moto server, the tansu Kafka broker), makes sure the default Mosquitto
+# (Mosquitto, openssl, a JDK, moto server, the tansu Kafka broker), makes sure the default Mosquitto
 # runs at 127.0.0.1:1883, then runs the whole suite and a short run of each fuzz target. Tests that load or kill a broker start their own Mosquitto on a free port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,8 @@ command -v make >/dev/null || missing+=(make)
 [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+# The Java oracle of the engine's property tests (java.util.regex, String, BigDecimal).
+command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v moto_server >/dev/null || python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"

@@ -75,8 +75,9 @@ pub fn get(args: &[Value], _v: SqlVersion) -> Value {
             Some(i) => items.get(i).cloned().unwrap_or_default(),
             None => Value::Undefined,
         },
-        Value::String(s) => match index(key).and_then(|i| s.chars().nth(i)) {
-            Some(c) => Value::String(c.to_string()),
+        // Java's `charAt`: the index counts UTF-16 code units; half an emoji is U+FFFD.
+        Value::String(s) => match index(key).filter(|&i| i < s.encode_utf16().count()) {
+            Some(i) => Value::String(super::strings::utf16_slice(s, i, i + 1)),
             None => Value::Undefined,
         },
         Value::Object(o) => match key {

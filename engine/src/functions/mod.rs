@@ -8,6 +8,7 @@
 use crate::value::{SqlVersion, Value};
 
 mod args;
+pub mod java_regex;
 mod math;
 mod misc;
 mod strings;

@@ -4,15 +4,18 @@
 //!
 //! String arguments go through the standard String conversion: numbers print in their standard
 //! form, Booleans as "true"/"false", Arrays and Objects as JSON; Null and Undefined give
-//! Undefined. Positions and lengths count Unicode characters (Rust `char`s), not bytes.
-//! Regular expressions use the Rust `regex` crate (no look-around or back-references; such
-//! patterns are invalid and give Undefined).
+//! Undefined. Positions and lengths count UTF-16 code units, as Java's `String` does (AWS's
+//! engine runs on the JVM): an emoji counts 2.
+//! Regular expressions are Java's (`java.util.regex`, as AWS's engine runs them), translated to
+//! `fancy-regex` by [`super::java_regex`]; a pattern Java refuses, or one of the few Java
+//! constructs rulewire cannot run, gives Undefined.
 
 use super::args::{int_floor, int_saturating, text};
+use super::java_regex::JavaRegex;
 use crate::value::{SqlVersion, Value};
-use regex::Regex;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Two String arguments, or `None`.
 fn two_texts(args: &[Value]) -> Option<(String, String)> {
@@ -69,23 +72,43 @@ pub fn startswith(args: &[Value], _v: SqlVersion) -> Value {
     or_undefined(two_texts(args).map(|(s, p)| Value::Bool(s.starts_with(&p))))
 }
 
-/// `indexof(s, sub)`: 0-based character index of the first occurrence, -1 when absent (the
-/// not-found value is undocumented; -1 follows Java's `indexOf`).
+/// `indexof(s, sub)`: 0-based index of the first occurrence in UTF-16 code units, as Java's
+/// `String.indexOf` (an emoji counts 2); -1 when absent (the not-found value is undocumented;
+/// -1 follows Java).
 pub fn indexof(args: &[Value], _v: SqlVersion) -> Value {
     or_undefined(two_texts(args).map(|(s, sub)| match s.find(&sub) {
-        Some(byte_pos) => Value::Int(s[..byte_pos].chars().count() as i64),
+        Some(byte_pos) => Value::Int(utf16_len(&s[..byte_pos]) as i64),
         None => Value::Int(-1),
     }))
 }
 
-/// `length(s)`: number of characters (Unicode scalar values; Java would count UTF-16 units, which
-/// differs only for characters outside the Basic Multilingual Plane).
+/// `length(s)`: number of UTF-16 code units, as Java's `String.length` (AWS's engine runs on the
+/// JVM): a character outside the Basic Multilingual Plane (an emoji) counts 2.
 pub fn length(args: &[Value], _v: SqlVersion) -> Value {
     or_undefined(
         args.first()
             .and_then(text)
-            .map(|s| Value::Int(s.chars().count() as i64)),
+            .map(|s| Value::Int(utf16_len(&s) as i64)),
     )
+}
+
+/// Length in UTF-16 code units.
+fn utf16_len(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().map(char::len_utf16).sum()
+    }
+}
+
+/// The UTF-16 code units `start..end` of `s` (in range). Half of a surrogate pair, which Java
+/// would return and which has no UTF-8 form, becomes U+FFFD.
+pub(crate) fn utf16_slice(s: &str, start: usize, end: usize) -> String {
+    if s.is_ascii() {
+        return s[start..end].to_owned();
+    }
+    let units: Vec<u16> = s.encode_utf16().collect();
+    String::from_utf16_lossy(&units[start..end])
 }
 
 /// `numbytes(s)`: UTF-8 byte count.
@@ -165,14 +188,14 @@ pub fn replace(args: &[Value], _v: SqlVersion) -> Value {
     Value::String(s.replace(&from, &to))
 }
 
-/// `substring(s, start[, end])`: 0-based, end exclusive; indices are rounded down and clamped to
-/// 0..length; start ≥ end gives "".
+/// `substring(s, start[, end])`: 0-based, end exclusive, in UTF-16 code units as Java's
+/// `String.substring`; indices are rounded down and clamped to 0..length (AWS's examples);
+/// start ≥ end gives "". Cutting an emoji in half gives U+FFFD for the half.
 pub fn substring(args: &[Value], _v: SqlVersion) -> Value {
     let Some(s) = args.first().and_then(text) else {
         return Value::Undefined;
     };
-    let chars: Vec<char> = s.chars().collect();
-    let len = chars.len() as i64;
+    let len = utf16_len(&s) as i64;
     let Some(start) = args.get(1).and_then(int_saturating) else {
         return Value::Undefined;
     };
@@ -188,16 +211,18 @@ pub fn substring(args: &[Value], _v: SqlVersion) -> Value {
     if start >= end {
         return Value::str("");
     }
-    Value::String(chars[start..end].iter().collect())
+    Value::String(utf16_slice(&s, start, end))
 }
 
 thread_local! {
     /// Compiled patterns, per thread. Rules reuse a handful of constant patterns.
-    static REGEX_CACHE: RefCell<HashMap<String, Option<Regex>>> = RefCell::new(HashMap::new());
+    static REGEX_CACHE: RefCell<HashMap<String, Option<Rc<JavaRegex>>>> =
+        RefCell::new(HashMap::new());
 }
 
-/// Compiles (or fetches) a pattern; `None` when invalid.
-fn compile(pattern: &str) -> Option<Regex> {
+/// Compiles (or fetches) a Java pattern; `None` when Java refuses it or rulewire cannot run it
+/// ([`JavaRegex::new`] says why).
+fn compile(pattern: &str) -> Option<Rc<JavaRegex>> {
     REGEX_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some(r) = cache.get(pattern) {
@@ -206,21 +231,24 @@ fn compile(pattern: &str) -> Option<Regex> {
         if cache.len() >= 256 {
             cache.clear();
         }
-        let compiled = regex::RegexBuilder::new(pattern)
-            .size_limit(1 << 22)
-            .build()
-            .ok();
+        let compiled = JavaRegex::new(pattern).ok().map(Rc::new);
         cache.insert(pattern.to_owned(), compiled.clone());
         compiled
     })
 }
 
-/// `regexp_matches(s, re)`: true when `s` contains a match.
+/// `regexp_matches(s, re)`: true when `s` contains a match (Java's `Matcher.find`).
 pub fn regexp_matches(args: &[Value], _v: SqlVersion) -> Value {
     let Some((s, pattern)) = two_texts(args) else {
         return Value::Undefined;
     };
-    or_undefined(compile(&pattern).map(|re| Value::Bool(re.is_match(&s))))
+    let Some(re) = compile(&pattern) else {
+        return Value::Undefined;
+    };
+    match re.regex_for(&s).is_match(&s) {
+        Ok(found) => Value::Bool(found),
+        Err(_) => Value::Undefined, // backtrack limit
+    }
 }
 
 /// `regexp_substr(s, re)`: the first match. Choice: no match gives "" (undocumented).
@@ -231,12 +259,17 @@ pub fn regexp_substr(args: &[Value], _v: SqlVersion) -> Value {
     let Some(re) = compile(&pattern) else {
         return Value::Undefined;
     };
-    Value::str(re.find(&s).map(|m| m.as_str()).unwrap_or(""))
+    match re.regex_for(&s).find(&s) {
+        Ok(m) => Value::str(m.map(|m| m.as_str()).unwrap_or("")),
+        Err(_) => Value::Undefined,
+    }
 }
 
-/// `regexp_replace(s, re, replacement)`: replaces every match. The replacement uses Java's syntax:
-/// `$n` is group n (Java reads further digits only while they still name an existing group),
-/// `${name}` a named group, `\x` a literal `x`. A reference to a missing group → Undefined.
+/// `regexp_replace(s, re, replacement)`: replaces every match, as Java's `Matcher.replaceAll`.
+/// The replacement uses Java's syntax: `$n` is group n (Java reads further digits only while they
+/// still name an existing group), `${name}` a named group, `\x` a literal `x`. A reference to a
+/// missing group or a dangling `$`/`\` → Undefined, but only when there is a match (Java reads
+/// the replacement at the first match).
 pub fn regexp_replace(args: &[Value], _v: SqlVersion) -> Value {
     let (Some(s), Some(pattern), Some(replacement)) = (
         args.first().and_then(text),
@@ -248,21 +281,43 @@ pub fn regexp_replace(args: &[Value], _v: SqlVersion) -> Value {
     let Some(re) = compile(&pattern) else {
         return Value::Undefined;
     };
-    let Some(parts) = parse_replacement(&replacement, &re) else {
-        return Value::Undefined;
-    };
+    let regex = re.regex_for(&s);
+    let mut parts = None;
     let mut out = String::with_capacity(s.len());
     let mut last = 0;
-    for caps in re.captures_iter(&s) {
+    // Java's `find` loop: the next search starts where the last match ended, one character
+    // further after an empty match; an empty match right after a non-empty one counts (the
+    // regex crates skip it, Java does not).
+    let mut pos = 0;
+    while pos <= s.len() {
+        let caps = match regex.captures_from_pos(&s, pos) {
+            Ok(Some(caps)) => caps,
+            Ok(None) => break,
+            Err(_) => return Value::Undefined, // backtrack limit
+        };
+        if parts.is_none() {
+            match parse_replacement(&replacement, &re) {
+                Some(p) => parts = Some(p),
+                None => return Value::Undefined,
+            }
+        }
         let m = caps.get(0).expect("group 0 always matches");
         out.push_str(&s[last..m.start()]);
-        for part in &parts {
+        for part in parts.iter().flatten() {
             match part {
                 Part::Literal(text) => out.push_str(text),
                 Part::Group(i) => out.push_str(caps.get(*i).map_or("", |g| g.as_str())),
             }
         }
         last = m.end();
+        pos = if m.start() == m.end() {
+            match s[m.end()..].chars().next() {
+                Some(c) => m.end() + c.len_utf8(),
+                None => break,
+            }
+        } else {
+            m.end()
+        };
     }
     out.push_str(&s[last..]);
     Value::String(out)
@@ -275,8 +330,8 @@ enum Part {
 }
 
 /// Parses a Java `Matcher.appendReplacement` replacement string against `re`'s groups.
-fn parse_replacement(replacement: &str, re: &Regex) -> Option<Vec<Part>> {
-    let groups = re.captures_len();
+fn parse_replacement(replacement: &str, re: &JavaRegex) -> Option<Vec<Part>> {
+    let groups = re.group_count();
     let chars: Vec<char> = replacement.chars().collect();
     let mut parts = Vec::new();
     let mut literal = String::new();
@@ -290,16 +345,24 @@ fn parse_replacement(replacement: &str, re: &Regex) -> Option<Vec<Part>> {
             '$' => {
                 i += 1;
                 let group = if chars.get(i) == Some(&'{') {
-                    let close = chars[i..].iter().position(|&c| c == '}')? + i;
-                    let name: String = chars[i + 1..close].iter().collect();
-                    i = close + 1;
-                    re.capture_names().position(|n| n == Some(name.as_str()))?
+                    // Java: a name is ASCII letters and digits, not starting with a digit.
+                    i += 1;
+                    let start = i;
+                    while chars.get(i).is_some_and(char::is_ascii_alphanumeric) {
+                        i += 1;
+                    }
+                    if chars.get(i) != Some(&'}') || i == start || chars[start].is_ascii_digit() {
+                        return None;
+                    }
+                    let name: String = chars[start..i].iter().collect();
+                    i += 1;
+                    re.group_index(&name)?
                 } else {
                     let mut n = chars.get(i)?.to_digit(10)? as usize;
                     i += 1;
                     while let Some(d) = chars.get(i).and_then(|c| c.to_digit(10)) {
                         let next = n * 10 + d as usize;
-                        if next >= groups {
+                        if next > groups {
                             break;
                         }
                         n = next;
@@ -307,7 +370,7 @@ fn parse_replacement(replacement: &str, re: &Regex) -> Option<Vec<Part>> {
                     }
                     n
                 };
-                if group >= groups {
+                if group > groups {
                     return None;
                 }
                 if !literal.is_empty() {

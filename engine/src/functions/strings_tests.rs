@@ -194,7 +194,13 @@ fn regexp_doc_examples() {
 #[test]
 fn regexp_edges() {
     assert_eq!(regexp_matches(&[s("abc"), s("(")], V2), Undefined);
-    assert_eq!(regexp_matches(&[s("abc"), s("(?=a)")], V2), Undefined);
+    // Java look-around (AWS gives true; the `regex` crate refused it before).
+    assert_eq!(regexp_matches(&[s("abc"), s("(?=a)")], V2), Bool(true));
+    assert_eq!(regexp_matches(&[s("abc"), s("(?<=a)b")], V2), Bool(true));
+    assert_eq!(regexp_matches(&[s("abc"), s("(?<!a)b")], V2), Bool(false));
+    assert_eq!(regexp_matches(&[s("abba"), s("(b)\\1")], V2), Bool(true));
+    // Java syntax only: `(?P<x>...)` is Python's.
+    assert_eq!(regexp_matches(&[s("abc"), s("(?P<x>b)")], V2), Undefined);
     assert_eq!(regexp_matches(&[Null, s("a")], V2), Undefined);
     assert_eq!(regexp_matches(&[Int(123), s("^\\d+$")], V2), Bool(true));
     assert_eq!(regexp_substr(&[s("abc"), s("x")], V2), s(""));
@@ -209,7 +215,7 @@ fn regexp_edges() {
         s("a$cd")
     );
     assert_eq!(
-        regexp_replace(&[s("abcd"), s("(?P<x>b)"), s("[${x}]")], V2),
+        regexp_replace(&[s("abcd"), s("(?<x>b)"), s("[${x}]")], V2),
         s("a[b]cd")
     );
     assert_eq!(regexp_replace(&[s("abcd"), s("b"), s("$1")], V2), Undefined);
@@ -218,6 +224,13 @@ fn regexp_edges() {
     assert_eq!(regexp_replace(&[s("aaa"), s("a"), s("b")], V2), s("bbb"));
     assert_eq!(regexp_replace(&[s("abc"), s(""), s("-")], V2), s("-a-b-c-"));
     assert_eq!(regexp_replace(&[s("abc"), s("("), s("-")], V2), Undefined);
+    // Java reads the replacement at the first match only: no match, no error.
+    assert_eq!(regexp_replace(&[s("abc"), s("x"), s("$9")], V2), s("abc"));
+    assert_eq!(regexp_replace(&[s("abc"), s("b"), s("$9")], V2), Undefined);
+    assert_eq!(
+        regexp_replace(&[s("a1b22"), s("(?<d>\\d+)"), s("<${d}>")], V2),
+        s("a<1>b<22>")
+    );
 }
 
 #[test]
