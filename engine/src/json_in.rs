@@ -1,13 +1,13 @@
 //! JSON payload bytes → [`Value`] for the row-at-a-time path.
 //!
-//! Numbers keep their JSON spelling's type: `10` is an Int, `10.0` and `1e3` are Decimals (the
-//! SQL version decides later whether a whole Decimal prints as an Int). Integers beyond i64 become
-//! Decimals. Object key order is kept. A payload that is not valid JSON is *binary* (AWS
+//! Numbers are read exactly and keep their JSON spelling's type: `10` is an Int, `10.0` and `1e3`
+//! are Decimals (the SQL version decides later whether a whole Decimal prints as an Int).
+//! Integers beyond 34 digits become Decimals rounded to 34 digits; numbers outside AWS's Decimal
+//! range make the document invalid. Object key order is kept. A payload that is not valid JSON is *binary* (AWS
 //! semantics), see [`parse_payload`].
 
-use crate::value::{Object, Value};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use std::fmt;
+use crate::json_lex::{LexError, Lexer};
+use crate::value::{Object, Value, number_from_text};
 
 /// What a payload decodes to.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,77 +37,96 @@ pub fn looks_like_json(bytes: &[u8]) -> bool {
     )
 }
 
+/// Containers nest at most this deep (the outermost is depth 0), as in the vectorised scan.
+pub const MAX_DEPTH: usize = 128;
+
 /// Strict JSON parse into a [`Value`].
-pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let v = ValueSeed.deserialize(&mut de)?;
-    de.end()?;
+pub fn parse_json(bytes: &[u8]) -> Result<Value, LexError> {
+    let mut lex = Lexer::new(bytes);
+    let v = value(&mut lex, 0)?;
+    lex.ws();
+    if lex.i != bytes.len() {
+        return Err(LexError);
+    }
     Ok(v)
 }
 
-struct ValueSeed;
-
-impl<'de> de::DeserializeSeed<'de> for ValueSeed {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor)
+fn value(lex: &mut Lexer, depth: usize) -> Result<Value, LexError> {
+    lex.ws();
+    match lex.peek().ok_or(LexError)? {
+        b'{' => object(lex, depth),
+        b'[' => array(lex, depth),
+        b'"' => string(lex).map(Value::String),
+        b't' => lex.keyword(b"true").map(|_| Value::Bool(true)),
+        b'f' => lex.keyword(b"false").map(|_| Value::Bool(false)),
+        b'n' => lex.keyword(b"null").map(|_| Value::Null),
+        _ => {
+            let (start, _) = lex.number_span()?;
+            number_from_text(&lex.b[start..lex.i]).ok_or(LexError)
+        }
     }
 }
 
-impl<'de> de::Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor)
+fn string(lex: &mut Lexer) -> Result<String, LexError> {
+    let (start, end, escaped) = lex.string_span()?;
+    Ok(lex.decode_string(start, end, escaped)?.into_owned())
+}
+
+fn object(lex: &mut Lexer, depth: usize) -> Result<Value, LexError> {
+    if depth > MAX_DEPTH {
+        return Err(LexError);
+    }
+    lex.i += 1; // '{'
+    let mut obj = Object::new();
+    lex.ws();
+    if lex.peek() == Some(b'}') {
+        lex.i += 1;
+        return Ok(Value::Object(obj));
+    }
+    loop {
+        lex.ws();
+        if lex.peek() != Some(b'"') {
+            return Err(LexError);
+        }
+        let key = string(lex)?;
+        lex.expect(b':')?;
+        let v = value(lex, depth + 1)?;
+        // Duplicate keys: the last one wins, as in most JSON libraries.
+        obj.insert(key, v);
+        lex.ws();
+        match lex.peek() {
+            Some(b',') => lex.i += 1,
+            Some(b'}') => {
+                lex.i += 1;
+                return Ok(Value::Object(obj));
+            }
+            _ => return Err(LexError),
+        }
     }
 }
 
-struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Value;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
+fn array(lex: &mut Lexer, depth: usize) -> Result<Value, LexError> {
+    if depth > MAX_DEPTH {
+        return Err(LexError);
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    lex.i += 1; // '['
+    let mut items = Vec::new();
+    lex.ws();
+    if lex.peek() == Some(b']') {
+        lex.i += 1;
+        return Ok(Value::Array(items));
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Int(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(i64::try_from(v)
-            .map(Value::Int)
-            .unwrap_or(Value::Decimal(v as f64)))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Decimal(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-        while let Some(v) = seq.next_element_seed(ValueSeed)? {
-            items.push(v);
+    loop {
+        items.push(value(lex, depth + 1)?);
+        lex.ws();
+        match lex.peek() {
+            Some(b',') => lex.i += 1,
+            Some(b']') => {
+                lex.i += 1;
+                return Ok(Value::Array(items));
+            }
+            _ => return Err(LexError),
         }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut obj = Object(Vec::with_capacity(map.size_hint().unwrap_or(8)));
-        while let Some(k) = map.next_key::<String>()? {
-            let v = map.next_value_seed(ValueSeed)?;
-            // JSON with duplicate keys: the last one wins, as in most JSON libraries.
-            obj.insert(k, v);
-        }
-        Ok(Value::Object(obj))
     }
 }
 
@@ -117,11 +136,21 @@ mod tests {
 
     #[test]
     fn numbers_keep_their_type() {
-        let v = parse_json(br#"{"a":10,"b":10.0,"c":1e3,"d":18446744073709551615}"#).unwrap();
+        let v = parse_json(
+            br#"{"a":10,"b":10.0,"c":1e3,"d":12345678901234567890,"e":1.00000000000000000000000000000000005,"f":-0}"#,
+        )
+        .unwrap();
         assert_eq!(v.field("a"), Value::Int(10));
-        assert_eq!(v.field("b"), Value::Decimal(10.0));
-        assert_eq!(v.field("c"), Value::Decimal(1000.0));
-        assert_eq!(v.field("d"), Value::Decimal(18446744073709551615.0));
+        assert_eq!(v.field("b"), Value::decimal("10.0"));
+        assert_eq!(v.field("c"), Value::decimal("1000"));
+        assert_eq!(v.field("d"), Value::Int(12345678901234567890));
+        assert_eq!(
+            v.field("e"),
+            Value::decimal("1.000000000000000000000000000000000")
+        );
+        assert_eq!(v.field("f"), Value::Int(0));
+        assert!(parse_json(b"1e1000").is_err());
+        assert_eq!(parse_json(b"1e400").unwrap(), Value::decimal("1e400"));
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! [`Value`] → JSON bytes, printed as AWS IoT prints them.
 //!
 //! - Undefined object members and array items are dropped; Undefined alone prints as nothing.
-//! - Int prints as an integer. A Decimal prints in its shortest round-trip form; in 2016-03-23 a
-//!   whole-number Decimal prints as an Int (`10.0` → `10`), in 2015-10-08 it keeps `.0`.
-//! - Magnitudes below 1e-7 or from 1e21 up use exponent notation (`1.5E-8`, `1E+21`).
-//! - Non-finite Decimals cannot occur in results (they become Undefined); if one does it prints
-//!   as `null` so the output stays valid JSON.
+//! - Int prints as an integer. A Decimal prints its exact value without trailing zeros
+//!   (`2.50` → `2.5`); in 2016-03-23 a whole-number Decimal below 10^34 prints as an Int
+//!   (`10.0` → `10`, `1E+25` → `10000000000000000000000000`), in 2015-10-08 it keeps `.0`.
+//! - Other magnitudes below 1e-7 or from 1e21 up use exponent notation (`1.5E-8`, `1E+21`,
+//!   `1.25E+40`).
 //! - Binary values (only `*` of a non-JSON payload) print as a base64 JSON string when nested;
 //!   a top-level binary result is passed through as raw bytes by the caller.
 
+use crate::decimal::Dec;
 use crate::value::{SqlVersion, Value};
 use base64::Engine;
 use std::fmt::Write as _;
@@ -63,55 +64,87 @@ pub fn write_json(out: &mut Vec<u8>, v: &Value, version: SqlVersion) {
     }
 }
 
-pub fn write_int(out: &mut Vec<u8>, i: i64) {
+pub fn write_int(out: &mut Vec<u8>, i: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
 }
 
 /// Writes a Decimal per the module rules.
-pub fn write_decimal(out: &mut Vec<u8>, d: f64, version: SqlVersion) {
-    if !d.is_finite() {
-        out.extend_from_slice(b"null");
-        return;
-    }
-    if version == SqlVersion::V2016_03_23 && d.fract() == 0.0 && d.abs() < 1e21 {
-        // Whole-number Decimals are Ints in 2016-03-23.
-        out.extend_from_slice(itoa::Buffer::new().format(d as i128).as_bytes());
-        return;
-    }
-    let abs = d.abs();
-    if abs != 0.0 && !(1e-7..1e21).contains(&abs) {
-        out.extend_from_slice(format_decimal(d).as_bytes());
-        return;
-    }
-    // Plain notation, written in place (this is the hot path of output encoding).
-    let start = out.len();
-    let _ = write!(VecWriter(out), "{d}");
-    if !out[start..].contains(&b'.') {
-        out.extend_from_slice(b".0");
-    }
+pub fn write_decimal(out: &mut Vec<u8>, d: Dec, version: SqlVersion) {
+    let (coeff, exp) = d.normalized();
+    write_normalized(out, coeff, exp, version);
 }
 
-/// The standard string form of a Decimal (also used by String conversion).
-pub fn format_decimal(d: f64) -> String {
-    if !d.is_finite() {
-        return "null".to_owned();
+/// Writes `v × 10^-scale` (an Arrow `Decimal128` cell) as a Decimal.
+pub fn write_scaled_decimal(out: &mut Vec<u8>, v: i128, scale: i8, version: SqlVersion) {
+    let (mut c, mut e) = (v, -(scale as i32));
+    if let Ok(mut small) = i64::try_from(c) {
+        // The common case: strip trailing zeros in 64-bit arithmetic.
+        if small == 0 {
+            e = 0;
+        }
+        while small != 0 && small % 10 == 0 {
+            small /= 10;
+            e += 1;
+        }
+        c = small as i128;
+    } else {
+        (c, e) = Dec::new(c, e).map_or((c, e), Dec::normalized);
     }
-    let abs = d.abs();
-    if abs != 0.0 && !(1e-7..1e21).contains(&abs) {
-        let s = format!("{d:e}");
-        // Rust prints `1e21` / `1.5e-8`; AWS/Java prints an upper-case E with a signed exponent.
-        let (mantissa, exp) = s.split_once('e').expect("exponent form");
-        return if exp.starts_with('-') {
-            format!("{mantissa}E{exp}")
+    write_normalized(out, c, e, version);
+}
+
+/// Writes `coeff × 10^exp`, `coeff` without trailing zeros (zero as `(0, 0)`).
+fn write_normalized(out: &mut Vec<u8>, coeff: i128, exp: i32, version: SqlVersion) {
+    let mut buf = itoa::Buffer::new();
+    let digits = match u64::try_from(coeff.unsigned_abs()) {
+        Ok(small) => buf.format(small),
+        Err(_) => buf.format(coeff.unsigned_abs()),
+    }
+    .as_bytes();
+    let n = digits.len() as i32;
+    let adjusted = exp + n - 1;
+    let whole = exp >= 0;
+    if coeff < 0 {
+        out.push(b'-');
+    }
+    if whole && version == SqlVersion::V2016_03_23 && adjusted < crate::decimal::PRECISION as i32 {
+        // Whole-number Decimals are Ints in 2016-03-23.
+        out.extend_from_slice(digits);
+        out.resize(out.len() + exp as usize, b'0');
+        return;
+    }
+    if (-7..21).contains(&adjusted) {
+        if whole {
+            out.extend_from_slice(digits);
+            out.resize(out.len() + exp as usize, b'0');
+            out.extend_from_slice(b".0");
+        } else if n + exp > 0 {
+            let point = (n + exp) as usize;
+            out.extend_from_slice(&digits[..point]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[point..]);
         } else {
-            format!("{mantissa}E+{exp}")
-        };
+            out.extend_from_slice(b"0.");
+            out.resize(out.len() + (-(n + exp)) as usize, b'0');
+            out.extend_from_slice(digits);
+        }
+        return;
     }
-    let mut s = format!("{d}");
-    if !s.contains('.') {
-        s.push_str(".0");
+    out.push(digits[0]);
+    if n > 1 {
+        out.push(b'.');
+        out.extend_from_slice(&digits[1..]);
     }
-    s
+    out.extend_from_slice(if adjusted < 0 { b"E-" } else { b"E+" });
+    write_int(out, adjusted.unsigned_abs());
+}
+
+/// The standard string form of a Decimal (String conversion): as printed in 2015-10-08, so a
+/// whole number keeps its `.0`.
+pub fn format_decimal(d: Dec) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_decimal(&mut out, d, SqlVersion::V2015_10_08);
+    String::from_utf8(out).expect("digits are ASCII")
 }
 
 /// Writes a JSON string literal with minimal escaping.
@@ -163,15 +196,28 @@ mod tests {
     fn decimals_print_like_aws() {
         let v2 = SqlVersion::V2016_03_23;
         let v1 = SqlVersion::V2015_10_08;
-        assert_eq!(to_json_string(&Value::Decimal(10.0), v2), "10");
-        assert_eq!(to_json_string(&Value::Decimal(10.0), v1), "10.0");
-        assert_eq!(to_json_string(&Value::Decimal(21.5), v2), "21.5");
-        assert_eq!(to_json_string(&Value::Decimal(1.5e-8), v2), "1.5E-8");
-        assert_eq!(to_json_string(&Value::Decimal(2.5e22), v1), "2.5E+22");
-        assert_eq!(
-            to_json_string(&Value::Decimal(0.1 + 0.2), v2),
-            "0.30000000000000004"
-        );
+        let print = |text: &str, v| to_json_string(&Value::decimal(text), v);
+        assert_eq!(print("10.0", v2), "10");
+        assert_eq!(print("10.0", v1), "10.0");
+        assert_eq!(print("21.50", v2), "21.5");
+        assert_eq!(print("-0.05", v2), "-0.05");
+        assert_eq!(print("0.0", v2), "0");
+        assert_eq!(print("0.0", v1), "0.0");
+        assert_eq!(print("1.5e-8", v2), "1.5E-8");
+        assert_eq!(print("1e-7", v2), "0.0000001");
+        assert_eq!(print("1e-8", v2), "1E-8");
+        assert_eq!(print("2.5e22", v1), "2.5E+22");
+        assert_eq!(print("2.5e22", v2), "25000000000000000000000");
+        assert_eq!(print("1e40", v2), "1E+40");
+        assert_eq!(print("-1.25e40", v2), "-1.25E+40");
+        assert_eq!(print("12345678901234567890", v1), "12345678901234567890.0");
+        assert_eq!(print("1e21", v1), "1E+21");
+        let mut out = Vec::new();
+        write_scaled_decimal(&mut out, 12380, 3, v2);
+        assert_eq!(out, b"12.38");
+        out.clear();
+        write_scaled_decimal(&mut out, -5000, 3, v1);
+        assert_eq!(out, b"-5.0");
     }
 
     #[test]

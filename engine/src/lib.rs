@@ -14,10 +14,12 @@
 pub mod ast;
 pub mod batch;
 pub mod compile;
+pub mod decimal;
 pub mod error;
 pub mod eval;
 pub mod functions;
 pub mod json_in;
+pub mod json_lex;
 pub mod json_out;
 pub mod parser;
 pub mod template;

@@ -6,6 +6,7 @@
 //! conversions of the AWS reference (§3.3, §3.4 of `aws-iot-sql.md`), and AWS equality.
 //! JSON parsing lives in [`crate::json_in`], JSON printing in [`crate::json_out`].
 
+use crate::decimal::{Dec, RoundTo};
 use std::fmt;
 
 /// SQL dialect version; changes literal support, function availability and number printing.
@@ -78,10 +79,10 @@ pub enum Value {
     Undefined,
     Null,
     Bool(bool),
-    /// AWS Int. Stored as 64-bit; arithmetic that overflows becomes a Decimal (README).
-    Int(i64),
-    /// AWS Decimal. Stored as an IEEE double (README: compatibility).
-    Decimal(f64),
+    /// AWS Int: exact up to 34 digits (`|i| < 10^34`); a wider result becomes a Decimal.
+    Int(i128),
+    /// AWS Decimal: 34 significant digits, as [`crate::decimal`] describes.
+    Decimal(Dec),
     String(String),
     Array(Vec<Value>),
     Object(Object),
@@ -117,6 +118,17 @@ impl Value {
         Value::String(s.into())
     }
 
+    /// The Decimal spelled `text` (for literals in tests); panics on invalid text.
+    pub fn decimal(text: &str) -> Value {
+        Value::Decimal(Dec::parse(text.as_bytes()).unwrap_or_else(|| panic!("decimal {text}")))
+    }
+
+    /// A double-precision result (AWS: a Decimal "(double)"); NaN, infinities and values
+    /// outside the Decimal range are Undefined.
+    pub fn double(d: f64) -> Value {
+        Dec::from_f64(d).map(Value::Decimal).unwrap_or_default()
+    }
+
     /// Member access `v.key`: Undefined unless `v` is an object holding `key`.
     pub fn field(&self, key: &str) -> Value {
         match self {
@@ -136,13 +148,10 @@ impl Value {
     /// A Decimal normalised for output: in 2016-03-23 a whole-number Decimal is an Int.
     pub fn normalize_number(self, version: SqlVersion) -> Value {
         match self {
-            Value::Decimal(d) if version == SqlVersion::V2016_03_23 => {
-                if d.fract() == 0.0 && d.abs() < 9.2e18 {
-                    Value::Int(d as i64)
-                } else {
-                    Value::Decimal(d)
-                }
-            }
+            Value::Decimal(d) if version == SqlVersion::V2016_03_23 => match d.to_int() {
+                Some(i) => Value::Int(i),
+                None => Value::Decimal(d),
+            },
             v => v,
         }
     }
@@ -151,13 +160,19 @@ impl Value {
 
     /// Standard conversion to Decimal. `None` means Undefined; `Some(None)` is never produced:
     /// Null converts to Null, which callers handle before numeric work via [`Value::is_null`].
-    pub fn to_decimal(&self) -> Option<f64> {
+    pub fn to_decimal(&self) -> Option<Dec> {
         match self {
-            Value::Int(i) => Some(*i as f64),
+            Value::Int(i) => Dec::from_int(*i),
             Value::Decimal(d) => Some(*d),
             Value::String(s) => parse_decimal_string(s),
             _ => None,
         }
+    }
+
+    /// Standard conversion to Decimal, as a double: for the functions AWS documents as
+    /// double precision (trigonometry, `ln`, `power`, ...).
+    pub fn to_f64(&self) -> Option<f64> {
+        self.to_decimal().map(Dec::to_f64)
     }
 
     /// A numeric view that keeps Int as Int: Int stays Int, Decimal stays Decimal, and a String
@@ -172,12 +187,14 @@ impl Value {
 
     /// Standard conversion to Int as used by function arguments ("rounded down").
     pub fn to_int_floor(&self) -> Option<i64> {
-        match self {
-            Value::Int(i) => Some(*i),
-            Value::Decimal(d) => f64_to_i64(d.floor()),
-            Value::String(s) => parse_decimal_string(s).and_then(|d| f64_to_i64(d.floor())),
-            _ => None,
-        }
+        let whole = match self {
+            Value::Int(i) => *i,
+            Value::Decimal(_) | Value::String(_) => {
+                self.to_decimal()?.to_integral(RoundTo::Floor).to_int()?
+            }
+            _ => return None,
+        };
+        i64::try_from(whole).ok()
     }
 
     /// Standard conversion to Boolean: Booleans and "true"/"false" strings (case-insensitive).
@@ -253,7 +270,7 @@ impl PartialEq for Value {
         match (self, other) {
             (Value::Undefined, Value::Undefined) => true,
             (Value::Int(x), Value::Int(y)) => x == y,
-            (Value::Decimal(x), Value::Decimal(y)) => x == y || (x.is_nan() && y.is_nan()),
+            (Value::Decimal(x), Value::Decimal(y)) => x == y,
             (Value::Array(x), Value::Array(y)) => x == y,
             (Value::Object(x), Value::Object(y)) => x == y,
             (Value::Int(_), Value::Decimal(_)) | (Value::Decimal(_), Value::Int(_)) => false,
@@ -272,13 +289,13 @@ impl fmt::Display for Value {
     }
 }
 
-/// `^-?\d+(\.\d+)?((?i)E-?\d+)?$` → f64, the only strings AWS converts to numbers.
+/// `^-?\d+(\.\d+)?((?i)E-?\d+)?$` → Decimal, the only strings AWS converts to numbers.
 /// Leading/trailing whitespace is not allowed.
-pub fn parse_decimal_string(s: &str) -> Option<f64> {
+pub fn parse_decimal_string(s: &str) -> Option<Dec> {
     if !is_aws_number_string(s) {
         return None;
     }
-    s.parse::<f64>().ok()
+    Dec::parse(s.as_bytes())
 }
 
 /// Parses a numeric string keeping integers as Int when they fit.
@@ -286,12 +303,24 @@ pub fn parse_number_string(s: &str) -> Option<Value> {
     if !is_aws_number_string(s) {
         return None;
     }
-    if !s.contains(['.', 'e', 'E'])
-        && let Ok(i) = s.parse::<i64>()
+    number_from_text(s.as_bytes())
+}
+
+/// A number's text (JSON or AWS numeric string syntax, already checked) as a value: Int when
+/// it is written without fraction or exponent and has at most 34 digits, otherwise Decimal
+/// (README: compatibility). `None` outside AWS's Decimal range.
+pub fn number_from_text(text: &[u8]) -> Option<Value> {
+    let digits = text.iter().filter(|b| b.is_ascii_digit()).count();
+    if digits <= crate::decimal::PRECISION as usize
+        && !text.iter().any(|b| matches!(b, b'.' | b'e' | b'E'))
     {
-        return Some(Value::Int(i));
+        let mut v: i128 = 0;
+        for &b in text.iter().filter(|b| b.is_ascii_digit()) {
+            v = v * 10 + (b - b'0') as i128;
+        }
+        return Some(Value::Int(if text.first() == Some(&b'-') { -v } else { v }));
     }
-    s.parse::<f64>().ok().map(Value::Decimal)
+    Dec::parse(text).map(Value::Decimal)
 }
 
 fn is_aws_number_string(s: &str) -> bool {
@@ -338,15 +367,6 @@ pub fn parse_bool_string(s: &str) -> Option<bool> {
     }
 }
 
-/// f64 → i64 when representable (no NaN/inf/out of range).
-pub fn f64_to_i64(d: f64) -> Option<i64> {
-    if d.is_finite() && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d) {
-        Some(d as i64)
-    } else {
-        None
-    }
-}
-
 /// The targets of `cast(x AS type)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CastType {
@@ -388,27 +408,32 @@ pub fn cast(v: &Value, to: CastType) -> Value {
         },
         CastType::Int => match v {
             Value::Int(i) => Value::Int(*i),
-            Value::Decimal(d) => f64_to_i64(d.floor()).map(Value::Int).unwrap_or_default(),
-            Value::Bool(b) => Value::Int(*b as i64),
-            Value::String(s) => parse_decimal_string(s)
-                .and_then(|d| f64_to_i64(d.floor()))
+            Value::Bool(b) => Value::Int(*b as i128),
+            Value::Decimal(_) | Value::String(_) => v
+                .to_decimal()
+                .and_then(|d| d.to_integral(RoundTo::Floor).to_int())
                 .map(Value::Int)
                 .unwrap_or_default(),
             _ => Value::Undefined,
         },
-        CastType::Double | CastType::Decimal => match v {
-            Value::Int(i) => Value::Decimal(*i as f64),
-            Value::Decimal(d) => Value::Decimal(*d),
-            Value::Bool(b) => Value::Decimal(if *b { 1.0 } else { 0.0 }),
-            Value::String(s) => parse_decimal_string(s)
+        CastType::Decimal => match v {
+            Value::Bool(b) => Value::Decimal(Dec::from_int(*b as i128).expect("0 or 1")),
+            Value::Int(_) | Value::Decimal(_) | Value::String(_) => {
+                v.to_decimal().map(Value::Decimal).unwrap_or_default()
+            }
+            _ => Value::Undefined,
+        },
+        // A double: the value rounded to the nearest IEEE double (README: compatibility).
+        CastType::Double => match cast(v, CastType::Decimal) {
+            Value::Decimal(d) => Dec::from_f64(d.to_f64())
                 .map(Value::Decimal)
                 .unwrap_or_default(),
-            _ => Value::Undefined,
+            other => other,
         },
         CastType::Bool => match v {
             Value::Bool(b) => Value::Bool(*b),
             Value::Int(i) => Value::Bool(*i != 0),
-            Value::Decimal(d) => Value::Bool(*d != 0.0),
+            Value::Decimal(d) => Value::Bool(!d.is_zero()),
             Value::String(s) => parse_bool_string(s).map(Value::Bool).unwrap_or_default(),
             _ => Value::Undefined,
         },
@@ -421,25 +446,41 @@ mod tests {
 
     #[test]
     fn number_strings_follow_the_aws_regex() {
-        assert_eq!(parse_decimal_string("-1.2"), Some(-1.2));
-        assert_eq!(parse_decimal_string("5E-12"), Some(5e-12));
-        assert_eq!(parse_decimal_string("5e3"), Some(5000.0));
+        let dec = |s: &str| Dec::parse(s.as_bytes());
+        assert_eq!(parse_decimal_string("-1.2"), dec("-1.2"));
+        assert_eq!(parse_decimal_string("5E-12"), dec("5E-12"));
+        assert_eq!(parse_decimal_string("5e3"), dec("5000"));
         assert_eq!(parse_decimal_string("1."), None);
         assert_eq!(parse_decimal_string(".5"), None);
         assert_eq!(parse_decimal_string(" 1"), None);
         assert_eq!(parse_decimal_string("+1"), None);
         assert_eq!(parse_number_string("42"), Some(Value::Int(42)));
+        assert_eq!(
+            parse_number_string("1234567890123456789012345678901234"),
+            Some(Value::Int(1234567890123456789012345678901234))
+        );
+        assert_eq!(
+            parse_number_string("12345678901234567890123456789012345"),
+            Some(Value::decimal("1.234567890123456789012345678901234E+34"))
+        );
     }
 
     #[test]
     fn cast_table() {
         assert_eq!(cast(&Value::Bool(true), CastType::Int), Value::Int(1));
-        assert_eq!(cast(&Value::Decimal(-1.5), CastType::Int), Value::Int(-2));
+        assert_eq!(cast(&Value::decimal("-1.5"), CastType::Int), Value::Int(-2));
         assert_eq!(cast(&Value::str("2.7"), CastType::Int), Value::Int(2));
         assert_eq!(cast(&Value::Int(0), CastType::Bool), Value::Bool(false));
         assert_eq!(cast(&Value::str("TRUE"), CastType::Bool), Value::Bool(true));
         assert_eq!(cast(&Value::Null, CastType::String), Value::Undefined);
-        assert_eq!(cast(&Value::Int(3), CastType::Decimal), Value::Decimal(3.0));
+        assert_eq!(cast(&Value::Int(3), CastType::Decimal), Value::decimal("3"));
+        assert_eq!(
+            cast(
+                &Value::decimal("0.1000000000000000000000000001"),
+                CastType::Double
+            ),
+            Value::decimal("0.1")
+        );
         assert!(CastType::parse("Decimal", SqlVersion::V2015_10_08).is_none());
         assert_eq!(
             CastType::parse("NVARCHAR", SqlVersion::V2015_10_08),
@@ -450,7 +491,7 @@ mod tests {
     #[test]
     fn equality_rules() {
         assert_eq!(
-            Value::Int(1).aws_eq(&Value::Decimal(1.0)),
+            Value::Int(1).aws_eq(&Value::decimal("1.0")),
             Value::Bool(true)
         );
         assert_eq!(Value::Int(1).aws_eq(&Value::str("1")), Value::Bool(false));

@@ -13,7 +13,11 @@ fn json_value() -> impl Strategy<Value = Option<String>> {
         3 => (-1000i64..1000).prop_map(|i| Some(i.to_string())),
         1 => prop_oneof![Just(i64::MAX), Just(i64::MIN), Just(0)].prop_map(|i| Some(i.to_string())),
         3 => (-1.0e6f64..1.0e6).prop_map(|d| Some(format!("{d:?}"))),
-        1 => prop_oneof![Just("10.0"), Just("1e300"), Just("-2.50"), Just("1E-9"), Just("1e400"), Just("-1E-400"), Just("-0")].prop_map(|s| Some(s.to_owned())),
+        1 => prop_oneof![Just("10.0"), Just("1e300"), Just("-2.50"), Just("1E-9"), Just("1e400"), Just("-1E-400"), Just("-0"), Just("1e1000"), Just("9.999E999"), Just("1E-999")].prop_map(|s| Some(s.to_owned())),
+        // Decimal-heavy: one-decimal readings, long mantissas, exponents, wide integers.
+        3 => (-500i32..500).prop_map(|t| Some(format!("{}.{}", t / 10, (t % 10).abs()))),
+        2 => "-?[1-9][0-9]{0,39}(\\.[0-9]{1,40})?([eE][+-]?[0-9]{1,2})?".prop_map(Some),
+        1 => prop_oneof![Just("12345678901234567890"), Just("9999999999999999999999999999999999"), Just("-99999999999999999999999999999999999"), Just("0.1"), Just("0.2")].prop_map(|s| Some(s.to_owned())),
         2 => "[a-c0-9]{0,3}".prop_map(|s| Some(format!("\"{s}\""))),
         1 => prop_oneof![Just("\"12\""), Just("\"true\""), Just("\"a\\\"b\""), Just("\"\\ud900\""), Just("\"\\ud83d\\ude00\"")].prop_map(|s| Some(s.to_owned())),
         2 => any::<bool>().prop_map(|b| Some(b.to_string())),
@@ -58,6 +62,7 @@ fn expr() -> impl Strategy<Value = String> {
         4 => proptest::sample::select(FIELDS).prop_map(|f| f.to_owned()),
         1 => (-50i64..50).prop_map(|i| i.to_string()),
         1 => (-50.0f64..50.0).prop_map(|d| format!("{d:.2}")),
+        1 => prop_oneof![Just("1.8"), Just("0.1"), Just("32"), Just("1234567890.123456789012345678901234567"), Just("1E-30"), Just("12345678901234567890")].prop_map(|s| s.to_owned()),
         1 => Just("'x'".to_owned()),
         1 => Just("true".to_owned()),
         1 => Just("topic(2)".to_owned()),
@@ -158,8 +163,9 @@ fn common_rules_are_vectorised() {
     let payloads: Vec<String> = (0..100)
         .map(|i| {
             format!(
-                r#"{{"temperature": {}, "humidity": {}.5, "id": "d{i}"}}"#,
-                i,
+                r#"{{"temperature": {}.{}, "humidity": {}.5, "id": "d{i}", "serial": 1234567890123456789{i:02}}}"#,
+                i - 50,
+                i % 10,
                 i % 50
             )
         })
@@ -172,6 +178,8 @@ fn common_rules_are_vectorised() {
         "SELECT temperature, humidity FROM 'sensors/+' WHERE temperature > 30",
         "SELECT *, topic(2) AS room, clientid() AS id2 FROM 'sensors/+'",
         "SELECT VALUE temperature * 1.8 + 32 FROM 'sensors/+' WHERE humidity < 20 AND id <> 'x'",
+        "SELECT temperature * 1.8 + 32 AS f, humidity FROM 'sensors/+' WHERE temperature > 30",
+        "SELECT temperature / 3 AS third, temperature - 0.1 AS t FROM 'sensors/+'",
     ] {
         let rule = Rule::compile(sql, SqlVersion::V2016_03_23).unwrap();
         assert!(rule.is_vectorised(), "{sql}");
@@ -181,4 +189,16 @@ fn common_rules_are_vectorised() {
             assert_eq!(got, &rule.evaluate(m), "{sql}");
         }
     }
+    // Exact decimals on the vectorised path: -10.9 °C is 12.38 °F, not 12.379999999999999.
+    let rule = Rule::compile(
+        "SELECT temperature * 1.8 + 32 AS f, serial FROM 'sensors/+'",
+        SqlVersion::V2016_03_23,
+    )
+    .unwrap();
+    let payload = br#"{"temperature": -10.9, "serial": 12345678901234567890}"#;
+    let out = rule.evaluate_batch(&[Message::new("sensors/a", payload)]);
+    assert_eq!(
+        out[0].output.as_deref(),
+        Some(&br#"{"f":12.38,"serial":12345678901234567890}"#[..])
+    );
 }

@@ -4,11 +4,11 @@
 use super::input::Scanned;
 use super::physical::Compiled;
 use super::{OutItem, Shape, Signature};
-use crate::json_out::{write_decimal, write_int, write_json_str};
+use crate::json_out::{write_int, write_json_str, write_scaled_decimal};
 use crate::value::SqlVersion;
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Decimal128Type, Int64Type};
 use arrow::record_batch::RecordBatch;
 
 /// Runs WHERE and SELECT for a signature group (`rows`: message index, row in `scanned`);
@@ -116,7 +116,12 @@ fn write_cell(buf: &mut Vec<u8>, a: &ArrayRef, i: usize, version: SqlVersion) {
     }
     match a.data_type() {
         DataType::Int64 => write_int(buf, a.as_primitive::<Int64Type>().value(i)),
-        DataType::Float64 => write_decimal(buf, a.as_primitive::<Float64Type>().value(i), version),
+        DataType::Decimal128(_, scale) => write_scaled_decimal(
+            buf,
+            a.as_primitive::<Decimal128Type>().value(i),
+            *scale,
+            version,
+        ),
         DataType::Utf8 => write_json_str(buf, a.as_string::<i32>().value(i)),
         DataType::Boolean => buf.extend_from_slice(if a.as_boolean().value(i) {
             b"true"

@@ -1,102 +1,23 @@
-//! Two AWS rules the vectorised path needs that DataFusion's own expressions give only by
-//! evaluating a subexpression more than once (a CASE around it):
+//! An AWS rule the vectorised path needs that DataFusion's own expressions give only by
+//! evaluating a subexpression more than once (a CASE around it): [`StrictLogic`], AND/OR giving
+//! Undefined when either operand is Undefined, where SQL's three-valued logic would give false
+//! or true.
 //!
-//! - [`FiniteOrNull`]: a non-finite Decimal (NaN, ±inf) is Undefined (NULL here);
-//! - [`StrictLogic`]: AND/OR give Undefined when either operand is Undefined, where SQL's
-//!   three-valued logic would give false or true.
-//!
-//! Each is one pass over its inputs. The CASE forms evaluated their input two or three
-//! times, and every level of a chain did so again, so `a / 1 / 1 / ... / 1` cost 3^n: the
-//! `sql` fuzz target found eleven divisions taking over 2 s per batch, and a longer chain in
-//! a rule would have stalled its worker for good.
+//! It is one pass over its inputs. The CASE forms evaluated their input two or three times, and
+//! every level of a chain did so again, so a chain of n operators cost 3^n: the `sql` fuzz
+//! target found eleven divisions taking over 2 s per batch, and a longer chain in a rule would
+//! have stalled its worker for good.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Float64Array};
-use arrow::datatypes::{DataType, Float64Type, Schema};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Schema};
 use arrow::record_batch::RecordBatch;
-use datafusion_common::{Result, ScalarValue, internal_err};
+use datafusion_common::{Result, internal_err};
 use datafusion_expr_common::columnar_value::ColumnarValue;
 use datafusion_physical_expr::PhysicalExpr;
-
-/// Float64 input; NaN and ±inf become NULL.
-#[derive(Debug, Eq)]
-pub struct FiniteOrNull {
-    input: Arc<dyn PhysicalExpr>,
-}
-
-impl FiniteOrNull {
-    pub fn new(input: Arc<dyn PhysicalExpr>) -> FiniteOrNull {
-        FiniteOrNull { input }
-    }
-}
-
-// By hand: deriving PartialEq and Hash does not work through `Arc<dyn PhysicalExpr>`.
-impl PartialEq for FiniteOrNull {
-    fn eq(&self, other: &Self) -> bool {
-        self.input.eq(&other.input)
-    }
-}
-
-impl Hash for FiniteOrNull {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.input.hash(state);
-    }
-}
-
-impl fmt::Display for FiniteOrNull {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "finite_or_null({})", self.input)
-    }
-}
-
-impl PhysicalExpr for FiniteOrNull {
-    fn data_type(&self, _input_schema: &Schema) -> Result<DataType> {
-        Ok(DataType::Float64)
-    }
-
-    fn nullable(&self, _input_schema: &Schema) -> Result<bool> {
-        Ok(true)
-    }
-
-    fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
-        Ok(match self.input.evaluate(batch)? {
-            ColumnarValue::Array(array) => {
-                let Some(floats) = array.as_primitive_opt::<Float64Type>() else {
-                    return internal_err!("finite_or_null over {}", array.data_type());
-                };
-                let finite: Float64Array =
-                    floats.iter().map(|v| v.filter(|x| x.is_finite())).collect();
-                ColumnarValue::Array(Arc::new(finite))
-            }
-            ColumnarValue::Scalar(ScalarValue::Float64(v)) => {
-                ColumnarValue::Scalar(ScalarValue::Float64(v.filter(|x| x.is_finite())))
-            }
-            ColumnarValue::Scalar(other) => {
-                return internal_err!("finite_or_null over {}", other.data_type());
-            }
-        })
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
-        vec![&self.input]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn PhysicalExpr>>,
-    ) -> Result<Arc<dyn PhysicalExpr>> {
-        Ok(Arc::new(FiniteOrNull::new(Arc::clone(&children[0]))))
-    }
-
-    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "finite_or_null(")?;
-        self.input.fmt_sql(f)?;
-        write!(f, ")")
-    }
-}
 
 /// AND or OR of two Boolean inputs, NULL when either is NULL (arrow's non-Kleene kernels).
 #[derive(Debug, Eq)]

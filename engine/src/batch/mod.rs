@@ -15,6 +15,7 @@
 //! values in used fields, a signature outside the supported operator tables, an arithmetic
 //! overflow) go to the row-at-a-time reference evaluator, so results are always exact.
 
+mod decimal_exprs;
 mod encode;
 pub mod group;
 mod guards;
@@ -25,7 +26,7 @@ pub mod scan;
 use crate::ast::{Expr, Projection, Query, SelectItem, Source};
 use crate::eval::{Evaluation, Message, evaluate_query};
 use crate::value::{SqlVersion, Value};
-use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, NullArray, StringArray};
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, NullArray, StringArray};
 use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use input::{Column, Member, ScanPlan, Scanned};
@@ -361,7 +362,7 @@ impl Shape {
         let columns: Vec<ArrayRef> = kinds
             .iter()
             .zip(&member.columns)
-            .map(|(kind, &column)| {
+            .map(|(kind, &column)| -> Option<ArrayRef> {
                 let cells = rows.iter().map(|&(_, row)| scanned.cell(row, column));
                 let array: ArrayRef = match kind {
                     Kind::Absent => Arc::new(NullArray::new(rows.len())),
@@ -370,11 +371,10 @@ impl Shape {
                             .map(|v| if let Scalar::Int(v) = v { *v } else { 0 })
                             .collect::<Int64Array>(),
                     ),
-                    Kind::Dec => Arc::new(
-                        cells
-                            .map(|v| if let Scalar::Dec(v) = v { *v } else { 0.0 })
-                            .collect::<Float64Array>(),
-                    ),
+                    Kind::Dec => decimal_exprs::decimal_column(cells.map(|v| match v {
+                        Scalar::Dec(d) => Some(*d),
+                        _ => None,
+                    }))?,
                     Kind::Bool => Arc::new(
                         cells
                             .map(|v| Some(matches!(v, Scalar::Bool(true))))
@@ -392,12 +392,24 @@ impl Shape {
                             .collect::<StringArray>(),
                     ),
                 };
-                array
+                Some(array)
             })
-            .collect();
+            .collect::<Option<_>>()?;
+        // Decimal columns have this batch's scale: the schema says so.
+        let schema = if kinds.contains(&Kind::Dec) {
+            let fields: Vec<Field> = sig
+                .schema
+                .fields()
+                .iter()
+                .zip(&columns)
+                .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
+                .collect();
+            Arc::new(Schema::new(fields))
+        } else {
+            sig.schema.clone()
+        };
         let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
-        let batch =
-            RecordBatch::try_new_with_options(sig.schema.clone(), columns, &options).ok()?;
+        let batch = RecordBatch::try_new_with_options(schema, columns, &options).ok()?;
         encode::run(self, sig, &batch, rows, scanned, version)
     }
 }

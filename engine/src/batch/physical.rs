@@ -1,16 +1,16 @@
 //! IoT SQL expressions → DataFusion physical expressions, for one input type signature.
 //!
 //! A signature fixes the Arrow type of every input column for a group of messages (Int64,
-//! Float64, Utf8, Boolean, or absent). Knowing the types, each AWS operator maps to DataFusion
+//! Decimal128 at a per-batch scale, Utf8, Boolean, or absent). Knowing the types, each AWS operator maps to DataFusion
 //! operators whose result is exactly AWS's, or the expression is declared not vectorisable for
 //! that signature ([`NotVectorisable`]) and the group takes the row path. The mapping:
 //!
 //! - an absent input is Undefined, and in this subset Undefined propagates through every
 //!   operator, so it is folded away at compile time ([`Compiled::Undefined`]);
 //! - comparisons and `+ - * /` between numbers: Int64 with Int64 stays integer (overflow and
-//!   division by zero raise an error, and the group falls back to the exact row path); mixed
-//!   operands are cast to Float64; a non-finite Float64 result becomes NULL (AWS: Undefined)
-//!   through [`FiniteOrNull`];
+//!   division by zero raise an error, and the group falls back to the exact row path); any
+//!   Decimal operand goes through the exact kernels of [`super::decimal_exprs`] (an Undefined
+//!   result, such as a division by zero, is NULL);
 //! - `=`/`<>` between different types are constant false/true (AWS's "mismatched types");
 //! - AND/OR/NOT on Booleans, through [`StrictLogic`] where an operand may be NULL, because AWS
 //!   gives Undefined where SQL's three-valued logic would give false or true;
@@ -22,11 +22,10 @@ use arrow::datatypes::DataType;
 use datafusion_common::ScalarValue;
 use datafusion_expr_common::operator::Operator;
 use datafusion_physical_expr::PhysicalExpr;
-use datafusion_physical_expr::expressions::{
-    BinaryExpr, CastExpr, Column, Literal, NegativeExpr, NotExpr,
-};
+use datafusion_physical_expr::expressions::{BinaryExpr, Column, Literal, NotExpr};
 
-use super::guards::{FiniteOrNull, StrictLogic};
+use super::decimal_exprs::{DECIMAL_TYPE, DecimalExpr, DecimalOp};
+use super::guards::StrictLogic;
 use std::sync::Arc;
 
 /// The type of one input column in a signature.
@@ -45,7 +44,7 @@ impl Kind {
         match self {
             Kind::Absent => DataType::Null,
             Kind::Int => DataType::Int64,
-            Kind::Dec => DataType::Float64,
+            Kind::Dec => DECIMAL_TYPE,
             Kind::Str => DataType::Utf8,
             Kind::Bool => DataType::Boolean,
         }
@@ -110,8 +109,23 @@ fn lit(v: ScalarValue) -> Arc<dyn PhysicalExpr> {
 
 fn literal(v: &Value) -> Result<Compiled> {
     Ok(match v {
-        Value::Int(i) => expr(lit(ScalarValue::Int64(Some(*i))), Kind::Int, false),
-        Value::Decimal(d) => expr(lit(ScalarValue::Float64(Some(*d))), Kind::Dec, false),
+        Value::Int(i) => {
+            let i = i64::try_from(*i).map_err(|_| NotVectorisable)?;
+            expr(lit(ScalarValue::Int64(Some(i))), Kind::Int, false)
+        }
+        Value::Decimal(d) => {
+            let (coeff, exp) = d.normalized();
+            let (v, scale) = match exp {
+                ..=0 if exp >= -38 => (coeff, -exp as i8),
+                1.. => (rescale(coeff, exp).ok_or(NotVectorisable)?, 0),
+                _ => return Err(NotVectorisable),
+            };
+            expr(
+                lit(ScalarValue::Decimal128(Some(v), 38, scale)),
+                Kind::Dec,
+                false,
+            )
+        }
         Value::String(s) => expr(lit(ScalarValue::Utf8(Some(s.clone()))), Kind::Str, false),
         Value::Bool(b) => expr(lit(ScalarValue::Boolean(Some(*b))), Kind::Bool, false),
         _ => return Err(NotVectorisable),
@@ -142,7 +156,11 @@ fn unary(op: UnaryOp, x: Compiled) -> Result<Compiled> {
                 nullable,
             )
         }
-        (UnaryOp::Neg, Kind::Dec) => expr(Arc::new(NegativeExpr::new(e)), Kind::Dec, nullable),
+        (UnaryOp::Neg, Kind::Dec) => expr(
+            Arc::new(DecimalExpr::new(DecimalOp::Neg, Arc::clone(&e), e)),
+            Kind::Dec,
+            nullable,
+        ),
         _ => Compiled::Undefined,
     })
 }
@@ -151,12 +169,9 @@ fn is_numeric(k: Kind) -> bool {
     matches!(k, Kind::Int | Kind::Dec)
 }
 
-fn as_float(e: Arc<dyn PhysicalExpr>, kind: Kind) -> Arc<dyn PhysicalExpr> {
-    if kind == Kind::Int {
-        Arc::new(CastExpr::new(e, DataType::Float64, None))
-    } else {
-        e
-    }
+/// `v × 10^exp` when it fits an i128.
+fn rescale(v: i128, exp: i32) -> Option<i128> {
+    v.checked_mul(*crate::decimal::POW10.get(usize::try_from(exp).ok()?)?)
 }
 
 fn binary(op: BinaryOp, l: Compiled, r: Compiled) -> Result<Compiled> {
@@ -207,11 +222,7 @@ fn binary(op: BinaryOp, l: Compiled, r: Compiled) -> Result<Compiled> {
                 Operator::NotEq
             };
             if is_numeric(lk) && is_numeric(rk) {
-                Ok(expr(
-                    numeric_pair(le, lk, dfop, re, rk, false),
-                    Kind::Bool,
-                    nullable,
-                ))
+                Ok(expr(compare(le, lk, dfop, re, rk), Kind::Bool, nullable))
             } else if lk == rk {
                 Ok(expr(
                     Arc::new(BinaryExpr::new(le, dfop, re)),
@@ -237,11 +248,7 @@ fn binary(op: BinaryOp, l: Compiled, r: Compiled) -> Result<Compiled> {
                 BinaryOp::Gt => Operator::Gt,
                 _ => Operator::GtEq,
             };
-            Ok(expr(
-                numeric_pair(le, lk, dfop, re, rk, false),
-                Kind::Bool,
-                nullable,
-            ))
+            Ok(expr(compare(le, lk, dfop, re, rk), Kind::Bool, nullable))
         }
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
             if lk == Kind::Str || rk == Kind::Str {
@@ -250,39 +257,43 @@ fn binary(op: BinaryOp, l: Compiled, r: Compiled) -> Result<Compiled> {
             if !is_numeric(lk) || !is_numeric(rk) {
                 return Ok(Compiled::Undefined);
             }
-            let dfop = match op {
-                BinaryOp::Add => Operator::Plus,
-                BinaryOp::Sub => Operator::Minus,
-                BinaryOp::Mul => Operator::Multiply,
-                _ => Operator::Divide,
-            };
             if lk == Kind::Int && rk == Kind::Int {
-                return Ok(expr(
-                    numeric_pair(le, lk, dfop, re, rk, true),
-                    Kind::Int,
-                    nullable,
-                ));
+                let dfop = match op {
+                    BinaryOp::Add => Operator::Plus,
+                    BinaryOp::Sub => Operator::Minus,
+                    BinaryOp::Mul => Operator::Multiply,
+                    _ => Operator::Divide,
+                };
+                let int_op = BinaryExpr::new(le, dfop, re).with_fail_on_overflow(true);
+                return Ok(expr(Arc::new(int_op), Kind::Int, nullable));
             }
-            let result = numeric_pair(le, lk, dfop, re, rk, true);
-            Ok(expr(Arc::new(FiniteOrNull::new(result)), Kind::Dec, true))
+            let arith = match op {
+                BinaryOp::Add => DecimalOp::Add,
+                BinaryOp::Sub => DecimalOp::Sub,
+                BinaryOp::Mul => DecimalOp::Mul,
+                _ => DecimalOp::Div,
+            };
+            Ok(expr(
+                Arc::new(DecimalExpr::new(arith, le, re)),
+                Kind::Dec,
+                true,
+            ))
         }
         BinaryOp::Mod => Err(NotVectorisable),
     }
 }
 
-/// `l op r` with Int64 kept when both are Int64, otherwise both as Float64.
-fn numeric_pair(
+/// A comparison of two numbers: Int64 kernels when both are Ints, exact Decimal otherwise.
+fn compare(
     le: Arc<dyn PhysicalExpr>,
     lk: Kind,
     op: Operator,
     re: Arc<dyn PhysicalExpr>,
     rk: Kind,
-    checked: bool,
 ) -> Arc<dyn PhysicalExpr> {
-    let (l, r) = if lk == rk {
-        (le, re)
+    if lk == Kind::Int && rk == Kind::Int {
+        Arc::new(BinaryExpr::new(le, op, re))
     } else {
-        (as_float(le, lk), as_float(re, rk))
-    };
-    Arc::new(BinaryExpr::new(l, op, r).with_fail_on_overflow(checked))
+        Arc::new(DecimalExpr::new(DecimalOp::Cmp(op), le, re))
+    }
 }

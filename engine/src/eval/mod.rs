@@ -150,9 +150,9 @@ impl<'a> Env<'a> {
             "traceid" => non_empty(m.trace_id),
             "accountid" => non_empty(m.account_id),
             "sourceip" => non_empty(m.source_ip),
-            "timestamp" => Value::Int(m.timestamp_ms),
+            "timestamp" => Value::Int(m.timestamp_ms.into()),
             "newuuid" => Value::String(uuid::Uuid::new_v4().to_string()),
-            "rand" => Value::Decimal(rand::random::<f64>()),
+            "rand" => Value::double(rand::random::<f64>()),
             "sql_version" => Value::str(self.version.as_str()),
             "get_mqtt_property" => {
                 let Some(Value::String(name)) = args.first().map(|a| self.eval(a, row)) else {

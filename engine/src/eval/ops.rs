@@ -1,11 +1,13 @@
 //! AWS IoT SQL operators on [`Value`]s, following the operator tables of the reference (§3.5).
 //!
-//! Choices where AWS is silent (README, compatibility): Int arithmetic that overflows 64 bits
-//! becomes Decimal; division or modulo by zero is Undefined; a Null operand of an arithmetic
+//! Numbers are exact ([`crate::decimal`]): Int arithmetic whose result has more than 34 digits
+//! becomes a Decimal rounded to 34 digits, Decimal arithmetic rounds HALF_EVEN to 34 digits.
+//! Choices where AWS is silent (README, compatibility): division or modulo by zero is Undefined; a Null operand of an arithmetic
 //! operator gives Null (the conversion table maps Null to Null for numbers); Int / Int truncates
 //! toward zero, as the operator table says.
 
 use crate::ast::{BinaryOp, UnaryOp};
+use crate::decimal::{COEFF_LIMIT, Dec};
 use crate::value::{Value, values_equal};
 
 pub fn unary(op: UnaryOp, v: Value) -> Value {
@@ -14,10 +16,7 @@ pub fn unary(op: UnaryOp, v: Value) -> Value {
         UnaryOp::Neg => match v {
             Value::Null => Value::Null,
             other => match other.to_number() {
-                Some(Value::Int(i)) => i
-                    .checked_neg()
-                    .map(Value::Int)
-                    .unwrap_or(Value::Decimal(-(i as f64))),
+                Some(Value::Int(i)) => Value::Int(-i),
                 Some(Value::Decimal(d)) => Value::Decimal(-d),
                 _ => Value::Undefined,
             },
@@ -45,14 +44,11 @@ pub fn binary(op: BinaryOp, l: Value, r: Value) -> Value {
 
 fn compare(op: BinaryOp, l: &Value, r: &Value) -> Value {
     let ord = match (l, r) {
-        (Value::Int(a), Value::Int(b)) => a.partial_cmp(b),
+        (Value::Int(a), Value::Int(b)) => a.cmp(b),
         _ => match (l.to_decimal(), r.to_decimal()) {
-            (Some(a), Some(b)) => a.partial_cmp(&b),
+            (Some(a), Some(b)) => a.cmp(&b),
             _ => return Value::Undefined,
         },
-    };
-    let Some(ord) = ord else {
-        return Value::Undefined;
     };
     Value::Bool(match op {
         BinaryOp::Lt => ord.is_lt(),
@@ -91,55 +87,43 @@ fn arithmetic(op: BinaryOp, l: &Value, r: &Value) -> Value {
     };
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => int_op(op, x, y),
-        (a, b) => {
-            let (x, y) = (
-                a.to_decimal().unwrap_or(f64::NAN),
-                b.to_decimal().unwrap_or(f64::NAN),
-            );
-            decimal(match op {
-                BinaryOp::Add => x + y,
-                BinaryOp::Sub => x - y,
-                BinaryOp::Mul => x * y,
-                BinaryOp::Div if y == 0.0 => return Value::Undefined,
-                BinaryOp::Div => x / y,
-                BinaryOp::Mod if y == 0.0 => return Value::Undefined,
-                _ => x % y,
-            })
-        }
+        (a, b) => match (a.to_decimal(), b.to_decimal()) {
+            (Some(x), Some(y)) => decimal_op(op, x, y).map(Value::Decimal).unwrap_or_default(),
+            _ => Value::Undefined,
+        },
     }
 }
 
-fn int_op(op: BinaryOp, x: i64, y: i64) -> Value {
-    let exact = match op {
+/// `+ - * / %` on Decimals: exact, or rounded to 34 digits; `None` (Undefined) for a zero
+/// divisor or a result outside AWS's range.
+pub fn decimal_op(op: BinaryOp, x: Dec, y: Dec) -> Option<Dec> {
+    match op {
         BinaryOp::Add => x.checked_add(y),
         BinaryOp::Sub => x.checked_sub(y),
         BinaryOp::Mul => x.checked_mul(y),
-        BinaryOp::Div if y == 0 => return Value::Undefined,
         BinaryOp::Div => x.checked_div(y),
-        BinaryOp::Mod if y == 0 => return Value::Undefined,
         _ => x.checked_rem(y),
-    };
-    match exact {
-        Some(v) => Value::Int(v),
-        None => {
-            let (a, b) = (x as f64, y as f64);
-            decimal(match op {
-                BinaryOp::Add => a + b,
-                BinaryOp::Sub => a - b,
-                BinaryOp::Mul => a * b,
-                BinaryOp::Div => (a / b).trunc(),
-                _ => 0.0,
-            })
-        }
     }
 }
 
-/// A Decimal result; NaN and infinities are Undefined.
-pub fn decimal(d: f64) -> Value {
-    if d.is_finite() {
-        Value::Decimal(d)
-    } else {
-        Value::Undefined
+fn int_op(op: BinaryOp, x: i128, y: i128) -> Value {
+    // Ints are below 10^34: sums, differences, quotients and remainders fit in an i128.
+    let exact = match op {
+        BinaryOp::Add => Some(x + y),
+        BinaryOp::Sub => Some(x - y),
+        BinaryOp::Mul => x.checked_mul(y),
+        BinaryOp::Div | BinaryOp::Mod if y == 0 => return Value::Undefined,
+        BinaryOp::Div => Some(x / y),
+        _ => Some(x % y),
+    };
+    match exact {
+        Some(v) if v.unsigned_abs() < COEFF_LIMIT as u128 => Value::Int(v),
+        // Beyond 34 digits: a Decimal, rounded to 34 digits.
+        _ => Dec::from_int(x)
+            .zip(Dec::from_int(y))
+            .and_then(|(a, b)| decimal_op(op, a, b))
+            .map(Value::Decimal)
+            .unwrap_or_default(),
     }
 }
 
@@ -190,7 +174,7 @@ mod tests {
     #[test]
     fn comparison_table() {
         assert_eq!(
-            binary(Gt, Value::Int(3), Value::Decimal(2.5)),
+            binary(Gt, Value::Int(3), Value::decimal("2.5")),
             Value::Bool(true)
         );
         assert_eq!(binary(Lt, s("1.5"), Value::Int(2)), Value::Bool(true));
@@ -206,7 +190,7 @@ mod tests {
     #[test]
     fn equality_table() {
         assert_eq!(
-            binary(Eq, Value::Int(2), Value::Decimal(2.0)),
+            binary(Eq, Value::Int(2), Value::decimal("2.0")),
             Value::Bool(true)
         );
         assert_eq!(binary(Eq, s("a"), s("a")), Value::Bool(true));
@@ -231,8 +215,8 @@ mod tests {
     fn arithmetic_table() {
         assert_eq!(binary(Add, Value::Int(1), Value::Int(2)), Value::Int(3));
         assert_eq!(
-            binary(Add, Value::Int(1), Value::Decimal(0.5)),
-            Value::Decimal(1.5)
+            binary(Add, Value::Int(1), Value::decimal("0.5")),
+            Value::decimal("1.5")
         );
         assert_eq!(binary(Add, s("a"), Value::Int(1)), s("a1"));
         assert_eq!(binary(Add, Value::Int(1), s("a")), s("1a"));
@@ -243,21 +227,34 @@ mod tests {
         assert_eq!(binary(Sub, s("5"), Value::Int(2)), Value::Int(3));
         assert_eq!(binary(Sub, s("x"), Value::Int(2)), Value::Undefined);
         assert_eq!(
-            binary(Mul, Value::Decimal(1.5), Value::Int(2)),
-            Value::Decimal(3.0)
+            binary(Mul, Value::decimal("1.5"), Value::Int(2)),
+            Value::decimal("3.0")
         );
         assert_eq!(binary(Div, Value::Int(7), Value::Int(2)), Value::Int(3));
         assert_eq!(binary(Div, Value::Int(-7), Value::Int(2)), Value::Int(-3));
         assert_eq!(
-            binary(Div, Value::Int(7), Value::Decimal(2.0)),
-            Value::Decimal(3.5)
+            binary(Div, Value::Int(7), Value::decimal("2.0")),
+            Value::decimal("3.5")
         );
         assert_eq!(binary(Div, Value::Int(7), Value::Int(0)), Value::Undefined);
         assert_eq!(binary(Mod, Value::Int(8), Value::Int(3)), Value::Int(2));
         assert_eq!(binary(Mod, Value::Int(-8), Value::Int(3)), Value::Int(-2));
         assert_eq!(
-            binary(Add, Value::Int(i64::MAX), Value::Int(1)),
-            Value::Decimal(9.223372036854776e18)
+            binary(Add, Value::Int(i64::MAX as i128), Value::Int(1)),
+            Value::Int(9223372036854775808)
+        );
+        let max = Value::Int(9999999999999999999999999999999999);
+        assert_eq!(
+            binary(Add, max.clone(), Value::Int(1)),
+            Value::decimal("1E34")
+        );
+        assert_eq!(
+            binary(Mul, max.clone(), max),
+            Value::decimal("9.999999999999999999999999999999998E67")
+        );
+        assert_eq!(
+            binary(Add, Value::decimal("0.1"), Value::decimal("0.2")),
+            Value::decimal("0.3")
         );
         assert_eq!(binary(Add, Value::Null, Value::Int(1)), Value::Null);
         assert_eq!(binary(Mul, Value::Null, s("q")), Value::Undefined);
@@ -266,7 +263,7 @@ mod tests {
     #[test]
     fn in_operator() {
         assert_eq!(
-            in_list(&Value::Int(2), vec![Value::Int(1), Value::Decimal(2.0)]),
+            in_list(&Value::Int(2), vec![Value::Int(1), Value::decimal("2.0")]),
             Value::Bool(true)
         );
         assert_eq!(

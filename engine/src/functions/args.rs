@@ -5,10 +5,17 @@
 //! it, and the rows that only say "std conv" are treated the same way, so a Null argument to a
 //! numeric or string function gives Undefined, never Null.
 
+use crate::decimal::{Dec, RoundTo};
 use crate::value::Value;
 
-/// A numeric argument as f64: Int, Decimal, or a String matching the AWS number regex.
+/// A numeric argument as a double (for the functions AWS documents as double precision): Int,
+/// Decimal, or a String matching the AWS number regex.
 pub fn num(v: &Value) -> Option<f64> {
+    v.to_f64()
+}
+
+/// A numeric argument as an exact Decimal.
+pub fn decimal(v: &Value) -> Option<Dec> {
     v.to_decimal()
 }
 
@@ -21,21 +28,13 @@ pub fn int_floor(v: &Value) -> Option<i64> {
 /// Like [`int_floor`] but saturating: huge magnitudes clamp to i64::MIN/MAX instead of failing.
 /// Used for indices and widths, where only the clamped value matters (e.g. `-2.411E247`).
 pub fn int_saturating(v: &Value) -> Option<i64> {
-    match v {
-        Value::Int(i) => Some(*i),
-        _ => {
-            let d = v.to_decimal()?.floor();
-            if d.is_nan() {
-                None
-            } else if d >= 9.2e18 {
-                Some(i64::MAX)
-            } else if d <= -9.2e18 {
-                Some(i64::MIN)
-            } else {
-                Some(d as i64)
-            }
-        }
-    }
+    let d = v.to_decimal()?;
+    let whole = d.to_integral(RoundTo::Floor).to_int();
+    Some(match whole.map(i64::try_from) {
+        Some(Ok(i)) => i,
+        _ if d.signum() > 0 => i64::MAX,
+        _ => i64::MIN,
+    })
 }
 
 /// A String argument through the standard conversion (Null/Undefined → `None`).
@@ -43,19 +42,10 @@ pub fn text(v: &Value) -> Option<String> {
     v.to_string_std()
 }
 
-/// A Decimal result; NaN and infinities are Undefined.
-pub fn dec(d: f64) -> Value {
-    if d.is_finite() {
-        Value::Decimal(d)
-    } else {
-        Value::Undefined
-    }
-}
-
-/// An integral f64 as an Int result; a value outside i64 stays a Decimal, non-finite is Undefined.
-pub fn int_result(d: f64) -> Value {
-    match crate::value::f64_to_i64(d) {
+/// A whole Decimal as an Int result; beyond 34 digits it stays a Decimal.
+pub fn int_result(d: Dec) -> Value {
+    match d.to_int() {
         Some(i) => Value::Int(i),
-        None => dec(d),
+        None => Value::Decimal(d),
     }
 }

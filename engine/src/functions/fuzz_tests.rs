@@ -37,15 +37,14 @@ fn value() -> impl Strategy<Value = Value> {
             any::<i64>(),
             -2000i64..2000
         ]
-        .prop_map(Value::Int),
-        prop_oneof![
-            Just(f64::NAN),
-            Just(f64::INFINITY),
-            Just(-0.0),
-            Just(1e300),
-            any::<f64>()
-        ]
-        .prop_map(Value::Decimal),
+        .prop_map(|i| Value::Int(i.into())),
+        Just(Value::Int(9999999999999999999999999999999999)),
+        prop_oneof![Just(-0.0), Just(1e300), Just(1e-300), any::<f64>()].prop_map(Value::double),
+        "-?[0-9]{1,40}(\\.[0-9]{1,40})?(E-?[0-9]{1,3})?".prop_map(|t| {
+            crate::value::parse_decimal_string(&t)
+                .map(Value::Decimal)
+                .unwrap_or_default()
+        }),
         interesting_string().prop_map(Value::String),
         proptest::collection::vec(any::<u8>(), 0..8).prop_map(Value::Binary),
     ];

@@ -5,13 +5,14 @@
 //! the AWS number regex); anything else, including Null, gives Undefined. Decimal results that are
 //! not finite (`acos(2)`, `ln(-1)`, `sqrt(-1)`) are Undefined.
 
-use super::args::{dec, int_floor, int_result, num};
+use super::args::{decimal, int_floor, int_result, num};
+use crate::decimal::RoundTo;
 use crate::value::{SqlVersion, Value};
 
 /// Applies a double → double function to a numeric argument.
 fn unary(args: &[Value], f: fn(f64) -> f64) -> Value {
     match args.first().and_then(num) {
-        Some(x) => dec(f(x)),
+        Some(x) => Value::double(f(x)),
         None => Value::Undefined,
     }
 }
@@ -22,7 +23,7 @@ fn bitwise(args: &[Value], f: fn(i64, i64) -> i64) -> Value {
         args.first().and_then(int_floor),
         args.get(1).and_then(int_floor),
     ) {
-        (Some(a), Some(b)) => Value::Int(f(a, b)),
+        (Some(a), Some(b)) => Value::Int(f(a, b).into()),
         _ => Value::Undefined,
     }
 }
@@ -30,12 +31,9 @@ fn bitwise(args: &[Value], f: fn(i64, i64) -> i64) -> Value {
 /// `abs`: Int → Int, Decimal → Decimal, numeric String → Decimal.
 pub fn abs(args: &[Value], _v: SqlVersion) -> Value {
     match args.first() {
-        Some(Value::Int(i)) => match i.checked_abs() {
-            Some(a) => Value::Int(a),
-            None => dec((*i as f64).abs()),
-        },
-        Some(other) => match num(other) {
-            Some(d) => dec(d.abs()),
+        Some(Value::Int(i)) => Value::Int(i.abs()),
+        Some(other) => match decimal(other) {
+            Some(d) => Value::Decimal(d.abs()),
             None => Value::Undefined,
         },
         None => Value::Undefined,
@@ -57,7 +55,7 @@ pub fn atan(args: &[Value], _v: SqlVersion) -> Value {
 /// `atan2(y, x)`, as Java's `Math.atan2(y, x)`.
 pub fn atan2(args: &[Value], _v: SqlVersion) -> Value {
     match (args.first().and_then(num), args.get(1).and_then(num)) {
-        (Some(y), Some(x)) => dec(y.atan2(x)),
+        (Some(y), Some(x)) => Value::double(y.atan2(x)),
         _ => Value::Undefined,
     }
 }
@@ -78,17 +76,17 @@ pub fn bitxor(args: &[Value], _v: SqlVersion) -> Value {
 /// (a 4-bit NOT); that is a documented inconsistency (§3.16 item 2) and we do not reproduce it.
 pub fn bitnot(args: &[Value], _v: SqlVersion) -> Value {
     match args.first().and_then(int_floor) {
-        Some(a) => Value::Int(!a),
+        Some(a) => Value::Int((!a).into()),
         None => Value::Undefined,
     }
 }
 
-/// Rounds a numeric argument to an Int result with `f`; an Int argument is returned unchanged.
-fn to_int_with(args: &[Value], f: fn(f64) -> f64) -> Value {
+/// Rounds a numeric argument to an Int result; an Int argument is returned unchanged.
+fn to_int_with(args: &[Value], mode: RoundTo) -> Value {
     match args.first() {
         Some(Value::Int(i)) => Value::Int(*i),
-        Some(other) => match num(other) {
-            Some(d) => int_result(f(d)),
+        Some(other) => match decimal(other) {
+            Some(d) => int_result(d.to_integral(mode)),
             None => Value::Undefined,
         },
         None => Value::Undefined,
@@ -97,26 +95,23 @@ fn to_int_with(args: &[Value], f: fn(f64) -> f64) -> Value {
 
 /// `ceil`: Int result.
 pub fn ceil(args: &[Value], _v: SqlVersion) -> Value {
-    to_int_with(args, f64::ceil)
+    to_int_with(args, RoundTo::Ceil)
 }
 
 /// `floor`: Int result.
 pub fn floor(args: &[Value], _v: SqlVersion) -> Value {
-    to_int_with(args, f64::floor)
+    to_int_with(args, RoundTo::Floor)
 }
 
 /// `round`: Int result, halves rounded away from zero (`Round(-1.5)` = -2, as documented).
 pub fn round(args: &[Value], _v: SqlVersion) -> Value {
-    to_int_with(args, f64::round)
+    to_int_with(args, RoundTo::HalfUp)
 }
 
 /// `sign`: Int -1, 0 or 1.
 pub fn sign(args: &[Value], _v: SqlVersion) -> Value {
-    match args.first().and_then(num) {
-        Some(d) if d.is_nan() => Value::Undefined,
-        Some(d) if d > 0.0 => Value::Int(1),
-        Some(d) if d < 0.0 => Value::Int(-1),
-        Some(_) => Value::Int(0),
+    match args.first().and_then(decimal) {
+        Some(d) => Value::Int(d.signum().into()),
         None => Value::Undefined,
     }
 }
@@ -164,32 +159,30 @@ pub fn tanh(args: &[Value], _v: SqlVersion) -> Value {
 }
 
 /// `mod` / `remainder`: Int,Int → Int with the sign of the dividend (Java's truncated `%`);
-/// any Decimal or String operand → Decimal (Java's `%` on doubles). Divisor 0 → Undefined.
+/// any Decimal or String operand → Decimal (`BigDecimal.remainder`). Divisor 0 → Undefined.
 pub fn modulo(args: &[Value], _v: SqlVersion) -> Value {
     match (args.first(), args.get(1)) {
         (Some(Value::Int(a)), Some(Value::Int(b))) => {
             if *b == 0 {
                 Value::Undefined
             } else {
-                // i64::MIN % -1 overflows in Rust; mathematically it is 0.
-                Value::Int(a.wrapping_rem(*b))
+                Value::Int(a % b)
             }
         }
-        (Some(a), Some(b)) => match (num(a), num(b)) {
-            (Some(_), Some(0.0)) => Value::Undefined,
-            (Some(x), Some(y)) => dec(x % y),
+        (Some(a), Some(b)) => match (decimal(a), decimal(b)) {
+            (Some(x), Some(y)) => x.checked_rem(y).map(Value::Decimal).unwrap_or_default(),
             _ => Value::Undefined,
         },
         _ => Value::Undefined,
     }
 }
 
-/// `nanvl(x, d)`: `d` when `x` is Undefined, Null or a NaN Decimal; otherwise `x` unchanged.
+/// `nanvl(x, d)`: `d` when `x` is Undefined or Null (a NaN result, such as `sqrt(-1)`, is
+/// already Undefined: Decimals have no NaN); otherwise `x` unchanged.
 pub fn nanvl(args: &[Value], _v: SqlVersion) -> Value {
     let first = args.first().cloned().unwrap_or_default();
     match first {
         Value::Undefined | Value::Null => args.get(1).cloned().unwrap_or_default(),
-        Value::Decimal(d) if d.is_nan() => args.get(1).cloned().unwrap_or_default(),
         other => other,
     }
 }
@@ -197,14 +190,13 @@ pub fn nanvl(args: &[Value], _v: SqlVersion) -> Value {
 /// `power(x, y)`: always a Decimal.
 pub fn power(args: &[Value], _v: SqlVersion) -> Value {
     match (args.first().and_then(num), args.get(1).and_then(num)) {
-        (Some(x), Some(y)) => dec(x.powf(y)),
+        (Some(x), Some(y)) => Value::double(x.powf(y)),
         _ => Value::Undefined,
     }
 }
 
 /// `trunc(x, n)`: `x` truncated toward zero to `n` decimal places, `n` rounded down and clamped to
-/// 0..34, trailing zeros stripped. An Int `x` is returned unchanged. The truncation works on the
-/// shortest decimal spelling of the double, so `trunc(0.29, 2)` is 0.29 (not 0.28).
+/// 0..34, trailing zeros stripped. An Int `x` is returned unchanged.
 ///
 /// Choice: a whole result is returned as an Int (`trunc(2.00, 5)` = 2 in both SQL versions),
 /// matching Java's `stripTrailingZeros()`.
@@ -212,37 +204,22 @@ pub fn trunc(args: &[Value], _v: SqlVersion) -> Value {
     let Some(places) = args.get(1).and_then(super::args::int_saturating) else {
         return Value::Undefined;
     };
-    let places = places.clamp(0, 34) as usize;
+    let places = places.clamp(0, 34) as u32;
     match args.first() {
         Some(Value::Int(i)) => Value::Int(*i),
-        Some(other) => match num(other) {
-            Some(d) if d.is_finite() => truncate_decimal(d, places),
-            _ => Value::Undefined,
+        Some(other) => match decimal(other) {
+            Some(d) => {
+                let t = d.trunc_places(places);
+                if t.is_integral() {
+                    int_result(t)
+                } else {
+                    Value::Decimal(t)
+                }
+            }
+            None => Value::Undefined,
         },
         None => Value::Undefined,
     }
-}
-
-/// Truncates the plain decimal spelling of `d` to `places` fraction digits.
-fn truncate_decimal(d: f64, places: usize) -> Value {
-    // Rust's `{}` for f64 is the shortest round-trip spelling without an exponent.
-    let text = format!("{d}");
-    let (int_part, frac_part) = match text.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (text.as_str(), ""),
-    };
-    let kept = &frac_part[..frac_part.len().min(places)];
-    let kept = kept.trim_end_matches('0');
-    if kept.is_empty() {
-        return match int_part.parse::<i64>() {
-            Ok(i) => Value::Int(i),
-            Err(_) => int_part.parse::<f64>().map(int_result).unwrap_or_default(),
-        };
-    }
-    format!("{int_part}.{kept}")
-        .parse::<f64>()
-        .map(dec)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -250,7 +227,13 @@ fn truncate_decimal(d: f64, places: usize) -> Value {
 mod tests {
     use super::*;
     use crate::value::SqlVersion::V2016_03_23 as V2;
-    use Value::{Bool, Decimal, Int, Null, Undefined};
+    use Value::{Bool, Int, Null, Undefined};
+
+    /// The Decimal of a double's shortest spelling (tests spell Decimals as literals).
+    #[allow(non_snake_case)]
+    fn Decimal(x: f64) -> Value {
+        Value::double(x)
+    }
 
     fn s(x: &str) -> Value {
         Value::str(x)
@@ -270,7 +253,7 @@ mod tests {
         assert_eq!(abs(&[arr(vec![Int(1)])], V2), Undefined);
         assert_eq!(abs(&[Null], V2), Undefined);
         assert_eq!(abs(&[Undefined], V2), Undefined);
-        assert_eq!(abs(&[Int(i64::MIN)], V2), Decimal(-(i64::MIN as f64)));
+        assert_eq!(abs(&[Int(i64::MIN.into())], V2), Int(9223372036854775808));
     }
 
     #[test]
@@ -367,7 +350,7 @@ mod tests {
         assert_eq!(modulo(&[s("8"), Int(3)], V2), Decimal(2.0));
         assert_eq!(modulo(&[Int(8), Int(0)], V2), Undefined);
         assert_eq!(modulo(&[Decimal(8.0), Decimal(0.0)], V2), Undefined);
-        assert_eq!(modulo(&[Int(i64::MIN), Int(-1)], V2), Int(0));
+        assert_eq!(modulo(&[Int(i64::MIN.into()), Int(-1)], V2), Int(0));
         assert_eq!(modulo(&[Int(8), Bool(true)], V2), Undefined);
         assert_eq!(modulo(&[Null, Int(3)], V2), Undefined);
     }

@@ -77,7 +77,7 @@ pub fn startswith(args: &[Value], _v: SqlVersion) -> Value {
 /// -1 follows Java).
 pub fn indexof(args: &[Value], _v: SqlVersion) -> Value {
     or_undefined(two_texts(args).map(|(s, sub)| match s.find(&sub) {
-        Some(byte_pos) => Value::Int(utf16_len(&s[..byte_pos]) as i64),
+        Some(byte_pos) => Value::Int(utf16_len(&s[..byte_pos]) as i128),
         None => Value::Int(-1),
     }))
 }
@@ -88,7 +88,7 @@ pub fn length(args: &[Value], _v: SqlVersion) -> Value {
     or_undefined(
         args.first()
             .and_then(text)
-            .map(|s| Value::Int(utf16_len(&s) as i64)),
+            .map(|s| Value::Int(utf16_len(&s) as i128)),
     )
 }
 
@@ -116,7 +116,7 @@ pub fn numbytes(args: &[Value], _v: SqlVersion) -> Value {
     or_undefined(
         args.first()
             .and_then(text)
-            .map(|s| Value::Int(s.len() as i64)),
+            .map(|s| Value::Int(s.len() as i128)),
     )
 }
 

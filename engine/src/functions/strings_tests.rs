@@ -2,7 +2,13 @@
 
 use super::*;
 use crate::value::{Object, SqlVersion::V2016_03_23 as V2};
-use Value::{Binary, Bool, Decimal, Int, Null, Undefined};
+use Value::{Binary, Bool, Int, Null, Undefined};
+
+/// The Decimal of a double's shortest spelling (tests spell Decimals as literals).
+#[allow(non_snake_case)]
+fn Decimal(x: f64) -> Value {
+    Value::double(x)
+}
 
 fn s(x: &str) -> Value {
     Value::str(x)

@@ -89,7 +89,7 @@ pub fn time_to_epoch(args: &[Value], _v: SqlVersion) -> Value {
         return Value::Undefined;
     };
     parse_to_epoch(&input, &pattern)
-        .map(Value::Int)
+        .map(|ms| Value::Int(ms.into()))
         .unwrap_or_default()
 }
 
@@ -97,7 +97,13 @@ pub fn time_to_epoch(args: &[Value], _v: SqlVersion) -> Value {
 mod tests {
     use super::*;
     use crate::value::SqlVersion::V2016_03_23 as V2;
-    use Value::{Bool, Decimal, Int, Null, Undefined};
+    use Value::{Bool, Int, Null, Undefined};
+
+    /// The Decimal of a double's shortest spelling (tests spell Decimals as literals).
+    #[allow(non_snake_case)]
+    fn Decimal(x: f64) -> Value {
+        Value::double(x)
+    }
 
     fn s(x: &str) -> Value {
         Value::str(x)
@@ -156,7 +162,10 @@ mod tests {
         assert_eq!(parse_time(&[s("yyyy"), Bool(true)], V2), Undefined);
         assert_eq!(parse_time(&[s("yyyy"), s("soon")], V2), Undefined);
         assert_eq!(parse_time(&[Null, Int(0)], V2), Undefined);
-        assert_eq!(parse_time(&[s("yyyy"), Int(i64::MAX)], V2), Undefined);
+        assert_eq!(
+            parse_time(&[s("yyyy"), Int(i64::MAX.into())], V2),
+            Undefined
+        );
     }
 
     #[test]

@@ -14,9 +14,9 @@ pub enum Tok {
         text: String,
         double: bool,
     },
-    Int(i64),
+    Int(i128),
     /// A numeric literal with a fraction or exponent, or an integer too big for i64.
-    Decimal(f64),
+    Decimal(crate::decimal::Dec),
     /// `@name`
     Var(String),
     Sym(&'static str),
@@ -131,12 +131,15 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
                 }
             }
             let text: String = chars[start..i].iter().collect();
-            let tok = match (decimal, text.parse::<i64>()) {
-                (false, Ok(v)) => Tok::Int(v),
-                _ => Tok::Decimal(
-                    text.parse::<f64>()
-                        .map_err(|_| CompileError::new(pos, format!("invalid number `{text}`")))?,
-                ),
+            let tok = match crate::value::number_from_text(text.as_bytes()) {
+                Some(crate::value::Value::Int(v)) if !decimal => Tok::Int(v),
+                Some(crate::value::Value::Decimal(d)) => Tok::Decimal(d),
+                _ => {
+                    return Err(CompileError::new(
+                        pos,
+                        format!("invalid number `{text}`: Decimals range from 1E-999 to 9.999E999"),
+                    ));
+                }
             };
             out.push(Token { tok, pos });
             end = Pos { line, col };
@@ -210,7 +213,10 @@ mod tests {
             }
         );
         assert_eq!(t[6].tok, Tok::Sym(">="));
-        assert_eq!(t[7].tok, Tok::Decimal(1500.0));
+        assert_eq!(
+            t[7].tok,
+            Tok::Decimal(crate::decimal::Dec::parse(b"1500").unwrap())
+        );
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl Parser {
             Tok::Ident(s) => format!("`{s}`"),
             Tok::Str { text, .. } => format!("string '{text}'"),
             Tok::Int(i) => format!("number {i}"),
-            Tok::Decimal(d) => format!("number {d}"),
+            Tok::Decimal(d) => format!("number {}", crate::json_out::format_decimal(*d)),
             Tok::Var(v) => format!("`@{v}`"),
             Tok::Sym(s) => format!("`{s}`"),
             Tok::Eof => "end of statement".to_owned(),
