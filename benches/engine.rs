@@ -32,13 +32,32 @@ fn payloads() -> Vec<String> {
         .collect()
 }
 
+/// The same payloads with two 20-digit integers (beyond 64 bits: exact Ints since 34-digit
+/// numbers) and a 20-digit decimal.
+fn wide_number_payloads() -> Vec<String> {
+    payloads()
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let members = format!(
+                r#","serial":123456789012345{:05},"counter":98765432109876{:06},"energy":1234567890.1234567{:03}}}"#,
+                i, i, i
+            );
+            p.strip_suffix('}').expect("an object").to_owned() + &members
+        })
+        .collect()
+}
+
 fn bench_rule(c: &mut Criterion, name: &str, sql: &str) {
+    bench_rule_on(c, name, sql, payloads());
+}
+
+fn bench_rule_on(c: &mut Criterion, name: &str, sql: &str, payloads: Vec<String>) {
     let rule = Rule::compile(sql, SqlVersion::V2016_03_23).expect("bench rule compiles");
     assert!(
         rule.is_vectorised(),
         "{name} should take the vectorised path"
     );
-    let payloads = payloads();
     let topics: Vec<String> = (0..BATCH)
         .map(|i| format!("sensors/room{}", i % 16))
         .collect();
@@ -77,6 +96,19 @@ fn engine(c: &mut Criterion) {
         c,
         "star_topic_clientid",
         "SELECT *, topic(2) AS room, clientid() AS id FROM 'sensors/+'",
+    );
+    // Decimal arithmetic (exact, 34 digits): the most common IoT rule.
+    bench_rule(
+        c,
+        "fahrenheit",
+        "SELECT temperature * 1.8 + 32 AS f, humidity FROM 'sensors/+' WHERE temperature > 30",
+    );
+    // `*` over payloads with 20-digit numbers, printed back exactly.
+    bench_rule_on(
+        c,
+        "star_20_digit_numbers",
+        "SELECT * FROM 'sensors/+'",
+        wide_number_payloads(),
     );
     // Five functions: two context functions plus arithmetic work the vectorised path does, and
     // three pure functions, which make this rule take the row path (measured honestly).
