@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Array, Decimal128Array, Int64Array, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Moto, action, message, s3_context, settings};
@@ -151,15 +151,19 @@ async fn parquet_batches_read_back_to_the_same_rows() {
     let temps = col("temp");
     let sites = col("site");
     let ids = ids.as_any().downcast_ref::<Int64Array>().unwrap();
-    let temps = temps.as_any().downcast_ref::<Float64Array>().unwrap();
+    // Decimals are exact: Decimal128 at the object's largest scale.
+    let temps = temps.as_any().downcast_ref::<Decimal128Array>().unwrap();
     let sites = sites.as_any().downcast_ref::<StringArray>().unwrap();
     // Rows arrive in any order (concurrent callers); compare as a set of tuples.
-    let mut got: Vec<(i64, f64, String)> = (0..b.num_rows())
-        .map(|i| (ids.value(i), temps.value(i), sites.value(i).to_owned()))
+    let mut got: Vec<(i64, String, String)> = (0..b.num_rows())
+        .map(|i| {
+            let temp = temps.value_as_string(i);
+            (ids.value(i), temp, sites.value(i).to_owned())
+        })
         .collect();
     got.sort_by_key(|r| r.0);
-    let expected: Vec<(i64, f64, String)> = (0..5)
-        .map(|n| (n, 20.5 + n as f64, format!("s{n}")))
+    let expected: Vec<(i64, String, String)> = (0..5)
+        .map(|n| (n, format!("{}.5", 20 + n), format!("s{n}")))
         .collect();
     assert_eq!(got, expected);
     assert_eq!(
