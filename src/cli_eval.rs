@@ -12,7 +12,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use rulewire_actions::{ActionContext, BoxFuture, MqttPublisher, NoopMetrics, RetryPolicy};
+use rulewire_actions::{
+    ActionContext, BoxFuture, MqttPublisher, NoopMetrics, PublishProperties, RetryPolicy,
+};
 use rulewire_engine::{Message, MqttProperties, Rule, SqlVersion};
 
 use rulewire::registry::build_action_spec;
@@ -245,7 +247,7 @@ impl MqttPublisher for OfflinePublisher {
         _qos: u8,
         _retain: bool,
         _payload: Vec<u8>,
-        _user_properties: Vec<(String, String)>,
+        _properties: PublishProperties,
     ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { Err("`rulewire check` does not publish".to_owned()) })
     }

@@ -18,7 +18,7 @@ use rulewire_actions::MqttPublisher;
 const T: Duration = Duration::from_secs(10);
 
 async fn publish(p: &Arc<Publisher>, topic: &str, qos: u8, payload: &str) -> Result<(), String> {
-    p.publish(topic.into(), qos, false, payload.into(), Vec::new())
+    p.publish(topic.into(), qos, false, payload.into(), Default::default())
         .await
 }
 

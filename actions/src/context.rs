@@ -14,6 +14,20 @@ use crate::{
 /// A boxed, `Send` future (what the object-safe traits of this crate return).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// MQTT 5 properties of one publish (AWS's republish `headers`). MQTT 3.1.1 carries none of
+/// them; the publisher drops them there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishProperties {
+    pub user_properties: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    pub correlation_data: Option<Vec<u8>>,
+    /// Seconds.
+    pub message_expiry: Option<u32>,
+    /// 0: unspecified bytes, 1: UTF-8 data.
+    pub payload_format_indicator: Option<u8>,
+    pub response_topic: Option<String>,
+}
+
 /// Publishes to the MQTT broker the service is connected to.
 pub trait MqttPublisher: Send + Sync {
     /// Publishes one message. For QoS 1 the future should resolve once the broker's PUBACK
@@ -25,7 +39,7 @@ pub trait MqttPublisher: Send + Sync {
         qos: u8,
         retain: bool,
         payload: Vec<u8>,
-        user_properties: Vec<(String, String)>,
+        properties: PublishProperties,
     ) -> BoxFuture<'_, Result<(), String>>;
 }
 

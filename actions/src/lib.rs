@@ -35,7 +35,9 @@ use std::sync::Arc;
 use rulewire_engine::{CompileError, SqlVersion};
 
 pub use config::ActionConfig;
-pub use context::{ActionContext, BoxFuture, DEFAULT_MAX_IN_FLIGHT, MqttPublisher};
+pub use context::{
+    ActionContext, BoxFuture, DEFAULT_MAX_IN_FLIGHT, MqttPublisher, PublishProperties,
+};
 pub use delivery::DeliveryConfig;
 pub use error_payload::{ActionFailure, error_payload};
 pub use fired::FiredMessage;

@@ -29,7 +29,7 @@ impl MqttPublisher for NoPublisher {
         _: u8,
         _: bool,
         _: Vec<u8>,
-        _: Vec<(String, String)>,
+        _: crate::PublishProperties,
     ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { Err("no MQTT in this test".to_owned()) })
     }

@@ -7,6 +7,8 @@ use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::v4 as v4b;
 use rumqttc::v5::mqttbytes::v5 as v5b;
 
+use rulewire_actions::PublishProperties;
+
 use super::IncomingPublish;
 use crate::config::Protocol;
 
@@ -32,8 +34,8 @@ pub struct OutPublish<'a> {
     /// 0 for QoS 0.
     pub pkid: u16,
     pub payload: Bytes,
-    /// MQTT 5 only; MQTT 3.1.1 has no user properties.
-    pub user_properties: &'a [(String, String)],
+    /// MQTT 5 only; MQTT 3.1.1 has no properties.
+    pub properties: &'a PublishProperties,
 }
 
 /// A packet from the broker that the publisher acts on.
@@ -113,10 +115,17 @@ pub fn publish(protocol: Protocol, p: OutPublish, buf: &mut BytesMut) -> Result<
         .write(buf, usize::MAX)
         .map_err(|e| e.to_string()),
         Protocol::V5 => {
-            let properties = (!p.user_properties.is_empty()).then(|| v5b::PublishProperties {
-                user_properties: p.user_properties.to_vec(),
-                ..Default::default()
-            });
+            let props = p.properties;
+            let properties =
+                (*props != PublishProperties::default()).then(|| v5b::PublishProperties {
+                    payload_format_indicator: props.payload_format_indicator,
+                    message_expiry_interval: props.message_expiry,
+                    response_topic: props.response_topic.clone(),
+                    correlation_data: props.correlation_data.clone().map(Bytes::from),
+                    user_properties: props.user_properties.clone(),
+                    content_type: props.content_type.clone(),
+                    ..Default::default()
+                });
             let mut publish = v5b::Publish::new(p.topic, v5_qos(p.qos), p.payload, properties);
             publish.retain = p.retain;
             publish.pkid = p.pkid;
@@ -317,14 +326,21 @@ mod tests {
     fn publish_round_trips_and_partial_packets_wait() {
         for protocol in [Protocol::V4, Protocol::V5] {
             let mut buf = BytesMut::new();
-            let props = vec![("k".to_owned(), "v".to_owned())];
+            let props = PublishProperties {
+                user_properties: vec![("k".to_owned(), "v".to_owned())],
+                content_type: Some("application/json".into()),
+                correlation_data: Some(vec![1, 2, 3]),
+                message_expiry: Some(60),
+                payload_format_indicator: Some(1),
+                response_topic: Some("reply/to".into()),
+            };
             let out = OutPublish {
                 topic: "out/room1",
                 qos: 1,
                 retain: true,
                 pkid: 7,
                 payload: Bytes::from_static(b"{\"t\":1}"),
-                user_properties: &props,
+                properties: &props,
             };
             publish(protocol, out, &mut buf).unwrap();
             let whole = buf.clone();
@@ -344,7 +360,13 @@ mod tests {
                             (&p.topic[..], p.pkid, p.retain),
                             (&b"out/room1"[..], 7, true)
                         );
-                        assert_eq!(p.properties.unwrap().user_properties, props);
+                        let got = p.properties.unwrap();
+                        assert_eq!(got.user_properties, props.user_properties);
+                        assert_eq!(got.content_type.as_deref(), Some("application/json"));
+                        assert_eq!(got.correlation_data.as_deref(), Some(&[1u8, 2, 3][..]));
+                        assert_eq!(got.message_expiry_interval, Some(60));
+                        assert_eq!(got.payload_format_indicator, Some(1));
+                        assert_eq!(got.response_topic.as_deref(), Some("reply/to"));
                     }
                     other => panic!("{other:?}"),
                 },

@@ -163,7 +163,7 @@ async fn serve(
                         retain: publish.retain,
                         pkid,
                         payload: Bytes::from(publish.payload),
-                        user_properties: &publish.user_properties,
+                        properties: &publish.properties,
                     }, &mut out);
                     match (encoded, publish.acked) {
                         (Ok(()), Some(acked)) => { in_flight.insert(pkid, acked); }

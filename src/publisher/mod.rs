@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rulewire_actions::{BoxFuture, MqttPublisher};
+use rulewire_actions::{BoxFuture, MqttPublisher, PublishProperties};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::BrokerConfig;
@@ -41,7 +41,7 @@ struct Outgoing {
     qos: u8,
     retain: bool,
     payload: Vec<u8>,
-    user_properties: Vec<(String, String)>,
+    properties: PublishProperties,
     /// Resolved by the PUBACK (QoS 1 only).
     acked: Option<oneshot::Sender<Result<(), String>>>,
 }
@@ -75,7 +75,7 @@ impl Publisher {
         qos: u8,
         retain: bool,
         payload: Vec<u8>,
-        user_properties: Vec<(String, String)>,
+        properties: PublishProperties,
     ) -> Result<(), String> {
         let (acked, wait) = match qos {
             0 => (None, None),
@@ -89,7 +89,7 @@ impl Publisher {
             qos,
             retain,
             payload,
-            user_properties,
+            properties,
             acked,
         };
         if let Err(e) = self.queue.send(outgoing).await {
@@ -114,8 +114,8 @@ impl MqttPublisher for Publisher {
         qos: u8,
         retain: bool,
         payload: Vec<u8>,
-        user_properties: Vec<(String, String)>,
+        properties: PublishProperties,
     ) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(self.publish_inner(topic, qos, retain, payload, user_properties))
+        Box::pin(self.publish_inner(topic, qos, retain, payload, properties))
     }
 }

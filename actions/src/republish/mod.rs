@@ -1,11 +1,13 @@
 //! The `republish` action: publish the rule's output to an MQTT topic.
 //!
-//! The topic and the MQTT 5 user properties are templates rendered against the ORIGINAL
-//! message. A leading `$$` in the topic is AWS's escape for reserved topics: `$$aws/things/x`
+//! The topic and the MQTT 5 headers ([`headers`]: user properties, content type, correlation
+//! data, message expiry, payload format indicator, response topic) are templates rendered
+//! against the ORIGINAL message. A leading `$$` in the topic is AWS's escape for reserved topics: `$$aws/things/x`
 //! publishes to `$aws/things/x`. A topic that renders empty, with a wildcard (`+`, `#`) or a
 //! NUL is a permanent failure, reported for the error action; publish errors are retried.
 
 mod config;
+mod headers;
 #[cfg(test)]
 mod tests;
 
@@ -16,10 +18,11 @@ use rulewire_engine::{SqlVersion, Template};
 pub use config::RepublishConfig;
 
 use crate::{
-    Action, ActionContext, BuildError, FiredMessage,
+    Action, ActionContext, BuildError, FiredMessage, PublishProperties,
     delivery::{AttemptError, Delivered, Delivery, Rejected, Sink},
-    templates::{self, Pairs},
+    templates,
 };
+use headers::Headers;
 
 /// Default per-attempt timeout: until the broker's PUBACK for QoS 1.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
@@ -37,12 +40,12 @@ pub fn build(
         ));
     }
     let topic = TopicTemplate::parse(&cfg.topic, version)?;
-    let user_properties = Pairs::compile("user_properties", &cfg.user_properties, version)?;
+    let headers = Headers::compile(cfg, version)?;
     let sink = Republish {
         topic,
         qos: cfg.qos,
         retain: cfg.retain,
-        user_properties,
+        headers,
         ctx: ctx.clone(),
     };
     Ok(Delivered::action(
@@ -111,14 +114,14 @@ struct Republish {
     topic: TopicTemplate,
     qos: u8,
     retain: bool,
-    user_properties: Pairs,
+    headers: Headers,
     ctx: ActionContext,
 }
 
 /// One rendered publish.
 struct Request {
     topic: String,
-    user_properties: Vec<(String, String)>,
+    properties: PublishProperties,
 }
 
 impl Sink for Republish {
@@ -135,11 +138,14 @@ impl Sink for Republish {
                 message,
             });
         }
-        let user_properties = self.user_properties.render(&msg.as_engine_message());
-        Ok(Request {
-            topic,
-            user_properties,
-        })
+        let properties = self
+            .headers
+            .render(&msg.as_engine_message())
+            .map_err(|message| Rejected {
+                resource: topic.clone(),
+                message,
+            })?;
+        Ok(Request { topic, properties })
     }
 
     fn resource(req: &Request) -> &str {
@@ -152,7 +158,7 @@ impl Sink for Republish {
             self.qos,
             self.retain,
             msg.output.clone(),
-            req.user_properties.clone(),
+            req.properties.clone(),
         );
         publish
             .await
