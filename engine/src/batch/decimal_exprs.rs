@@ -12,8 +12,8 @@
 //!   packed at one common scale. Undefined results (division by zero, out of range) are NULL.
 //!   When results cannot share a scale (magnitudes more than 38 digits apart) evaluation
 //!   fails and the group takes the row path.
-//! - comparisons (`= <> < <= > >=`): compares at the larger scale, through [`Dec`] when
-//!   scaling would overflow.
+//! - comparisons (`= <> < <= > >=`): both sides rescaled to the larger scale and compared by
+//!   arrow's vectorised kernels; through [`Dec`] row by row when rescaling would overflow.
 //!
 //! Either way the result is the row path's, digit for digit; the property test
 //! `vectorised_vs_reference` checks that on decimal-heavy payloads.
@@ -22,7 +22,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Decimal128Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Datum, Decimal128Array, Scalar};
+use arrow::compute::kernels::cmp;
 use arrow::datatypes::{DataType, Decimal128Type, Int64Type, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion_common::{DataFusionError, Result, ScalarValue};
@@ -201,28 +202,79 @@ impl DecimalExpr {
         })
     }
 
-    fn compare(&self, op: Operator, l: &Operand, r: &Operand, n: usize) -> ArrayRef {
+    fn compare(&self, op: Operator, l: &Operand, r: &Operand, n: usize) -> Result<ArrayRef> {
         let scale = l.scale().max(r.scale());
-        let (kl, kr) = (scale - l.scale(), scale - r.scale());
-        let holds = |ord: std::cmp::Ordering| match op {
-            Operator::Eq => ord.is_eq(),
-            Operator::NotEq => ord.is_ne(),
-            Operator::Lt => ord.is_lt(),
-            Operator::LtEq => ord.is_le(),
-            Operator::Gt => ord.is_gt(),
-            _ => ord.is_ge(),
-        };
+        let both_scalars = matches!((l, r), (Operand::Scalar(..), Operand::Scalar(..)));
+        if let (false, Some(a), Some(b)) = (both_scalars, l.aligned(scale), r.aligned(scale)) {
+            // Both at one scale: arrow's vectorised comparison kernels.
+            let (a, b) = (a.datum(), b.datum());
+            let result = match op {
+                Operator::Eq => cmp::eq(a.as_ref(), b.as_ref()),
+                Operator::NotEq => cmp::neq(a.as_ref(), b.as_ref()),
+                Operator::Lt => cmp::lt(a.as_ref(), b.as_ref()),
+                Operator::LtEq => cmp::lt_eq(a.as_ref(), b.as_ref()),
+                Operator::Gt => cmp::gt(a.as_ref(), b.as_ref()),
+                _ => cmp::gt_eq(a.as_ref(), b.as_ref()),
+            }?;
+            return Ok(Arc::new(result));
+        }
+        // A value too wide to rescale (or two constants): row by row through Dec.
         let result: BooleanArray = (0..n)
             .map(|i| {
-                let (a, b) = (l.get(i)?, r.get(i)?);
-                let ord = match (rescale(a, kl), rescale(b, kr)) {
-                    (Some(a), Some(b)) => a.cmp(&b),
-                    _ => l.dec(i)?.cmp(&r.dec(i)?),
-                };
-                Some(holds(ord))
+                let ord = l.dec(i)?.cmp(&r.dec(i)?);
+                Some(match op {
+                    Operator::Eq => ord.is_eq(),
+                    Operator::NotEq => ord.is_ne(),
+                    Operator::Lt => ord.is_lt(),
+                    Operator::LtEq => ord.is_le(),
+                    Operator::Gt => ord.is_gt(),
+                    _ => ord.is_ge(),
+                })
             })
             .collect();
-        Arc::new(result)
+        Ok(Arc::new(result))
+    }
+}
+
+/// An operand rescaled for arrow's comparison kernels.
+enum Aligned {
+    Array(Decimal128Array),
+    Scalar(Decimal128Array),
+}
+
+impl Aligned {
+    fn datum(self) -> Box<dyn Datum> {
+        match self {
+            Aligned::Array(a) => Box::new(a),
+            Aligned::Scalar(a) => Box::new(Scalar::new(a)),
+        }
+    }
+}
+
+impl Operand {
+    /// This operand as `Decimal128(38, scale)` (`scale` ≥ its own), unless a value overflows.
+    fn aligned(&self, scale: i8) -> Option<Aligned> {
+        let k = scale - self.scale();
+        let p = *POW10.get(k as usize)?;
+        let typed = |a: Decimal128Array| a.with_precision_and_scale(38, scale).ok();
+        Some(match self {
+            Operand::Decimal(a, _) if k == 0 => Aligned::Array(typed(a.clone())?),
+            Operand::Decimal(a, _) => Aligned::Array(typed(
+                a.try_unary::<_, Decimal128Type, ()>(|v| v.checked_mul(p).ok_or(()))
+                    .ok()?,
+            )?),
+            Operand::Int(a) => Aligned::Array(typed(
+                a.try_unary::<_, Decimal128Type, ()>(|v| (v as i128).checked_mul(p).ok_or(()))
+                    .ok()?,
+            )?),
+            Operand::Scalar(v, _) => {
+                let v = match v {
+                    Some(v) => Some(v.checked_mul(p)?),
+                    None => None,
+                };
+                Aligned::Scalar(typed(Decimal128Array::from(vec![v]))?)
+            }
+        })
     }
 }
 
@@ -246,7 +298,7 @@ impl PhysicalExpr for DecimalExpr {
             _ => Operand::of(self.right.evaluate(batch)?)?,
         };
         Ok(ColumnarValue::Array(match self.op {
-            DecimalOp::Cmp(op) => self.compare(op, &l, &r, n),
+            DecimalOp::Cmp(op) => self.compare(op, &l, &r, n)?,
             _ => self.arithmetic(&l, &r, n)?,
         }))
     }
