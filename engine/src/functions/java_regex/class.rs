@@ -5,6 +5,9 @@
 use super::escapes::escape_char;
 use super::translator::{R, Translator};
 
+/// A class body that matches nothing (an empty intersection), for Java's empty classes.
+const NEVER: &str = "\\x{10FFFF}&&\\x{0}";
+
 impl Translator {
     /// A character class, after its `[`: fancy-regex class text.
     pub(super) fn class(&mut self) -> R<String> {
@@ -62,7 +65,7 @@ impl Translator {
             first = false;
         }
         operands.push(union);
-        let never = "\\x{10FFFF}&&\\x{0}";
+        let never = NEVER;
         let parts: Vec<String> = operands
             .into_iter()
             .map(|u| {
@@ -100,12 +103,12 @@ impl Translator {
                 set.push_str(&self.class_range(c, c));
             }
             if set.is_empty() {
-                set.push_str("\\x{10FFFF}&&\\x{0}");
+                set.push_str(NEVER);
                 return Ok(ClassItem::Set(format!("[{set}]")));
             }
             return Ok(ClassItem::Set(set));
         }
-        self.class_escape(e, true)
+        self.class_escape(e)
     }
 
     /// The upper end of a range (`\v` is VT there, as in Java).

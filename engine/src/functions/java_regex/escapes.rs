@@ -77,7 +77,7 @@ impl Translator {
             ),
             'X' => return Err(self.error("\\X (grapheme cluster) is not supported by rulewire")),
             'N' => return Err(self.error("\\N{name} is not supported by rulewire")),
-            _ => match self.class_escape(c, false)? {
+            _ => match self.class_escape(c)? {
                 ClassItem::Char(ch) => self.literal(ch),
                 ClassItem::Set(set) => Piece::one(format!("[{set}]")),
             },
@@ -112,7 +112,7 @@ impl Translator {
     }
 
     /// After `\` (the `\` and `c` consumed): a character or a set, shared by classes and atoms.
-    pub(super) fn class_escape(&mut self, c: char, in_class: bool) -> R<ClassItem> {
+    pub(super) fn class_escape(&mut self, c: char) -> R<ClassItem> {
         let uc = self.flags.uc;
         let item = match c {
             '0' => ClassItem::Char(self.octal()?),
@@ -162,7 +162,6 @@ impl Translator {
                 ClassItem::Set(if c == 'P' { format!("^[{set}]") } else { set })
             }
             c if c.is_ascii_alphanumeric() => {
-                let _ = in_class;
                 return Err(self.error("illegal/unsupported escape sequence"));
             }
             c => ClassItem::Char(c),
