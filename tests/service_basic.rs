@@ -481,3 +481,60 @@ async fn mqtt5_properties_reach_rules() {
         serde_json::json!({"ct": "application/json", "cd": "AQID", "fi": "UTF8_DATA", "k": ["v"]})
     );
 }
+
+/// The republish action's MQTT 5 headers, rendered from templates, leave the service's own
+/// publisher and reach a real MQTT 5 subscriber through Mosquitto.
+#[tokio::test(flavor = "multi_thread")]
+async fn republish_sends_mqtt5_headers() {
+    use rumqttc::v5::{Event, mqttbytes::v5::Packet};
+    let broker = Mosquitto::start();
+    let rule = "-- [[action]]\n-- type = \"republish\"\n-- topic = \"hdr/out\"\n-- qos = 1\n\
+                -- content_type = \"application/json\"\n\
+                -- correlation_data = \"${encode(topic(), 'base64')}\"\n\
+                -- message_expiry = \"${ttl}\"\n\
+                -- payload_format_indicator = \"UTF8_DATA\"\n\
+                -- response_topic = \"reply/${topic(2)}\"\n\
+                -- user_properties = [{key = \"room\", value = \"${topic(2)}\"}]\n\
+                SELECT t FROM 'hdr/+'";
+    let rules = rules_dir(&[("headers", rule)]);
+    let _rw = Rulewire::start(
+        &format!(
+            "[broker]\nurl = \"{}\"\nclient_id = \"rw-headers\"\nprotocol = \"v5\"",
+            broker.url()
+        ),
+        rules.path(),
+    )
+    .await;
+    let mut opts = rumqttc::v5::MqttOptions::new("hdr-sub", "127.0.0.1", broker.port);
+    opts.set_keep_alive(Duration::from_secs(10));
+    let (sub, mut events) = rumqttc::v5::AsyncClient::new(opts, 10);
+    let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
+    sub.subscribe("hdr/out", qos).await.unwrap();
+    let received = tokio::spawn(async move {
+        loop {
+            if let Ok(Event::Incoming(Packet::Publish(p))) = events.poll().await {
+                return p;
+            }
+        }
+    });
+    let device = TestClient::connect(broker.port, "hdr-dev", &[]).await;
+    // Give the subscription a moment before the device publishes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    device.publish("hdr/kitchen", &br#"{"t": 21.5, "ttl": 90}"#[..])
+        .await;
+    let publish = tokio::time::timeout(T, received)
+        .await
+        .expect("a republish")
+        .unwrap();
+    assert_eq!(&publish.payload[..], br#"{"t":21.5}"#);
+    let props = publish.properties.expect("MQTT 5 properties");
+    assert_eq!(props.content_type.as_deref(), Some("application/json"));
+    assert_eq!(props.correlation_data.as_deref(), Some(&b"hdr/kitchen"[..]));
+    assert_eq!(props.message_expiry_interval, Some(90));
+    assert_eq!(props.payload_format_indicator, Some(1));
+    assert_eq!(props.response_topic.as_deref(), Some("reply/kitchen"));
+    assert_eq!(
+        props.user_properties,
+        [("room".to_string(), "kitchen".to_string())]
+    );
+}
