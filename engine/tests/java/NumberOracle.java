@@ -8,46 +8,15 @@
 // A number answers in canonical form "<unscaled> <exponent>" with trailing zeros stripped (zero is
 // "0 0"), so the Rust side compares values digit for digit, whatever the scale.
 
-import java.io.BufferedReader;
-import java.io.BufferedWriter;
-import java.io.InputStreamReader;
-import java.io.OutputStreamWriter;
 import java.math.BigDecimal;
 import java.math.MathContext;
 import java.math.RoundingMode;
-import java.nio.charset.StandardCharsets;
-import java.util.Base64;
 
 public class NumberOracle {
     static final MathContext MC = MathContext.DECIMAL128;
 
     public static void main(String[] args) throws Exception {
-        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-        BufferedWriter out = new BufferedWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8));
-        String line;
-        while ((line = in.readLine()) != null) {
-            String[] raw = line.split("\t", -1);
-            String[] f = new String[raw.length];
-            for (int i = 0; i < raw.length; i++) {
-                f[i] = new String(Base64.getDecoder().decode(raw[i]), StandardCharsets.UTF_8);
-            }
-            String answer;
-            try {
-                answer = "=" + b64(eval(f));
-            } catch (Throwable e) {
-                answer = "!" + b64(e.getClass().getSimpleName() + ": " + e.getMessage());
-            }
-            out.write(answer);
-            out.newLine();
-            if (!in.ready()) {
-                out.flush();
-            }
-        }
-        out.flush();
-    }
-
-    static String b64(String s) {
-        return Base64.getEncoder().encodeToString(s.getBytes(StandardCharsets.UTF_8));
+        OracleLoop.serve(NumberOracle::eval, OracleLoop::describe);
     }
 
     /** The canonical form of a result, or an exception when AWS's range excludes it. */

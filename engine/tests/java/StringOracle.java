@@ -7,10 +7,6 @@
 // Strings go back as UTF-8. A result holding half of a surrogate pair (Java can split an emoji
 // where rulewire cannot) is answered "!split: ..." so the Rust side can tell it apart.
 
-import java.io.BufferedReader;
-import java.io.BufferedWriter;
-import java.io.InputStreamReader;
-import java.io.OutputStreamWriter;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.regex.Matcher;
@@ -18,30 +14,7 @@ import java.util.regex.Pattern;
 
 public class StringOracle {
     public static void main(String[] args) throws Exception {
-        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-        BufferedWriter out = new BufferedWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8));
-        String line;
-        while ((line = in.readLine()) != null) {
-            String[] raw = line.split("\t", -1);
-            String[] f = new String[raw.length];
-            for (int i = 0; i < raw.length; i++) {
-                f[i] = new String(Base64.getDecoder().decode(raw[i]), StandardCharsets.UTF_8);
-            }
-            String answer;
-            try {
-                answer = "=" + b64(eval(f));
-            } catch (Split e) {
-                answer = "!" + b64("split: " + e.getMessage());
-            } catch (Throwable e) {
-                answer = "!" + b64(e.getClass().getSimpleName() + ": " + e.getMessage());
-            }
-            out.write(answer);
-            out.newLine();
-            if (!in.ready()) {
-                out.flush();
-            }
-        }
-        out.flush();
+        OracleLoop.serve(StringOracle::eval, e -> e instanceof Split ? "split: " + e.getMessage() : OracleLoop.describe(e));
     }
 
     static final class Split extends RuntimeException {
@@ -50,9 +23,6 @@ public class StringOracle {
         }
     }
 
-    static String b64(String s) {
-        return Base64.getEncoder().encodeToString(s.getBytes(StandardCharsets.UTF_8));
-    }
 
     /** Refuses a result that holds an unpaired surrogate (it has no UTF-8 form). */
     static String whole(String s) {
