@@ -520,7 +520,8 @@ async fn republish_sends_mqtt5_headers() {
     let device = TestClient::connect(broker.port, "hdr-dev", &[]).await;
     // Give the subscription a moment before the device publishes.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    device.publish("hdr/kitchen", &br#"{"t": 21.5, "ttl": 90}"#[..])
+    device
+        .publish("hdr/kitchen", &br#"{"t": 21.5, "ttl": 90}"#[..])
         .await;
     let publish = tokio::time::timeout(T, received)
         .await
