@@ -35,6 +35,11 @@ pub const POW10: [i128; 39] = {
     table
 };
 
+/// `v × 10^k` when it fits in an `i128` (`None` also for a negative `k`).
+pub fn scale_up(v: i128, k: i32) -> Option<i128> {
+    v.checked_mul(*POW10.get(usize::try_from(k).ok()?)?)
+}
+
 /// A decimal number `coeff × 10^exp` with `|coeff| < 10^34`, within AWS's range.
 #[derive(Debug, Clone, Copy)]
 pub struct Dec {
@@ -77,6 +82,7 @@ fn pow10_wide(k: u32) -> i256 {
 
 impl Dec {
     pub const ZERO: Dec = Dec { coeff: 0, exp: 0 };
+    pub const ONE: Dec = Dec { coeff: 1, exp: 0 };
 
     /// `coeff × 10^exp`, rounded to 34 digits; `None` outside AWS's range.
     pub fn new(coeff: i128, exp: i32) -> Option<Dec> {
@@ -210,11 +216,8 @@ impl Dec {
         } else {
             (other, self)
         };
-        let shift = (high.exp - low.exp) as usize;
-        if let Some(sum) = POW10
-            .get(shift)
-            .and_then(|p| high.coeff.checked_mul(*p))
-            .and_then(|h| h.checked_add(low.coeff))
+        if let Some(sum) =
+            scale_up(high.coeff, high.exp - low.exp).and_then(|h| h.checked_add(low.coeff))
         {
             return Dec::new(sum, low.exp);
         }
@@ -399,7 +402,7 @@ impl Dec {
     /// The value as an AWS Int (`|v| < 10^34`) when it is a whole number in range.
     pub fn to_int(self) -> Option<i128> {
         if self.exp >= 0 {
-            let v = POW10.get(self.exp as usize)?.checked_mul(self.coeff)?;
+            let v = scale_up(self.coeff, self.exp)?;
             return (v.unsigned_abs() < COEFF_LIMIT as u128).then_some(v);
         }
         let p = POW10.get((-self.exp) as usize);

@@ -93,14 +93,8 @@ fn object(lex: &mut Lexer, depth: usize) -> Result<Value, LexError> {
         let v = value(lex, depth + 1)?;
         // Duplicate keys: the last one wins, as in most JSON libraries.
         obj.insert(key, v);
-        lex.ws();
-        match lex.peek() {
-            Some(b',') => lex.i += 1,
-            Some(b'}') => {
-                lex.i += 1;
-                return Ok(Value::Object(obj));
-            }
-            _ => return Err(LexError),
+        if !lex.more(b'}')? {
+            return Ok(Value::Object(obj));
         }
     }
 }
@@ -118,14 +112,8 @@ fn array(lex: &mut Lexer, depth: usize) -> Result<Value, LexError> {
     }
     loop {
         items.push(value(lex, depth + 1)?);
-        lex.ws();
-        match lex.peek() {
-            Some(b',') => lex.i += 1,
-            Some(b']') => {
-                lex.i += 1;
-                return Ok(Value::Array(items));
-            }
-            _ => return Err(LexError),
+        if !lex.more(b']')? {
+            return Ok(Value::Array(items));
         }
     }
 }

@@ -182,6 +182,23 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// After a member or an item: `true` past a `,` (another follows), `false` past the
+    /// container's closing `close`.
+    pub fn more(&mut self, close: u8) -> Result<bool> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                Ok(true)
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                Ok(false)
+            }
+            _ => Err(LexError),
+        }
+    }
+
     /// Checks that `word` (`true`, `false`, `null`) is at the cursor and moves past it.
     pub fn keyword(&mut self, word: &[u8]) -> Result<()> {
         if !self.b[self.i..].starts_with(word) {

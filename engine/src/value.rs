@@ -417,7 +417,7 @@ pub fn cast(v: &Value, to: CastType) -> Value {
             _ => Value::Undefined,
         },
         CastType::Decimal => match v {
-            Value::Bool(b) => Value::Decimal(Dec::from_int(*b as i128).expect("0 or 1")),
+            Value::Bool(b) => Value::Decimal(if *b { Dec::ONE } else { Dec::ZERO }),
             Value::Int(_) | Value::Decimal(_) | Value::String(_) => {
                 v.to_decimal().map(Value::Decimal).unwrap_or_default()
             }

@@ -20,6 +20,7 @@ use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use parquet::{arrow::ArrowWriter, basic::Compression, file::properties::WriterProperties};
 use rulewire_engine::Value as Exact;
+use rulewire_engine::decimal::Dec;
 use rulewire_engine::json_in;
 use serde_json::Value;
 
@@ -148,23 +149,22 @@ fn exact_field(field: &Field, values: &[&Exact]) -> Field {
 fn number_type(values: &[&Exact]) -> DataType {
     let (mut all_int64, mut scale, mut int_digits) = (true, 0i32, 0i32);
     for v in values {
-        let (coeff, exp) = match v {
+        let d = match v {
             Exact::Int(i) => {
                 all_int64 &= i64::try_from(*i).is_ok();
-                (*i, 0)
+                Dec::from_int(*i)
             }
             Exact::Decimal(d) => {
                 all_int64 = false;
-                d.normalized()
+                Some(*d)
             }
-            _ => continue,
+            _ => None,
         };
-        let digits = coeff
-            .unsigned_abs()
-            .checked_ilog10()
-            .map_or(1, |l| l as i32 + 1);
-        scale = scale.max(-exp);
-        int_digits = int_digits.max(digits + exp);
+        let Some(d) = d.filter(|d| !d.is_zero()) else {
+            continue;
+        };
+        scale = scale.max(-d.normalized().1);
+        int_digits = int_digits.max(d.adjusted_exp() + 1);
     }
     if all_int64 {
         DataType::Int64

@@ -31,7 +31,7 @@ use datafusion_expr_common::columnar_value::ColumnarValue;
 use datafusion_expr_common::operator::Operator;
 use datafusion_physical_expr::PhysicalExpr;
 
-use crate::decimal::{COEFF_LIMIT, Dec, POW10};
+use crate::decimal::{COEFF_LIMIT, Dec, POW10, scale_up};
 
 /// The Arrow type of Decimal columns; the scale varies per batch, this one is nominal.
 pub const DECIMAL_TYPE: DataType = DataType::Decimal128(38, 0);
@@ -55,7 +55,7 @@ pub fn decimal_column(values: impl Iterator<Item = Option<Dec>> + Clone) -> Opti
             None => None,
             Some(d) => {
                 let (coeff, exp) = d.parts();
-                Some(coeff.checked_mul(*POW10.get((scale + exp) as usize)?)?)
+                Some(scale_up(coeff, scale + exp)?)
             }
         });
     }
@@ -116,7 +116,7 @@ fn unexpected(t: &DataType) -> DataFusionError {
 
 /// `v × 10^k` in an i128, when it fits.
 fn rescale(v: i128, k: i8) -> Option<i128> {
-    v.checked_mul(*POW10.get(k as usize)?)
+    scale_up(v, k.into())
 }
 
 /// What a [`DecimalExpr`] computes.

@@ -24,6 +24,8 @@ use datafusion_expr_common::operator::Operator;
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::expressions::{BinaryExpr, Column, Literal, NotExpr};
 
+use crate::decimal::scale_up;
+
 use super::decimal_exprs::{DECIMAL_TYPE, DecimalExpr, DecimalOp};
 use super::guards::StrictLogic;
 use std::sync::Arc;
@@ -117,7 +119,7 @@ fn literal(v: &Value) -> Result<Compiled> {
             let (coeff, exp) = d.normalized();
             let (v, scale) = match exp {
                 ..=0 if exp >= -38 => (coeff, -exp as i8),
-                1.. => (rescale(coeff, exp).ok_or(NotVectorisable)?, 0),
+                1.. => (scale_up(coeff, exp).ok_or(NotVectorisable)?, 0),
                 _ => return Err(NotVectorisable),
             };
             expr(
@@ -167,11 +169,6 @@ fn unary(op: UnaryOp, x: Compiled) -> Result<Compiled> {
 
 fn is_numeric(k: Kind) -> bool {
     matches!(k, Kind::Int | Kind::Dec)
-}
-
-/// `v × 10^exp` when it fits an i128.
-fn rescale(v: i128, exp: i32) -> Option<i128> {
-    v.checked_mul(*crate::decimal::POW10.get(usize::try_from(exp).ok()?)?)
 }
 
 fn binary(op: BinaryOp, l: Compiled, r: Compiled) -> Result<Compiled> {

@@ -180,14 +180,8 @@ impl<'a> Scanner<'a, '_> {
                 first = false;
                 self.lex.expect(b':')?;
                 self.value(child, slots, out.as_deref_mut(), depth + 1)?;
-                self.lex.ws();
-                match self.lex.peek() {
-                    Some(b',') => self.lex.i += 1,
-                    Some(b'}') => {
-                        self.lex.i += 1;
-                        break;
-                    }
-                    _ => return Err(ScanError),
+                if !self.lex.more(b'}')? {
+                    break;
                 }
             }
         }
@@ -293,14 +287,8 @@ impl<'a> Scanner<'a, '_> {
                 }
                 first = false;
                 self.value(None, slots, out.as_deref_mut(), depth + 1)?;
-                self.lex.ws();
-                match self.lex.peek() {
-                    Some(b',') => self.lex.i += 1,
-                    Some(b']') => {
-                        self.lex.i += 1;
-                        break;
-                    }
-                    _ => return Err(ScanError),
+                if !self.lex.more(b']')? {
+                    break;
                 }
             }
         }

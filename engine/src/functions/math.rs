@@ -208,14 +208,8 @@ pub fn trunc(args: &[Value], _v: SqlVersion) -> Value {
     match args.first() {
         Some(Value::Int(i)) => Value::Int(*i),
         Some(other) => match decimal(other) {
-            Some(d) => {
-                let t = d.trunc_places(places);
-                if t.is_integral() {
-                    int_result(t)
-                } else {
-                    Value::Decimal(t)
-                }
-            }
+            // A whole result is an Int; `int_result` keeps any other as a Decimal.
+            Some(d) => int_result(d.trunc_places(places)),
             None => Value::Undefined,
         },
         None => Value::Undefined,
