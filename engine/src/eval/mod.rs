@@ -251,9 +251,14 @@ impl<'a> Env<'a> {
     }
 }
 
-/// Inserts `value` at a dotted alias path, creating (or replacing non-object) parents.
+/// Inserts `value` at a dotted alias path, creating (or replacing non-object) parents. An
+/// Undefined value at a nested path adds nothing: AWS leaves Undefined keys out, so `SELECT
+/// missing AS a.b` gives `{}`, not `{"a":{}}`.
 pub fn insert_path(obj: &mut Object, path: &[String], value: Value) {
     let (first, rest) = path.split_first().expect("alias paths are never empty");
+    if !rest.is_empty() && value.is_undefined() {
+        return;
+    }
     if rest.is_empty() {
         obj.insert(first.clone(), value);
         return;
