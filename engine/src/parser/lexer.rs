@@ -56,7 +56,9 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
             advance(&mut i, &mut line, &mut col, c);
             continue;
         }
-        if c == '-' && chars.get(i + 1) == Some(&'-') {
+        if (c == '-' && chars.get(i + 1) == Some(&'-'))
+            || (c == '/' && chars.get(i + 1) == Some(&'*'))
+        {
             return Err(CompileError::new(
                 pos,
                 "comments are not supported in AWS IoT SQL",
