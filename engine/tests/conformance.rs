@@ -57,6 +57,10 @@ fn check(version: SqlVersion, cases: &[(&str, &str, &str, Option<&str>)]) {
 
 const T: &str = "topic/subtopic";
 
+/// Issue 11: one case per SQL form the reference shows (`conformance/grammar.rs`).
+#[path = "conformance/grammar.rs"]
+mod grammar;
+
 #[test]
 fn select_and_where() {
     check(
