@@ -57,9 +57,12 @@ fn check(version: SqlVersion, cases: &[(&str, &str, &str, Option<&str>)]) {
 
 const T: &str = "topic/subtopic";
 
-/// Issue 11: one case per SQL form the reference shows (`conformance/grammar.rs`).
+/// Issue 11: one case per SQL form the reference shows (`conformance/grammar.rs`,
+/// `conformance/versions_and_refusals.rs`).
 #[path = "conformance/grammar.rs"]
 mod grammar;
+#[path = "conformance/versions_and_refusals.rs"]
+mod versions_and_refusals;
 
 #[test]
 fn select_and_where() {
