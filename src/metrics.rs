@@ -2,18 +2,18 @@
 //! `rule` label (TopicMatch, ParseError, RuleNotFound, RuleMessageThrottled, action
 //! Success/Failure, ErrorActionSuccess/Failure, HTTP code classes), plus latencies, batch
 //! sizes and in-flight depth. [`Metrics`] owns the registry the admin server renders, and
-//! implements the actions crate's `ActionMetrics` hooks (one for actions, one for error actions).
+//! binds the actions crate's `ActionMetrics` series per rule (actions and error action).
 //!
 //! Invariant (EMQX's): received = rejected + (per matched rule) fired/not-fired, and every
 //! fired message ends as action success or failure; `rulewire_in_flight_messages` shows the rest.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
 };
-use rulewire_actions::ActionMetrics;
+use rulewire_actions::{ActionMetrics, ActionMetricsFactory};
 
 /// Every metric rulewire exports.
 pub struct Metrics {
@@ -243,148 +243,115 @@ impl Default for Metrics {
     }
 }
 
-/// `ActionMetrics` for a rule's regular actions or, with `error_action`, its error action.
-#[derive(Clone)]
-pub struct ActionHooks {
-    pub metrics: std::sync::Arc<Metrics>,
-    pub error_action: bool,
-}
-
-impl ActionHooks {
-    /// The success and failure counters: the error action's, or the regular actions'.
-    fn outcomes(&self) -> (&IntCounterVec, &IntCounterVec) {
-        let m = &self.metrics;
-        if self.error_action {
-            (&m.error_action_success, &m.error_action_failure)
-        } else {
-            (&m.action_success, &m.action_failure)
-        }
-    }
-}
-
-impl ActionMetrics for ActionHooks {
-    fn success(&self, rule: &str, kind: &'static str) {
-        self.outcomes().0.with_label_values(&[rule, kind]).inc();
-    }
-    fn failure(&self, rule: &str, kind: &'static str) {
-        self.outcomes().1.with_label_values(&[rule, kind]).inc();
-    }
-    fn retry(&self, rule: &str, kind: &'static str) {
-        self.metrics
-            .action_retries
-            .with_label_values(&[rule, kind])
-            .inc();
-    }
-    fn latency(&self, rule: &str, kind: &'static str, secs: f64) {
-        self.metrics
-            .action_latency
-            .with_label_values(&[rule, kind])
-            .observe(secs);
-    }
-    fn http_status(&self, rule: &str, class: &'static str) {
-        self.metrics
-            .http_responses
-            .with_label_values(&[rule, class])
-            .inc();
-    }
-    fn http_error(&self, rule: &str, reason: &'static str) {
-        self.metrics
-            .http_errors
-            .with_label_values(&[rule, reason])
-            .inc();
-    }
-    fn batch(&self, rule: &str, kind: &'static str, records: usize) {
-        self.metrics
-            .action_request_records
-            .with_label_values(&[rule, kind])
-            .observe(records as f64);
-    }
-}
-
-/// The `ActionMetrics` of one rule's actions (or, with `error_action`, its error action):
-/// the success/failure/retry/latency series are resolved once per action kind, not looked up
-/// by label per message. Calls for another rule (none today) fall back to a lookup.
+/// Binds the series of one rule's actions (or, with `error_action`, of its error action) when
+/// each action is built, so no label is looked up per message.
 pub struct RuleActionHooks {
-    hooks: ActionHooks,
+    metrics: Arc<Metrics>,
+    error_action: bool,
     rule: String,
-    kinds: Mutex<Vec<(&'static str, Arc<KindSeries>)>>,
-}
-
-/// One (rule, action kind)'s series.
-struct KindSeries {
-    success: IntCounter,
-    failure: IntCounter,
-    retries: IntCounter,
-    latency: Histogram,
 }
 
 impl RuleActionHooks {
     pub fn new(metrics: Arc<Metrics>, error_action: bool, rule: &str) -> RuleActionHooks {
         RuleActionHooks {
-            hooks: ActionHooks {
-                metrics,
-                error_action,
-            },
+            metrics,
+            error_action,
             rule: rule.to_owned(),
-            kinds: Mutex::new(Vec::new()),
         }
     }
+}
 
-    fn series(&self, rule: &str, kind: &'static str) -> Option<Arc<KindSeries>> {
-        if rule != self.rule {
-            return None;
-        }
-        let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, s)) = kinds.iter().find(|(k, _)| *k == kind) {
-            return Some(s.clone());
-        }
-        let m = &self.hooks.metrics;
-        let labels = [rule, kind];
-        let (success, failure) = self.hooks.outcomes();
-        let series = Arc::new(KindSeries {
+impl ActionMetricsFactory for RuleActionHooks {
+    fn action(&self, kind: &'static str) -> Arc<dyn ActionMetrics> {
+        let m = &self.metrics;
+        let labels = [self.rule.as_str(), kind];
+        let (success, failure) = if self.error_action {
+            (&m.error_action_success, &m.error_action_failure)
+        } else {
+            (&m.action_success, &m.action_failure)
+        };
+        Arc::new(ActionSeries {
             success: success.with_label_values(&labels),
             failure: failure.with_label_values(&labels),
             retries: m.action_retries.with_label_values(&labels),
             latency: m.action_latency.with_label_values(&labels),
-        });
-        kinds.push((kind, series.clone()));
-        Some(series)
+            metrics: m.clone(),
+            rule: self.rule.clone(),
+            kind,
+            http_status: Default::default(),
+            http_errors: Default::default(),
+            batch: OnceLock::new(),
+        })
     }
 }
 
-impl ActionMetrics for RuleActionHooks {
-    fn success(&self, rule: &str, kind: &'static str) {
-        match self.series(rule, kind) {
-            Some(s) => s.success.inc(),
-            None => self.hooks.success(rule, kind),
+/// HTTP status classes and errors, in the order of the `ActionSeries` arrays.
+const HTTP_CLASSES: [&str; 4] = ["2xx", "4xx", "5xx", "other"];
+const HTTP_ERRORS: [&str; 3] = ["invalid_url", "timeout", "unknown_host"];
+
+/// One action's series. The ones only some actions report (HTTP classes and errors, request
+/// sizes) are bound on first use, so an action never shows series it cannot move.
+struct ActionSeries {
+    success: IntCounter,
+    failure: IntCounter,
+    retries: IntCounter,
+    latency: Histogram,
+    metrics: Arc<Metrics>,
+    rule: String,
+    kind: &'static str,
+    http_status: [OnceLock<IntCounter>; 4],
+    http_errors: [OnceLock<IntCounter>; 3],
+    batch: OnceLock<Histogram>,
+}
+
+impl ActionSeries {
+    /// Counter `vec{rule, label}`, where `label` is `labels[i]`, bound once in `slots[i]`.
+    fn counter<'a>(
+        &self,
+        slots: &'a [OnceLock<IntCounter>],
+        labels: &[&str],
+        vec: &IntCounterVec,
+        label: &str,
+    ) -> Option<&'a IntCounter> {
+        let i = labels.iter().position(|l| *l == label)?;
+        Some(slots[i].get_or_init(|| vec.with_label_values(&[self.rule.as_str(), label])))
+    }
+}
+
+impl ActionMetrics for ActionSeries {
+    fn success(&self) {
+        self.success.inc();
+    }
+    fn failure(&self) {
+        self.failure.inc();
+    }
+    fn retry(&self) {
+        self.retries.inc();
+    }
+    fn latency(&self, secs: f64) {
+        self.latency.observe(secs);
+    }
+    fn http_status(&self, class: &'static str) {
+        let vec = &self.metrics.http_responses;
+        if let Some(c) = self.counter(&self.http_status, &HTTP_CLASSES, vec, class) {
+            c.inc();
         }
     }
-    fn failure(&self, rule: &str, kind: &'static str) {
-        match self.series(rule, kind) {
-            Some(s) => s.failure.inc(),
-            None => self.hooks.failure(rule, kind),
+    fn http_error(&self, reason: &'static str) {
+        let vec = &self.metrics.http_errors;
+        if let Some(c) = self.counter(&self.http_errors, &HTTP_ERRORS, vec, reason) {
+            c.inc();
         }
     }
-    fn retry(&self, rule: &str, kind: &'static str) {
-        match self.series(rule, kind) {
-            Some(s) => s.retries.inc(),
-            None => self.hooks.retry(rule, kind),
-        }
-    }
-    fn latency(&self, rule: &str, kind: &'static str, secs: f64) {
-        match self.series(rule, kind) {
-            Some(s) => s.latency.observe(secs),
-            None => self.hooks.latency(rule, kind, secs),
-        }
-    }
-    fn http_status(&self, rule: &str, class: &'static str) {
-        self.hooks.http_status(rule, class)
-    }
-    fn http_error(&self, rule: &str, reason: &'static str) {
-        self.hooks.http_error(rule, reason)
-    }
-    fn batch(&self, rule: &str, kind: &'static str, records: usize) {
-        self.hooks.batch(rule, kind, records)
+    fn batch(&self, records: usize) {
+        let labels = [self.rule.as_str(), self.kind];
+        self.batch
+            .get_or_init(|| {
+                self.metrics
+                    .action_request_records
+                    .with_label_values(&labels)
+            })
+            .observe(records as f64);
     }
 }
 
@@ -392,19 +359,29 @@ impl ActionMetrics for RuleActionHooks {
 mod tests {
     use super::*;
 
-    /// The bound hooks count into the same series as the label lookups, for both contexts.
+    /// Each action's bound series count under its rule and kind, for both contexts, and the
+    /// on-demand HTTP and batch series appear only once reported.
     #[test]
-    fn rule_hooks_count_like_label_lookups() {
+    fn bound_series_count_under_rule_and_kind() {
         let metrics = Arc::new(Metrics::new());
         let hooks = RuleActionHooks::new(metrics.clone(), false, "r1");
-        hooks.success("r1", "republish");
-        hooks.success("r1", "republish");
-        hooks.failure("r1", "http");
-        hooks.retry("r1", "http");
-        hooks.latency("r1", "http", 0.5);
-        hooks.success("other", "republish");
-        let errors = RuleActionHooks::new(metrics.clone(), true, "r1");
-        errors.success("r1", "republish");
+        let republish = hooks.action("republish");
+        let http = hooks.action("http");
+        republish.success();
+        republish.success();
+        http.failure();
+        http.retry();
+        http.latency(0.5);
+        http.http_status("5xx");
+        http.http_status("5xx");
+        http.http_error("timeout");
+        hooks.action("kinesis").batch(3);
+        RuleActionHooks::new(metrics.clone(), false, "other")
+            .action("republish")
+            .success();
+        RuleActionHooks::new(metrics.clone(), true, "r1")
+            .action("republish")
+            .success();
         let text = metrics.render();
         for line in [
             r#"rulewire_action_success_total{action="republish",rule="r1"} 2"#,
@@ -413,8 +390,15 @@ mod tests {
             r#"rulewire_action_latency_seconds_count{action="http",rule="r1"} 1"#,
             r#"rulewire_action_success_total{action="republish",rule="other"} 1"#,
             r#"rulewire_error_action_success_total{action="republish",rule="r1"} 1"#,
+            r#"rulewire_http_action_responses_total{code_class="5xx",rule="r1"} 2"#,
+            r#"rulewire_http_action_errors_total{reason="timeout",rule="r1"} 1"#,
+            r#"rulewire_action_request_records_count{action="kinesis",rule="r1"} 1"#,
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
+        assert!(
+            !text.contains(r#"code_class="2xx""#),
+            "unreported class shown:\n{text}"
+        );
     }
 }

@@ -201,7 +201,6 @@ pub struct Registry {
     groups: Mutex<BTreeMap<GroupKey, Group>>,
     routes: RwLock<Arc<Routes>>,
     ctx: ActionContext,
-    error_ctx: ActionContext,
     workers: Workers,
     metrics: Arc<Metrics>,
     subscriptions: Option<Arc<Subscriptions>>,
@@ -211,7 +210,6 @@ impl Registry {
     pub fn new(
         dir: PathBuf,
         ctx: ActionContext,
-        error_ctx: ActionContext,
         bounds: BatchBounds,
         metrics: Arc<Metrics>,
         subscriptions: Option<Arc<Subscriptions>>,
@@ -222,7 +220,6 @@ impl Registry {
             groups: Mutex::new(BTreeMap::new()),
             routes: RwLock::new(Arc::new(Routes::default())),
             ctx,
-            error_ctx,
             workers: Workers::start(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
                 bounds,
@@ -394,7 +391,7 @@ impl Registry {
             .iter()
             .map(|s| build_action_spec(file, s, &ctx))
             .collect::<Result<Vec<_>, _>>()?;
-        let error_ctx = self.error_ctx.with_metrics(hooks(true));
+        let error_ctx = self.ctx.with_metrics(hooks(true));
         let error_action = match &file.error_action {
             Some(spec) => Some(build_action_spec(file, spec, &error_ctx)?.1),
             None => None,

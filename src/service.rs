@@ -8,11 +8,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use rulewire_actions::{ActionContext, RetryPolicy};
+use rulewire_actions::{ActionContext, NoopMetrics, RetryPolicy};
 
 use crate::config::Config;
 use crate::ingest::{Ingest, Status};
-use crate::metrics::{ActionHooks, Metrics};
+use crate::metrics::Metrics;
 use crate::mqtt::{self, inbound};
 use crate::pipeline::{AckQueue, BatchBounds};
 use crate::publisher::Publisher;
@@ -99,10 +99,8 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         http,
         retry,
         max_in_flight: in_flight,
-        metrics: Arc::new(ActionHooks {
-            metrics: metrics.clone(),
-            error_action: false,
-        }),
+        // Replaced per rule by the registry (`RuleActionHooks`).
+        metrics: Arc::new(NoopMetrics),
         s3: Arc::new(rulewire_actions::S3Connections::from_settings(&config.s3)?),
         kafka: Arc::new(rulewire_actions::KafkaConnections::from_settings(
             &config.kafka,
@@ -111,10 +109,6 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
             &config.kinesis,
         )?),
     };
-    let error_ctx = ctx.with_metrics(Arc::new(ActionHooks {
-        metrics: metrics.clone(),
-        error_action: true,
-    }));
     let bounds = BatchBounds {
         max_messages: config.batch.max_messages,
         max_delay: Duration::from_millis(config.batch.max_delay_ms),
@@ -125,7 +119,6 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let registry = Arc::new(Registry::new(
         rules_dir.clone(),
         ctx,
-        error_ctx,
         bounds,
         metrics.clone(),
         Some(subscriptions.clone()),

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Instant};
 use tokio::sync::oneshot;
 
 use crate::{
-    Action, ActionContext, ActionFailure, BoxFuture, FiredMessage,
+    Action, ActionFailure, BoxFuture, FiredMessage,
     delivery::{Delivery, record_outcome},
 };
 
@@ -25,7 +25,6 @@ pub(crate) trait Enqueue: Send + Sync + 'static {
     /// AWS's name in the error payload, e.g. "KinesisAction".
     const AWS_NAME: &'static str;
     fn delivery(&self) -> &Delivery;
-    fn ctx(&self) -> &ActionContext;
     /// Adds `msg` to a batch; `Err` when it can't even be queued (permanent).
     fn enqueue(
         self: &Arc<Self>,
@@ -66,7 +65,7 @@ impl<T: Enqueue> Action for Queued<T> {
                 }),
                 Err(e) => Err(e),
             };
-            record_outcome(self.0.ctx(), msg, T::KIND, start, &result);
+            record_outcome(self.0.delivery(), msg, start, &result);
             result
         })
     }

@@ -8,7 +8,8 @@
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use crate::{
-    ActionMetrics, KafkaConnections, KinesisConnections, NoopMetrics, RetryPolicy, S3Connections,
+    ActionMetricsFactory, KafkaConnections, KinesisConnections, NoopMetrics, RetryPolicy,
+    S3Connections,
 };
 
 /// A boxed, `Send` future (what the object-safe traits of this crate return).
@@ -54,7 +55,8 @@ pub struct ActionContext {
     /// Default bound on messages one action works on at once (retries included); each action
     /// may override it with `max_in_flight`. Callers beyond it wait (backpressure).
     pub max_in_flight: usize,
-    pub metrics: Arc<dyn ActionMetrics>,
+    /// Hands each action built with this context its metric series.
+    pub metrics: Arc<dyn ActionMetricsFactory>,
     /// Named S3 connections (`[s3.connections.*]`); `Default` is none, lenient (for `check`).
     pub s3: Arc<S3Connections>,
     /// Named Kafka connections and their producers (`[kafka.connections.*]`); `Default` is
@@ -82,8 +84,8 @@ impl ActionContext {
         }
     }
 
-    /// The same context reporting to other metrics (e.g. the error-action counters).
-    pub fn with_metrics(&self, metrics: Arc<dyn ActionMetrics>) -> ActionContext {
+    /// The same context binding other metrics (one rule's, or its error action's).
+    pub fn with_metrics(&self, metrics: Arc<dyn ActionMetricsFactory>) -> ActionContext {
         ActionContext {
             metrics,
             ..self.clone()

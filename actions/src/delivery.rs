@@ -15,8 +15,8 @@ use serde::Deserialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::{
-    Action, ActionContext, ActionFailure, BoxFuture, BuildError, FiredMessage, RetryOverride,
-    RetryPolicy, retry,
+    Action, ActionContext, ActionFailure, ActionMetrics, BoxFuture, BuildError, FiredMessage,
+    RetryOverride, RetryPolicy, retry,
 };
 
 /// Delivery settings every action accepts in its rule-header table (each optional).
@@ -30,20 +30,24 @@ pub struct DeliveryConfig {
     pub max_in_flight: Option<usize>,
 }
 
-/// Resolved delivery settings of one action.
-#[derive(Debug, Clone)]
+/// Resolved delivery settings of one action, and its metric series.
+#[derive(Clone)]
 pub(crate) struct Delivery {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
+    /// The action's series, bound when it was built.
+    pub metrics: Arc<dyn ActionMetrics>,
 }
 
 impl Delivery {
-    /// Resolves `cfg` against the service defaults in `ctx` and the action's default timeout.
+    /// Resolves `cfg` against the service defaults in `ctx` and the action's default timeout,
+    /// and binds the metric series of an action of type `kind`.
     pub(crate) fn resolve(
         cfg: &DeliveryConfig,
         default_timeout_ms: u64,
+        kind: &'static str,
         ctx: &ActionContext,
     ) -> Result<Delivery, BuildError> {
         let retry = ctx.retry.with_override(cfg.retry.as_ref());
@@ -66,6 +70,7 @@ impl Delivery {
             retry,
             in_flight,
             max_in_flight,
+            metrics: ctx.metrics.action(kind),
         })
     }
 
@@ -83,13 +88,10 @@ impl Delivery {
     }
 
     /// Runs `attempt` under the per-attempt timeout until it succeeds, fails permanently or
-    /// the retry policy is spent; counts retries for `rule` and `kind`. A timed-out attempt
-    /// calls `on_timeout` and is retried only when `retry_on_timeout`.
+    /// the retry policy is spent; counts retries. A timed-out attempt calls `on_timeout` and
+    /// is retried only when `retry_on_timeout`.
     pub(crate) async fn run<Fut>(
         &self,
-        ctx: &ActionContext,
-        rule: &str,
-        kind: &'static str,
         retry_on_timeout: bool,
         on_timeout: impl Fn(),
         mut attempt: impl FnMut() -> Fut,
@@ -104,7 +106,7 @@ impl Delivery {
             |e: &AttemptError| e.retryable,
             |n| {
                 if n > 1 {
-                    ctx.metrics.retry(rule, kind);
+                    self.metrics.retry();
                 }
                 let fut = attempt();
                 async move {
@@ -177,23 +179,18 @@ pub(crate) trait Sink: Send + Sync + 'static {
         req: &'a Self::Request,
     ) -> impl Future<Output = Result<(), AttemptError>> + Send + 'a;
     /// Called when an attempt times out (e.g. for the HTTP timeout metric).
-    fn on_timeout(&self, _msg: &FiredMessage) {}
+    fn on_timeout(&self) {}
 }
 
 /// A `Sink` with its delivery settings: the `Action` that rules hold.
 pub(crate) struct Delivered<S> {
     sink: S,
     delivery: Delivery,
-    ctx: ActionContext,
 }
 
 impl<S: Sink> Delivered<S> {
-    pub(crate) fn action(sink: S, delivery: Delivery, ctx: &ActionContext) -> Arc<dyn Action> {
-        Arc::new(Delivered {
-            sink,
-            delivery,
-            ctx: ctx.clone(),
-        })
+    pub(crate) fn action(sink: S, delivery: Delivery) -> Arc<dyn Action> {
+        Arc::new(Delivered { sink, delivery })
     }
 
     async fn deliver(&self, msg: &FiredMessage) -> Result<(), ActionFailure> {
@@ -201,17 +198,12 @@ impl<S: Sink> Delivered<S> {
             .sink
             .prepare(msg)
             .map_err(|r| self.failure(r.resource, r.message))?;
-        let on_timeout = || self.sink.on_timeout(msg);
+        let on_timeout = || self.sink.on_timeout();
         let result = self
             .delivery
-            .run(
-                &self.ctx,
-                &msg.rule_name,
-                S::KIND,
-                S::RETRY_ON_TIMEOUT,
-                on_timeout,
-                || self.sink.send(msg, &req),
-            )
+            .run(S::RETRY_ON_TIMEOUT, on_timeout, || {
+                self.sink.send(msg, &req)
+            })
             .await;
         result.map_err(|e| self.failure(S::resource(&req).to_owned(), e.message))
     }
@@ -235,7 +227,7 @@ impl<S: Sink> Action for Delivered<S> {
             let _permit = self.delivery.slot().await;
             let start = Instant::now();
             let result = self.deliver(msg).await;
-            record_outcome(&self.ctx, msg, S::KIND, start, &result);
+            record_outcome(&self.delivery, msg, start, &result);
             result
         })
     }
@@ -243,18 +235,17 @@ impl<S: Sink> Action for Delivered<S> {
 
 /// Reports one message's outcome (latency, success or failure) and logs a failure.
 pub(crate) fn record_outcome(
-    ctx: &ActionContext,
+    delivery: &Delivery,
     msg: &FiredMessage,
-    kind: &'static str,
     start: Instant,
     result: &Result<(), ActionFailure>,
 ) {
-    let metrics = &ctx.metrics;
-    metrics.latency(&msg.rule_name, kind, start.elapsed().as_secs_f64());
+    let metrics = &delivery.metrics;
+    metrics.latency(start.elapsed().as_secs_f64());
     match result {
-        Ok(()) => metrics.success(&msg.rule_name, kind),
+        Ok(()) => metrics.success(),
         Err(failure) => {
-            metrics.failure(&msg.rule_name, kind);
+            metrics.failure();
             tracing::warn!(rule = %msg.rule_name, trace_id = %msg.trace_id, %failure, "action failed");
         }
     }

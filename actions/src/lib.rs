@@ -44,7 +44,7 @@ pub use fired::FiredMessage;
 pub use http::HttpConfig;
 pub use kafka::{KafkaConfig, KafkaConnections, KafkaSettings};
 pub use kinesis::{KinesisConfig, KinesisConnections, KinesisSettings};
-pub use metrics::{ActionMetrics, NoopMetrics, status_class};
+pub use metrics::{ActionMetrics, ActionMetricsFactory, NoopMetrics, status_class};
 pub use republish::RepublishConfig;
 pub use retry::{RetryOverride, RetryPolicy};
 pub use s3::{S3Config, S3Connections, S3Settings};

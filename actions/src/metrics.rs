@@ -2,26 +2,38 @@
 //!
 //! They mirror AWS IoT's rule-action metrics: `Success`/`Failure` per rule and action type,
 //! the HTTP action's `HttpCode_4XX/5XX/Other` classes and its `HttpInvalidUrl` /
-//! `HttpRequestTimeout` / `HttpUnknownHost` errors, plus retries and latency. For the
-//! error action, build it with a context whose metrics count `ErrorActionSuccess/Failure`.
+//! `HttpRequestTimeout` / `HttpUnknownHost` errors, plus retries and latency.
+//!
+//! Series are bound when an action is built: `ActionMetricsFactory::action` is called once per
+//! action (the factory knows the rule, and whether it counts a rule's actions or its error
+//! action), and the action keeps the `ActionMetrics` it returns, so nothing is looked up by
+//! label per message.
 
-/// Callbacks from the actions. `rule` is the rule name, `kind` the action's `kind()`.
+use std::sync::Arc;
+
+/// One action's metric series, bound when the action is built.
 pub trait ActionMetrics: Send + Sync {
     /// One message delivered (after any retries).
-    fn success(&self, rule: &str, kind: &'static str);
+    fn success(&self);
     /// One message given up on (retries spent or a permanent error).
-    fn failure(&self, rule: &str, kind: &'static str);
+    fn failure(&self);
     /// One retry (not counted for the first try).
-    fn retry(&self, rule: &str, kind: &'static str);
+    fn retry(&self);
     /// Time from the first try to the outcome, in seconds (retries and backoff included).
-    fn latency(&self, rule: &str, kind: &'static str, secs: f64);
+    fn latency(&self, secs: f64);
     /// One HTTP response, by class: `"2xx"`, `"4xx"`, `"5xx"` or `"other"`.
-    fn http_status(&self, rule: &str, class: &'static str);
+    fn http_status(&self, _class: &'static str) {}
     /// One HTTP attempt that got no response: `"invalid_url"`, `"timeout"` or `"unknown_host"`
     /// (connection errors count as `"unknown_host"`, as AWS's `HttpUnknownHost`).
-    fn http_error(&self, _rule: &str, _reason: &'static str) {}
+    fn http_error(&self, _reason: &'static str) {}
     /// One request sent that carries `records` messages (batching actions: kinesis).
-    fn batch(&self, _rule: &str, _kind: &'static str, _records: usize) {}
+    fn batch(&self, _records: usize) {}
+}
+
+/// Hands each action its series when it is built. The service makes one per rule (and one
+/// per rule's error action); `kind` is the action's type name (`"republish"`, `"s3"`...).
+pub trait ActionMetricsFactory: Send + Sync {
+    fn action(&self, kind: &'static str) -> Arc<dyn ActionMetrics>;
 }
 
 /// Metrics that go nowhere, for tests and tools.
@@ -29,11 +41,16 @@ pub trait ActionMetrics: Send + Sync {
 pub struct NoopMetrics;
 
 impl ActionMetrics for NoopMetrics {
-    fn success(&self, _: &str, _: &'static str) {}
-    fn failure(&self, _: &str, _: &'static str) {}
-    fn retry(&self, _: &str, _: &'static str) {}
-    fn latency(&self, _: &str, _: &'static str, _: f64) {}
-    fn http_status(&self, _: &str, _: &'static str) {}
+    fn success(&self) {}
+    fn failure(&self) {}
+    fn retry(&self) {}
+    fn latency(&self, _: f64) {}
+}
+
+impl ActionMetricsFactory for NoopMetrics {
+    fn action(&self, _: &'static str) -> Arc<dyn ActionMetrics> {
+        Arc::new(NoopMetrics)
+    }
 }
 
 /// The class label for an HTTP status code.

@@ -10,8 +10,8 @@ use std::{
 use bytes::Bytes;
 
 use crate::{
-    Action, ActionContext, ActionFailure, ActionMetrics, BoxFuture, FiredMessage, MqttPublisher,
-    RetryPolicy,
+    Action, ActionContext, ActionFailure, ActionMetrics, ActionMetricsFactory, BoxFuture,
+    FiredMessage, MqttPublisher, RetryPolicy,
 };
 
 /// Installs rustls' ring provider once (reqwest is built with `rustls-no-provider`).
@@ -35,43 +35,61 @@ impl MqttPublisher for NoPublisher {
     }
 }
 
-/// Metrics that count each call by `name:label`.
+/// Metrics that count each call by `name:label`, over every action built with them.
 #[derive(Default)]
-pub(crate) struct CountingMetrics(Mutex<BTreeMap<String, u64>>);
+pub(crate) struct CountingMetrics(Arc<Mutex<BTreeMap<String, u64>>>);
 
 impl CountingMetrics {
-    fn bump(&self, key: String) {
-        *self.0.lock().unwrap().entry(key).or_default() += 1;
-    }
     /// How often `key` (e.g. "success:http", "status:5xx") was reported.
     pub(crate) fn get(&self, key: &str) -> u64 {
         self.0.lock().unwrap().get(key).copied().unwrap_or(0)
     }
 }
 
-impl ActionMetrics for CountingMetrics {
-    fn success(&self, _: &str, kind: &'static str) {
-        self.bump(format!("success:{kind}"));
+impl ActionMetricsFactory for CountingMetrics {
+    fn action(&self, kind: &'static str) -> Arc<dyn ActionMetrics> {
+        Arc::new(KindCounter {
+            kind,
+            counts: self.0.clone(),
+        })
     }
-    fn failure(&self, _: &str, kind: &'static str) {
-        self.bump(format!("failure:{kind}"));
+}
+
+/// The `ActionMetrics` of one action: counts into its factory's map.
+struct KindCounter {
+    kind: &'static str,
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl KindCounter {
+    fn bump(&self, key: String) {
+        *self.counts.lock().unwrap().entry(key).or_default() += 1;
     }
-    fn retry(&self, _: &str, kind: &'static str) {
-        self.bump(format!("retry:{kind}"));
+}
+
+impl ActionMetrics for KindCounter {
+    fn success(&self) {
+        self.bump(format!("success:{}", self.kind));
     }
-    fn latency(&self, _: &str, kind: &'static str, _: f64) {
-        self.bump(format!("latency:{kind}"));
+    fn failure(&self) {
+        self.bump(format!("failure:{}", self.kind));
     }
-    fn http_status(&self, _: &str, class: &'static str) {
+    fn retry(&self) {
+        self.bump(format!("retry:{}", self.kind));
+    }
+    fn latency(&self, _: f64) {
+        self.bump(format!("latency:{}", self.kind));
+    }
+    fn http_status(&self, class: &'static str) {
         self.bump(format!("status:{class}"));
     }
-    fn http_error(&self, _: &str, reason: &'static str) {
+    fn http_error(&self, reason: &'static str) {
         self.bump(format!("error:{reason}"));
     }
-    fn batch(&self, _: &str, kind: &'static str, records: usize) {
-        self.bump(format!("batch:{kind}"));
+    fn batch(&self, records: usize) {
+        self.bump(format!("batch:{}", self.kind));
         for _ in 0..records {
-            self.bump(format!("batch_records:{kind}"));
+            self.bump(format!("batch_records:{}", self.kind));
         }
     }
 }

@@ -23,7 +23,7 @@ use rulewire_engine::{SqlVersion, Template};
 pub use config::HttpConfig;
 
 use crate::{
-    Action, ActionContext, BuildError, FiredMessage,
+    Action, ActionContext, ActionMetrics, BuildError, FiredMessage,
     delivery::{AttemptError, Delivered, Delivery, Rejected, Sink},
     status_class, templates,
 };
@@ -57,16 +57,14 @@ pub fn build(
         ))
     });
     let headers = headers.collect::<Result<_, BuildError>>()?;
+    let delivery = Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, Http::KIND, ctx)?;
     let sink = Http {
         url,
         headers,
-        ctx: ctx.clone(),
+        client: ctx.http.clone(),
+        metrics: delivery.metrics.clone(),
     };
-    Ok(Delivered::action(
-        sink,
-        Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?,
-        ctx,
-    ))
+    Ok(Delivered::action(sink, delivery))
 }
 
 /// Parses a rendered URL; only `http` and `https` are allowed.
@@ -83,7 +81,9 @@ fn parse_url(text: &str) -> Result<Url, String> {
 struct Http {
     url: Template,
     headers: Vec<(HeaderName, Template)>,
-    ctx: ActionContext,
+    /// The service's shared client (connection pool).
+    client: reqwest::Client,
+    metrics: Arc<dyn ActionMetrics>,
 }
 
 /// One rendered POST.
@@ -156,7 +156,7 @@ impl Sink for Http {
         let url = match parse_url(&url_text) {
             Ok(url) => url,
             Err(message) => {
-                self.ctx.metrics.http_error(&msg.rule_name, "invalid_url");
+                self.metrics.http_error("invalid_url");
                 return Err(Rejected {
                     resource: url_text,
                     message,
@@ -181,19 +181,18 @@ impl Sink for Http {
         &req.url_text
     }
 
-    async fn send(&self, msg: &FiredMessage, req: &Request) -> Result<(), AttemptError> {
+    async fn send(&self, _msg: &FiredMessage, req: &Request) -> Result<(), AttemptError> {
         let sent = self
-            .ctx
-            .http
+            .client
             .post(req.url.clone())
             .headers(req.headers.clone())
             .body(req.body.clone())
             .send()
             .await;
-        let metrics = &self.ctx.metrics;
+        let metrics = &self.metrics;
         match sent {
             Ok(response) => {
-                metrics.http_status(&msg.rule_name, status_class(response.status().as_u16()));
+                metrics.http_status(status_class(response.status().as_u16()));
                 if response.status().is_success() {
                     Ok(())
                 } else {
@@ -201,19 +200,19 @@ impl Sink for Http {
                 }
             }
             Err(e) if e.is_connect() => {
-                metrics.http_error(&msg.rule_name, "unknown_host");
+                metrics.http_error("unknown_host");
                 Err(AttemptError::retryable(error_chain(&e)))
             }
             Err(e) => {
                 if e.is_timeout() {
-                    metrics.http_error(&msg.rule_name, "timeout");
+                    metrics.http_error("timeout");
                 }
                 Err(AttemptError::permanent(error_chain(&e)))
             }
         }
     }
 
-    fn on_timeout(&self, msg: &FiredMessage) {
-        self.ctx.metrics.http_error(&msg.rule_name, "timeout");
+    fn on_timeout(&self) {
+        self.metrics.http_error("timeout");
     }
 }

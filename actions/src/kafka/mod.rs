@@ -29,7 +29,7 @@ pub use connection::{KafkaConfigError, KafkaConnectionConfig, KafkaConnections, 
 
 use crate::{
     Action, ActionContext, BuildError, DeliveryConfig, RetryOverride,
-    delivery::{Delivered, Delivery},
+    delivery::{Delivered, Delivery, Sink},
     templates::{self, Pairs},
 };
 
@@ -108,6 +108,6 @@ pub fn build(
         }),
         max_in_flight: cfg.max_in_flight,
     };
-    let delivery = Delivery::resolve(&delivery, 0, ctx)?;
-    Ok(Delivered::action(sink, delivery, ctx))
+    let delivery = Delivery::resolve(&delivery, 0, <sink::KafkaSink as Sink>::KIND, ctx)?;
+    Ok(Delivered::action(sink, delivery))
 }

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 use super::{MAX_RECORD_BYTES, MAX_REQUEST_BYTES, transport::Transport};
 use crate::{
-    ActionContext, ActionFailure, FiredMessage,
+    ActionFailure, FiredMessage,
     batching::{Enqueue, Outcome, Waiter},
     delivery::{AttemptError, Delivery},
 };
@@ -44,7 +44,6 @@ pub(crate) struct Inner {
     pub max_records: usize,
     pub linger: Duration,
     pub delivery: Delivery,
-    pub ctx: ActionContext,
     pub queues: Mutex<HashMap<String, VecDeque<Entry>>>,
 }
 
@@ -54,7 +53,6 @@ pub(crate) struct Entry {
     data: Bytes,
     /// Attempts made so far.
     attempts: u32,
-    rule: String,
     topic: String,
     waiter: Waiter,
 }
@@ -71,10 +69,6 @@ impl Enqueue for Inner {
 
     fn delivery(&self) -> &Delivery {
         &self.delivery
-    }
-
-    fn ctx(&self) -> &ActionContext {
-        &self.ctx
     }
 
     fn enqueue(
@@ -108,7 +102,6 @@ impl Enqueue for Inner {
             key,
             data: Bytes::from(msg.output.clone()),
             attempts: 0,
-            rule: msg.rule_name.clone(),
             topic: msg.topic.clone(),
             waiter,
         };
@@ -144,8 +137,8 @@ impl Inner {
                 .map(|e| (e.key.clone(), e.data.clone()))
                 .collect();
             let n = records.len();
-            if let Some(first) = batch.first() {
-                self.ctx.metrics.batch(&first.rule, Self::KIND, n);
+            if n > 0 {
+                self.delivery.metrics.batch(n);
             }
             let timeout = self.delivery.timeout;
             let result = match tokio::time::timeout(
@@ -240,8 +233,8 @@ impl Inner {
             }
         }
         let next = retry.iter().map(|e| e.attempts + 1).max()?;
-        for e in &retry {
-            self.ctx.metrics.retry(&e.rule, Self::KIND);
+        for _ in &retry {
+            self.delivery.metrics.retry();
         }
         let mut queues = self.queues.lock().expect("kinesis queues lock");
         let queue = queues.entry(stream.to_owned()).or_default();

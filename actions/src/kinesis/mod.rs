@@ -91,8 +91,7 @@ pub(crate) fn build_with(
         partition_key: templates::field("partition_key", &cfg.partition_key, version)?,
         max_records: cfg.max_records,
         linger: Duration::from_millis(cfg.linger_ms),
-        delivery: Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?,
-        ctx: ctx.clone(),
+        delivery: Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, "kinesis", ctx)?,
         queues: Default::default(),
     };
     Ok(Queued::action(inner))

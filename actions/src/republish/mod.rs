@@ -48,11 +48,8 @@ pub fn build(
         headers,
         ctx: ctx.clone(),
     };
-    Ok(Delivered::action(
-        sink,
-        Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?,
-        ctx,
-    ))
+    let delivery = Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, Republish::KIND, ctx)?;
+    Ok(Delivered::action(sink, delivery))
 }
 
 /// A topic template with AWS's `$$` escape for reserved topics.

@@ -28,13 +28,11 @@ use super::{
     encode,
 };
 use crate::{
-    Action, ActionContext, ActionFailure, BuildError, FiredMessage,
+    Action, ActionFailure, BuildError, FiredMessage,
     batching::{Enqueue, Outcome, Queued, Waiter},
     delivery::Delivery,
     templates,
 };
-
-const KIND: &str = "s3";
 
 /// Builds the batched form of an s3 action.
 pub(crate) fn build(
@@ -43,7 +41,6 @@ pub(crate) fn build(
     target: Arc<Target>,
     delivery: Delivery,
     version: SqlVersion,
-    ctx: &ActionContext,
 ) -> Result<Arc<dyn Action>, BuildError> {
     let (dir, file) = split_key(key);
     let dir = templates::field("batch.key", dir, version)?;
@@ -89,7 +86,6 @@ pub(crate) fn build(
         max_bytes: cfg.max_bytes,
         max_age: Duration::from_millis(cfg.max_age_ms),
         delivery,
-        ctx: ctx.clone(),
         open: Mutex::default(),
     };
     Ok(Queued::action(inner))
@@ -128,7 +124,6 @@ struct Inner {
     max_bytes: usize,
     max_age: Duration,
     delivery: Delivery,
-    ctx: ActionContext,
     open: Mutex<Open>,
 }
 
@@ -152,15 +147,11 @@ fn failure(failed_resource: String, error_message: String) -> ActionFailure {
 }
 
 impl Enqueue for Inner {
-    const KIND: &'static str = KIND;
+    const KIND: &'static str = super::KIND;
     const AWS_NAME: &'static str = "S3Action";
 
     fn delivery(&self) -> &Delivery {
         &self.delivery
-    }
-
-    fn ctx(&self) -> &ActionContext {
-        &self.ctx
     }
 
     /// Adds `msg`'s row to its batch (flushing it when full); the receiver gets the outcome.
@@ -255,10 +246,7 @@ impl Inner {
             .upload_to(bucket, key, body, self.content_type.clone())
             .map_err(|r| r.message)?;
         let attempt = || upload.send(&first.topic);
-        let sent = self
-            .delivery
-            .run(&self.ctx, &first.rule_name, KIND, true, || {}, attempt)
-            .await;
+        let sent = self.delivery.run(true, || {}, attempt).await;
         sent.map_err(|e| e.message)
     }
 }

@@ -64,7 +64,7 @@ pub fn build(
         bucket: templates::field("bucket", &cfg.bucket, version)?,
         content_type: cfg.content_type.clone(),
     });
-    let delivery = Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, ctx)?;
+    let delivery = Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, KIND, ctx)?;
     match &cfg.batch {
         None => {
             let key = cfg.key.as_deref().ok_or_else(|| {
@@ -74,19 +74,22 @@ pub fn build(
                 target,
                 key: templates::field("key", key, version)?,
             };
-            Ok(Delivered::action(sink, delivery, ctx))
+            Ok(Delivered::action(sink, delivery))
         }
         Some(b) => {
             let key = b.key.as_deref().or(cfg.key.as_deref());
             let key = key.ok_or_else(|| {
                 BuildError::invalid("batch.key", "missing: set batch.key (or key)")
             })?;
-            batch::build(b, key, target, delivery, version, ctx)
+            batch::build(b, key, target, delivery, version)
         }
     }
 }
 
 /// Where an action writes: connection, bucket template and content type.
+/// The action type name (metrics, `rulewire check`).
+pub(crate) const KIND: &str = "s3";
+
 pub(crate) struct Target {
     connections: Arc<S3Connections>,
     connection: String,
