@@ -74,11 +74,13 @@ pub enum Expr {
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     /// `expr IN (a, b, ...)` or `expr IN array_expr`.
     In(Box<Expr>, Vec<Expr>),
-    /// A function call; `name` is lower-case.
+    /// A function call; `name` is lower-case. `arg_pos[i]` is where `args[i]` starts (compile
+    /// errors about a literal argument point there).
     Call {
         name: String,
         args: Vec<Expr>,
         pos: Pos,
+        arg_pos: Vec<Pos>,
     },
     /// `cast(expr AS type)`.
     Cast(Box<Expr>, CastType),

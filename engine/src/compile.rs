@@ -3,12 +3,15 @@
 //! Checks done here, so that a rule fails when it is loaded, never while running: every
 //! function exists, has a valid number of arguments and exists in the rule's SQL version;
 //! functions that need an AWS service are refused with the reason; `@variables` are set before
-//! use; the top-level FROM is a valid topic filter.
+//! use; the top-level FROM is a valid topic filter; a `regexp_*` pattern written as a string
+//! literal compiles (Java accepts it and rulewire can run it). A pattern that comes from the
+//! payload is only known per message: one that does not compile gives Undefined then.
 
 use crate::ast::{Expr, Pos, Projection, Query, SelectItem, Source};
 use crate::batch::BatchPlan;
 use crate::error::CompileError;
 use crate::eval::{Evaluation, Message, evaluate_query};
+use crate::functions::java_regex::{JavaRegex, PatternErrorKind};
 use crate::functions::{self, Kind};
 use crate::parser::parse_statement;
 use crate::value::SqlVersion;
@@ -130,8 +133,14 @@ fn check_expr(e: &Expr, version: SqlVersion) -> Result<(), CompileError> {
                 .map_or(Ok(()), |o| check_expr(o, version))
         }
         Expr::Subquery(q) => check_query(q, version),
-        Expr::Call { name, args, pos } => {
+        Expr::Call {
+            name,
+            args,
+            pos,
+            arg_pos,
+        } => {
             check_call(name, args.len(), *pos, version)?;
+            check_literal_pattern(name, args, arg_pos)?;
             args.iter().try_for_each(|a| check_expr(a, version))
         }
     }
@@ -167,7 +176,75 @@ fn check_call(name: &str, argc: usize, pos: Pos, version: SqlVersion) -> Result<
     Ok(())
 }
 
+/// A `regexp_*` pattern written as a literal is compiled now, so that a pattern Java refuses, or
+/// one with a Java construct rulewire cannot run, is an error at the literal's line:col instead
+/// of Undefined for every message. The literal goes through the same String conversion as at
+/// run time (a Null literal stays Undefined at run time).
+fn check_literal_pattern(name: &str, args: &[Expr], arg_pos: &[Pos]) -> Result<(), CompileError> {
+    let Some(i) = functions::regex_pattern_arg(name) else {
+        return Ok(());
+    };
+    let (Some(Expr::Literal(literal)), Some(&pos)) = (args.get(i), arg_pos.get(i)) else {
+        return Ok(());
+    };
+    let Some(pattern) = literal.to_string_std() else {
+        return Ok(());
+    };
+    let Err(e) = JavaRegex::new(&pattern) else {
+        return Ok(());
+    };
+    let message = match e.kind {
+        PatternErrorKind::Invalid => format!(
+            "function `{name}`: Java rejects the regular expression '{pattern}' (syntax error: {})",
+            e.message
+        ),
+        PatternErrorKind::Unsupported => format!(
+            "function `{name}`: the regular expression '{pattern}' uses a Java construct rulewire does not support: {}",
+            e.message
+        ),
+    };
+    Err(CompileError::new(pos, message))
+}
+
 /// Checks a template expression like a SELECT expression.
 pub(crate) fn check_template_expr(e: &Expr, version: SqlVersion) -> Result<(), CompileError> {
     check_expr(e, version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(sql: &str) -> String {
+        Rule::compile(sql, SqlVersion::V2016_03_23)
+            .expect_err(sql)
+            .to_string()
+    }
+
+    #[test]
+    fn literal_regex_pattern_errors() {
+        assert_eq!(
+            error("SELECT regexp_matches(s, '(') FROM 't'"),
+            "1:26: function `regexp_matches`: Java rejects the regular expression '(' (syntax error: unclosed group near index 1)"
+        );
+        assert_eq!(
+            error("SELECT regexp_substr(s,\n  '[\\p{InGreek}a]') FROM 't'"),
+            "2:3: function `regexp_substr`: the regular expression '[\\p{InGreek}a]' uses a Java construct rulewire does not support: Unicode blocks (\\p{In...}) near index 12"
+        );
+        assert_eq!(
+            error(
+                "SELECT regexp_replace(s, 'a', '$1') AS r, regexp_replace(s, '\\X', '') AS x FROM 't'"
+            ),
+            "1:61: function `regexp_replace`: the regular expression '\\X' uses a Java construct rulewire does not support: \\X (grapheme cluster) near index 2"
+        );
+        // Not literals: checked per message at run time.
+        for sql in [
+            "SELECT regexp_matches(s, p) FROM 't'",
+            "SELECT regexp_matches(s, concat('(', p)) FROM 't'",
+            "SELECT regexp_matches('(', s) FROM 't'",
+            "SELECT replace(s, '(', 'x') FROM 't'",
+        ] {
+            assert!(Rule::compile(sql, SqlVersion::V2016_03_23).is_ok(), "{sql}");
+        }
+    }
 }

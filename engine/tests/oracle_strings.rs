@@ -260,7 +260,7 @@ fn known_difference(
         //    runs only "easy" variable-length look-behinds).
         if java.is_ok() && ours.is_err() {
             match JavaRegex::new(pattern) {
-                Err(e) if e.starts_with("pattern not supported") => {
+                Err(e) if e.message.starts_with("a construct fancy-regex cannot run") => {
                     return Some("fancy-regex cannot run the translation");
                 }
                 Ok(re) if re.regex_for(subject).is_match(subject).is_err() => {

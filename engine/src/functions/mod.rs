@@ -16,6 +16,12 @@ mod time;
 
 pub use time::{format_joda, parse_to_epoch};
 
+/// Which argument of `name` is a Java regular expression (the `regexp_*` functions), so that
+/// the compiler can check a literal pattern.
+pub fn regex_pattern_arg(name: &str) -> Option<usize> {
+    matches!(name, "regexp_matches" | "regexp_replace" | "regexp_substr").then_some(1)
+}
+
 /// How a function is evaluated.
 #[derive(Clone, Copy)]
 pub enum Kind {

@@ -8,7 +8,8 @@
 //! engine runs on the JVM): an emoji counts 2.
 //! Regular expressions are Java's (`java.util.regex`, as AWS's engine runs them), translated to
 //! `fancy-regex` by [`super::java_regex`]; a pattern Java refuses, or one of the few Java
-//! constructs rulewire cannot run, gives Undefined.
+//! constructs rulewire cannot run, gives Undefined (a pattern written as a literal in the rule
+//! is refused when the rule compiles instead, see `crate::compile`).
 
 use super::args::{int_floor, int_saturating, text};
 use super::java_regex::JavaRegex;

@@ -546,9 +546,10 @@ impl Parser {
 
     /// A function's arguments up to `)`. AWS also takes a nested query without its own
     /// parentheses as an argument: `isNull(SELECT VALUE a FROM arr)`. `self.depth` is then
-    /// the deepest argument's.
-    fn call_args(&mut self) -> Result<Vec<Expr>, CompileError> {
+    /// the deepest argument's. Also returns where each argument starts.
+    fn call_args(&mut self) -> Result<(Vec<Expr>, Vec<Pos>), CompileError> {
         let mut args = Vec::new();
+        let mut arg_pos = Vec::new();
         let mut deepest = 0;
         if !self.eat_sym(")") {
             loop {
@@ -565,6 +566,7 @@ impl Parser {
                 };
                 deepest = deepest.max(self.depth);
                 args.push(arg);
+                arg_pos.push(pos);
                 if self.eat_sym(")") {
                     break;
                 }
@@ -572,7 +574,7 @@ impl Parser {
             }
         }
         self.depth = deepest;
-        Ok(args)
+        Ok((args, arg_pos))
     }
 
     fn primary(&mut self) -> Result<Expr, CompileError> {
@@ -691,12 +693,13 @@ impl Parser {
                 self.expect_sym(")")?;
                 return Ok(Expr::Cast(Box::new(e), to));
             }
-            let args = self.call_args()?;
+            let (args, arg_pos) = self.call_args()?;
             self.built(1 + self.depth)?;
             return Ok(Expr::Call {
                 name: lower,
                 args,
                 pos,
+                arg_pos,
             });
         }
         if RESERVED.contains(&lower.as_str()) {

@@ -359,3 +359,121 @@ fn substitution_template_forms() {
         assert_eq!(render(text, topic, payload), *want, "{text} on {payload}");
     }
 }
+
+/// Issue 11: a `regexp_*` pattern written as a string literal is compiled with the rule. A
+/// pattern Java rejects, or a Java construct rulewire cannot run, is a compile error at the
+/// literal's line:col (AWS would throw on every message; rulewire would give Undefined on every
+/// message). A pattern read from the payload still gives Undefined at run time.
+#[test]
+fn literal_regex_patterns_are_checked_when_the_rule_compiles() {
+    // (sql, version, line:col of the literal, needles the message must contain)
+    type Case<'a> = (&'a str, SqlVersion, (u32, u32), &'a [&'a str]);
+    let refused: &[Case] = &[
+        (
+            "SELECT regexp_matches(s, '(') FROM 't'",
+            V2,
+            (1, 26),
+            &["regexp_matches", "Java rejects", "'('", "unclosed group"],
+        ),
+        (
+            "SELECT regexp_matches(s, '\\p{InGreek}') FROM 't'",
+            V2,
+            (1, 26),
+            &["does not support", "Unicode blocks", "\\p{InGreek}"],
+        ),
+        (
+            "SELECT a\nFROM 't'\nWHERE regexp_substr(s, '\\X') = 'x'",
+            V1,
+            (3, 24),
+            &[
+                "regexp_substr",
+                "does not support",
+                "\\X (grapheme cluster)",
+            ],
+        ),
+        (
+            "SELECT regexp_replace(s, \"a{2,1}\", 'x') AS r FROM 't'",
+            V2,
+            (1, 26),
+            &["regexp_replace", "Java rejects", "illegal repetition range"],
+        ),
+        // Look-behind must have a bounded length in Java too.
+        (
+            "SELECT regexp_matches(s, '(?<=(ab)+)b') FROM 't'",
+            V2,
+            (1, 26),
+            &["Java rejects", "look-behind"],
+        ),
+        // Parenthesised, nested in another call, in SET and inside a nested query.
+        (
+            "SELECT upper(regexp_substr(s, ('[a'))) AS u FROM 't'",
+            V2,
+            (1, 31),
+            &["Java rejects", "unclosed character class"],
+        ),
+        (
+            "SET @m = regexp_matches(s, '\\N{LATIN SMALL LETTER A}') SELECT @m FROM 't'",
+            V2,
+            (1, 28),
+            &["does not support", "\\N{name}"],
+        ),
+        (
+            "SELECT (SELECT VALUE regexp_matches(n, '(?c)a') FROM items) AS x FROM 't'",
+            V2,
+            (1, 40),
+            &["does not support", "CANON_EQ"],
+        ),
+    ];
+    for (sql, version, (line, col), needles) in refused {
+        let err = match Rule::compile(sql, *version) {
+            Ok(_) => panic!("{sql} compiled; expected a regex error"),
+            Err(e) => e,
+        };
+        assert_eq!((err.line, err.col), (*line, *col), "{sql}: {err}");
+        for needle in *needles {
+            assert!(
+                err.message.contains(needle),
+                "{sql}: `{err}` lacks `{needle}`"
+            );
+        }
+    }
+    // Substitution templates are checked the same way (the column is the expression's).
+    let err = Template::parse("x/${regexp_matches(topic(), '(')}", V2).unwrap_err();
+    assert_eq!((err.line, err.col), (1, 5), "{err}");
+    assert!(err.message.contains("Java rejects"), "{err}");
+
+    // Valid patterns compile, look-behind included, and run.
+    check(
+        V2,
+        &[
+            (
+                "SELECT regexp_matches(s, '(?<=id=)\\d+') AS a, regexp_substr(s, '(?<!x)\\d{2}') AS b, regexp_replace(s, '(?<=i?d{1,3})=', ':') AS c FROM 't'",
+                "t",
+                r#"{"s":"aid=42"}"#,
+                Some(r#"{"a":true,"b":"42","c":"aid:42"}"#),
+            ),
+            // A pattern from the payload is only known per message: Undefined (key dropped).
+            (
+                "SELECT regexp_matches(s, p) AS m, regexp_substr(s, p) AS r FROM 't'",
+                "t",
+                r#"{"s":"a","p":"("}"#,
+                Some("{}"),
+            ),
+            (
+                "SELECT regexp_matches(s, p) AS m FROM 't'",
+                "t",
+                r#"{"s":"αβ","p":"\\p{InGreek}"}"#,
+                Some("{}"),
+            ),
+            // Non-string literals go through the String conversion (as at run time); a Null
+            // literal is Undefined at run time.
+            (
+                "SELECT regexp_matches(s, 12) AS m, regexp_matches(s, null) AS n FROM 't'",
+                "t",
+                r#"{"s":"a12"}"#,
+                Some(r#"{"m":true}"#),
+            ),
+        ],
+    );
+    assert!(Rule::compile("SELECT regexp_matches(s, '(?<=a)b') AS m FROM 't'", V1).is_ok());
+}

@@ -63,9 +63,7 @@ impl Translator {
             'G' => Piece::zero("\\G"),
             'b' => {
                 if self.peek() == Some('{') && self.peek_at(1) == Some('g') {
-                    return Err(
-                        self.error("\\b{g} (grapheme boundary) is not supported by rulewire")
-                    );
+                    return Err(self.unsupported("\\b{g} (grapheme boundary)"));
                 }
                 Piece::zero(self.word_boundary(true))
             }
@@ -75,8 +73,8 @@ impl Translator {
                 1,
                 Some(2),
             ),
-            'X' => return Err(self.error("\\X (grapheme cluster) is not supported by rulewire")),
-            'N' => return Err(self.error("\\N{name} is not supported by rulewire")),
+            'X' => return Err(self.unsupported("\\X (grapheme cluster)")),
+            'N' => return Err(self.unsupported("\\N{name} (character names)")),
             _ => match self.class_escape(c)? {
                 ClassItem::Char(ch) => self.literal(ch),
                 ClassItem::Set(set) => Piece::one(format!("[{set}]")),
@@ -240,7 +238,7 @@ impl Translator {
             }
         }
         code_point(v).ok_or_else(|| {
-            self.error("a lone surrogate escape is not supported by rulewire (strings hold whole characters)")
+            self.unsupported("a lone surrogate escape (strings hold whole characters)")
         })
     }
 }

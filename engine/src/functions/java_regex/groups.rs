@@ -116,7 +116,7 @@ impl Translator {
                     }
                 }
                 'c' => {
-                    return Err(self.error("the CANON_EQ flag (?c) is not supported by rulewire"));
+                    return Err(self.unsupported("the CANON_EQ flag (?c)"));
                 }
                 '-' if on => on = false,
                 ')' => return Ok(false),

@@ -22,9 +22,13 @@
 //! - Look-behind must have a bounded length, as Java requires.
 //!
 //! Constructs that cannot be expressed are refused with a message ([`JavaRegex::new`] returns
-//! `Err`): `\X` and `\b{g}` (grapheme clusters), `\N{name}`, Unicode blocks (`\p{InGreek}`), the
-//! `c` (CANON_EQ) flag. Invalid Java patterns are refused too, so the SQL functions give
-//! Undefined where Java would throw.
+//! a [`PatternError`] of kind [`PatternErrorKind::Unsupported`]): `\X` and `\b{g}` (grapheme
+//! clusters), `\N{name}`, Unicode blocks (`\p{InGreek}`), the `c` (CANON_EQ) flag, and the
+//! few translations fancy-regex cannot run. Invalid Java patterns are refused too
+//! ([`PatternErrorKind::Invalid`], with Java's description). A pattern written as a string
+//! literal in a rule is checked when the rule compiles (`crate::compile`), so either kind is a
+//! compile error there; a pattern that comes from the payload makes the SQL function give
+//! Undefined, where Java would throw.
 //!
 //! Each pattern is compiled twice when useful: the general form, and a simpler one for subjects
 //! that contain no line terminator, where `$` and `^` are plain anchors (no look-around, so the
@@ -48,6 +52,50 @@ use translator::Translator;
 /// gives Undefined): a hostile pattern cannot hang a worker.
 pub const BACKTRACK_LIMIT: usize = 1_000_000;
 
+/// Why a pattern cannot be compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternError {
+    pub kind: PatternErrorKind,
+    /// For [`PatternErrorKind::Invalid`], Java's description (`unclosed group near index 1`);
+    /// for [`PatternErrorKind::Unsupported`], the construct (`\X (grapheme cluster) near
+    /// index 2`).
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternErrorKind {
+    /// `java.util.regex` itself refuses the pattern (a `PatternSyntaxException`).
+    Invalid,
+    /// A Java construct rulewire does not support.
+    Unsupported,
+}
+
+impl PatternError {
+    fn invalid(message: String) -> PatternError {
+        PatternError {
+            kind: PatternErrorKind::Invalid,
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for PatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            PatternErrorKind::Invalid => {
+                write!(f, "invalid Java regular expression: {}", self.message)
+            }
+            PatternErrorKind::Unsupported => write!(
+                f,
+                "Java construct not supported by rulewire: {}",
+                self.message
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PatternError {}
+
 /// A compiled Java pattern.
 #[derive(Debug)]
 pub struct JavaRegex {
@@ -61,8 +109,9 @@ pub struct JavaRegex {
 }
 
 impl JavaRegex {
-    /// Translates and compiles a Java pattern; `Err` explains why it is invalid or unsupported.
-    pub fn new(pattern: &str) -> Result<JavaRegex, String> {
+    /// Translates and compiles a Java pattern; `Err` says whether Java refuses it or rulewire
+    /// cannot run it, and why.
+    pub fn new(pattern: &str) -> Result<JavaRegex, PatternError> {
         // A first pass counts the groups: a reference to a group that does not exist never
         // matches in Java, while fancy-regex refuses it.
         let counted = Translator::run(pattern, None, false)?;
@@ -73,7 +122,10 @@ impl JavaRegex {
                 .backtrack_limit(BACKTRACK_LIMIT)
                 .delegate_size_limit(1 << 22)
                 .build()
-                .map_err(|e| format!("pattern not supported: {e}"))
+                .map_err(|e| PatternError {
+                    kind: PatternErrorKind::Unsupported,
+                    message: format!("a construct fancy-regex cannot run ({e})"),
+                })
         };
         let general_re = build(&general.text)?;
         let simple_re = if simple.text == general.text {

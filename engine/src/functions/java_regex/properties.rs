@@ -30,14 +30,12 @@ impl Translator {
                 "sc" | "script" => script(value),
                 "gc" | "general_category" => category_or_java(value, ci),
                 "blk" | "block" => {
-                    return Err(
-                        self.error("Unicode blocks (\\p{block=...}) are not supported by rulewire")
-                    );
+                    return Err(self.unsupported("Unicode blocks (\\p{block=...})"));
                 }
                 _ => None,
             }
         } else if name.starts_with("In") {
-            return Err(self.error("Unicode blocks (\\p{In...}) are not supported by rulewire"));
+            return Err(self.unsupported("Unicode blocks (\\p{In...})"));
         } else if let Some(short) = name.strip_prefix("Is") {
             unicode_property(short, ci)
                 .or_else(|| category_or_java(short, ci))

@@ -106,7 +106,8 @@ fn refused_patterns() {
         "{",
         "\\k<x>",
     ] {
-        assert!(JavaRegex::new(bad).is_err(), "{bad} should be refused");
+        let err = JavaRegex::new(bad).expect_err(bad);
+        assert_eq!(err.kind, PatternErrorKind::Invalid, "{bad}: {err}");
     }
     for unsupported in [
         "\\X",
@@ -116,7 +117,11 @@ fn refused_patterns() {
         "\\N{LATIN SMALL LETTER A}",
     ] {
         let err = JavaRegex::new(unsupported).expect_err(unsupported);
-        assert!(err.contains("not supported"), "{unsupported}: {err}");
+        assert_eq!(
+            err.kind,
+            PatternErrorKind::Unsupported,
+            "{unsupported}: {err}"
+        );
     }
 }
 
@@ -139,4 +144,39 @@ fn hostile_pattern_stops_at_the_backtrack_limit() {
     let started = std::time::Instant::now();
     let _ = re.regex_for(&subject).is_match(&subject);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn refusals_say_whether_java_rejects_the_pattern_or_rulewire_cannot_run_it() {
+    let err = |p: &str| JavaRegex::new(p).expect_err(p);
+    let e = err("(");
+    assert_eq!(e.kind, PatternErrorKind::Invalid);
+    assert_eq!(e.message, "unclosed group near index 1");
+    assert_eq!(
+        e.to_string(),
+        "invalid Java regular expression: unclosed group near index 1"
+    );
+    let e = err("a{2,1}");
+    assert_eq!(e.kind, PatternErrorKind::Invalid);
+    assert!(e.message.starts_with("illegal repetition range"), "{e}");
+    let e = err("\\p{InGreek}");
+    assert_eq!(e.kind, PatternErrorKind::Unsupported);
+    assert!(e.message.starts_with("Unicode blocks (\\p{In...})"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("Java construct not supported by rulewire: Unicode blocks"),
+        "{e}"
+    );
+    let e = err("a\\X");
+    assert_eq!(e.kind, PatternErrorKind::Unsupported);
+    assert!(
+        e.message.starts_with("\\X (grapheme cluster) near index"),
+        "{e}"
+    );
+    let e = err("\\p{block=Greek}");
+    assert_eq!(e.kind, PatternErrorKind::Unsupported);
+    assert!(
+        e.message.starts_with("Unicode blocks (\\p{block=...})"),
+        "{e}"
+    );
 }

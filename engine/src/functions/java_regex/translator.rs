@@ -6,7 +6,7 @@
 //! Groups, anchors, escapes, character classes and `\p{...}` properties are translated by the
 //! sibling modules, each adding methods to [`Translator`].
 
-use super::is_line_terminator;
+use super::{PatternError, PatternErrorKind, is_line_terminator};
 
 /// Inline flags in force.
 #[derive(Clone, Copy, Default)]
@@ -84,7 +84,7 @@ pub(super) struct Translator {
     pub(super) ascii_boundary: bool,
 }
 
-pub(super) type R<T> = Result<T, String>;
+pub(super) type R<T> = Result<T, PatternError>;
 
 impl Translator {
     pub(super) fn run(pattern: &str, total_groups: Option<usize>, simple: bool) -> R<Output> {
@@ -110,8 +110,17 @@ impl Translator {
         })
     }
 
-    pub(super) fn error(&self, what: &str) -> String {
-        format!("{what} near index {}", self.pos)
+    /// Java refuses the pattern (a `PatternSyntaxException`): `what` is Java's description.
+    pub(super) fn error(&self, what: &str) -> PatternError {
+        PatternError::invalid(format!("{what} near index {}", self.pos))
+    }
+
+    /// Java accepts the construct but rulewire cannot run it: `construct` names it.
+    pub(super) fn unsupported(&self, construct: &str) -> PatternError {
+        PatternError {
+            kind: PatternErrorKind::Unsupported,
+            message: format!("{construct} near index {}", self.pos),
+        }
     }
 
     pub(super) fn peek(&self) -> Option<char> {
