@@ -3,21 +3,20 @@
 //! `eval` runs one message through one rule as the AWS console's rule test does: the outgoing
 //! payload and a newline on stdout when the rule fires, nothing when it does not (exit 0 both
 //! ways); a rule that does not compile exits 2 with `line:col: message` and a caret on stderr.
-//! `check` compiles rule files (header, SQL, action templates) and prints every error as
-//! `file:line:col: message`, exiting 1 if any file failed.
+//! `check` compiles rule files (header, SQL, action templates, the connections actions name,
+//! against `--config`) and prints every error as `file:line:col: message`, exiting 1 if any
+//! file failed. It connects nowhere.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
-use rulewire_actions::{
-    ActionContext, BoxFuture, MqttPublisher, NoopMetrics, PublishProperties, RetryPolicy,
-};
+use rulewire_actions::ConnectionNames;
 use rulewire_engine::{Message, MqttProperties, Rule, SqlVersion};
 
-use rulewire::registry::build_action_spec;
+use rulewire::config::Config;
+use rulewire::registry::check_action_spec;
 use rulewire::rulefile::{self, RuleFile, RuleFileError};
 
 /// Arguments of `rulewire eval`.
@@ -114,6 +113,10 @@ pub struct CheckArgs {
     /// Rule files (.sql) or directories of them.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// The service configuration: actions may only name connections it configures. When
+    /// absent, no connections are configured (s3 has its implicit local `default`).
+    #[arg(long, short, default_value = "rulewire.toml", env = "RULEWIRE_CONFIG")]
+    pub config: PathBuf,
 }
 
 pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
@@ -202,8 +205,9 @@ fn uuid_like() -> String {
     )
 }
 
-pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let ctx = offline_context()?;
+/// `rulewire check`; `config` is the service configuration whose connections rules may name.
+pub fn check(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let connections = ConnectionNames::from_settings(&config.s3, &config.kafka, &config.kinesis);
     let (mut ok, mut failed) = (0usize, 0usize);
     for path in &args.paths {
         let files = if path.is_dir() {
@@ -212,7 +216,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             vec![path.clone()]
         };
         for file in files {
-            match rulefile::load_file(&file).and_then(|rf| check_actions(&rf, &ctx)) {
+            match rulefile::load_file(&file).and_then(|rf| check_actions(&rf, &connections)) {
                 Ok(()) => ok += 1,
                 Err(e) => {
                     failed += 1;
@@ -229,42 +233,11 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Builds every action of a rule file (this parses their templates) without running them.
-fn check_actions(rf: &RuleFile, ctx: &ActionContext) -> Result<(), RuleFileError> {
+/// Checks every action of a rule file (templates, limits, connection names) without
+/// creating any client.
+fn check_actions(rf: &RuleFile, connections: &ConnectionNames) -> Result<(), RuleFileError> {
     for spec in rf.actions.iter().chain(rf.error_action.iter()) {
-        build_action_spec(rf, spec, ctx)?;
+        check_action_spec(rf, spec, connections)?;
     }
     Ok(())
-}
-
-/// A publisher for `check`, which builds actions but never runs them.
-struct OfflinePublisher;
-
-impl MqttPublisher for OfflinePublisher {
-    fn publish(
-        &self,
-        _topic: String,
-        _qos: u8,
-        _retain: bool,
-        _payload: Vec<u8>,
-        _properties: PublishProperties,
-    ) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async { Err("`rulewire check` does not publish".to_owned()) })
-    }
-}
-
-fn offline_context() -> anyhow::Result<ActionContext> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Ok(ActionContext {
-        publisher: Arc::new(OfflinePublisher),
-        http: reqwest::Client::builder()
-            .build()
-            .context("cannot build the HTTP client")?,
-        retry: RetryPolicy::default(),
-        max_in_flight: 1,
-        metrics: Arc::new(NoopMetrics),
-        s3: Arc::default(),
-        kafka: Arc::default(),
-        kinesis: Arc::default(),
-    })
 }

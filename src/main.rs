@@ -72,7 +72,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Eval(args) => cli_eval::eval(args),
-        Command::Check(args) => cli_eval::check(args),
+        Command::Check(args) => {
+            load_config(&args.config).and_then(|config| cli_eval::check(args, &config))
+        }
         Command::Bench(args) => rulewire::loadgen::run(args),
     };
     match result {
@@ -84,11 +86,17 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
+/// Loads `path`; a missing file is an error only when `--config` or `RULEWIRE_CONFIG` named
+/// it (else every key has its default).
+fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
     let explicit = std::env::args()
         .any(|a| a == "--config" || a == "-c" || a.starts_with("--config="))
         || std::env::var_os("RULEWIRE_CONFIG").is_some();
-    let config = Config::load(&args.config, explicit)?;
+    Config::load(path, explicit)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
+    let config = load_config(&args.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

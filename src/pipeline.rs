@@ -124,7 +124,7 @@ pub struct Item {
 pub struct RuleRuntime {
     pub name: String,
     pub rule: Arc<Rule>,
-    pub actions: Vec<(String, Arc<dyn Action>)>,
+    pub actions: Vec<Arc<dyn Action>>,
     pub error_action: Option<Arc<dyn Action>>,
     pub metrics: RuleMetrics,
 }
@@ -370,7 +370,7 @@ async fn settle(rule: Arc<RuleRuntime>, settle: Settle) {
     } = settle;
     if fired {
         let msg = &msg;
-        let runs = rule.actions.iter().map(|(_, action)| async move {
+        let runs = rule.actions.iter().map(|action| async move {
             match AssertUnwindSafe(action.execute(msg)).catch_unwind().await {
                 Ok(result) => result,
                 Err(_) => Err(action_panicked(action.kind())),

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-use rulewire_actions::{Action, ActionConfig, ActionContext, build_action};
+use rulewire_actions::{
+    Action, ActionContext, BuildError, CheckContext, CheckedAction, ConnectionNames, check_action,
+};
 use rulewire_engine::topic::TopicTrie;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
@@ -385,15 +387,16 @@ impl Registry {
                 &file.name,
             ))
         };
+        let names = self.ctx.connection_names();
         let ctx = self.ctx.with_metrics(hooks(false));
         let actions = file
             .actions
             .iter()
-            .map(|s| build_action_spec(file, s, &ctx))
+            .map(|s| build_action_spec(file, s, &names, &ctx))
             .collect::<Result<Vec<_>, _>>()?;
         let error_ctx = self.ctx.with_metrics(hooks(true));
         let error_action = match &file.error_action {
-            Some(spec) => Some(build_action_spec(file, spec, &error_ctx)?.1),
+            Some(spec) => Some(build_action_spec(file, spec, &names, &error_ctx)?),
             None => None,
         };
         Ok(Arc::new(RuleRuntime {
@@ -447,22 +450,43 @@ fn name_of(path: &std::path::Path) -> Option<String> {
     }
 }
 
-/// Builds one action of a rule file (this compiles its templates); errors point at the
-/// action's header line. Used by the registry and by `rulewire check`.
-pub fn build_action_spec(
+/// Checks one action of a rule file against the configured connection names (this compiles
+/// its templates); errors point at the action's header line. Used by the registry and by
+/// `rulewire check`.
+pub fn check_action_spec(
     file: &RuleFile,
     spec: &ActionSpec,
+    connections: &ConnectionNames,
+) -> Result<CheckedAction, RuleFileError> {
+    let ctx = CheckContext {
+        version: file.sql_version,
+        connections,
+    };
+    check_action(&spec.table, &ctx).map_err(|e| action_error(file, spec, &e))
+}
+
+/// Checks and binds one action of a rule file to the service's clients.
+fn build_action_spec(
+    file: &RuleFile,
+    spec: &ActionSpec,
+    connections: &ConnectionNames,
     ctx: &ActionContext,
-) -> Result<(String, Arc<dyn Action>), RuleFileError> {
-    let err = |message: String| RuleFileError {
+) -> Result<Arc<dyn Action>, RuleFileError> {
+    check_action_spec(file, spec, connections)?
+        .bind(ctx)
+        .map_err(|e| action_error(file, spec, &e))
+}
+
+/// `error` of the action `spec` of `file`, at the action's header line.
+fn action_error(file: &RuleFile, spec: &ActionSpec, error: &BuildError) -> RuleFileError {
+    let kind = spec.table.get("type").and_then(|t| t.as_str());
+    RuleFileError {
         path: file.path.clone(),
         line: spec.line,
         col: 4,
-        message,
-    };
-    let cfg = ActionConfig::deserialize(toml::Value::Table(spec.table.clone()))
-        .map_err(|e| err(format!("action: {}", e.message())))?;
-    let action = build_action(&cfg, file.sql_version, ctx)
-        .map_err(|e| err(format!("{} action: {e}", cfg.kind())))?;
-    Ok((cfg.kind().to_owned(), action))
+        message: match kind {
+            Some(kind) => format!("{kind} action: {error}"),
+            None => format!("action: {error}"),
+        },
+    }
 }

@@ -148,6 +148,57 @@ fn check_reports_every_error_as_file_line_col() {
     assert_eq!(code, 0, "{err}");
 }
 
+/// `check --config` knows the connections the service would have: a rule naming one that
+/// `rulewire.toml` lacks is an error at the action's line, and passes once it is configured.
+/// Nothing is connected to (the kafka broker named here does not exist).
+#[test]
+fn check_validates_connection_names_against_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("to_kafka.sql");
+    std::fs::write(
+        &rule,
+        "-- [[action]]\n-- type = \"kafka\"\n-- connection = \"events\"\n-- topic = \"t\"\nSELECT * FROM 'x'\n",
+    )
+    .unwrap();
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let (code, out, err) = rulewire(&[
+        "check",
+        "--config",
+        empty.to_str().unwrap(),
+        rule.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let expected = format!(
+        "{}:1:4: kafka action: field `connection`: no [kafka.connections.events] in rulewire.toml (configured: none)",
+        rule.display()
+    );
+    assert!(out.contains(&expected), "{out}");
+
+    let config = dir.path().join("rulewire.toml");
+    std::fs::write(
+        &config,
+        "[kafka.connections.events]\nbootstrap_servers = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let (code, out, err) = rulewire(&[
+        "check",
+        "--config",
+        config.to_str().unwrap(),
+        rule.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let missing = dir.path().join("nope.toml");
+    let (code, _, err) = rulewire(&[
+        "check",
+        "--config",
+        missing.to_str().unwrap(),
+        rule.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("nope.toml"), "{err}");
+}
+
 #[test]
 fn check_accepts_the_example_rules() {
     let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");

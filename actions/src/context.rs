@@ -8,8 +8,8 @@
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use crate::{
-    ActionMetricsFactory, KafkaConnections, KinesisConnections, NoopMetrics, RetryPolicy,
-    S3Connections,
+    ActionMetricsFactory, ConnectionNames, KafkaConnections, KinesisConnections, NoopMetrics,
+    RetryPolicy, S3Connections,
 };
 
 /// A boxed, `Send` future (what the object-safe traits of this crate return).
@@ -57,12 +57,12 @@ pub struct ActionContext {
     pub max_in_flight: usize,
     /// Hands each action built with this context its metric series.
     pub metrics: Arc<dyn ActionMetricsFactory>,
-    /// Named S3 connections (`[s3.connections.*]`); `Default` is none, lenient (for `check`).
+    /// Named S3 connections (`[s3.connections.*]`); `Default` is none.
     pub s3: Arc<S3Connections>,
     /// Named Kafka connections and their producers (`[kafka.connections.*]`); `Default` is
-    /// none, lenient.
+    /// none.
     pub kafka: Arc<KafkaConnections>,
-    /// Named Kinesis connections (`[kinesis.connections.*]`); `Default` is none, lenient.
+    /// Named Kinesis connections (`[kinesis.connections.*]`); `Default` is none.
     pub kinesis: Arc<KinesisConnections>,
 }
 
@@ -82,6 +82,14 @@ impl ActionContext {
             kafka: Arc::default(),
             kinesis: Arc::default(),
         }
+    }
+
+    /// The names of the connections this context has, for checking actions against them.
+    pub fn connection_names(&self) -> ConnectionNames {
+        ConnectionNames::default()
+            .with("s3", self.s3.names())
+            .with("kafka", self.kafka.names())
+            .with("kinesis", self.kinesis.names())
     }
 
     /// The same context binding other metrics (one rule's, or its error action's).

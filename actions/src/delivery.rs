@@ -30,6 +30,24 @@ pub struct DeliveryConfig {
     pub max_in_flight: Option<usize>,
 }
 
+impl DeliveryConfig {
+    /// Refuses values that can never work (zero attempts, in-flight bound or timeout), at
+    /// check time; the service's defaults fill in what is not set when the action is bound.
+    pub(crate) fn check(&self) -> Result<(), BuildError> {
+        let attempts = self.retry.as_ref().and_then(|r| r.attempts);
+        for (field, value) in [
+            ("retry.attempts", attempts.map(u64::from)),
+            ("max_in_flight", self.max_in_flight.map(|n| n as u64)),
+            ("timeout_ms", self.timeout_ms),
+        ] {
+            if value == Some(0) {
+                return Err(BuildError::invalid(field, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Resolved delivery settings of one action, and its metric series.
 #[derive(Clone)]
 pub(crate) struct Delivery {

@@ -1,7 +1,9 @@
 //! rulewire's rule actions: what happens to a message once a rule has fired on it.
 //!
 //! - `fired`: `FiredMessage`, the original message plus the SELECT output.
-//! - `config`: `ActionConfig`, the `[[action]]` / `[error_action]` tables of a rule header.
+//! - `registry`: the action types by `type =` name; `check_action` (pure: templates, limits,
+//!   connection names) and `CheckedAction::bind` (clients, metric series).
+//! - `connection_names`: the connections `rulewire.toml` configures, for `check`.
 //! - `delivery` + `retry`: the plumbing every action shares (bounded in-flight work, timeout,
 //!   retries with exponential backoff and full jitter, metrics, `ActionFailure`).
 //! - `batching`: the `Action` of sinks that group messages (s3 batched mode, kinesis).
@@ -9,13 +11,13 @@
 //! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`.
 //! - `env`: `${env:NAME}` in the named connections of `rulewire.toml`.
 //!
-//! The service builds each action once per rule load with `build_action` (templates compile
-//! then, so a bad one fails the rule load), and calls `Action::execute` per fired message.
+//! The service checks and binds each action once per rule load (templates compile then, so a
+//! bad one fails the rule load), and calls `Action::execute` per fired message.
 //! On `Err(ActionFailure)` it collects the failures of all actions of that rule and runs the
 //! rule's error action on `msg.for_error_action(&failures)`.
 
 mod batching;
-mod config;
+mod connection_names;
 mod context;
 mod delivery;
 mod env;
@@ -25,16 +27,15 @@ pub mod http;
 pub mod kafka;
 pub mod kinesis;
 mod metrics;
+mod registry;
 pub mod republish;
 pub mod retry;
 pub mod s3;
 mod templates;
 
-use std::sync::Arc;
+use rulewire_engine::CompileError;
 
-use rulewire_engine::{CompileError, SqlVersion};
-
-pub use config::ActionConfig;
+pub use connection_names::ConnectionNames;
 pub use context::{
     ActionContext, BoxFuture, DEFAULT_MAX_IN_FLIGHT, MqttPublisher, PublishProperties,
 };
@@ -45,6 +46,7 @@ pub use http::HttpConfig;
 pub use kafka::{KafkaConfig, KafkaConnections, KafkaSettings};
 pub use kinesis::{KinesisConfig, KinesisConnections, KinesisSettings};
 pub use metrics::{ActionMetrics, ActionMetricsFactory, NoopMetrics, status_class};
+pub use registry::{CheckContext, CheckedAction, action_types, check_action};
 pub use republish::RepublishConfig;
 pub use retry::{RetryOverride, RetryPolicy};
 pub use s3::{S3Config, S3Connections, S3Settings};
@@ -59,9 +61,13 @@ pub trait Action: Send + Sync {
     fn execute<'a>(&'a self, msg: &'a FiredMessage) -> BoxFuture<'a, Result<(), ActionFailure>>;
 }
 
-/// An action configuration that can't be built; the message names the offending field.
+/// An action configuration that can't be checked or bound; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
+    /// The table does not fit the action type's fields (serde's message: unknown or missing
+    /// field, wrong type).
+    #[error("{message}")]
+    Config { message: String },
     /// A substitution template did not compile.
     #[error("field `{field}`: bad template: {error}")]
     Template { field: String, error: CompileError },
@@ -76,34 +82,6 @@ impl BuildError {
             field: field.to_owned(),
             message: message.into(),
         }
-    }
-
-    /// A rule names connection `name`, which `[<section>.connections]` lacks.
-    pub(crate) fn unknown_connection(
-        section: &str,
-        name: &str,
-        configured: &[String],
-    ) -> BuildError {
-        let message = format!(
-            "no [{section}.connections.{name}] in rulewire.toml (configured: {})",
-            configured.join(", ")
-        );
-        BuildError::invalid("connection", message)
-    }
-}
-
-/// Builds the action `cfg` describes; templates are compiled with the rule's SQL `version`.
-pub fn build_action(
-    cfg: &ActionConfig,
-    version: SqlVersion,
-    ctx: &ActionContext,
-) -> Result<Arc<dyn Action>, BuildError> {
-    match cfg {
-        ActionConfig::Republish(c) => republish::build(c, version, ctx),
-        ActionConfig::Http(c) => http::build(c, version, ctx),
-        ActionConfig::S3(c) => s3::build(c, version, ctx),
-        ActionConfig::Kafka(c) => kafka::build(c, version, ctx),
-        ActionConfig::Kinesis(c) => kinesis::build(c, version, ctx),
     }
 }
 

@@ -94,6 +94,26 @@ impl ActionMetrics for KindCounter {
     }
 }
 
+/// The action a rule-header table describes (`type = ...` included), checked against the
+/// connections of `ctx` and bound to it, as the service does.
+pub(crate) fn build_action(
+    table: &toml::Table,
+    version: rulewire_engine::SqlVersion,
+    ctx: &ActionContext,
+) -> Result<Arc<dyn Action>, crate::BuildError> {
+    let names = ctx.connection_names();
+    let check = crate::CheckContext {
+        version,
+        connections: &names,
+    };
+    crate::check_action(table, &check)?.bind(ctx)
+}
+
+/// A rule-header table from TOML text.
+pub(crate) fn table(text: &str) -> toml::Table {
+    toml::from_str(text).unwrap_or_else(|e| panic!("bad test table: {e}\n{text}"))
+}
+
 /// A context with `publisher`, a real reqwest client, 3 fast attempts and counting metrics.
 pub(crate) fn context(publisher: Arc<dyn MqttPublisher>) -> (ActionContext, Arc<CountingMetrics>) {
     install_crypto();

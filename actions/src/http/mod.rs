@@ -18,13 +18,14 @@ use reqwest::{
     StatusCode, Url,
     header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue},
 };
-use rulewire_engine::{SqlVersion, Template};
+use rulewire_engine::Template;
 
 pub use config::HttpConfig;
 
 use crate::{
-    Action, ActionContext, ActionMetrics, BuildError, FiredMessage,
+    Action, ActionContext, ActionMetrics, BuildError, DeliveryConfig, FiredMessage,
     delivery::{AttemptError, Delivered, Delivery, Rejected, Sink},
+    registry::{ActionType, CheckContext},
     status_class, templates,
 };
 
@@ -34,37 +35,56 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 3000;
 /// How much of an error response's body goes into the error message.
 const ERROR_BODY_BYTES: usize = 512;
 
-/// Builds an http action; templates and header names are checked now (rule load).
-pub fn build(
-    cfg: &HttpConfig,
-    version: SqlVersion,
-    ctx: &ActionContext,
-) -> Result<Arc<dyn Action>, BuildError> {
-    let url = templates::field("url", &cfg.url, version)?;
-    if !templates::is_templated(&cfg.url) {
-        parse_url(&cfg.url).map_err(|m| BuildError::invalid("url", m))?;
+/// The http action type (AWS's `HttpAction`).
+pub struct HttpAction;
+
+/// A checked http action: URL and header templates compiled, header names valid.
+pub struct CheckedHttp {
+    url: Template,
+    headers: Vec<(HeaderName, Template)>,
+    delivery: DeliveryConfig,
+}
+
+impl ActionType for HttpAction {
+    const NAME: &'static str = Http::KIND;
+    type Config = HttpConfig;
+    type Checked = CheckedHttp;
+
+    fn check(cfg: HttpConfig, ctx: &CheckContext) -> Result<CheckedHttp, BuildError> {
+        let version = ctx.version;
+        let url = templates::field("url", &cfg.url, version)?;
+        if !templates::is_templated(&cfg.url) {
+            parse_url(&cfg.url).map_err(|m| BuildError::invalid("url", m))?;
+        }
+        let headers = cfg.headers.iter().enumerate().map(|(i, kv)| {
+            let name = HeaderName::from_bytes(kv.key.as_bytes()).map_err(|_| {
+                BuildError::invalid(
+                    &format!("headers[{i}].key"),
+                    format!("{:?} is not a valid header name", kv.key),
+                )
+            })?;
+            let field = format!("headers[{i}].value");
+            Ok((name, templates::field(&field, &kv.value, version)?))
+        });
+        let headers = headers.collect::<Result<_, BuildError>>()?;
+        cfg.delivery.check()?;
+        Ok(CheckedHttp {
+            url,
+            headers,
+            delivery: cfg.delivery,
+        })
     }
-    let headers = cfg.headers.iter().enumerate().map(|(i, kv)| {
-        let name = HeaderName::from_bytes(kv.key.as_bytes()).map_err(|_| {
-            BuildError::invalid(
-                &format!("headers[{i}].key"),
-                format!("{:?} is not a valid header name", kv.key),
-            )
-        })?;
-        Ok((
-            name,
-            templates::field(&format!("headers[{i}].value"), &kv.value, version)?,
-        ))
-    });
-    let headers = headers.collect::<Result<_, BuildError>>()?;
-    let delivery = Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, Http::KIND, ctx)?;
-    let sink = Http {
-        url,
-        headers,
-        client: ctx.http.clone(),
-        metrics: delivery.metrics.clone(),
-    };
-    Ok(Delivered::action(sink, delivery))
+
+    fn bind(c: CheckedHttp, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
+        let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, Http::KIND, ctx)?;
+        let sink = Http {
+            url: c.url,
+            headers: c.headers,
+            client: ctx.http.clone(),
+            metrics: delivery.metrics.clone(),
+        };
+        Ok(Delivered::action(sink, delivery))
+    }
 }
 
 /// Parses a rendered URL; only `http` and `https` are allowed.

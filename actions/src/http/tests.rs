@@ -17,8 +17,8 @@ use bytes::Bytes;
 use rulewire_engine::SqlVersion;
 
 use crate::{
-    ActionConfig, ActionContext, FiredMessage, KeyValue, build_action,
-    test_util::{CountingMetrics, NoPublisher, context, fired},
+    ActionContext, FiredMessage,
+    test_util::{CountingMetrics, NoPublisher, build_action, context, fired, table},
 };
 
 /// One request the server saw.
@@ -73,18 +73,14 @@ fn message(output: &[u8]) -> FiredMessage {
     fired("hook_rule", "sensors/room1/data", output)
 }
 
-fn http_config(url: String, headers: &[(&str, &str)], extra: &str) -> ActionConfig {
-    let mut cfg: ActionConfig =
-        toml::from_str(&format!("type = \"http\"\nurl = {url:?}\n{extra}")).unwrap();
-    if let ActionConfig::Http(h) = &mut cfg {
-        h.headers = headers
-            .iter()
-            .map(|(k, v)| KeyValue {
-                key: k.to_string(),
-                value: v.to_string(),
-            })
-            .collect();
-    }
+fn http_config(url: String, headers: &[(&str, &str)], extra: &str) -> toml::Table {
+    let mut cfg = table(&format!("type = \"http\"\nurl = {url:?}\n{extra}"));
+    let headers = headers.iter().map(|(k, v)| {
+        let pair =
+            toml::Table::from_iter([("key".into(), (*k).into()), ("value".into(), (*v).into())]);
+        toml::Value::Table(pair)
+    });
+    cfg.insert("headers".into(), toml::Value::Array(headers.collect()));
     cfg
 }
 
@@ -311,7 +307,7 @@ async fn bad_rendered_urls_fail_without_a_request() {
 #[test]
 fn bad_configs_fail_at_build_naming_the_field() {
     let (ctx, _) = ctx();
-    let build = |cfg: ActionConfig| {
+    let build = |cfg: toml::Table| {
         build_action(&cfg, SqlVersion::default(), &ctx)
             .err()
             .unwrap()

@@ -77,14 +77,11 @@ impl Compression {
 
 #[cfg(test)]
 mod tests {
-    use crate::ActionConfig;
-
     use super::*;
 
     #[test]
     fn parses_all_fields_and_rejects_unknown_ones() {
         let text = r#"
-type = "kafka"
 connection = "events"
 topic = "telemetry-${topic(2)}"
 key = "${clientid()}"
@@ -93,9 +90,7 @@ headers = [{ key = "source", value = "${topic()}" }]
 compression = "lz4"
 max_in_flight = 64
 "#;
-        let c: ActionConfig = toml::from_str(text).unwrap();
-        assert_eq!(c.kind(), "kafka");
-        let ActionConfig::Kafka(k) = c else { panic!() };
+        let k: KafkaConfig = toml::from_str(text).unwrap();
         assert_eq!(k.connection, "events");
         assert_eq!(k.key.as_deref(), Some("${clientid()}"));
         assert_eq!(
@@ -108,22 +103,15 @@ max_in_flight = 64
             (Some(Compression::Lz4), Some(64))
         );
 
-        let ActionConfig::Kafka(k) =
-            toml::from_str("type = \"kafka\"\ntopic = \"t\"\npartition = 2").unwrap()
-        else {
-            panic!()
-        };
+        let k: KafkaConfig = toml::from_str("topic = \"t\"\npartition = 2").unwrap();
         assert_eq!(
             (k.connection.as_str(), k.partition),
             ("default", Some(Partition::Number(2)))
         );
-        let e = toml::from_str::<ActionConfig>("type = \"kafka\"\ntopic = \"t\"\nkeys = \"k\"")
-            .unwrap_err();
+        let e = toml::from_str::<KafkaConfig>("topic = \"t\"\nkeys = \"k\"").unwrap_err();
         assert!(e.to_string().contains("unknown field `keys`"), "{e}");
-        let e = toml::from_str::<ActionConfig>(
-            "type = \"kafka\"\ntopic = \"t\"\ncompression = \"brotli\"",
-        )
-        .unwrap_err();
+        let e =
+            toml::from_str::<KafkaConfig>("topic = \"t\"\ncompression = \"brotli\"").unwrap_err();
         assert!(e.to_string().contains("unknown variant `brotli`"), "{e}");
     }
 }

@@ -118,14 +118,10 @@ impl SharedProducer {
 /// A producer per (connection, compression).
 type ProducerKey = (String, Option<Compression>);
 
-/// All named connections and their producers (`ActionContext::kafka`).
-///
-/// `KafkaConnections::default()` has none and is lenient: rules naming any connection build
-/// (`rulewire check` uses it) and sending fails. The service uses `from_settings`.
+/// All named connections and their producers (`ActionContext::kafka`). The default has none.
 #[derive(Default)]
 pub struct KafkaConnections {
     configs: HashMap<String, ClientConfig>,
-    strict: bool,
     producers: Mutex<HashMap<ProducerKey, Arc<SharedProducer>>>,
 }
 
@@ -148,10 +144,7 @@ impl KafkaConnections {
         settings: &KafkaSettings,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<KafkaConnections, KafkaConfigError> {
-        let mut conns = KafkaConnections {
-            strict: true,
-            ..Default::default()
-        };
+        let mut conns = KafkaConnections::default();
         for (name, cfg) in &settings.connections {
             let err = |message: String| KafkaConfigError {
                 connection: name.clone(),
@@ -162,16 +155,6 @@ impl KafkaConnections {
             conns.producer(name, None).map_err(err)?;
         }
         Ok(conns)
-    }
-
-    /// Whether a rule may refer to `name` (always true for the lenient default).
-    pub fn knows(&self, name: &str) -> bool {
-        !self.strict || self.configs.contains_key(name)
-    }
-
-    /// Whether this is the offline default (`rulewire check`): no connections, any name builds.
-    pub(crate) fn is_lenient(&self) -> bool {
-        !self.strict
     }
 
     /// The names of the configured connections, sorted.
@@ -266,11 +249,6 @@ properties = { "sasl.password" = "${env:KAFKA_PW}", "acks" = "1", "enable.idempo
 
         let conns = KafkaConnections::from_settings_with_env(&s, env).unwrap();
         assert_eq!(conns.names(), ["events"]);
-        assert!(conns.knows("events") && !conns.knows("other"));
-        assert!(
-            KafkaConnections::default().knows("other"),
-            "lenient default"
-        );
         let p = conns.producer("events", Some(Compression::Lz4)).unwrap();
         assert_eq!(p.message_timeout, Duration::from_millis(5000));
         assert!(Arc::ptr_eq(

@@ -26,8 +26,7 @@ pub(crate) enum PartitionSpec {
 }
 
 pub(crate) struct KafkaSink {
-    /// `Err` only in the offline context of `rulewire check` (never sent from).
-    pub producer: Result<Arc<SharedProducer>, String>,
+    pub producer: Arc<SharedProducer>,
     pub topic: Template,
     pub key: Option<Template>,
     pub partition: Option<PartitionSpec>,
@@ -91,10 +90,7 @@ impl Sink for KafkaSink {
     }
 
     async fn send(&self, msg: &FiredMessage, req: &Record) -> Result<(), AttemptError> {
-        let shared = self
-            .producer
-            .as_ref()
-            .map_err(|e| AttemptError::permanent(e.clone()))?;
+        let shared = &self.producer;
         let producer = shared.get();
         let mut record = FutureRecord::<[u8], [u8]>::to(&req.topic)
             .payload(&msg.output)

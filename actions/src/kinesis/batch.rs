@@ -37,8 +37,7 @@ const MAX_KEY_CHARS: usize = 256;
 
 /// One kinesis action: its templates, limits and per-stream queues.
 pub(crate) struct Inner {
-    /// `Err` only in the offline context of `rulewire check` (never sent from).
-    pub transport: Result<Arc<dyn Transport>, String>,
+    pub transport: Arc<dyn Transport>,
     pub stream: Template,
     pub partition_key: Template,
     pub max_records: usize,
@@ -94,9 +93,6 @@ impl Enqueue for Inner {
                 "record too large for Kinesis: {size} bytes of data and partition key, the limit is {MAX_RECORD_BYTES} (1 MiB)"
             )));
         }
-        if let Err(e) = &self.transport {
-            return Err(rejected(e.clone()));
-        }
         let (waiter, done) = oneshot::channel();
         let entry = Entry {
             key,
@@ -121,10 +117,7 @@ impl Enqueue for Inner {
 impl Inner {
     /// Sends `stream`'s queue, one request at a time, until it is empty.
     async fn send_loop(self: Arc<Self>, stream: String) {
-        let transport = match &self.transport {
-            Ok(t) => t.clone(),
-            Err(_) => unreachable!("enqueue refuses messages without a transport"),
-        };
+        let transport = self.transport.clone();
         loop {
             if !self.linger.is_zero() && self.queued(&stream) < self.max_records {
                 tokio::time::sleep(self.linger).await;

@@ -40,33 +40,23 @@ fn default_max_records() -> usize {
 
 #[cfg(test)]
 mod tests {
-    use crate::ActionConfig;
-
     #[test]
     fn parses_fields_with_defaults() {
-        let c: ActionConfig = toml::from_str(
-            "type = \"kinesis\"\nstream_name = \"s-${topic(1)}\"\npartition_key = \"${clientid()}\"",
-        )
-        .unwrap();
-        assert_eq!(c.kind(), "kinesis");
-        let ActionConfig::Kinesis(k) = c else {
-            panic!()
-        };
+        let k: super::KinesisConfig =
+            toml::from_str("stream_name = \"s-${topic(1)}\"\npartition_key = \"${clientid()}\"")
+                .unwrap();
         assert_eq!(
             (k.connection.as_str(), k.max_records, k.linger_ms),
             ("default", 500, 0)
         );
-        let c: ActionConfig = toml::from_str(
-            "type = \"kinesis\"\nconnection = \"aws\"\nstream_name = \"s\"\npartition_key = \"k\"\nmax_records = 50\nlinger_ms = 20\ntimeout_ms = 100\nretry = { attempts = 5 }",
+        let k: super::KinesisConfig = toml::from_str(
+            "connection = \"aws\"\nstream_name = \"s\"\npartition_key = \"k\"\nmax_records = 50\nlinger_ms = 20\ntimeout_ms = 100\nretry = { attempts = 5 }",
         )
         .unwrap();
-        let ActionConfig::Kinesis(k) = c else {
-            panic!()
-        };
         assert_eq!((k.max_records, k.linger_ms), (50, 20));
         assert_eq!(k.delivery.timeout_ms, Some(100));
-        let e = toml::from_str::<ActionConfig>(
-            "type = \"kinesis\"\nstream_name = \"s\"\npartition_key = \"k\"\nlinger = 5",
+        let e = toml::from_str::<super::KinesisConfig>(
+            "stream_name = \"s\"\npartition_key = \"k\"\nlinger = 5",
         )
         .unwrap_err();
         assert!(e.to_string().contains("unknown field `linger`"), "{e}");

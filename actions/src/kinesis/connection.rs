@@ -76,14 +76,10 @@ impl Connection {
     }
 }
 
-/// All named connections (`ActionContext::kinesis`).
-///
-/// `KinesisConnections::default()` has none and is lenient: rules naming any connection build
-/// (`rulewire check` uses it) and sending fails. The service uses `from_settings`.
+/// All named connections (`ActionContext::kinesis`). The default has none.
 #[derive(Default)]
 pub struct KinesisConnections {
     connections: HashMap<String, Arc<Connection>>,
-    strict: bool,
 }
 
 impl fmt::Debug for KinesisConnections {
@@ -120,15 +116,7 @@ impl KinesisConnections {
             };
             connections.insert(name.clone(), Arc::new(connection));
         }
-        Ok(KinesisConnections {
-            connections,
-            strict: true,
-        })
-    }
-
-    /// Whether a rule may refer to `name` (always true for the lenient default).
-    pub fn knows(&self, name: &str) -> bool {
-        !self.strict || self.connections.contains_key(name)
+        Ok(KinesisConnections { connections })
     }
 
     /// The names of the configured connections, sorted.
@@ -138,7 +126,7 @@ impl KinesisConnections {
         names
     }
 
-    /// Connection `name`; `None` only in the lenient default.
+    /// Connection `name`, if configured.
     pub(crate) fn get(&self, name: &str) -> Option<Arc<Connection>> {
         self.connections.get(name).cloned()
     }
@@ -223,11 +211,6 @@ secret_access_key = "${env:KINESIS_SECRET}"
         let env = |n: &str| (n == "KINESIS_SECRET").then(|| "s3cr3t".to_owned());
         let conns = KinesisConnections::from_settings_with_env(&s, env).unwrap();
         assert_eq!(conns.names(), ["stream"]);
-        assert!(conns.knows("stream") && !conns.knows("other"));
-        assert!(
-            KinesisConnections::default().knows("other"),
-            "lenient default"
-        );
         let resolved = &conns.get("stream").unwrap().cfg;
         assert_eq!(resolved.secret_access_key, "s3cr3t");
         let text = format!("{resolved:?} {s:?}");

@@ -21,14 +21,20 @@ mod transport;
 
 use std::{sync::Arc, time::Duration};
 
-use rulewire_engine::SqlVersion;
+use rulewire_engine::Template;
 
 pub use config::KinesisConfig;
 pub use connection::{
     KinesisConfigError, KinesisConnectionConfig, KinesisConnections, KinesisSettings,
 };
 
-use crate::{Action, ActionContext, BuildError, batching::Queued, delivery::Delivery, templates};
+use crate::{
+    Action, ActionContext, BuildError, DeliveryConfig,
+    batching::{Enqueue, Queued},
+    delivery::Delivery,
+    registry::{ActionType, CheckContext},
+    templates,
+};
 
 /// Most records in one PutRecords request.
 pub const MAX_RECORDS_PER_REQUEST: usize = 500;
@@ -39,59 +45,73 @@ pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 /// Default per-request timeout: 10 s.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 
-/// Builds a kinesis action; templates, limits and the connection name are checked now.
-pub fn build(
-    cfg: &KinesisConfig,
-    version: SqlVersion,
-    ctx: &ActionContext,
-) -> Result<Arc<dyn Action>, BuildError> {
-    build_with(cfg, version, ctx, None)
+/// The kinesis action type (AWS's `KinesisAction`).
+pub struct KinesisAction;
+
+/// A checked kinesis action: templates compiled, limits valid, connection known.
+pub struct CheckedKinesis {
+    connection: String,
+    stream: Template,
+    partition_key: Template,
+    max_records: usize,
+    linger: Duration,
+    delivery: DeliveryConfig,
+}
+
+impl ActionType for KinesisAction {
+    const NAME: &'static str = batch::Inner::KIND;
+    type Config = KinesisConfig;
+    type Checked = CheckedKinesis;
+
+    fn check(cfg: KinesisConfig, ctx: &CheckContext) -> Result<CheckedKinesis, BuildError> {
+        ctx.connections.require("kinesis", &cfg.connection)?;
+        if !(1..=MAX_RECORDS_PER_REQUEST).contains(&cfg.max_records) {
+            return Err(BuildError::invalid(
+                "max_records",
+                format!("must be 1 to {MAX_RECORDS_PER_REQUEST}"),
+            ));
+        }
+        cfg.delivery.check()?;
+        Ok(CheckedKinesis {
+            stream: templates::field("stream_name", &cfg.stream_name, ctx.version)?,
+            partition_key: templates::field("partition_key", &cfg.partition_key, ctx.version)?,
+            connection: cfg.connection,
+            max_records: cfg.max_records,
+            linger: Duration::from_millis(cfg.linger_ms),
+            delivery: cfg.delivery,
+        })
+    }
+
+    fn bind(c: CheckedKinesis, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
+        bind_with(c, ctx, None)
+    }
 }
 
 /// Puts another transport in front of the real one (tests inject faults with it).
 pub(crate) type WrapTransport =
     dyn Fn(Arc<dyn transport::Transport>) -> Arc<dyn transport::Transport>;
 
-/// `build`, optionally with another transport (tests put a fault injector in front of moto).
-pub(crate) fn build_with(
-    cfg: &KinesisConfig,
-    version: SqlVersion,
+/// `bind`, optionally with another transport (tests put a fault injector in front of moto).
+pub(crate) fn bind_with(
+    c: CheckedKinesis,
     ctx: &ActionContext,
     wrap: Option<&WrapTransport>,
 ) -> Result<Arc<dyn Action>, BuildError> {
-    if !ctx.kinesis.knows(&cfg.connection) {
-        let names = ctx.kinesis.names();
-        return Err(BuildError::unknown_connection(
-            "kinesis",
-            &cfg.connection,
-            &names,
-        ));
-    }
-    if !(1..=MAX_RECORDS_PER_REQUEST).contains(&cfg.max_records) {
-        return Err(BuildError::invalid(
-            "max_records",
-            format!("must be 1 to {MAX_RECORDS_PER_REQUEST}"),
-        ));
-    }
-    let transport: Result<Arc<dyn transport::Transport>, String> =
-        match ctx.kinesis.get(&cfg.connection) {
-            Some(conn) => Ok(Arc::new(transport::SdkTransport(conn))),
-            None => Err(format!(
-                "no Kinesis connection named {:?} is configured",
-                cfg.connection
-            )),
-        };
-    let transport = match wrap {
-        Some(wrap) => transport.map(wrap),
-        None => transport,
-    };
+    let conn = ctx.kinesis.get(&c.connection).ok_or_else(|| {
+        let message = format!("no [kinesis.connections.{}] is configured", c.connection);
+        BuildError::invalid("connection", message)
+    })?;
+    let transport: Arc<dyn transport::Transport> = Arc::new(transport::SdkTransport(conn));
     let inner = batch::Inner {
-        transport,
-        stream: templates::field("stream_name", &cfg.stream_name, version)?,
-        partition_key: templates::field("partition_key", &cfg.partition_key, version)?,
-        max_records: cfg.max_records,
-        linger: Duration::from_millis(cfg.linger_ms),
-        delivery: Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, "kinesis", ctx)?,
+        transport: match wrap {
+            Some(wrap) => wrap(transport),
+            None => transport,
+        },
+        stream: c.stream,
+        partition_key: c.partition_key,
+        max_records: c.max_records,
+        linger: c.linger,
+        delivery: Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, batch::Inner::KIND, ctx)?,
         queues: Default::default(),
     };
     Ok(Queued::action(inner))

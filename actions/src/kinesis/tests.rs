@@ -14,15 +14,17 @@ use bytes::Bytes;
 use rulewire_engine::SqlVersion;
 
 use super::{
-    KinesisConfig, KinesisConnections, KinesisSettings,
+    KinesisAction, KinesisConfig, KinesisConnections, KinesisSettings, WrapTransport,
     batch::RecordError,
-    build_with,
+    bind_with,
     transport::{RecordResults, Transport},
 };
 use crate::{
-    ActionConfig, ActionContext, BoxFuture, BuildError, FiredMessage, build_action,
+    Action, ActionContext, BoxFuture, BuildError, CheckContext, FiredMessage,
     delivery::AttemptError,
+    registry::ActionType,
     test_util::{CountingMetrics, Moto, NoPublisher, context, fired, run_all},
+    test_util::{build_action, table},
     testing::{create_stream, read_stream},
 };
 
@@ -43,14 +45,22 @@ async fn client(ctx: &ActionContext) -> Client {
 }
 
 fn config(table: &str) -> KinesisConfig {
-    match toml::from_str(&format!(
-        "type = \"kinesis\"\nconnection = \"moto\"\n{table}"
-    ))
-    .unwrap()
-    {
-        ActionConfig::Kinesis(k) => k,
-        _ => unreachable!(),
-    }
+    toml::from_str(&format!("connection = \"moto\"\n{table}")).unwrap()
+}
+
+/// Checks `cfg` against `ctx`'s connections and binds it, optionally behind `wrap`.
+fn build_with(
+    cfg: &KinesisConfig,
+    version: SqlVersion,
+    ctx: &ActionContext,
+    wrap: Option<&WrapTransport>,
+) -> Result<Arc<dyn Action>, BuildError> {
+    let names = ctx.connection_names();
+    let check = CheckContext {
+        version,
+        connections: &names,
+    };
+    bind_with(KinesisAction::check(cfg.clone(), &check)?, ctx, wrap)
 }
 
 /// Message `seq` from device `dev` (topic `devices/<dev>/data`).
@@ -378,12 +388,15 @@ fn build_errors_name_the_field() {
     let settings: KinesisSettings =
         toml::from_str("[connections.aws]\nregion = \"eu-west-1\"").unwrap();
     ctx.kinesis = Arc::new(KinesisConnections::from_settings(&settings).unwrap());
-    let err = |table: &str| -> String {
-        let cfg: ActionConfig = toml::from_str(&format!("type = \"kinesis\"\n{table}")).unwrap();
-        build_action(&cfg, SqlVersion::default(), &ctx)
-            .err()
-            .map(|e: BuildError| e.to_string())
-            .expect("should not build")
+    let err = |t: &str| -> String {
+        build_action(
+            &table(&format!("type = \"kinesis\"\n{t}")),
+            SqlVersion::default(),
+            &ctx,
+        )
+        .err()
+        .map(|e: BuildError| e.to_string())
+        .expect("should not build")
     };
     assert_eq!(
         err("connection = \"x\"\nstream_name = \"s\"\npartition_key = \"k\""),

@@ -18,8 +18,10 @@ use rulewire_engine::{SqlVersion, Template};
 pub use config::RepublishConfig;
 
 use crate::{
-    Action, ActionContext, BuildError, FiredMessage, PublishProperties,
+    Action, ActionContext, BuildError, DeliveryConfig, FiredMessage, MqttPublisher,
+    PublishProperties,
     delivery::{AttemptError, Delivered, Delivery, Rejected, Sink},
+    registry::{ActionType, CheckContext},
     templates,
 };
 use headers::Headers;
@@ -27,29 +29,51 @@ use headers::Headers;
 /// Default per-attempt timeout: until the broker's PUBACK for QoS 1.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 
-/// Builds a republish action; templates compile now, so bad ones fail the rule load.
-pub fn build(
-    cfg: &RepublishConfig,
-    version: SqlVersion,
-    ctx: &ActionContext,
-) -> Result<Arc<dyn Action>, BuildError> {
-    if cfg.qos > 1 {
-        return Err(BuildError::invalid(
-            "qos",
-            format!("must be 0 or 1, not {}", cfg.qos),
-        ));
+/// The republish action type (AWS's `RepublishAction`).
+pub struct RepublishAction;
+
+/// A checked republish action: templates compiled, waiting for the service's publisher.
+pub struct CheckedRepublish {
+    topic: TopicTemplate,
+    qos: u8,
+    retain: bool,
+    headers: Headers,
+    delivery: DeliveryConfig,
+}
+
+impl ActionType for RepublishAction {
+    const NAME: &'static str = Republish::KIND;
+    type Config = RepublishConfig;
+    type Checked = CheckedRepublish;
+
+    fn check(cfg: RepublishConfig, ctx: &CheckContext) -> Result<CheckedRepublish, BuildError> {
+        if cfg.qos > 1 {
+            return Err(BuildError::invalid(
+                "qos",
+                format!("must be 0 or 1, not {}", cfg.qos),
+            ));
+        }
+        cfg.delivery.check()?;
+        Ok(CheckedRepublish {
+            topic: TopicTemplate::parse(&cfg.topic, ctx.version)?,
+            qos: cfg.qos,
+            retain: cfg.retain,
+            headers: Headers::compile(&cfg, ctx.version)?,
+            delivery: cfg.delivery,
+        })
     }
-    let topic = TopicTemplate::parse(&cfg.topic, version)?;
-    let headers = Headers::compile(cfg, version)?;
-    let sink = Republish {
-        topic,
-        qos: cfg.qos,
-        retain: cfg.retain,
-        headers,
-        ctx: ctx.clone(),
-    };
-    let delivery = Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, Republish::KIND, ctx)?;
-    Ok(Delivered::action(sink, delivery))
+
+    fn bind(c: CheckedRepublish, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
+        let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, Republish::KIND, ctx)?;
+        let sink = Republish {
+            topic: c.topic,
+            qos: c.qos,
+            retain: c.retain,
+            headers: c.headers,
+            publisher: ctx.publisher.clone(),
+        };
+        Ok(Delivered::action(sink, delivery))
+    }
 }
 
 /// A topic template with AWS's `$$` escape for reserved topics.
@@ -112,7 +136,7 @@ struct Republish {
     qos: u8,
     retain: bool,
     headers: Headers,
-    ctx: ActionContext,
+    publisher: Arc<dyn MqttPublisher>,
 }
 
 /// One rendered publish.
@@ -150,7 +174,7 @@ impl Sink for Republish {
     }
 
     async fn send(&self, msg: &FiredMessage, req: &Request) -> Result<(), AttemptError> {
-        let publish = self.ctx.publisher.publish(
+        let publish = self.publisher.publish(
             req.topic.clone(),
             self.qos,
             self.retain,

@@ -22,7 +22,8 @@ use tokio::sync::mpsc;
 
 use super::{TopicTemplate, check_topic};
 use crate::{
-    ActionConfig, BoxFuture, FiredMessage, MqttPublisher, build_action, test_util::context,
+    BoxFuture, FiredMessage, MqttPublisher,
+    test_util::{build_action, context, table},
 };
 
 const BROKER: (&str, u16) = ("127.0.0.1", 1883);
@@ -131,8 +132,8 @@ fn message(output: &[u8]) -> FiredMessage {
     }
 }
 
-fn config(toml_text: &str) -> ActionConfig {
-    toml::from_str(&format!("type = \"republish\"\n{toml_text}")).unwrap()
+fn config(toml_text: &str) -> toml::Table {
+    table(&format!("type = \"republish\"\n{toml_text}"))
 }
 
 #[tokio::test]

@@ -34,14 +34,22 @@ use crate::{
     templates,
 };
 
-/// Builds the batched form of an s3 action.
-pub(crate) fn build(
+/// The batched form of an s3 action, checked: key templates compiled, limits valid.
+pub(crate) struct CheckedBatch {
+    dir: Template,
+    file: Template,
+    format: BatchFormat,
+    max_rows: usize,
+    max_bytes: usize,
+    max_age: Duration,
+}
+
+/// Checks the `batch` table of an s3 action whose object key template is `key`.
+pub(crate) fn check(
     cfg: &S3BatchConfig,
     key: &str,
-    target: Arc<Target>,
-    delivery: Delivery,
     version: SqlVersion,
-) -> Result<Arc<dyn Action>, BuildError> {
+) -> Result<CheckedBatch, BuildError> {
     let (dir, file) = split_key(key);
     let dir = templates::field("batch.key", dir, version)?;
     let file = templates::field("batch.key", file, version)?;
@@ -64,10 +72,23 @@ pub(crate) fn build(
             return Err(BuildError::invalid(field, "must be at least 1"));
         }
     }
-    let max_rows = cfg.max_rows.min(delivery.max_in_flight());
-    if max_rows < cfg.max_rows {
+    Ok(CheckedBatch {
+        dir,
+        file,
+        format: cfg.format,
+        max_rows: cfg.max_rows,
+        max_bytes: cfg.max_bytes,
+        max_age: Duration::from_millis(cfg.max_age_ms),
+    })
+}
+
+/// The batched s3 action writing to `target`. A batch holds at most the action's in-flight
+/// bound of rows, since each row is a message waiting for its ack.
+pub(crate) fn bind(c: CheckedBatch, target: Arc<Target>, delivery: Delivery) -> Arc<dyn Action> {
+    let max_rows = c.max_rows.min(delivery.max_in_flight());
+    if max_rows < c.max_rows {
         tracing::info!(
-            max_rows = cfg.max_rows,
+            max_rows = c.max_rows,
             max_in_flight = max_rows,
             "s3 batch.max_rows is capped by the action's in-flight bound"
         );
@@ -75,20 +96,19 @@ pub(crate) fn build(
     let content_type = target
         .content_type
         .clone()
-        .unwrap_or_else(|| cfg.format.content_type().to_owned());
-    let inner = Inner {
+        .unwrap_or_else(|| c.format.content_type().to_owned());
+    Queued::action(Inner {
         target,
-        dir,
-        file,
-        format: cfg.format,
+        dir: c.dir,
+        file: c.file,
+        format: c.format,
         content_type,
         max_rows,
-        max_bytes: cfg.max_bytes,
-        max_age: Duration::from_millis(cfg.max_age_ms),
+        max_bytes: c.max_bytes,
+        max_age: c.max_age,
         delivery,
         open: Mutex::default(),
-    };
-    Ok(Queued::action(inner))
+    })
 }
 
 /// `text` split at its last `/` outside `${...}`: (directory, file name), without the `/`.

@@ -93,34 +93,25 @@ fn default_max_age_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use crate::ActionConfig;
-
     use super::*;
 
     #[test]
     fn parses_per_message_and_batched() {
-        let c: ActionConfig = toml::from_str(
-            "type = \"s3\"\nbucket = \"b\"\nkey = \"${topic()}/${timestamp()}.json\"",
-        )
-        .unwrap();
-        assert_eq!(c.kind(), "s3");
-        let ActionConfig::S3(s) = c else { panic!() };
+        let s: S3Config =
+            toml::from_str("bucket = \"b\"\nkey = \"${topic()}/${timestamp()}.json\"").unwrap();
         assert_eq!(
             (s.connection.as_str(), s.key.as_deref(), s.batch),
             ("default", Some("${topic()}/${timestamp()}.json"), None)
         );
 
         let text = r#"
-type = "s3"
 connection = "lake"
 bucket = "lake-${topic(1)}"
 content_type = "text/plain"
 timeout_ms = 5000
 batch = { format = "parquet", max_rows = 500, key = "${topic(1)}/dt=${parse_time('yyyy-MM-dd', timestamp())}/${newuuid()}.parquet" }
 "#;
-        let ActionConfig::S3(s) = toml::from_str(text).unwrap() else {
-            panic!()
-        };
+        let s: S3Config = toml::from_str(text).unwrap();
         assert_eq!(s.connection, "lake");
         assert_eq!(s.delivery.timeout_ms, Some(5000));
         let b = s.batch.unwrap();
@@ -133,20 +124,12 @@ batch = { format = "parquet", max_rows = 500, key = "${topic(1)}/dt=${parse_time
 
     #[test]
     fn unknown_fields_are_errors() {
-        let e = toml::from_str::<ActionConfig>(
-            "type = \"s3\"\nbucket = \"b\"\nkey = \"k\"\nbuckets = 1",
-        )
-        .unwrap_err();
+        let e = toml::from_str::<S3Config>("bucket = \"b\"\nkey = \"k\"\nbuckets = 1").unwrap_err();
         assert!(e.to_string().contains("unknown field `buckets`"), "{e}");
-        let e = toml::from_str::<ActionConfig>(
-            "type = \"s3\"\nbucket = \"b\"\nbatch = { format = \"csv\" }",
-        )
-        .unwrap_err();
+        let e =
+            toml::from_str::<S3Config>("bucket = \"b\"\nbatch = { format = \"csv\" }").unwrap_err();
         assert!(e.to_string().contains("unknown variant `csv`"), "{e}");
-        let e = toml::from_str::<ActionConfig>(
-            "type = \"s3\"\nbucket = \"b\"\nbatch = { max_row = 1 }",
-        )
-        .unwrap_err();
+        let e = toml::from_str::<S3Config>("bucket = \"b\"\nbatch = { max_row = 1 }").unwrap_err();
         assert!(e.to_string().contains("unknown field `max_row`"), "{e}");
     }
 }

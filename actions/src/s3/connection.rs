@@ -118,15 +118,11 @@ impl Bucket {
     }
 }
 
-/// All named connections, shared by every s3 action (`ActionContext::s3`).
-///
-/// `S3Connections::default()` has none and is lenient: rules naming any connection build
-/// (`rulewire check` uses it), and sending fails. The service uses `from_settings`.
+/// All named connections, shared by every s3 action (`ActionContext::s3`). The default has
+/// none, not even the implicit `default`; `from_settings` adds that.
 #[derive(Default)]
 pub struct S3Connections {
     backends: HashMap<String, Backend>,
-    /// Set by `from_settings`: a rule naming an unknown connection fails to load.
-    strict: bool,
     buckets: Mutex<HashMap<(String, String), Bucket>>,
 }
 
@@ -172,14 +168,8 @@ impl S3Connections {
         }
         Ok(S3Connections {
             backends,
-            strict: true,
             buckets: Mutex::default(),
         })
-    }
-
-    /// Whether a rule may refer to `name` (always true for the lenient default).
-    pub fn knows(&self, name: &str) -> bool {
-        !self.strict || self.backends.contains_key(name)
     }
 
     /// The names of the configured connections, sorted.
@@ -357,11 +347,6 @@ allow_http = true
         })
         .unwrap();
         assert_eq!(conns.names(), ["default", "lake"]);
-        assert!(conns.knows("lake") && !conns.knows("other"));
-        assert!(
-            S3Connections::default().knows("other"),
-            "the offline default is lenient"
-        );
 
         let e = S3Connections::from_settings_with_env(&s, |_| None).unwrap_err();
         assert_eq!(

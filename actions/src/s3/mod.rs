@@ -24,7 +24,7 @@ mod upload;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rulewire_engine::{Message, SqlVersion, Template};
+use rulewire_engine::{Message, Template};
 
 pub use config::{BatchFormat, S3BatchConfig, S3Config};
 pub use connection::{
@@ -33,63 +33,92 @@ pub use connection::{
 pub use upload::{MULTIPART_THRESHOLD, PART_SIZE};
 
 use crate::{
-    Action, ActionContext, BuildError,
+    Action, ActionContext, BuildError, DeliveryConfig,
     delivery::{Delivered, Delivery, Rejected},
+    registry::{ActionType, CheckContext},
     templates,
 };
 
 /// Default per-attempt timeout of one upload: 30 s (objects may be large).
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 
-/// Builds an s3 action; templates, the connection name and batch settings are checked now.
-pub fn build(
-    cfg: &S3Config,
-    version: SqlVersion,
-    ctx: &ActionContext,
-) -> Result<Arc<dyn Action>, BuildError> {
-    if !ctx.s3.knows(&cfg.connection) {
-        let names = ctx.s3.names();
-        return Err(BuildError::unknown_connection(
-            "s3",
-            &cfg.connection,
-            &names,
-        ));
-    }
-    if cfg.bucket.is_empty() {
-        return Err(BuildError::invalid("bucket", "must not be empty"));
-    }
-    let target = Arc::new(Target {
-        connections: ctx.s3.clone(),
-        connection: cfg.connection.clone(),
-        bucket: templates::field("bucket", &cfg.bucket, version)?,
-        content_type: cfg.content_type.clone(),
-    });
-    let delivery = Delivery::resolve(&cfg.delivery, DEFAULT_TIMEOUT_MS, KIND, ctx)?;
-    match &cfg.batch {
-        None => {
-            let key = cfg.key.as_deref().ok_or_else(|| {
-                BuildError::invalid("key", "missing: the object key template is required")
-            })?;
-            let sink = sink::PerMessage {
-                target,
-                key: templates::field("key", key, version)?,
-            };
-            Ok(Delivered::action(sink, delivery))
+/// The s3 action type (AWS's `S3Action`).
+pub struct S3Action;
+
+/// A checked s3 action: templates compiled, connection known, batch limits valid.
+pub struct CheckedS3 {
+    connection: String,
+    bucket: Template,
+    content_type: Option<String>,
+    mode: Mode,
+    delivery: DeliveryConfig,
+}
+
+/// One object per message (AWS's), or batched objects.
+enum Mode {
+    PerMessage { key: Template },
+    Batched(batch::CheckedBatch),
+}
+
+impl ActionType for S3Action {
+    const NAME: &'static str = KIND;
+    type Config = S3Config;
+    type Checked = CheckedS3;
+
+    fn check(cfg: S3Config, ctx: &CheckContext) -> Result<CheckedS3, BuildError> {
+        let version = ctx.version;
+        ctx.connections.require("s3", &cfg.connection)?;
+        if cfg.bucket.is_empty() {
+            return Err(BuildError::invalid("bucket", "must not be empty"));
         }
-        Some(b) => {
-            let key = b.key.as_deref().or(cfg.key.as_deref());
-            let key = key.ok_or_else(|| {
-                BuildError::invalid("batch.key", "missing: set batch.key (or key)")
-            })?;
-            batch::build(b, key, target, delivery, version)
-        }
+        cfg.delivery.check()?;
+        let mode = match &cfg.batch {
+            None => {
+                let key = cfg.key.as_deref().ok_or_else(|| {
+                    BuildError::invalid("key", "missing: the object key template is required")
+                })?;
+                Mode::PerMessage {
+                    key: templates::field("key", key, version)?,
+                }
+            }
+            Some(b) => {
+                let key = b.key.as_deref().or(cfg.key.as_deref());
+                let key = key.ok_or_else(|| {
+                    BuildError::invalid("batch.key", "missing: set batch.key (or key)")
+                })?;
+                Mode::Batched(batch::check(b, key, version)?)
+            }
+        };
+        Ok(CheckedS3 {
+            bucket: templates::field("bucket", &cfg.bucket, version)?,
+            connection: cfg.connection,
+            content_type: cfg.content_type,
+            mode,
+            delivery: cfg.delivery,
+        })
+    }
+
+    fn bind(c: CheckedS3, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
+        let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, KIND, ctx)?;
+        let target = Arc::new(Target {
+            connections: ctx.s3.clone(),
+            connection: c.connection,
+            bucket: c.bucket,
+            content_type: c.content_type,
+        });
+        Ok(match c.mode {
+            Mode::PerMessage { key } => {
+                Delivered::action(sink::PerMessage { target, key }, delivery)
+            }
+            Mode::Batched(b) => batch::bind(b, target, delivery),
+        })
     }
 }
 
-/// Where an action writes: connection, bucket template and content type.
 /// The action type name (metrics, `rulewire check`).
 pub(crate) const KIND: &str = "s3";
 
+/// Where an action writes: connection, bucket template and content type.
 pub(crate) struct Target {
     connections: Arc<S3Connections>,
     connection: String,

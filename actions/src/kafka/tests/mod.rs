@@ -11,8 +11,8 @@ use rulewire_engine::SqlVersion;
 use super::{KafkaConnections, KafkaSettings};
 pub(crate) use crate::testing::{Tansu, consume, value};
 use crate::{
-    Action, ActionConfig, ActionContext, BuildError, build_action,
-    test_util::{CountingMetrics, NoPublisher, context},
+    Action, ActionContext, BuildError,
+    test_util::{CountingMetrics, NoPublisher, build_action, context, table},
 };
 
 /// The `[kafka]` settings of a connection named `tansu` to `tansu`, plus `extra` librdkafka
@@ -35,8 +35,7 @@ pub(crate) fn kafka_context(settings: &KafkaSettings) -> (ActionContext, Arc<Cou
 
 /// Builds the action of a rule-header table (`type = "kafka"` and the `tansu` connection
 /// are prepended).
-pub(crate) fn action(ctx: &ActionContext, table: &str) -> Result<Arc<dyn Action>, BuildError> {
-    let text = format!("type = \"kafka\"\nconnection = \"tansu\"\n{table}");
-    let cfg: ActionConfig = toml::from_str(&text).unwrap();
-    build_action(&cfg, SqlVersion::default(), ctx)
+pub(crate) fn action(ctx: &ActionContext, fields: &str) -> Result<Arc<dyn Action>, BuildError> {
+    let text = format!("type = \"kafka\"\nconnection = \"tansu\"\n{fields}");
+    build_action(&table(&text), SqlVersion::default(), ctx)
 }
