@@ -207,7 +207,7 @@ fn uuid_like() -> String {
 
 /// `rulewire check`; `config` is the service configuration whose connections rules may name.
 pub fn check(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let connections = ConnectionNames::from_settings(&config.s3, &config.kafka, &config.kinesis);
+    let connections = ConnectionNames::from_settings(&config.s3, &config.kafka, &config.aws);
     let (mut ok, mut failed) = (0usize, 0usize);
     for path in &args.paths {
         let files = if path.is_dir() {

@@ -25,8 +25,8 @@ pub struct Config {
     pub s3: rulewire_actions::S3Settings,
     /// `[kafka.connections.<name>]`: named Kafka connections for the kafka action.
     pub kafka: rulewire_actions::KafkaSettings,
-    /// `[kinesis.connections.<name>]`: named Kinesis connections for the kinesis action.
-    pub kinesis: rulewire_actions::KinesisSettings,
+    /// `[aws.connections.<name>]`: named AWS connections for the AWS SDK actions (kinesis).
+    pub aws: rulewire_actions::AwsSettings,
 }
 
 /// MQTT protocol version spoken to the broker.
@@ -241,6 +241,12 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Config> {
         let mut table: toml::Table = toml::from_str(text)?;
+        if table.contains_key("kinesis") {
+            bail!(
+                "[kinesis.connections.*] is now [aws.connections.*]: one AWS connection block \
+                 shared by every AWS action (same keys; `endpoint_url` is still accepted)"
+            );
+        }
         let defaults = toml::Table::try_from(Config::default())?;
         for (section, keys) in &defaults {
             let Some(keys) = keys.as_table() else {
@@ -316,6 +322,22 @@ mod tests {
         assert_eq!(c.embedded_broker.listen, "0.0.0.0:1");
         assert_eq!(c.broker.protocol, Protocol::V5);
         assert_eq!(c.limits.max_payload_bytes, 131072);
+    }
+
+    /// One AWS connection block: `[aws.connections.*]` parses (with `endpoint_url` as an alias
+    /// of `endpoint`), and the section it replaced is refused with a pointer to it.
+    #[test]
+    fn aws_connections_replace_the_kinesis_section() {
+        let c = Config::from_toml_and_env(
+            "[aws.connections.moto]\nregion = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:5000\"\n",
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(c.aws.connections["moto"].endpoint, "http://127.0.0.1:5000");
+        let e = Config::from_toml_and_env("[kinesis.connections.a]\nregion = \"x\"\n", |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is now [aws.connections.*]"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use rulewire_actions::{ActionContext, NoopMetrics, RetryPolicy};
+use rulewire_actions::{ActionContext, Connections, NoopMetrics, RetryPolicy};
 
 use crate::config::Config;
 use crate::ingest::{Ingest, Status};
@@ -101,13 +101,9 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         max_in_flight: in_flight,
         // Replaced per rule by the registry (`RuleActionHooks`).
         metrics: Arc::new(NoopMetrics),
-        s3: Arc::new(rulewire_actions::S3Connections::from_settings(&config.s3)?),
-        kafka: Arc::new(rulewire_actions::KafkaConnections::from_settings(
-            &config.kafka,
-        )?),
-        kinesis: Arc::new(rulewire_actions::KinesisConnections::from_settings(
-            &config.kinesis,
-        )?),
+        s3: Arc::new(Connections::open(&config.s3)?),
+        kafka: Arc::new(Connections::open(&config.kafka)?),
+        aws: Arc::new(Connections::open(&config.aws)?),
     };
     let bounds = BatchBounds {
         max_messages: config.batch.max_messages,

@@ -46,7 +46,7 @@ async fn rule_files_to_kinesis_and_to_the_error_action() {
     let config = format!(
         "[broker]\nurl = \"{}\"\nclient_id = \"rw-kinesis\"\n{}",
         broker.url(),
-        moto.kinesis_toml("moto")
+        moto.aws_toml("moto")
     );
     let rw = Rulewire::start(&config, rules.path()).await;
     let mut errors = TestClient::connect(broker.port, "kinesis-errors", &["errors/#"]).await;

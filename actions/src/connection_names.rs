@@ -1,11 +1,11 @@
 //! `ConnectionNames`: which named connections `rulewire.toml` configures, per section
-//! (`s3`, `kafka`, `kinesis`). Checking an action needs only these names, not the clients, so
+//! (`s3`, `kafka`, `aws`). Checking an action needs only these names, not the clients, so
 //! `rulewire check --config rulewire.toml` reports a rule naming a connection that does not
 //! exist without connecting anywhere.
 
 use std::collections::BTreeMap;
 
-use crate::{BuildError, KafkaSettings, KinesisSettings, S3Settings, s3};
+use crate::{AwsSettings, BuildError, KafkaSettings, S3Settings};
 
 /// The configured connection names by section.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,21 +14,17 @@ pub struct ConnectionNames {
 }
 
 impl ConnectionNames {
-    /// The names the connection sections of `rulewire.toml` define. The s3 section always
-    /// has `default` (a local directory unless configured).
+    /// The names the connection sections of `rulewire.toml` define, with the implicit
+    /// `default`s (s3: a local directory; aws: the standard AWS SDK environment).
     pub fn from_settings(
         s3: &S3Settings,
         kafka: &KafkaSettings,
-        kinesis: &KinesisSettings,
+        aws: &AwsSettings,
     ) -> ConnectionNames {
-        let mut s3_names: Vec<String> = s3.connections.keys().cloned().collect();
-        if !s3.connections.contains_key(s3::DEFAULT_CONNECTION) {
-            s3_names.push(s3::DEFAULT_CONNECTION.to_owned());
-        }
         ConnectionNames::default()
-            .with("s3", s3_names)
-            .with("kafka", kafka.connections.keys().cloned())
-            .with("kinesis", kinesis.connections.keys().cloned())
+            .with("s3", s3.names())
+            .with("kafka", kafka.names())
+            .with("aws", aws.names())
     }
 
     /// These names plus `names` in `section`.
@@ -82,7 +78,13 @@ mod tests {
             e,
             "field `connection`: no [kafka.connections.other] in rulewire.toml (configured: events)"
         );
-        let e = names.require("kinesis", "default").unwrap_err().to_string();
+        assert_eq!(names.require("aws", "default"), Ok(()));
+        let e = names.require("aws", "other").unwrap_err().to_string();
+        assert!(e.ends_with("(configured: default)"), "{e}");
+        let e = ConnectionNames::default()
+            .require("aws", "x")
+            .unwrap_err()
+            .to_string();
         assert!(e.ends_with("(configured: none)"), "{e}");
     }
 }

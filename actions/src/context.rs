@@ -2,14 +2,14 @@
 //!
 //! The MQTT connection (behind `MqttPublisher`, which the service implements over rumqttc),
 //! one shared `reqwest::Client`, the default retry policy and in-flight bound, the metrics
-//! hooks, and the named S3, Kafka and Kinesis connections. Cheap to clone; the error action may get a clone
+//! hooks, and the named S3, Kafka and AWS connections. Cheap to clone; the error action may get a clone
 //! with other metrics.
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use crate::{
-    ActionMetricsFactory, ConnectionNames, KafkaConnections, KinesisConnections, NoopMetrics,
-    RetryPolicy, S3Connections,
+    ActionMetricsFactory, AwsConnection, ConnectionNames, Connections, KafkaConnection,
+    NoopMetrics, RetryPolicy, S3Connection,
 };
 
 /// A boxed, `Send` future (what the object-safe traits of this crate return).
@@ -57,20 +57,20 @@ pub struct ActionContext {
     pub max_in_flight: usize,
     /// Hands each action built with this context its metric series.
     pub metrics: Arc<dyn ActionMetricsFactory>,
-    /// Named S3 connections (`[s3.connections.*]`); `Default` is none.
-    pub s3: Arc<S3Connections>,
-    /// Named Kafka connections and their producers (`[kafka.connections.*]`); `Default` is
-    /// none.
-    pub kafka: Arc<KafkaConnections>,
-    /// Named Kinesis connections (`[kinesis.connections.*]`); `Default` is none.
-    pub kinesis: Arc<KinesisConnections>,
+    /// Named S3 connections (`[s3.connections.*]`).
+    pub s3: Arc<Connections<S3Connection>>,
+    /// Named Kafka connections and their producers (`[kafka.connections.*]`).
+    pub kafka: Arc<Connections<KafkaConnection>>,
+    /// Named AWS connections (`[aws.connections.*]`), shared by the AWS SDK actions.
+    pub aws: Arc<Connections<AwsConnection>>,
 }
 
 /// Default `ActionContext::max_in_flight`.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 impl ActionContext {
-    /// A context with the default retry policy and in-flight bound and no-op metrics.
+    /// A context with the default retry policy and in-flight bound, no-op metrics and no
+    /// connections.
     pub fn new(publisher: Arc<dyn MqttPublisher>, http: reqwest::Client) -> ActionContext {
         ActionContext {
             publisher,
@@ -78,9 +78,9 @@ impl ActionContext {
             retry: RetryPolicy::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             metrics: Arc::new(NoopMetrics),
-            s3: Arc::default(),
-            kafka: Arc::default(),
-            kinesis: Arc::default(),
+            s3: Arc::new(Connections::none("s3")),
+            kafka: Arc::new(Connections::none("kafka")),
+            aws: Arc::new(Connections::none("aws")),
         }
     }
 
@@ -89,7 +89,7 @@ impl ActionContext {
         ConnectionNames::default()
             .with("s3", self.s3.names())
             .with("kafka", self.kafka.names())
-            .with("kinesis", self.kinesis.names())
+            .with("aws", self.aws.names())
     }
 
     /// The same context binding other metrics (one rule's, or its error action's).

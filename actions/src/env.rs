@@ -1,4 +1,4 @@
-//! `${env:NAME}` references in connection settings (`[s3|kafka|kinesis.connections.*]` of
+//! `${env:NAME}` references in connection settings (`[s3|kafka|aws.connections.*]` of
 //! `rulewire.toml`), resolved once when the service starts, so secrets stay out of files.
 //!
 //! Shared by every action with named connections; an unset variable or an unterminated

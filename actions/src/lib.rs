@@ -9,15 +9,19 @@
 //! - `batching`: the `Action` of sinks that group messages (s3 batched mode, kinesis).
 //! - `error_payload`: AWS's error-action payload.
 //! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`.
-//! - `env`: `${env:NAME}` in the named connections of `rulewire.toml`.
+//! - `connections`: the named connections of `rulewire.toml` (`[s3|kafka|aws.connections.*]`),
+//!   one registry type for all; `env`: `${env:NAME}` in them; `aws`: the AWS connection
+//!   block every AWS SDK action shares.
 //!
 //! The service checks and binds each action once per rule load (templates compile then, so a
 //! bad one fails the rule load), and calls `Action::execute` per fired message.
 //! On `Err(ActionFailure)` it collects the failures of all actions of that rule and runs the
 //! rule's error action on `msg.for_error_action(&failures)`.
 
+pub mod aws;
 mod batching;
 mod connection_names;
+mod connections;
 mod context;
 mod delivery;
 mod env;
@@ -35,7 +39,11 @@ mod templates;
 
 use rulewire_engine::CompileError;
 
+pub use aws::{AwsConnection, AwsConnectionConfig, AwsSettings};
 pub use connection_names::ConnectionNames;
+pub use connections::{
+    ConnectionConfig, ConnectionError, ConnectionSection, Connections, DEFAULT_CONNECTION,
+};
 pub use context::{
     ActionContext, BoxFuture, DEFAULT_MAX_IN_FLIGHT, MqttPublisher, PublishProperties,
 };
@@ -43,13 +51,13 @@ pub use delivery::DeliveryConfig;
 pub use error_payload::{ActionFailure, error_payload};
 pub use fired::FiredMessage;
 pub use http::HttpConfig;
-pub use kafka::{KafkaConfig, KafkaConnections, KafkaSettings};
-pub use kinesis::{KinesisConfig, KinesisConnections, KinesisSettings};
+pub use kafka::{KafkaConfig, KafkaConnection, KafkaSettings};
+pub use kinesis::KinesisConfig;
 pub use metrics::{ActionMetrics, ActionMetricsFactory, NoopMetrics, status_class};
 pub use registry::{CheckContext, CheckedAction, action_types, check_action};
 pub use republish::RepublishConfig;
 pub use retry::{RetryOverride, RetryPolicy};
-pub use s3::{S3Config, S3Connections, S3Settings};
+pub use s3::{S3Config, S3Connection, S3Settings};
 pub use templates::KeyValue;
 
 /// One configured action of one rule. Object-safe: a rule holds `Vec<Arc<dyn Action>>`.

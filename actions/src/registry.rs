@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn connections_are_checked_by_name_without_clients() {
-        let names = ConnectionNames::default().with("kinesis", ["aws".to_owned()]);
+        let names = ConnectionNames::default().with("aws", ["aws".to_owned()]);
         let ctx = CheckContext {
             version: SqlVersion::default(),
             connections: &names,
@@ -245,7 +245,7 @@ mod tests {
         let e = check_action(&t("other"), &ctx).unwrap_err().to_string();
         assert_eq!(
             e,
-            "field `connection`: no [kinesis.connections.other] in rulewire.toml (configured: aws)"
+            "field `connection`: no [aws.connections.other] in rulewire.toml (configured: aws)"
         );
     }
 }

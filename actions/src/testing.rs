@@ -108,34 +108,35 @@ impl Moto {
         (status, body.to_owned())
     }
 
-    /// A `[kinesis.connections.<name>]` table (of `rulewire.toml`) for this server.
-    pub fn kinesis_toml(&self, name: &str) -> String {
+    /// `http://127.0.0.1:<port>`, for an `endpoint` setting.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// An `[aws.connections.<name>]` table (of `rulewire.toml`) for this server.
+    pub fn aws_toml(&self, name: &str) -> String {
         format!(
-            "[kinesis.connections.{name}]\nregion = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:{}\"\n\
+            "[aws.connections.{name}]\nregion = \"us-east-1\"\nendpoint = \"{}\"\n\
              access_key_id = \"test\"\nsecret_access_key = \"test\"\n",
-            self.port
+            self.endpoint()
         )
+    }
+
+    /// The `[aws]` settings with one connection `name` to this server.
+    pub fn aws_settings(&self, name: &str) -> crate::AwsSettings {
+        #[derive(serde::Deserialize)]
+        struct File {
+            aws: crate::AwsSettings,
+        }
+        let file: File = toml::from_str(&self.aws_toml(name)).expect("aws table");
+        file.aws
     }
 
     /// A Kinesis client for this server (through the action's own connection code).
     pub async fn kinesis_client(&self) -> aws_sdk_kinesis::Client {
-        let cfg = crate::kinesis::KinesisConnectionConfig {
-            region: "us-east-1".into(),
-            endpoint_url: self.url("").trim_end_matches('/').to_owned(),
-            access_key_id: "test".into(),
-            secret_access_key: "test".into(),
-            session_token: String::new(),
-        };
-        let settings = crate::KinesisSettings {
-            connections: [("moto".to_owned(), cfg)].into(),
-        };
-        let conns = crate::KinesisConnections::from_settings(&settings).expect("moto connection");
-        conns
-            .get("moto")
-            .expect("configured")
-            .client()
-            .await
-            .clone()
+        let conns = crate::Connections::open(&self.aws_settings("moto")).expect("moto connection");
+        let conn = conns.get("moto").expect("configured");
+        aws_sdk_kinesis::Client::new(conn.sdk_config().await)
     }
 
     /// Creates a bucket: `PUT /<bucket>`.

@@ -11,7 +11,7 @@ use crate::{KeyValue, RetryOverride};
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// A `[kafka.connections.<name>]` of `rulewire.toml`; default `"default"`.
-    #[serde(default = "default_connection")]
+    #[serde(default = "crate::connections::default_connection")]
     pub connection: String,
     /// Topic template, e.g. `telemetry-${topic(2)}`.
     pub topic: String,
@@ -37,10 +37,6 @@ pub struct KafkaConfig {
     /// Not supported: librdkafka retries (see `timeout_ms`).
     #[serde(default)]
     pub retry: Option<RetryOverride>,
-}
-
-fn default_connection() -> String {
-    "default".to_owned()
 }
 
 /// `partition = 3` or `partition = "${...}"`.

@@ -24,17 +24,13 @@ use rdkafka::{ClientConfig, producer::FutureProducer, producer::Producer};
 use serde::{Deserialize, Serialize};
 
 use super::config::Compression;
+use crate::connections::{ConnectionConfig, ConnectionSection};
 
 /// librdkafka's default `message.timeout.ms`: how long it retries one record.
 const LIBRDKAFKA_MESSAGE_TIMEOUT_MS: u64 = 300_000;
 
 /// `[kafka]` of the service config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KafkaSettings {
-    /// `[kafka.connections.<name>]`.
-    pub connections: BTreeMap<String, KafkaConnectionConfig>,
-}
+pub type KafkaSettings = ConnectionSection<KafkaConnectionConfig>;
 
 /// One `[kafka.connections.<name>]` table.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,12 +52,20 @@ impl fmt::Debug for KafkaConnectionConfig {
     }
 }
 
-/// A connection table that can't be used; the message names the connection.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("[kafka.connections.{connection}] {message}")]
-pub struct KafkaConfigError {
-    pub connection: String,
-    pub message: String,
+impl ConnectionConfig for KafkaConnectionConfig {
+    const SECTION: &'static str = "kafka";
+    type Connection = KafkaConnection;
+
+    /// Builds librdkafka's configuration and creates the connection's first producer, so a
+    /// property librdkafka rejects fails now.
+    fn open(self) -> Result<KafkaConnection, String> {
+        let connection = KafkaConnection {
+            config: client_config(&self)?,
+            producers: Mutex::default(),
+        };
+        connection.producer(None)?;
+        Ok(connection)
+    }
 }
 
 /// A producer that is replaced when librdkafka reports a fatal error on it.
@@ -115,86 +119,35 @@ impl SharedProducer {
     }
 }
 
-/// A producer per (connection, compression).
-type ProducerKey = (String, Option<Compression>);
-
-/// All named connections and their producers (`ActionContext::kafka`). The default has none.
-#[derive(Default)]
-pub struct KafkaConnections {
-    configs: HashMap<String, ClientConfig>,
-    producers: Mutex<HashMap<ProducerKey, Arc<SharedProducer>>>,
+/// One open connection: librdkafka's configuration and its producers, one per compression.
+pub struct KafkaConnection {
+    config: ClientConfig,
+    producers: Mutex<HashMap<Option<Compression>, Arc<SharedProducer>>>,
 }
 
-impl fmt::Debug for KafkaConnections {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KafkaConnections")
-            .field("names", &self.names())
-            .finish()
-    }
-}
-
-impl KafkaConnections {
-    /// Resolves `${env:NAME}` references and creates one producer per connection.
-    pub fn from_settings(settings: &KafkaSettings) -> Result<KafkaConnections, KafkaConfigError> {
-        Self::from_settings_with_env(settings, |name| std::env::var(name).ok())
-    }
-
-    /// `from_settings` with the environment given as a function (for tests).
-    pub fn from_settings_with_env(
-        settings: &KafkaSettings,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<KafkaConnections, KafkaConfigError> {
-        let mut conns = KafkaConnections::default();
-        for (name, cfg) in &settings.connections {
-            let err = |message: String| KafkaConfigError {
-                connection: name.clone(),
-                message,
-            };
-            let config = client_config(cfg, &env).map_err(err)?;
-            conns.configs.insert(name.clone(), config);
-            conns.producer(name, None).map_err(err)?;
-        }
-        Ok(conns)
-    }
-
-    /// The names of the configured connections, sorted.
-    pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.configs.keys().cloned().collect();
-        names.sort();
-        names
-    }
-
-    /// The shared producer of connection `name` with `compression` (created on first use).
+impl KafkaConnection {
+    /// The shared producer with `compression` (created on first use).
     pub(crate) fn producer(
         &self,
-        name: &str,
         compression: Option<Compression>,
     ) -> Result<Arc<SharedProducer>, String> {
-        let key = (name.to_owned(), compression);
         let mut producers = self.producers.lock().expect("producers lock");
-        if let Some(p) = producers.get(&key) {
+        if let Some(p) = producers.get(&compression) {
             return Ok(p.clone());
         }
-        let mut config = self
-            .configs
-            .get(name)
-            .ok_or_else(|| format!("no Kafka connection named {name:?} is configured"))?
-            .clone();
+        let mut config = self.config.clone();
         if let Some(c) = compression {
             config.set("compression.type", c.as_str());
         }
         let producer = Arc::new(SharedProducer::create(config)?);
-        producers.insert(key, producer.clone());
+        producers.insert(compression, producer.clone());
         Ok(producer)
     }
 }
 
 /// librdkafka's configuration for one connection: defaults, then the table's properties.
-fn client_config(
-    cfg: &KafkaConnectionConfig,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<ClientConfig, String> {
-    let servers = crate::env::substitute("bootstrap_servers", &cfg.bootstrap_servers, env)?;
+fn client_config(cfg: &KafkaConnectionConfig) -> Result<ClientConfig, String> {
+    let servers = cfg.bootstrap_servers.clone();
     if servers.trim().is_empty() {
         return Err("bootstrap_servers: must not be empty".to_owned());
     }
@@ -208,7 +161,6 @@ fn client_config(
         if key == "bootstrap.servers" {
             return Err("properties: set bootstrap_servers, not \"bootstrap.servers\"".to_owned());
         }
-        let value = crate::env::substitute(&format!("properties.{key:?}"), value, env)?;
         config.set(key, value);
     }
     Ok(config)
@@ -217,6 +169,7 @@ fn client_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connections::Connections;
 
     fn settings(text: &str) -> KafkaSettings {
         toml::from_str(text).unwrap()
@@ -236,7 +189,8 @@ properties = { "sasl.password" = "${env:KAFKA_PW}", "acks" = "1", "enable.idempo
             "KAFKA_PW" => Some("hunter2".to_owned()),
             _ => None,
         };
-        let c = client_config(&s.connections["events"], &env).unwrap();
+        let conns = Connections::open_with_env(&s, env).unwrap();
+        let c = &conns.get("events").unwrap().config;
         assert_eq!(c.get("bootstrap.servers"), Some("127.0.0.1:9092"));
         assert_eq!(c.get("sasl.password"), Some("hunter2"));
         assert_eq!(c.get("acks"), Some("1"), "properties override the defaults");
@@ -247,16 +201,16 @@ properties = { "sasl.password" = "${env:KAFKA_PW}", "acks" = "1", "enable.idempo
             "defaults stay where not overridden"
         );
 
-        let conns = KafkaConnections::from_settings_with_env(&s, env).unwrap();
         assert_eq!(conns.names(), ["events"]);
-        let p = conns.producer("events", Some(Compression::Lz4)).unwrap();
+        let events = conns.get("events").unwrap();
+        let p = events.producer(Some(Compression::Lz4)).unwrap();
         assert_eq!(p.message_timeout, Duration::from_millis(5000));
         assert!(Arc::ptr_eq(
             &p,
-            &conns.producer("events", Some(Compression::Lz4)).unwrap()
+            &events.producer(Some(Compression::Lz4)).unwrap()
         ));
 
-        let e = KafkaConnections::from_settings_with_env(&s, |_| None).unwrap_err();
+        let e = Connections::open_with_env(&s, |_| None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "[kafka.connections.events] bootstrap_servers: environment variable KAFKA_HOST is not set"
@@ -276,7 +230,7 @@ properties = { "sasl.password" = "${env:KAFKA_PW}", "acks" = "1", "enable.idempo
     #[test]
     fn bad_connections_fail_at_load_with_librdkafka_messages() {
         let check = |text: &str, expected: &str| {
-            let e = KafkaConnections::from_settings_with_env(&settings(text), |_| None)
+            let e = Connections::open_with_env(&settings(text), |_| None)
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(expected), "{e}");
@@ -297,7 +251,7 @@ properties = { "sasl.password" = "${env:KAFKA_PW}", "acks" = "1", "enable.idempo
         let tls: KafkaSettings = settings(
             "[connections.a]\nbootstrap_servers = \"h:9093\"\nproperties = { \"security.protocol\" = \"SASL_SSL\", \"sasl.mechanisms\" = \"SCRAM-SHA-512\", \"sasl.username\" = \"u\", \"sasl.password\" = \"p\" }",
         );
-        KafkaConnections::from_settings_with_env(&tls, |_| None).expect("TLS + SCRAM supported");
+        Connections::open_with_env(&tls, |_| None).expect("TLS + SCRAM supported");
         // This build has no cyrus-sasl: GSSAPI (Kerberos) is refused at startup, loudly.
         check(
             "[connections.a]\nbootstrap_servers = \"h:1\"\nproperties = { \"security.protocol\" = \"SASL_PLAINTEXT\", \"sasl.mechanisms\" = \"GSSAPI\" }",

@@ -25,7 +25,7 @@ use std::{sync::Arc, time::Duration};
 use rulewire_engine::Template;
 
 pub use config::{Compression, KafkaConfig, Partition};
-pub use connection::{KafkaConfigError, KafkaConnectionConfig, KafkaConnections, KafkaSettings};
+pub use connection::{KafkaConnection, KafkaConnectionConfig, KafkaSettings};
 
 use crate::{
     Action, ActionContext, BuildError, DeliveryConfig, RetryOverride,
@@ -109,7 +109,8 @@ impl ActionType for KafkaAction {
     fn bind(c: CheckedKafka, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
         let producer = ctx
             .kafka
-            .producer(&c.connection, c.compression)
+            .get(&c.connection)?
+            .producer(c.compression)
             .map_err(|e| BuildError::invalid("connection", e))?;
         let delivery = DeliveryConfig {
             timeout_ms: Some((producer.message_timeout + REPORT_GRACE).as_millis() as u64),

@@ -10,8 +10,9 @@ use crate::DeliveryConfig;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KinesisConfig {
-    /// A `[kinesis.connections.<name>]` of `rulewire.toml`; default `"default"`.
-    #[serde(default = "default_connection")]
+    /// An `[aws.connections.<name>]` of `rulewire.toml`; default `"default"` (without that
+    /// table: the standard AWS SDK environment).
+    #[serde(default = "crate::connections::default_connection")]
     pub connection: String,
     /// Stream name template.
     pub stream_name: String,
@@ -28,10 +29,6 @@ pub struct KinesisConfig {
     /// `timeout_ms` (per PutRecords request, default 10000), `retry` (per record), `max_in_flight`.
     #[serde(flatten)]
     pub delivery: DeliveryConfig,
-}
-
-fn default_connection() -> String {
-    "default".to_owned()
 }
 
 fn default_max_records() -> usize {

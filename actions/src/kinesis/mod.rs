@@ -1,8 +1,8 @@
 //! The `kinesis` action: put the rule's output into a Kinesis data stream, one record per
 //! fired message, grouped into PutRecords requests (aws-sdk-kinesis).
 //!
-//! - `connection`: named connections from `rulewire.toml` (`[kinesis.connections.<name>]`)
-//!   and their SDK clients; rule files only name one.
+//! - the connection: an `[aws.connections.<name>]` of `rulewire.toml` (`crate::aws`); rule
+//!   files only name one.
 //! - `config`: the rule-header table (`type = "kinesis"`, `stream_name`, `partition_key`,
 //!   `max_records`, `linger_ms`).
 //! - `batch`: per-stream queues, request grouping, per-record retries, ordering per key.
@@ -14,7 +14,6 @@
 
 mod batch;
 mod config;
-mod connection;
 #[cfg(test)]
 mod tests;
 mod transport;
@@ -24,12 +23,10 @@ use std::{sync::Arc, time::Duration};
 use rulewire_engine::Template;
 
 pub use config::KinesisConfig;
-pub use connection::{
-    KinesisConfigError, KinesisConnectionConfig, KinesisConnections, KinesisSettings,
-};
 
 use crate::{
     Action, ActionContext, BuildError, DeliveryConfig,
+    aws::LazyClient,
     batching::{Enqueue, Queued},
     delivery::Delivery,
     registry::{ActionType, CheckContext},
@@ -64,7 +61,7 @@ impl ActionType for KinesisAction {
     type Checked = CheckedKinesis;
 
     fn check(cfg: KinesisConfig, ctx: &CheckContext) -> Result<CheckedKinesis, BuildError> {
-        ctx.connections.require("kinesis", &cfg.connection)?;
+        ctx.connections.require("aws", &cfg.connection)?;
         if !(1..=MAX_RECORDS_PER_REQUEST).contains(&cfg.max_records) {
             return Err(BuildError::invalid(
                 "max_records",
@@ -97,11 +94,9 @@ pub(crate) fn bind_with(
     ctx: &ActionContext,
     wrap: Option<&WrapTransport>,
 ) -> Result<Arc<dyn Action>, BuildError> {
-    let conn = ctx.kinesis.get(&c.connection).ok_or_else(|| {
-        let message = format!("no [kinesis.connections.{}] is configured", c.connection);
-        BuildError::invalid("connection", message)
-    })?;
-    let transport: Arc<dyn transport::Transport> = Arc::new(transport::SdkTransport(conn));
+    let conn = ctx.aws.get(&c.connection)?;
+    let client = LazyClient::new(conn, aws_sdk_kinesis::Client::new);
+    let transport: Arc<dyn transport::Transport> = Arc::new(transport::SdkTransport(client));
     let inner = batch::Inner {
         transport: match wrap {
             Some(wrap) => wrap(transport),

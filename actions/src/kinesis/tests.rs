@@ -14,13 +14,14 @@ use bytes::Bytes;
 use rulewire_engine::SqlVersion;
 
 use super::{
-    KinesisAction, KinesisConfig, KinesisConnections, KinesisSettings, WrapTransport,
+    KinesisAction, KinesisConfig, WrapTransport,
     batch::RecordError,
     bind_with,
     transport::{RecordResults, Transport},
 };
 use crate::{
-    Action, ActionContext, BoxFuture, BuildError, CheckContext, FiredMessage,
+    Action, ActionContext, AwsSettings, BoxFuture, BuildError, CheckContext, Connections,
+    FiredMessage,
     delivery::AttemptError,
     registry::ActionType,
     test_util::{CountingMetrics, Moto, NoPublisher, context, fired, run_all},
@@ -29,19 +30,13 @@ use crate::{
 };
 
 fn moto_context(moto: &Moto) -> (ActionContext, Arc<CountingMetrics>) {
-    #[derive(serde::Deserialize)]
-    struct File {
-        kinesis: KinesisSettings,
-    }
-    let file: File = toml::from_str(&moto.kinesis_toml("moto")).unwrap();
-    let settings = file.kinesis;
     let (mut ctx, metrics) = context(Arc::new(NoPublisher));
-    ctx.kinesis = Arc::new(KinesisConnections::from_settings(&settings).unwrap());
+    ctx.aws = Arc::new(Connections::open(&moto.aws_settings("moto")).unwrap());
     (ctx, metrics)
 }
 
 async fn client(ctx: &ActionContext) -> Client {
-    ctx.kinesis.get("moto").unwrap().client().await.clone()
+    Client::new(ctx.aws.get("moto").unwrap().sdk_config().await)
 }
 
 fn config(table: &str) -> KinesisConfig {
@@ -385,9 +380,9 @@ async fn failures_end_as_kinesis_action_failures() {
 #[test]
 fn build_errors_name_the_field() {
     let (mut ctx, _) = context(Arc::new(NoPublisher));
-    let settings: KinesisSettings =
+    let settings: AwsSettings =
         toml::from_str("[connections.aws]\nregion = \"eu-west-1\"").unwrap();
-    ctx.kinesis = Arc::new(KinesisConnections::from_settings(&settings).unwrap());
+    ctx.aws = Arc::new(Connections::open(&settings).unwrap());
     let err = |t: &str| -> String {
         build_action(
             &table(&format!("type = \"kinesis\"\n{t}")),
@@ -400,7 +395,7 @@ fn build_errors_name_the_field() {
     };
     assert_eq!(
         err("connection = \"x\"\nstream_name = \"s\"\npartition_key = \"k\""),
-        "field `connection`: no [kinesis.connections.x] in rulewire.toml (configured: aws)"
+        "field `connection`: no [aws.connections.x] in rulewire.toml (configured: aws, default)"
     );
     assert!(
         err("connection = \"aws\"\nstream_name = \"s\"\npartition_key = \"k\"\nmax_records = 501")

@@ -2,8 +2,6 @@
 //! `SdkTransport`. The queue logic in `batch` only sees per-record results, so tests can put
 //! a fault-injecting layer in front of a real server (moto never fails single records).
 
-use std::sync::Arc;
-
 use aws_sdk_kinesis::{
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     primitives::Blob,
@@ -11,8 +9,8 @@ use aws_sdk_kinesis::{
 };
 use bytes::Bytes;
 
-use super::{batch::RecordError, batch::is_retryable_code, connection::Connection};
-use crate::{BoxFuture, delivery::AttemptError};
+use super::{batch::RecordError, batch::is_retryable_code};
+use crate::{BoxFuture, aws::LazyClient, delivery::AttemptError};
 
 /// Per record of a request, in order: `None` = accepted, `Some` = failed.
 pub(crate) type RecordResults = Vec<Option<RecordError>>;
@@ -26,8 +24,8 @@ pub(crate) trait Transport: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<RecordResults, AttemptError>>;
 }
 
-/// PutRecords through the connection's SDK client.
-pub(crate) struct SdkTransport(pub Arc<Connection>);
+/// PutRecords through an SDK client of the action's AWS connection.
+pub(crate) struct SdkTransport(pub LazyClient<aws_sdk_kinesis::Client>);
 
 impl Transport for SdkTransport {
     fn put_records<'a>(
@@ -46,7 +44,7 @@ impl Transport for SdkTransport {
                         .map_err(|e| AttemptError::permanent(e.to_string()))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let client = self.0.client().await;
+            let client = self.0.get().await;
             let sent = client
                 .put_records()
                 .stream_name(stream)

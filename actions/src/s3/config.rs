@@ -4,14 +4,12 @@ use serde::Deserialize;
 
 use crate::DeliveryConfig;
 
-use super::connection::DEFAULT_CONNECTION;
-
 /// Write the rule's output to S3 (AWS's `s3` action), one object per message or batched.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     /// A `[s3.connections.<name>]` of `rulewire.toml`; default `"default"`.
-    #[serde(default = "default_connection")]
+    #[serde(default = "crate::connections::default_connection")]
     pub connection: String,
     /// Bucket name template (AWS allows templates here through its API).
     pub bucket: String,
@@ -29,10 +27,6 @@ pub struct S3Config {
     /// `timeout_ms` (per upload attempt, default 30000), `retry`, `max_in_flight`.
     #[serde(flatten)]
     pub delivery: DeliveryConfig,
-}
-
-fn default_connection() -> String {
-    DEFAULT_CONNECTION.to_owned()
 }
 
 /// The object format of batched mode.

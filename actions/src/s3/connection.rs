@@ -16,7 +16,7 @@
 //! connection, `default` is the local directory `file://data/s3`.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     fmt,
     sync::{Arc, Mutex},
 };
@@ -27,20 +27,15 @@ use object_store::{
 };
 use serde::{Deserialize, Serialize};
 
-/// The connection a rule gets when it names none.
-pub const DEFAULT_CONNECTION: &str = "default";
+use crate::connections::{ConnectionConfig, ConnectionSection};
+
 /// Where the implicit `default` connection writes when none is configured.
 pub const DEFAULT_URL: &str = "file://data/s3";
 /// Cached S3 clients (one per connection and bucket) beyond which the cache starts over.
 const MAX_CACHED_BUCKETS: usize = 1024;
 
 /// `[s3]` of the service config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct S3Settings {
-    /// `[s3.connections.<name>]`.
-    pub connections: BTreeMap<String, S3ConnectionConfig>,
-}
+pub type S3Settings = ConnectionSection<S3ConnectionConfig>;
 
 /// One `[s3.connections.<name>]` table. Empty strings mean "not set".
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +45,9 @@ pub struct S3ConnectionConfig {
     pub url: String,
     /// AWS region; default: `AWS_REGION`/`AWS_DEFAULT_REGION`, else `us-east-1`.
     pub region: String,
-    /// S3-compatible endpoint (MinIO, Ceph, moto), e.g. `http://127.0.0.1:9000`.
+    /// S3-compatible endpoint (MinIO, Ceph, moto), e.g. `http://127.0.0.1:9000`; also
+    /// spelled `endpoint_url`.
+    #[serde(alias = "endpoint_url")]
     pub endpoint: String,
     /// Static credentials; both empty: the standard AWS credential chain.
     pub access_key_id: String,
@@ -78,12 +75,24 @@ impl fmt::Debug for S3ConnectionConfig {
     }
 }
 
-/// A connection table that can't be used; the message names the connection and field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("[s3.connections.{connection}] {message}")]
-pub struct S3ConfigError {
-    pub connection: String,
-    pub message: String,
+impl ConnectionConfig for S3ConnectionConfig {
+    const SECTION: &'static str = "s3";
+    type Connection = S3Connection;
+
+    /// `default`: the local directory `file://data/s3`.
+    fn implicit_default() -> Option<Self> {
+        Some(S3ConnectionConfig {
+            url: DEFAULT_URL.to_owned(),
+            ..Default::default()
+        })
+    }
+
+    fn open(self) -> Result<S3Connection, String> {
+        Ok(S3Connection {
+            backend: backend(&self)?,
+            buckets: Mutex::default(),
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -118,77 +127,20 @@ impl Bucket {
     }
 }
 
-/// All named connections, shared by every s3 action (`ActionContext::s3`). The default has
-/// none, not even the implicit `default`; `from_settings` adds that.
-#[derive(Default)]
-pub struct S3Connections {
-    backends: HashMap<String, Backend>,
-    buckets: Mutex<HashMap<(String, String), Bucket>>,
+/// One open connection: where its buckets live, and the S3 clients made so far (one per
+/// bucket, since object_store binds a client to a bucket).
+pub struct S3Connection {
+    backend: Backend,
+    buckets: Mutex<HashMap<String, Bucket>>,
 }
 
-impl fmt::Debug for S3Connections {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names: Vec<&String> = self.backends.keys().collect();
-        names.sort();
-        f.debug_struct("S3Connections")
-            .field("names", &names)
-            .finish()
-    }
-}
-
-impl S3Connections {
-    /// Resolves `${env:NAME}` references and validates every connection; adds the implicit
-    /// `default` (`file://data/s3`) when none is configured.
-    pub fn from_settings(settings: &S3Settings) -> Result<S3Connections, S3ConfigError> {
-        Self::from_settings_with_env(settings, |name| std::env::var(name).ok())
-    }
-
-    /// `from_settings` with the environment given as a function (for tests).
-    pub fn from_settings_with_env(
-        settings: &S3Settings,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<S3Connections, S3ConfigError> {
-        let mut backends = HashMap::new();
-        let (implicit_name, implicit) = (
-            DEFAULT_CONNECTION.to_owned(),
-            S3ConnectionConfig {
-                url: DEFAULT_URL.to_owned(),
-                ..Default::default()
-            },
-        );
-        let default = (!settings.connections.contains_key(DEFAULT_CONNECTION))
-            .then_some((&implicit_name, &implicit));
-        for (name, cfg) in settings.connections.iter().chain(default) {
-            let err = |message: String| S3ConfigError {
-                connection: name.clone(),
-                message,
-            };
-            let cfg = resolve_env(cfg, &env).map_err(err)?;
-            backends.insert(name.clone(), backend(&cfg).map_err(err)?);
-        }
-        Ok(S3Connections {
-            backends,
-            buckets: Mutex::default(),
-        })
-    }
-
-    /// The names of the configured connections, sorted.
-    pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.backends.keys().cloned().collect();
-        names.sort();
-        names
-    }
-
-    /// The store for `bucket` on connection `name`; an error is permanent (configuration).
-    pub(crate) fn bucket(&self, name: &str, bucket: &str) -> Result<Bucket, String> {
-        let backend = self
-            .backends
-            .get(name)
-            .ok_or_else(|| format!("no S3 connection named {name:?} is configured"))?;
+impl S3Connection {
+    /// The store for `bucket`; an error is permanent (configuration).
+    pub(crate) fn bucket(&self, bucket: &str) -> Result<Bucket, String> {
         if bucket.is_empty() {
             return Err("the bucket name rendered empty".to_owned());
         }
-        match backend {
+        match &self.backend {
             Backend::Local(fs, root) => {
                 let prefix = root.parts().chain(bucket_dir(bucket)?.parts()).collect();
                 Ok(Bucket {
@@ -203,9 +155,8 @@ impl S3Connections {
                 attributes: true,
             }),
             Backend::S3(cfg) => {
-                let cache_key = (name.to_owned(), bucket.to_owned());
                 let mut cache = self.buckets.lock().expect("bucket cache lock");
-                if let Some(b) = cache.get(&cache_key) {
+                if let Some(b) = cache.get(bucket) {
                     return Ok(b.clone());
                 }
                 let store = s3_store(cfg, bucket)?;
@@ -217,7 +168,7 @@ impl S3Connections {
                     prefix: None,
                     attributes: true,
                 };
-                cache.insert(cache_key, b.clone());
+                cache.insert(bucket.to_owned(), b.clone());
                 Ok(b)
             }
         }
@@ -300,26 +251,10 @@ fn s3_store(cfg: &S3ConnectionConfig, bucket: &str) -> Result<Arc<dyn ObjectStor
     Ok(Arc::new(store))
 }
 
-/// Replaces `${env:NAME}` in every string field; an unset variable is an error naming it.
-fn resolve_env(
-    cfg: &S3ConnectionConfig,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<S3ConnectionConfig, String> {
-    let sub = |field: &str, text: &str| crate::env::substitute(field, text, env);
-    Ok(S3ConnectionConfig {
-        url: sub("url", &cfg.url)?,
-        region: sub("region", &cfg.region)?,
-        endpoint: sub("endpoint", &cfg.endpoint)?,
-        access_key_id: sub("access_key_id", &cfg.access_key_id)?,
-        secret_access_key: sub("secret_access_key", &cfg.secret_access_key)?,
-        session_token: sub("session_token", &cfg.session_token)?,
-        ..cfg.clone()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connections::Connections;
 
     fn settings(text: &str) -> S3Settings {
         toml::from_str(text).unwrap()
@@ -338,17 +273,16 @@ secret_access_key = "${env:LAKE_SECRET}"
 allow_http = true
 "#,
         );
-        let lake = &s.connections["lake"];
-        let resolved =
-            resolve_env(lake, &|n| (n == "LAKE_SECRET").then(|| "s3cr3t".to_owned())).unwrap();
-        assert_eq!(resolved.secret_access_key, "s3cr3t");
-        let conns = S3Connections::from_settings_with_env(&s, |n| {
-            (n == "LAKE_SECRET").then(|| "s3cr3t".into())
-        })
-        .unwrap();
+        let conns =
+            Connections::open_with_env(&s, |n| (n == "LAKE_SECRET").then(|| "s3cr3t".into()))
+                .unwrap();
         assert_eq!(conns.names(), ["default", "lake"]);
+        let Backend::S3(lake) = &conns.get("lake").unwrap().backend else {
+            panic!("lake is an s3:// connection")
+        };
+        assert_eq!(lake.secret_access_key, "s3cr3t");
 
-        let e = S3Connections::from_settings_with_env(&s, |_| None).unwrap_err();
+        let e = Connections::open_with_env(&s, |_| None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "[s3.connections.lake] secret_access_key: environment variable LAKE_SECRET is not set"
@@ -382,7 +316,7 @@ allow_http = true
     #[test]
     fn bad_connections_are_clear_errors() {
         let check = |text: &str, expected: &str| {
-            let e = S3Connections::from_settings_with_env(&settings(text), |_| None)
+            let e = Connections::open_with_env(&settings(text), |_| None)
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(expected), "{e}");
@@ -410,33 +344,19 @@ allow_http = true
         let s = settings(&format!(
             "[connections.default]\nurl = {url:?}\n[connections.mem]\nurl = \"memory://\""
         ));
-        let conns = S3Connections::from_settings(&s).unwrap();
-        let b = conns.bucket("default", "my-bucket").unwrap();
+        let conns = Connections::open(&s).unwrap();
+        let default = conns.get("default").unwrap();
+        let b = default.bucket("my-bucket").unwrap();
         let root = Path::from_absolute_path(dir.path()).unwrap();
         assert_eq!(
             b.path("/a/b.json").unwrap().as_ref(),
             format!("{root}/my-bucket/a/b.json")
         );
         assert!(!b.attributes);
-        assert!(conns.bucket("mem", "x").unwrap().attributes);
-        assert!(
-            conns
-                .bucket("default", "a/b")
-                .unwrap_err()
-                .contains("invalid bucket name")
-        );
-        assert!(
-            conns
-                .bucket("default", "")
-                .unwrap_err()
-                .contains("rendered empty")
-        );
-        assert!(
-            conns
-                .bucket("nope", "b")
-                .unwrap_err()
-                .contains("no S3 connection named \"nope\"")
-        );
+        assert!(conns.get("mem").unwrap().bucket("x").unwrap().attributes);
+        let e = default.bucket("a/b").unwrap_err();
+        assert!(e.contains("invalid bucket name"), "{e}");
+        assert!(default.bucket("").unwrap_err().contains("rendered empty"));
         assert!(b.path("a//b").unwrap_err().contains("invalid object key"));
         assert!(b.path("/").unwrap_err().contains("rendered empty"));
     }

@@ -27,9 +27,7 @@ use bytes::Bytes;
 use rulewire_engine::{Message, Template};
 
 pub use config::{BatchFormat, S3BatchConfig, S3Config};
-pub use connection::{
-    DEFAULT_CONNECTION, DEFAULT_URL, S3ConfigError, S3ConnectionConfig, S3Connections, S3Settings,
-};
+pub use connection::{DEFAULT_URL, S3Connection, S3ConnectionConfig, S3Settings};
 pub use upload::{MULTIPART_THRESHOLD, PART_SIZE};
 
 use crate::{
@@ -101,8 +99,7 @@ impl ActionType for S3Action {
     fn bind(c: CheckedS3, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
         let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, KIND, ctx)?;
         let target = Arc::new(Target {
-            connections: ctx.s3.clone(),
-            connection: c.connection,
+            connection: ctx.s3.get(&c.connection)?,
             bucket: c.bucket,
             content_type: c.content_type,
         });
@@ -120,8 +117,7 @@ pub(crate) const KIND: &str = "s3";
 
 /// Where an action writes: connection, bucket template and content type.
 pub(crate) struct Target {
-    connections: Arc<S3Connections>,
-    connection: String,
+    connection: Arc<S3Connection>,
     pub bucket: Template,
     pub content_type: Option<String>,
 }
@@ -150,10 +146,7 @@ impl Target {
             resource: bucket_name.clone(),
             message,
         };
-        let bucket = self
-            .connections
-            .bucket(&self.connection, &bucket_name)
-            .map_err(rejected)?;
+        let bucket = self.connection.bucket(&bucket_name).map_err(rejected)?;
         let path = bucket
             .path(&key)
             .map_err(|m| rejected(format!("{m} (bucket {bucket_name:?})")))?;

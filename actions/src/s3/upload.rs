@@ -105,12 +105,12 @@ mod tests {
     use object_store::ObjectStoreExt;
 
     use super::*;
-    use crate::s3::connection::{S3Connections, S3Settings};
+    use crate::{Connections, s3::connection::S3Settings};
 
     fn upload(body: Bytes) -> (Upload, Arc<dyn ObjectStore>) {
         let settings: S3Settings = toml::from_str("[connections.m]\nurl = \"memory://\"").unwrap();
-        let conns = S3Connections::from_settings(&settings).unwrap();
-        let bucket = conns.bucket("m", "bkt").unwrap();
+        let conns = Connections::open(&settings).unwrap();
+        let bucket = conns.get("m").unwrap().bucket("bkt").unwrap();
         let path = bucket.path("a/b.bin").unwrap();
         let store = bucket.store.clone();
         let up = Upload {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rulewire_engine::SqlVersion;
 
-use super::{KafkaConnections, KafkaSettings};
+use super::KafkaSettings;
 pub(crate) use crate::testing::{Tansu, consume, value};
 use crate::{
     Action, ActionContext, BuildError,
@@ -29,7 +29,7 @@ pub(crate) fn settings(tansu: &Tansu, extra: &[(&str, &str)]) -> KafkaSettings {
 /// A test context (counting metrics) with these Kafka connections.
 pub(crate) fn kafka_context(settings: &KafkaSettings) -> (ActionContext, Arc<CountingMetrics>) {
     let (mut ctx, metrics) = context(Arc::new(NoPublisher));
-    ctx.kafka = Arc::new(KafkaConnections::from_settings(settings).unwrap());
+    ctx.kafka = Arc::new(crate::Connections::open(settings).unwrap());
     (ctx, metrics)
 }
 

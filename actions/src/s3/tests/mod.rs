@@ -13,7 +13,7 @@ use object_store::{Attribute, ObjectStoreExt, path::Path};
 use rulewire_engine::SqlVersion;
 
 use crate::{
-    Action, ActionContext, BuildError, FiredMessage, S3Connections, S3Settings,
+    Action, ActionContext, BuildError, Connections, FiredMessage, S3Settings,
     test_util::{CountingMetrics, Moto, NoPublisher, build_action, context, fired},
 };
 
@@ -21,8 +21,8 @@ impl Moto {
     /// One object's body and content type. moto refuses anonymous GETs of private objects,
     /// so this reads through a separate, signed object_store client.
     pub(super) async fn get(&self, bucket: &str, key: &str) -> (Bytes, String) {
-        let conns = S3Connections::from_settings(&self.settings()).unwrap();
-        let store = conns.bucket("moto", bucket).unwrap().store;
+        let conns = Connections::open(&self.settings()).unwrap();
+        let store = conns.get("moto").unwrap().bucket(bucket).unwrap().store;
         let got = store
             .get(&Path::from(key))
             .await
@@ -65,7 +65,7 @@ pub(super) fn settings(text: &str) -> S3Settings {
 /// A test context (fast retries, counting metrics) with these S3 connections.
 pub(super) fn s3_context(settings: &S3Settings) -> (ActionContext, Arc<CountingMetrics>) {
     let (mut ctx, metrics) = context(Arc::new(NoPublisher));
-    ctx.s3 = Arc::new(S3Connections::from_settings(settings).unwrap());
+    ctx.s3 = Arc::new(Connections::open(settings).unwrap());
     (ctx, metrics)
 }
 

@@ -1,0 +1,198 @@
+//! AWS connections: the `[aws.connections.<name>]` tables of `rulewire.toml`, shared by every
+//! action that calls an AWS API through the SDK (kinesis today).
+//!
+//! A table gives a region, an endpoint (`endpoint`, or its alias `endpoint_url`: moto,
+//! LocalStack, a VPC endpoint), optional static credentials (`${env:}` welcome), an optional
+//! shared-config `profile`, and an optional `role_arn` assumed through STS on top of whatever
+//! credentials the rest gives. Fields left empty fall back to the standard AWS SDK
+//! environment exactly as the AWS CLI reads it: `AWS_REGION`, `AWS_ENDPOINT_URL` and
+//! `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ACCESS_KEY_ID`..., `AWS_PROFILE`, the shared config and
+//! credentials files, web identity, ECS/EKS container credentials, instance metadata. With no
+//! table at all, `default` is exactly that environment.
+//!
+//! The SDK talks HTTPS through rustls with ring (no aws-lc C build), and its own retries are
+//! off: each action's retry policy is the only one. The SDK configuration (which loads
+//! credentials asynchronously) is built on first use and shared by the connection's clients.
+
+use std::{fmt, sync::Arc};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, sts::AssumeRoleProvider};
+use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+
+use crate::connections::{ConnectionConfig, ConnectionSection};
+
+/// `[aws]` of the service config.
+pub type AwsSettings = ConnectionSection<AwsConnectionConfig>;
+
+/// The region used when neither the table nor the environment names one.
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// One `[aws.connections.<name>]` table. Empty strings mean "not set".
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsConnectionConfig {
+    /// AWS region; default: `AWS_REGION` / the profile's, else `us-east-1`.
+    pub region: String,
+    /// Endpoint override for every service, e.g. `http://127.0.0.1:5000` (moto).
+    #[serde(alias = "endpoint_url")]
+    pub endpoint: String,
+    /// Static credentials; both empty: the standard AWS credential chain.
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    /// A named profile of the shared config/credentials files.
+    pub profile: String,
+    /// A role to assume (STS AssumeRole) with the credentials above; AWS rule actions'
+    /// `roleArn` lands here.
+    pub role_arn: String,
+    /// `ExternalId` for the AssumeRole call, when the role's trust policy asks for one.
+    pub external_id: String,
+}
+
+impl fmt::Debug for AwsConnectionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |s: &str| if s.is_empty() { "" } else { "<redacted>" };
+        f.debug_struct("AwsConnectionConfig")
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &redact(&self.access_key_id))
+            .field("secret_access_key", &redact(&self.secret_access_key))
+            .field("session_token", &redact(&self.session_token))
+            .field("profile", &self.profile)
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &redact(&self.external_id))
+            .finish()
+    }
+}
+
+impl ConnectionConfig for AwsConnectionConfig {
+    const SECTION: &'static str = "aws";
+    type Connection = AwsConnection;
+
+    /// `default`: the standard SDK environment, as the AWS CLI uses it.
+    fn implicit_default() -> Option<Self> {
+        Some(AwsConnectionConfig::default())
+    }
+
+    fn open(self) -> Result<AwsConnection, String> {
+        if self.access_key_id.is_empty() != self.secret_access_key.is_empty() {
+            return Err("access_key_id and secret_access_key must be set together".to_owned());
+        }
+        if !self.session_token.is_empty() && self.access_key_id.is_empty() {
+            return Err("session_token needs access_key_id and secret_access_key".to_owned());
+        }
+        let url = &self.endpoint;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!(
+                "endpoint: expected http://host:port or https://..., got {url:?}"
+            ));
+        }
+        if !(self.role_arn.is_empty() || self.role_arn.starts_with("arn:")) {
+            return Err(format!(
+                "role_arn: expected arn:aws:iam::<account>:role/<name>, got {:?}",
+                self.role_arn
+            ));
+        }
+        Ok(AwsConnection {
+            cfg: self,
+            sdk: OnceCell::new(),
+        })
+    }
+}
+
+/// One open AWS connection: its settings and, once loaded, its SDK configuration.
+pub struct AwsConnection {
+    cfg: AwsConnectionConfig,
+    sdk: OnceCell<SdkConfig>,
+}
+
+impl AwsConnection {
+    /// The SDK configuration every client of this connection is built from (loaded on the
+    /// first call: environment, profile files, AssumeRole).
+    pub async fn sdk_config(&self) -> &SdkConfig {
+        self.sdk.get_or_init(|| load(&self.cfg)).await
+    }
+
+    /// Whether the table set an endpoint (services that discover endpoints must not).
+    pub fn has_endpoint(&self) -> bool {
+        !self.cfg.endpoint.is_empty()
+    }
+}
+
+/// One service's client (Kinesis, SQS, ...) on an AWS connection, built on first use.
+pub(crate) struct LazyClient<C> {
+    connection: Arc<AwsConnection>,
+    make: fn(&SdkConfig) -> C,
+    client: OnceCell<C>,
+}
+
+impl<C> LazyClient<C> {
+    /// A client of `connection` that `make` builds from its SDK configuration, e.g.
+    /// `aws_sdk_kinesis::Client::new`.
+    pub(crate) fn new(connection: Arc<AwsConnection>, make: fn(&SdkConfig) -> C) -> Self {
+        LazyClient {
+            connection,
+            make,
+            client: OnceCell::new(),
+        }
+    }
+
+    pub(crate) async fn get(&self) -> &C {
+        self.client
+            .get_or_init(|| async { (self.make)(self.connection.sdk_config().await) })
+            .await
+    }
+}
+
+async fn load(cfg: &AwsConnectionConfig) -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(RetryConfig::disabled());
+    if !cfg.region.is_empty() {
+        loader = loader.region(Region::new(cfg.region.clone()));
+    }
+    if !cfg.endpoint.is_empty() {
+        loader = loader.endpoint_url(cfg.endpoint.clone());
+    }
+    if !cfg.profile.is_empty() {
+        loader = loader.profile_name(cfg.profile.clone());
+    }
+    if !cfg.access_key_id.is_empty() {
+        let token = Some(cfg.session_token.clone()).filter(|t| !t.is_empty());
+        let creds = Credentials::new(
+            cfg.access_key_id.clone(),
+            cfg.secret_access_key.clone(),
+            token,
+            None,
+            "rulewire.toml",
+        );
+        loader = loader.credentials_provider(creds);
+    }
+    let mut sdk = loader.load().await;
+    if sdk.region().is_none() {
+        sdk = sdk
+            .into_builder()
+            .region(Region::new(FALLBACK_REGION))
+            .build();
+    }
+    if cfg.role_arn.is_empty() {
+        return sdk;
+    }
+    let mut role = AssumeRoleProvider::builder(cfg.role_arn.clone()).session_name("rulewire");
+    if !cfg.external_id.is_empty() {
+        role = role.external_id(cfg.external_id.clone());
+    }
+    let role = role.configure(&sdk).build().await;
+    sdk.into_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(role))
+        .build()
+}
+
+#[cfg(test)]
+mod tests;
