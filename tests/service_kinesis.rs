@@ -43,20 +43,8 @@ async fn rule_files_to_kinesis_and_to_the_error_action() {
         ("to_stream", &rule("meters")),
         ("to_missing", &rule("nope")),
     ]);
-    let config = format!(
-        "[broker]\nurl = \"{}\"\nclient_id = \"rw-kinesis\"\n{}",
-        broker.url(),
-        moto.aws_toml("moto")
-    );
-    let rw = Rulewire::start(&config, rules.path()).await;
-    let mut errors = TestClient::connect(broker.port, "kinesis-errors", &["errors/#"]).await;
-    let producer = TestClient::connect(broker.port, "kinesis-producer", &[]).await;
-    for s in 0..60u64 {
-        let payload = format!("{{\"seq\": {s}}}");
-        producer
-            .publish(&format!("meters/m{}/reading", s % 3), payload)
-            .await;
-    }
+    let aws = moto.aws_toml("moto");
+    let (rw, mut errors) = start_meter_readings("kinesis", &broker, &aws, rules.path(), 60).await;
     wait_until("60 kinesis deliveries", T, async || {
         rw.metric("rulewire_action_success_total{action=\"kinesis\",rule=\"to_stream\"}")
             .await

@@ -189,7 +189,7 @@ pub(crate) trait Sink: Send + Sync + 'static {
     /// Renders templates against the original message and validates the result.
     fn prepare(&self, msg: &FiredMessage) -> Result<Self::Request, Rejected>;
     /// What the request writes to, for `failedResource`.
-    fn resource(req: &Self::Request) -> &str;
+    fn resource<'a>(&'a self, req: &'a Self::Request) -> &'a str;
     /// One attempt.
     fn send<'a>(
         &'a self,
@@ -223,7 +223,7 @@ impl<S: Sink> Delivered<S> {
                 self.sink.send(msg, &req)
             })
             .await;
-        result.map_err(|e| self.failure(S::resource(&req).to_owned(), e.message))
+        result.map_err(|e| self.failure(self.sink.resource(&req).to_owned(), e.message))
     }
 
     fn failure(&self, failed_resource: String, error_message: String) -> ActionFailure {

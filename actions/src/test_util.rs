@@ -145,6 +145,13 @@ pub(crate) fn fired(rule: &str, topic: &str, output: &[u8]) -> FiredMessage {
 
 pub(crate) use crate::testing::{Moto, free_port};
 
+/// A test context (fast retries, counting metrics) whose AWS connection `moto` is `moto`.
+pub(crate) fn moto_context(moto: &Moto) -> (ActionContext, Arc<CountingMetrics>) {
+    let (mut ctx, metrics) = context(Arc::new(NoPublisher));
+    ctx.aws = Arc::new(crate::Connections::open(&moto.aws_settings("moto")).unwrap());
+    (ctx, metrics)
+}
+
 /// Runs every message through `action` concurrently (as the service does), in spawn order,
 /// and returns the outcomes in the same order.
 pub(crate) async fn run_all(

@@ -301,6 +301,32 @@ impl TestClient {
     }
 }
 
+/// An AWS action's end-to-end setup: rulewire on `broker` with the AWS connection `moto`,
+/// a subscriber to the error actions' `errors/#`, and `count` readings `{"seq": s}`
+/// published on `meters/m<s % 3>/reading`. `name` keeps client ids apart.
+pub async fn start_meter_readings(
+    name: &str,
+    broker: &Mosquitto,
+    aws_toml: &str,
+    rules: &Path,
+    count: u64,
+) -> (Rulewire, TestClient) {
+    let config = format!(
+        "[broker]\nurl = \"{}\"\nclient_id = \"rw-{name}\"\n{aws_toml}",
+        broker.url()
+    );
+    let rw = Rulewire::start(&config, rules).await;
+    let errors = TestClient::connect(broker.port, &format!("{name}-errors"), &["errors/#"]).await;
+    let producer = TestClient::connect(broker.port, &format!("{name}-producer"), &[]).await;
+    for s in 0..count {
+        let payload = format!("{{\"seq\": {s}}}");
+        producer
+            .publish(&format!("meters/m{}/reading", s % 3), payload)
+            .await;
+    }
+    (rw, errors)
+}
+
 /// Counts of each value in `items`.
 pub fn counts<T: std::hash::Hash + Eq>(items: impl IntoIterator<Item = T>) -> HashMap<T, usize> {
     let mut m = HashMap::new();

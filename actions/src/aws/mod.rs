@@ -22,7 +22,13 @@ use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use crate::connections::{ConnectionConfig, ConnectionSection};
+use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
+use aws_smithy_types::error::{display::DisplayErrorContext, metadata::ProvideErrorMetadata};
+
+use crate::{
+    connections::{ConnectionConfig, ConnectionSection},
+    delivery::AttemptError,
+};
 
 /// `[aws]` of the service config.
 pub type AwsSettings = ConnectionSection<AwsConnectionConfig>;
@@ -144,6 +150,49 @@ impl<C> LazyClient<C> {
         self.client
             .get_or_init(|| async { (self.make)(self.connection.sdk_config().await) })
             .await
+    }
+}
+
+/// AWS error codes worth another attempt: throttling and transient service failures.
+const RETRYABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "KMSThrottlingException",
+    "SlowDown",
+    "InternalFailure",
+    "InternalError",
+    "ServiceUnavailable",
+];
+
+/// Whether an AWS error code is throttling or a transient failure.
+pub(crate) fn is_retryable_code(code: &str) -> bool {
+    RETRYABLE_CODES.contains(&code)
+}
+
+/// One failed SDK call as an action attempt: retryable for throttling and transient codes,
+/// 5xx, network errors and timeouts; permanent otherwise (no such queue, access denied, a
+/// request the SDK could not build).
+pub(crate) fn attempt_error<E>(e: &SdkError<E, HttpResponse>) -> AttemptError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let retryable = match e {
+        SdkError::ServiceError(se) => {
+            se.err().code().is_some_and(is_retryable_code) || se.raw().status().is_server_error()
+        }
+        SdkError::ConstructionFailure(_) => false,
+        _ => true,
+    };
+    AttemptError {
+        message: DisplayErrorContext(e).to_string(),
+        retryable,
     }
 }
 

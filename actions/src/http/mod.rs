@@ -197,7 +197,7 @@ impl Sink for Http {
         }
     }
 
-    fn resource(req: &Request) -> &str {
+    fn resource<'a>(&'a self, req: &'a Request) -> &'a str {
         &req.url_text
     }
 

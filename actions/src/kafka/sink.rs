@@ -85,7 +85,7 @@ impl Sink for KafkaSink {
         })
     }
 
-    fn resource(req: &Record) -> &str {
+    fn resource<'a>(&'a self, req: &'a Record) -> &'a str {
         &req.topic
     }
 

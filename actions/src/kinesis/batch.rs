@@ -246,21 +246,8 @@ pub(crate) struct RecordError {
 }
 
 impl RecordError {
-    /// The per-record codes Kinesis documents as transient.
+    /// Whether the code is transient (throttling, internal failure): see `aws::is_retryable_code`.
     pub(crate) fn retryable(&self) -> bool {
-        is_retryable_code(&self.code)
+        crate::aws::is_retryable_code(&self.code)
     }
-}
-
-/// Error codes worth another attempt (per record or for a whole request).
-pub(crate) fn is_retryable_code(code: &str) -> bool {
-    matches!(
-        code,
-        "ProvisionedThroughputExceededException"
-            | "InternalFailure"
-            | "ServiceUnavailable"
-            | "KMSThrottlingException"
-            | "LimitExceededException"
-            | "ThrottlingException"
-    )
 }

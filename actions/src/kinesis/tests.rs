@@ -24,16 +24,9 @@ use crate::{
     FiredMessage,
     delivery::AttemptError,
     registry::ActionType,
-    test_util::{CountingMetrics, Moto, NoPublisher, context, fired, run_all},
-    test_util::{build_action, table},
+    test_util::{Moto, NoPublisher, build_action, context, fired, moto_context, run_all, table},
     testing::{create_stream, read_stream},
 };
-
-fn moto_context(moto: &Moto) -> (ActionContext, Arc<CountingMetrics>) {
-    let (mut ctx, metrics) = context(Arc::new(NoPublisher));
-    ctx.aws = Arc::new(Connections::open(&moto.aws_settings("moto")).unwrap());
-    (ctx, metrics)
-}
 
 async fn client(ctx: &ActionContext) -> Client {
     Client::new(ctx.aws.get("moto").unwrap().sdk_config().await)

@@ -2,15 +2,15 @@
 //! `SdkTransport`. The queue logic in `batch` only sees per-record results, so tests can put
 //! a fault-injecting layer in front of a real server (moto never fails single records).
 
-use aws_sdk_kinesis::{
-    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
-    primitives::Blob,
-    types::PutRecordsRequestEntry,
-};
+use aws_sdk_kinesis::{primitives::Blob, types::PutRecordsRequestEntry};
 use bytes::Bytes;
 
-use super::{batch::RecordError, batch::is_retryable_code};
-use crate::{BoxFuture, aws::LazyClient, delivery::AttemptError};
+use super::batch::RecordError;
+use crate::{
+    BoxFuture,
+    aws::{LazyClient, attempt_error},
+    delivery::AttemptError,
+};
 
 /// Per record of a request, in order: `None` = accepted, `Some` = failed.
 pub(crate) type RecordResults = Vec<Option<RecordError>>;
@@ -62,20 +62,7 @@ impl Transport for SdkTransport {
                         })
                     })
                     .collect()),
-                Err(e) => {
-                    let retryable = match &e {
-                        SdkError::ServiceError(se) => {
-                            se.err().code().is_some_and(is_retryable_code)
-                                || se.raw().status().is_server_error()
-                        }
-                        SdkError::ConstructionFailure(_) => false,
-                        _ => true, // network, timeout, unreadable response
-                    };
-                    Err(AttemptError {
-                        message: DisplayErrorContext(&e).to_string(),
-                        retryable,
-                    })
-                }
+                Err(e) => Err(attempt_error(&e)),
             }
         })
     }

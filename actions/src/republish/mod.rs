@@ -169,7 +169,7 @@ impl Sink for Republish {
         Ok(Request { topic, properties })
     }
 
-    fn resource(req: &Request) -> &str {
+    fn resource<'a>(&'a self, req: &'a Request) -> &'a str {
         &req.topic
     }
 

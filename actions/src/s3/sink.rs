@@ -40,7 +40,7 @@ impl Sink for PerMessage {
         )
     }
 
-    fn resource(req: &Upload) -> &str {
+    fn resource<'a>(&'a self, req: &'a Upload) -> &'a str {
         &req.bucket_name
     }
 
