@@ -16,7 +16,7 @@ use rulewire_engine::SqlVersion;
 use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
-    Action, ActionContext, BuildError, ConnectionNames, http, kafka, kinesis, republish, s3,
+    Action, ActionContext, BuildError, ConnectionNames, http, kafka, kinesis, republish, s3, sqs,
 };
 
 /// Every action type. The order is the order `rulewire check` lists them in.
@@ -26,6 +26,7 @@ const ACTION_TYPES: &[Registration] = &[
     Registration::of::<s3::S3Action>(),
     Registration::of::<kafka::KafkaAction>(),
     Registration::of::<kinesis::KinesisAction>(),
+    Registration::of::<sqs::SqsAction>(),
 ];
 
 /// AWS rule actions rulewire does not have: AWS retired them, or they need a service that
@@ -213,7 +214,7 @@ mod tests {
         let e = check("type = \"lamda\"").unwrap_err();
         assert_eq!(
             e,
-            "field `type`: unknown action type `lamda` (rulewire has: republish, http, s3, kafka, kinesis)"
+            "field `type`: unknown action type `lamda` (rulewire has: republish, http, s3, kafka, kinesis, sqs)"
         );
     }
 

@@ -132,6 +132,13 @@ impl Moto {
         file.aws
     }
 
+    /// An SQS client for this server (through the action's own connection code).
+    pub async fn sqs_client(&self) -> aws_sdk_sqs::Client {
+        let conns = crate::Connections::open(&self.aws_settings("moto")).expect("moto connection");
+        let conn = conns.get("moto").expect("configured");
+        aws_sdk_sqs::Client::new(conn.sdk_config().await)
+    }
+
     /// A Kinesis client for this server (through the action's own connection code).
     pub async fn kinesis_client(&self) -> aws_sdk_kinesis::Client {
         let conns = crate::Connections::open(&self.aws_settings("moto")).expect("moto connection");
@@ -150,6 +157,56 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Creates queue `name` (a FIFO queue when `fifo`) and returns its URL.
+pub async fn create_queue(client: &aws_sdk_sqs::Client, name: &str, fifo: bool) -> String {
+    let mut req = client.create_queue().queue_name(name);
+    if fifo {
+        req = req.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+    }
+    let created = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateQueue {name}: {e:?}"));
+    created.queue_url().expect("a queue URL").to_owned()
+}
+
+/// Receives and deletes every message of queue `url`: (body, message group id), in the
+/// order SQS hands them out.
+pub async fn sqs_drain(client: &aws_sdk_sqs::Client, url: &str) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    loop {
+        let got = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let messages = got.messages();
+        if messages.is_empty() {
+            return out;
+        }
+        for m in messages {
+            let group = m
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                })
+                .cloned();
+            out.push((m.body().unwrap_or_default().to_owned(), group));
+            let handle = m.receipt_handle().unwrap();
+            client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .unwrap();
+        }
     }
 }
 
