@@ -62,10 +62,16 @@ impl Piece {
     }
 }
 
+/// A translated pattern: fancy-regex syntax with Java's semantics.
 pub(super) struct Output {
+    /// The pattern for fancy-regex.
     pub(super) text: String,
+    /// How many capturing groups the pattern has (Java's numbering is kept).
     pub(super) groups: usize,
+    /// Named groups and their numbers, for `${name}` in replacements.
     pub(super) names: Vec<(String, usize)>,
+    /// The pattern has an ASCII `\b`/`\B` (no `(?U)`): the simple form (no look-around
+    /// anchors) is then right only for ASCII subjects.
     pub(super) ascii_boundary: bool,
 }
 
