@@ -241,6 +241,27 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Config> {
         let mut table: toml::Table = toml::from_str(text)?;
+        let s3_connections = table
+            .get("s3")
+            .and_then(|s| s.get("connections"))
+            .and_then(|c| c.as_table());
+        for (name, conn) in s3_connections.into_iter().flatten() {
+            let moved = [
+                "region",
+                "endpoint",
+                "endpoint_url",
+                "access_key_id",
+                "secret_access_key",
+                "session_token",
+                "allow_http",
+            ];
+            if let Some(key) = moved.iter().find(|k| conn.get(**k).is_some()) {
+                bail!(
+                    "[s3.connections.{name}] {key}: AWS settings now live in [aws.connections.<aws>], \
+                     shared by every AWS action; name it with aws = \"<aws>\" (default: \"default\")"
+                );
+            }
+        }
         if table.contains_key("kinesis") {
             bail!(
                 "[kinesis.connections.*] is now [aws.connections.*]: one AWS connection block \
@@ -322,6 +343,30 @@ mod tests {
         assert_eq!(c.embedded_broker.listen, "0.0.0.0:1");
         assert_eq!(c.broker.protocol, Protocol::V5);
         assert_eq!(c.limits.max_payload_bytes, 131072);
+    }
+
+    /// S3 connections name an AWS connection; the AWS keys they used to hold are refused
+    /// with a pointer to the new place.
+    #[test]
+    fn s3_connections_point_old_aws_keys_to_the_aws_block() {
+        let c = Config::from_toml_and_env(
+            "[s3.connections.lake]\nurl = \"s3://\"\naws = \"prod\"\n",
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(c.s3.connections["lake"].aws, "prod");
+        let e = Config::from_toml_and_env(
+            "[s3.connections.lake]\nurl = \"s3://\"\nendpoint = \"http://minio:9000\"\n",
+            |_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "[s3.connections.lake] endpoint: AWS settings now live in [aws.connections"
+            ),
+            "{e}"
+        );
     }
 
     /// One AWS connection block: `[aws.connections.*]` parses (with `endpoint_url` as an alias

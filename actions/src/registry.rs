@@ -19,7 +19,7 @@ use crate::{
     Action, ActionContext, BuildError, ConnectionNames, http, kafka, kinesis, republish, s3, sqs,
 };
 
-/// Every action type. The order is the order `rulewire check` lists them in.
+/// Every action type, in the order error messages list them.
 const ACTION_TYPES: &[Registration] = &[
     Registration::of::<republish::RepublishAction>(),
     Registration::of::<http::HttpAction>(),

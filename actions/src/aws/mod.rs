@@ -126,6 +126,27 @@ impl AwsConnection {
     pub fn has_endpoint(&self) -> bool {
         !self.cfg.endpoint.is_empty()
     }
+
+    /// The region for clients that need it before the SDK configuration loads (S3 through
+    /// object_store): the table's, else `AWS_REGION` / `AWS_DEFAULT_REGION`, else us-east-1.
+    /// (A profile's region is not read here.)
+    pub(crate) fn region_now(&self) -> String {
+        let env = || std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION"));
+        match &self.cfg.region {
+            r if !r.is_empty() => r.clone(),
+            _ => env().unwrap_or_else(|_| FALLBACK_REGION.to_owned()),
+        }
+    }
+
+    /// The endpoint for `service` (e.g. `S3`), as the SDK picks it: the table's, else
+    /// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`; `None`: the service's own.
+    pub(crate) fn endpoint_now(&self, service: &str) -> Option<String> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Some(self.cfg.endpoint.clone())
+            .filter(|e| !e.is_empty())
+            .or_else(|| env(&format!("AWS_ENDPOINT_URL_{service}")))
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+    }
 }
 
 /// One service's client (Kinesis, SQS, ...) on an AWS connection, built on first use.

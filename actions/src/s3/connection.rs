@@ -4,30 +4,37 @@
 //! connection says where objects go and with which credentials, so rule files never hold
 //! endpoints or secrets. Three backends, chosen by the URL scheme:
 //!
-//! - `s3://`: AWS S3 or any S3-compatible server (`endpoint`, path-style by default). Without
-//!   explicit keys the standard chain applies (object_store's `AmazonS3Builder::from_env`:
-//!   `AWS_*` environment variables, web identity, ECS/EKS container credentials, instance
-//!   metadata). One client per (connection, bucket), built on first use and cached.
+//! - `s3://`: AWS S3 or any S3-compatible server. Region, endpoint and credentials come from
+//!   the AWS connection the table names (`aws = "..."`, default `default`), the block every
+//!   AWS action shares (`crate::aws`); requests are signed with its credential chain
+//!   (`credentials.rs`). Path-style addressing by default. One client per bucket, built on
+//!   first use and cached.
 //! - `file:///abs/dir` or `file://rel/dir`: a local directory; the bucket is a subdirectory.
 //! - `memory://`: in-process, for tests and dry runs; the bucket is a path prefix.
 //!
 //! Any string field may contain `${env:NAME}` (resolved once, when the service starts).
-//! Secrets are redacted from `Debug` and never logged. Without a configured `default`
-//! connection, `default` is the local directory `file://data/s3`.
+//! Without a configured `default` connection, `default` is the local directory
+//! `file://data/s3`.
 
 use std::{
     collections::HashMap,
-    fmt,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use object_store::{
-    ClientOptions, ObjectStore, RetryConfig, aws::AmazonS3Builder, local::LocalFileSystem,
-    memory::InMemory, path::Path,
+    ClientOptions, ObjectStore, RetryConfig,
+    aws::{AmazonS3Builder, AwsCredentialProvider},
+    local::LocalFileSystem,
+    memory::InMemory,
+    path::Path,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::connections::{ConnectionConfig, ConnectionSection};
+use super::credentials::SdkCredentials;
+use crate::{
+    AwsConnection, DEFAULT_CONNECTION,
+    connections::{ConnectionConfig, ConnectionSection},
+};
 
 /// Where the implicit `default` connection writes when none is configured.
 pub const DEFAULT_URL: &str = "file://data/s3";
@@ -37,42 +44,17 @@ const MAX_CACHED_BUCKETS: usize = 1024;
 /// `[s3]` of the service config.
 pub type S3Settings = ConnectionSection<S3ConnectionConfig>;
 
-/// One `[s3.connections.<name>]` table. Empty strings mean "not set".
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One `[s3.connections.<name>]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3ConnectionConfig {
     /// `s3://`, `file:///path` (or `file://relative/path`) or `memory://`.
     pub url: String,
-    /// AWS region; default: `AWS_REGION`/`AWS_DEFAULT_REGION`, else `us-east-1`.
-    pub region: String,
-    /// S3-compatible endpoint (MinIO, Ceph, moto), e.g. `http://127.0.0.1:9000`; also
-    /// spelled `endpoint_url`.
-    #[serde(alias = "endpoint_url")]
-    pub endpoint: String,
-    /// Static credentials; both empty: the standard AWS credential chain.
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: String,
-    /// Allow `http://` endpoints.
-    pub allow_http: bool,
+    /// For `s3://`: the `[aws.connections.<name>]` giving region, endpoint and credentials;
+    /// empty means `default` (without that table: the standard AWS SDK environment).
+    pub aws: String,
     /// `https://<bucket>.<endpoint>` addressing instead of path-style `<endpoint>/<bucket>`.
     pub virtual_hosted_style: bool,
-}
-
-impl fmt::Debug for S3ConnectionConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redact = |s: &str| if s.is_empty() { "" } else { "<redacted>" };
-        f.debug_struct("S3ConnectionConfig")
-            .field("url", &self.url)
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
-            .field("access_key_id", &redact(&self.access_key_id))
-            .field("secret_access_key", &redact(&self.secret_access_key))
-            .field("session_token", &redact(&self.session_token))
-            .field("allow_http", &self.allow_http)
-            .field("virtual_hosted_style", &self.virtual_hosted_style)
-            .finish()
-    }
 }
 
 impl ConnectionConfig for S3ConnectionConfig {
@@ -91,13 +73,18 @@ impl ConnectionConfig for S3ConnectionConfig {
         Ok(S3Connection {
             backend: backend(&self)?,
             buckets: Mutex::default(),
+            credentials: OnceLock::new(),
         })
     }
 }
 
 #[derive(Clone)]
 enum Backend {
-    S3(Box<S3ConnectionConfig>),
+    /// S3 through the AWS connection named `aws`.
+    S3 {
+        aws: String,
+        virtual_hosted_style: bool,
+    },
     /// The filesystem from `/`, and the configured directory as a path from there.
     Local(Arc<LocalFileSystem>, Path),
     Memory(Arc<InMemory>),
@@ -132,11 +119,26 @@ impl Bucket {
 pub struct S3Connection {
     backend: Backend,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// `s3://`: the AWS connection's credentials, shared by the bucket clients.
+    credentials: OnceLock<AwsCredentialProvider>,
 }
 
 impl S3Connection {
-    /// The store for `bucket`; an error is permanent (configuration).
-    pub(crate) fn bucket(&self, bucket: &str) -> Result<Bucket, String> {
+    /// For `s3://`: the name of the AWS connection the action must be bound with.
+    pub(crate) fn aws_name(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::S3 { aws, .. } => Some(aws),
+            _ => None,
+        }
+    }
+
+    /// The store for `bucket` (`aws`: the connection `aws_name` names); an error is
+    /// permanent (configuration).
+    pub(crate) fn bucket(
+        &self,
+        bucket: &str,
+        aws: Option<&Arc<AwsConnection>>,
+    ) -> Result<Bucket, String> {
         if bucket.is_empty() {
             return Err("the bucket name rendered empty".to_owned());
         }
@@ -154,12 +156,19 @@ impl S3Connection {
                 prefix: Some(bucket_dir(bucket)?),
                 attributes: true,
             }),
-            Backend::S3(cfg) => {
+            Backend::S3 {
+                virtual_hosted_style,
+                ..
+            } => {
+                let aws = aws.ok_or("no AWS connection is bound to this s3:// connection")?;
                 let mut cache = self.buckets.lock().expect("bucket cache lock");
                 if let Some(b) = cache.get(bucket) {
                     return Ok(b.clone());
                 }
-                let store = s3_store(cfg, bucket)?;
+                let credentials = self
+                    .credentials
+                    .get_or_init(|| Arc::new(SdkCredentials::new(aws.clone())));
+                let store = s3_store(aws, credentials.clone(), *virtual_hosted_style, bucket)?;
                 if cache.len() >= MAX_CACHED_BUCKETS {
                     cache.clear();
                 }
@@ -190,11 +199,14 @@ fn backend(cfg: &S3ConnectionConfig) -> Result<Backend, String> {
                 "url: write just \"s3://\" (the bucket comes from the rule), not {url:?}"
             ));
         }
-        if cfg.access_key_id.is_empty() != cfg.secret_access_key.is_empty() {
-            return Err("access_key_id and secret_access_key must be set together".to_owned());
-        }
-        s3_store(cfg, "probe-bucket")?; // validates region, endpoint... now, not at first message
-        Ok(Backend::S3(Box::new(cfg.clone())))
+        let aws = match cfg.aws.as_str() {
+            "" => DEFAULT_CONNECTION.to_owned(),
+            name => name.to_owned(),
+        };
+        Ok(Backend::S3 {
+            aws,
+            virtual_hosted_style: cfg.virtual_hosted_style,
+        })
     } else if let Some(dir) = url.strip_prefix("file://") {
         if dir.is_empty() {
             return Err(
@@ -216,34 +228,31 @@ fn backend(cfg: &S3ConnectionConfig) -> Result<Backend, String> {
     }
 }
 
-/// An S3 client for one bucket. object_store's own retries are off: the action's retry
-/// policy (backoff, metrics, error action) is the only one.
-fn s3_store(cfg: &S3ConnectionConfig, bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
-    let mut b = AmazonS3Builder::from_env()
+/// An S3 client for one bucket, with the AWS connection's region, endpoint (for S3) and
+/// credentials. object_store's own retries are off: the action's retry policy (backoff,
+/// metrics, error action) is the only one.
+fn s3_store(
+    aws: &AwsConnection,
+    credentials: AwsCredentialProvider,
+    virtual_hosted_style: bool,
+    bucket: &str,
+) -> Result<Arc<dyn ObjectStore>, String> {
+    let endpoint = aws.endpoint_now("S3");
+    let allow_http = endpoint
+        .as_deref()
+        .is_some_and(|e| e.starts_with("http://"));
+    let mut b = AmazonS3Builder::new()
         .with_bucket_name(bucket)
+        .with_region(aws.region_now())
+        .with_credentials(credentials)
         .with_retry(RetryConfig {
             max_retries: 0,
             ..Default::default()
         })
-        .with_client_options(ClientOptions::new().with_allow_http(cfg.allow_http))
-        .with_virtual_hosted_style_request(cfg.virtual_hosted_style);
-    let set =
-        |b: AmazonS3Builder, value: &str, f: fn(AmazonS3Builder, String) -> AmazonS3Builder| {
-            if value.is_empty() {
-                b
-            } else {
-                f(b, value.to_owned())
-            }
-        };
-    b = set(b, &cfg.region, |b, v| b.with_region(v));
-    b = set(b, &cfg.endpoint, |b, v| b.with_endpoint(v));
-    b = set(b, &cfg.access_key_id, |b, v| b.with_access_key_id(v));
-    b = set(b, &cfg.secret_access_key, |b, v| {
-        b.with_secret_access_key(v)
-    });
-    b = set(b, &cfg.session_token, |b, v| b.with_token(v));
-    if cfg.allow_http {
-        b = b.with_allow_http(true);
+        .with_client_options(ClientOptions::new().with_allow_http(allow_http))
+        .with_virtual_hosted_style_request(virtual_hosted_style);
+    if let Some(endpoint) = endpoint {
+        b = b.with_endpoint(endpoint);
     }
     let store = b
         .build()
@@ -261,56 +270,22 @@ mod tests {
     }
 
     #[test]
-    fn parses_connections_and_resolves_env() {
+    fn s3_connections_name_an_aws_connection() {
         let s = settings(
-            r#"
-[connections.lake]
-url = "s3://"
-region = "eu-west-1"
-endpoint = "http://127.0.0.1:9000"
-access_key_id = "AKIA"
-secret_access_key = "${env:LAKE_SECRET}"
-allow_http = true
-"#,
+            "[connections.lake]\nurl = \"${env:LAKE_URL}\"\naws = \"prod\"\n[connections.plain]\nurl = \"s3://\"",
         );
         let conns =
-            Connections::open_with_env(&s, |n| (n == "LAKE_SECRET").then(|| "s3cr3t".into()))
-                .unwrap();
-        assert_eq!(conns.names(), ["default", "lake"]);
-        let Backend::S3(lake) = &conns.get("lake").unwrap().backend else {
-            panic!("lake is an s3:// connection")
-        };
-        assert_eq!(lake.secret_access_key, "s3cr3t");
-
-        let e = Connections::open_with_env(&s, |_| None).unwrap_err();
+            Connections::open_with_env(&s, |n| (n == "LAKE_URL").then(|| "s3://".into())).unwrap();
+        assert_eq!(conns.names(), ["default", "lake", "plain"]);
+        assert_eq!(conns.get("lake").unwrap().aws_name(), Some("prod"));
+        assert_eq!(conns.get("plain").unwrap().aws_name(), Some("default"));
         assert_eq!(
-            e.to_string(),
-            "[s3.connections.lake] secret_access_key: environment variable LAKE_SECRET is not set"
+            conns.get("default").unwrap().aws_name(),
+            None,
+            "a local directory"
         );
-    }
-
-    #[test]
-    fn debug_redacts_secrets() {
-        let cfg = S3ConnectionConfig {
-            url: "s3://".into(),
-            access_key_id: "AKIAEXAMPLE".into(),
-            secret_access_key: "wJalrXUtnFEMI".into(),
-            session_token: "tok".into(),
-            ..Default::default()
-        };
-        let text = format!(
-            "{cfg:?} {:?}",
-            S3Settings {
-                connections: [("x".to_owned(), cfg.clone())].into()
-            }
-        );
-        assert!(
-            !text.contains("wJalrXUtnFEMI")
-                && !text.contains("AKIAEXAMPLE")
-                && !text.contains("tok\""),
-            "{text}"
-        );
-        assert!(text.contains("<redacted>"));
+        let e = conns.get("lake").unwrap().bucket("b", None).err().unwrap();
+        assert!(e.contains("no AWS connection is bound"), "{e}");
     }
 
     #[test]
@@ -329,12 +304,12 @@ allow_http = true
             "[connections.a]\nurl = \"s3://bucket\"",
             "write just \"s3://\"",
         );
-        check(
-            "[connections.a]\nurl = \"s3://\"\naccess_key_id = \"k\"",
-            "must be set together",
-        );
         check("[connections.a]\nurl = \"file://\"", "needs a directory");
         assert!(toml::from_str::<S3Settings>("[connections.a]\nurll = \"s3://\"").is_err());
+        let e = toml::from_str::<S3Settings>("[connections.a]\nurl = \"s3://\"\nregion = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `region`"), "{e}");
     }
 
     #[test]
@@ -346,17 +321,29 @@ allow_http = true
         ));
         let conns = Connections::open(&s).unwrap();
         let default = conns.get("default").unwrap();
-        let b = default.bucket("my-bucket").unwrap();
+        let b = default.bucket("my-bucket", None).unwrap();
         let root = Path::from_absolute_path(dir.path()).unwrap();
         assert_eq!(
             b.path("/a/b.json").unwrap().as_ref(),
             format!("{root}/my-bucket/a/b.json")
         );
         assert!(!b.attributes);
-        assert!(conns.get("mem").unwrap().bucket("x").unwrap().attributes);
-        let e = default.bucket("a/b").unwrap_err();
+        assert!(
+            conns
+                .get("mem")
+                .unwrap()
+                .bucket("x", None)
+                .unwrap()
+                .attributes
+        );
+        let e = default.bucket("a/b", None).unwrap_err();
         assert!(e.contains("invalid bucket name"), "{e}");
-        assert!(default.bucket("").unwrap_err().contains("rendered empty"));
+        assert!(
+            default
+                .bucket("", None)
+                .unwrap_err()
+                .contains("rendered empty")
+        );
         assert!(b.path("a//b").unwrap_err().contains("invalid object key"));
         assert!(b.path("/").unwrap_err().contains("rendered empty"));
     }

@@ -15,6 +15,7 @@
 mod batch;
 mod config;
 mod connection;
+mod credentials;
 mod encode;
 mod sink;
 #[cfg(test)]
@@ -31,7 +32,7 @@ pub use connection::{DEFAULT_URL, S3Connection, S3ConnectionConfig, S3Settings};
 pub use upload::{MULTIPART_THRESHOLD, PART_SIZE};
 
 use crate::{
-    Action, ActionContext, BuildError, DeliveryConfig,
+    Action, ActionContext, AwsConnection, BuildError, DeliveryConfig,
     delivery::{Delivered, Delivery, Rejected},
     registry::{ActionType, CheckContext},
     templates,
@@ -98,8 +99,20 @@ impl ActionType for S3Action {
 
     fn bind(c: CheckedS3, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
         let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, KIND, ctx)?;
+        let connection = ctx.s3.get(&c.connection)?;
+        let aws = match connection.aws_name() {
+            Some(name) => Some(ctx.aws.get(name).map_err(|_| {
+                let message = format!(
+                    "[s3.connections.{}] names aws = {name:?}, but there is no [aws.connections.{name}]",
+                    c.connection
+                );
+                BuildError::invalid("connection", message)
+            })?),
+            None => None,
+        };
         let target = Arc::new(Target {
-            connection: ctx.s3.get(&c.connection)?,
+            connection,
+            aws,
             bucket: c.bucket,
             content_type: c.content_type,
         });
@@ -118,6 +131,8 @@ pub(crate) const KIND: &str = "s3";
 /// Where an action writes: connection, bucket template and content type.
 pub(crate) struct Target {
     connection: Arc<S3Connection>,
+    /// For `s3://` connections: the AWS connection they sign with.
+    aws: Option<Arc<AwsConnection>>,
     pub bucket: Template,
     pub content_type: Option<String>,
 }
@@ -146,7 +161,10 @@ impl Target {
             resource: bucket_name.clone(),
             message,
         };
-        let bucket = self.connection.bucket(&bucket_name).map_err(rejected)?;
+        let bucket = self
+            .connection
+            .bucket(&bucket_name, self.aws.as_ref())
+            .map_err(rejected)?;
         let path = bucket
             .path(&key)
             .map_err(|m| rejected(format!("{m} (bucket {bucket_name:?})")))?;

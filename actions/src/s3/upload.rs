@@ -110,7 +110,7 @@ mod tests {
     fn upload(body: Bytes) -> (Upload, Arc<dyn ObjectStore>) {
         let settings: S3Settings = toml::from_str("[connections.m]\nurl = \"memory://\"").unwrap();
         let conns = Connections::open(&settings).unwrap();
-        let bucket = conns.get("m").unwrap().bucket("bkt").unwrap();
+        let bucket = conns.get("m").unwrap().bucket("bkt", None).unwrap();
         let path = bucket.path("a/b.bin").unwrap();
         let store = bucket.store.clone();
         let up = Upload {

@@ -7,6 +7,7 @@ use arrow_array::{Array, Decimal128Array, Int64Array, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Moto, action, message, s3_context, settings};
+use crate::AwsSettings;
 use crate::{FiredMessage, test_util::run_all};
 
 fn numbered(topic: &str, n: u32) -> FiredMessage {
@@ -20,7 +21,7 @@ fn numbered(topic: &str, n: u32) -> FiredMessage {
 async fn jsonl_batches_group_by_key_directory_and_flush_on_rows_and_age() {
     let moto = Moto::start().await;
     moto.create_bucket("lake").await;
-    let (ctx, metrics) = s3_context(&moto.settings());
+    let (ctx, metrics) = s3_context(&moto.settings(), &moto.aws_settings("moto"));
     let table = "connection = \"moto\"\nbucket = \"lake\"\nbatch = { max_rows = 3, max_age_ms = 300, key = \"${topic(1)}/${newuuid()}.jsonl\" }";
     let s3 = action(&ctx, table).unwrap();
     let msgs: Vec<FiredMessage> = (0..4)
@@ -76,10 +77,11 @@ async fn jsonl_batches_group_by_key_directory_and_flush_on_rows_and_age() {
 #[tokio::test]
 async fn a_batched_message_completes_only_after_its_object_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let (ctx, _) = s3_context(&settings(&format!(
+    let local = format!(
         "[connections.default]\nurl = \"file://{}\"",
         dir.path().display()
-    )));
+    );
+    let (ctx, _) = s3_context(&settings(&local), &AwsSettings::default());
     let s3 = action(
         &ctx,
         "bucket = \"b\"\nbatch = { max_age_ms = 400, key = \"out/${clientid()}.jsonl\" }",
@@ -104,7 +106,7 @@ async fn a_batched_message_completes_only_after_its_object_is_written() {
 async fn parquet_batches_read_back_to_the_same_rows() {
     let moto = Moto::start().await;
     moto.create_bucket("pq-lake").await;
-    let (ctx, _) = s3_context(&moto.settings());
+    let (ctx, _) = s3_context(&moto.settings(), &moto.aws_settings("moto"));
     let key = "${topic(1)}/dt=${parse_time('yyyy-MM-dd', timestamp())}/${newuuid()}.parquet";
     let table = format!(
         "connection = \"moto\"\nbucket = \"pq-lake\"\nbatch = {{ format = \"parquet\", max_rows = 5, key = \"{key}\" }}"
@@ -176,7 +178,7 @@ async fn parquet_batches_read_back_to_the_same_rows() {
 #[tokio::test]
 async fn a_failed_flush_fails_every_message_in_it_and_bad_rows_fail_alone() {
     let moto = Moto::start().await;
-    let (ctx, metrics) = s3_context(&moto.settings());
+    let (ctx, metrics) = s3_context(&moto.settings(), &moto.aws_settings("moto"));
     let table = "connection = \"moto\"\nbucket = \"missing-bucket\"\nbatch = { format = \"parquet\", max_rows = 3, key = \"x/${newuuid()}.parquet\" }";
     let s3 = action(&ctx, table).unwrap();
     let results = run_all(&s3, (0..3).map(|n| numbered("a/b", n)).collect()).await;

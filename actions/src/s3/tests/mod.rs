@@ -13,7 +13,7 @@ use object_store::{Attribute, ObjectStoreExt, path::Path};
 use rulewire_engine::SqlVersion;
 
 use crate::{
-    Action, ActionContext, BuildError, Connections, FiredMessage, S3Settings,
+    Action, ActionContext, AwsSettings, BuildError, Connections, FiredMessage, S3Settings,
     test_util::{CountingMetrics, Moto, NoPublisher, build_action, context, fired},
 };
 
@@ -22,7 +22,10 @@ impl Moto {
     /// so this reads through a separate, signed object_store client.
     pub(super) async fn get(&self, bucket: &str, key: &str) -> (Bytes, String) {
         let conns = Connections::open(&self.settings()).unwrap();
-        let store = conns.get("moto").unwrap().bucket(bucket).unwrap().store;
+        let aws = Connections::open(&self.aws_settings("moto")).unwrap();
+        let aws = aws.get("moto").unwrap();
+        let bucket_store = conns.get("moto").unwrap().bucket(bucket, Some(&aws));
+        let store = bucket_store.unwrap().store;
         let got = store
             .get(&Path::from(key))
             .await
@@ -48,13 +51,10 @@ impl Moto {
         keys
     }
 
-    /// The `[s3]` settings of a connection named `moto` to this server.
+    /// The `[s3]` settings of a connection named `moto` to this server (through the AWS
+    /// connection `moto` of `aws_settings`).
     pub(super) fn settings(&self) -> S3Settings {
-        settings(&format!(
-            "[connections.moto]\nurl = \"s3://\"\nendpoint = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\n\
-             access_key_id = \"test\"\nsecret_access_key = \"test\"\nallow_http = true",
-            self.port
-        ))
+        settings("[connections.moto]\nurl = \"s3://\"\naws = \"moto\"")
     }
 }
 
@@ -62,10 +62,15 @@ pub(super) fn settings(text: &str) -> S3Settings {
     toml::from_str(text).unwrap()
 }
 
-/// A test context (fast retries, counting metrics) with these S3 connections.
-pub(super) fn s3_context(settings: &S3Settings) -> (ActionContext, Arc<CountingMetrics>) {
+/// A test context (fast retries, counting metrics) with these S3 connections and the AWS
+/// connections they name.
+pub(super) fn s3_context(
+    settings: &S3Settings,
+    aws: &AwsSettings,
+) -> (ActionContext, Arc<CountingMetrics>) {
     let (mut ctx, metrics) = context(Arc::new(NoPublisher));
     ctx.s3 = Arc::new(Connections::open(settings).unwrap());
+    ctx.aws = Arc::new(Connections::open(aws).unwrap());
     (ctx, metrics)
 }
 
@@ -82,7 +87,10 @@ pub(super) fn message(topic: &str, output: &[u8]) -> FiredMessage {
 
 #[tokio::test]
 async fn build_errors_name_the_field() {
-    let (ctx, _) = s3_context(&settings("[connections.lake]\nurl = \"memory://\""));
+    let (ctx, _) = s3_context(
+        &settings("[connections.lake]\nurl = \"memory://\""),
+        &AwsSettings::default(),
+    );
     let err = |table: &str| {
         action(&ctx, table)
             .err()

@@ -3,13 +3,14 @@
 use bytes::Bytes;
 
 use super::{Moto, action, message, s3_context, settings};
+use crate::AwsSettings;
 use crate::s3::MULTIPART_THRESHOLD;
 
 #[tokio::test]
 async fn objects_arrive_with_rendered_bucket_keys_bodies_and_content_types() {
     let moto = Moto::start().await;
     moto.create_bucket("rw-room1").await;
-    let (ctx, metrics) = s3_context(&moto.settings());
+    let (ctx, metrics) = s3_context(&moto.settings(), &moto.aws_settings("moto"));
     let s3 = action(&ctx, "connection = \"moto\"\nbucket = \"rw-${topic(2)}\"\nkey = \"${topic()}/${timestamp()}-${site}.json\"").unwrap();
     assert_eq!(s3.kind(), "s3");
 
@@ -75,7 +76,7 @@ async fn objects_arrive_with_rendered_bucket_keys_bodies_and_content_types() {
 #[tokio::test]
 async fn a_missing_bucket_fails_after_the_retries_as_s3action_on_the_bucket() {
     let moto = Moto::start().await;
-    let (ctx, metrics) = s3_context(&moto.settings());
+    let (ctx, metrics) = s3_context(&moto.settings(), &moto.aws_settings("moto"));
     let s3 = action(
         &ctx,
         "connection = \"moto\"\nbucket = \"no-such-bucket\"\nkey = \"${topic()}/x.json\"",
@@ -123,10 +124,12 @@ async fn an_unreachable_endpoint_is_retried_then_fails() {
         .local_addr()
         .unwrap()
         .port(); // closed again
-    let conn = format!(
-        "[connections.down]\nurl = \"s3://\"\nendpoint = \"http://127.0.0.1:{port}\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\nallow_http = true"
-    );
-    let (ctx, metrics) = s3_context(&settings(&conn));
+    let aws: AwsSettings = toml::from_str(&format!(
+        "[connections.down]\nendpoint = \"http://127.0.0.1:{port}\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\""
+    ))
+    .unwrap();
+    let conn = "[connections.down]\nurl = \"s3://\"\naws = \"down\"";
+    let (ctx, metrics) = s3_context(&settings(conn), &aws);
     let s3 = action(
         &ctx,
         "connection = \"down\"\nbucket = \"lake\"\nkey = \"k.json\"\nretry = { attempts = 2 }",
@@ -145,7 +148,10 @@ async fn an_unreachable_endpoint_is_retried_then_fails() {
 
 #[tokio::test]
 async fn bad_rendered_keys_fail_at_once_without_retries() {
-    let (ctx, metrics) = s3_context(&settings("[connections.m]\nurl = \"memory://\""));
+    let (ctx, metrics) = s3_context(
+        &settings("[connections.m]\nurl = \"memory://\""),
+        &AwsSettings::default(),
+    );
     // `${nothing}` renders empty: `a//b` is not a valid key.
     let s3 = action(
         &ctx,
@@ -172,7 +178,7 @@ async fn the_file_backend_writes_files_under_bucket_directories() {
         "[connections.default]\nurl = \"file://{}\"",
         dir.path().display()
     );
-    let (ctx, metrics) = s3_context(&settings(&conn));
+    let (ctx, metrics) = s3_context(&settings(&conn), &AwsSettings::default());
     // No `connection`: the rule gets "default".
     let s3 = action(
         &ctx,
