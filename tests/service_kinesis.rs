@@ -13,21 +13,10 @@ use rulewire_actions::testing::{Moto, create_stream, read_stream};
 const T: Duration = Duration::from_secs(30);
 
 fn rule(stream: &str) -> String {
-    format!(
-        r#"-- [[action]]
--- type = "kinesis"
--- connection = "moto"
--- stream_name = "{stream}"
--- partition_key = "${{topic(2)}}"
--- linger_ms = 20
---
--- [error_action]
--- type = "republish"
--- topic = "errors/${{topic(2)}}"
--- qos = 1
-SELECT seq, topic(2) AS device FROM 'meters/+/reading'
-"#
-    )
+    meter_rule(&format!(
+        "type = \"kinesis\"\nconnection = \"moto\"\nstream_name = \"{stream}\"\n\
+         partition_key = \"${{topic(2)}}\"\nlinger_ms = 20"
+    ))
 }
 
 /// Two rules on the same messages: one puts them into an existing stream (every record
@@ -69,15 +58,7 @@ async fn rule_files_to_kinesis_and_to_the_error_action() {
         assert_eq!(seqs, &expected, "records of {key}, in shard order");
     }
 
-    let mut failed = 0;
-    while failed < 60 {
-        let (topic, json) = errors.next_json(T).await;
-        assert!(topic.starts_with("errors/m"), "{topic}");
-        assert_eq!(json["ruleName"], "to_missing");
-        assert_eq!(json["failures"][0]["failedAction"], "KinesisAction");
-        assert_eq!(json["failures"][0]["failedResource"], "nope");
-        failed += 1;
-    }
+    expect_error_payloads(&mut errors, 60, "to_missing", "KinesisAction", "nope").await;
     wait_until("failure metrics", T, async || {
         rw.metric("rulewire_action_failure_total{action=\"kinesis\",rule=\"to_missing\"}")
             .await

@@ -13,19 +13,9 @@ use rulewire_actions::testing::{Moto, create_queue, sqs_drain};
 const T: Duration = Duration::from_secs(30);
 
 fn rule(queue_url: &str) -> String {
-    format!(
-        r#"-- [[action]]
--- type = "sqs"
--- connection = "moto"
--- queue_url = "{queue_url}"
---
--- [error_action]
--- type = "republish"
--- topic = "errors/${{topic(2)}}"
--- qos = 1
-SELECT seq, topic(2) AS device FROM 'meters/+/reading'
-"#
-    )
+    meter_rule(&format!(
+        "type = \"sqs\"\nconnection = \"moto\"\nqueue_url = \"{queue_url}\""
+    ))
 }
 
 /// Two rules on the same messages: one sends them to an existing queue (every output arrives
@@ -57,11 +47,5 @@ async fn rule_files_to_sqs_and_to_the_error_action() {
         .collect();
     assert_eq!(bodies, expected);
 
-    for _ in 0..30 {
-        let (topic, json) = errors.next_json(T).await;
-        assert!(topic.starts_with("errors/m"), "{topic}");
-        assert_eq!(json["ruleName"], "to_missing");
-        assert_eq!(json["failures"][0]["failedAction"], "SqsAction");
-        assert_eq!(json["failures"][0]["failedResource"], missing.as_str());
-    }
+    expect_error_payloads(&mut errors, 30, "to_missing", "SqsAction", &missing).await;
 }

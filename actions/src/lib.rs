@@ -35,6 +35,7 @@ mod registry;
 pub mod republish;
 pub mod retry;
 pub mod s3;
+pub mod sns;
 pub mod sqs;
 mod templates;
 

@@ -16,7 +16,8 @@ use rulewire_engine::SqlVersion;
 use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
-    Action, ActionContext, BuildError, ConnectionNames, http, kafka, kinesis, republish, s3, sqs,
+    Action, ActionContext, BuildError, ConnectionNames, http, kafka, kinesis, republish, s3, sns,
+    sqs,
 };
 
 /// Every action type, in the order error messages list them.
@@ -27,6 +28,7 @@ const ACTION_TYPES: &[Registration] = &[
     Registration::of::<kafka::KafkaAction>(),
     Registration::of::<kinesis::KinesisAction>(),
     Registration::of::<sqs::SqsAction>(),
+    Registration::of::<sns::SnsAction>(),
 ];
 
 /// AWS rule actions rulewire does not have: AWS retired them, or they need a service that
@@ -214,7 +216,7 @@ mod tests {
         let e = check("type = \"lamda\"").unwrap_err();
         assert_eq!(
             e,
-            "field `type`: unknown action type `lamda` (rulewire has: republish, http, s3, kafka, kinesis, sqs)"
+            "field `type`: unknown action type `lamda` (rulewire has: republish, http, s3, kafka, kinesis, sqs, sns)"
         );
     }
 

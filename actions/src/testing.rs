@@ -139,6 +139,31 @@ impl Moto {
         aws_sdk_sqs::Client::new(conn.sdk_config().await)
     }
 
+    /// An SNS topic `name` with an SQS queue `<name>-q` subscribed to it (raw delivery):
+    /// (topic ARN, queue URL). Read what the topic delivers with `sqs_drain`.
+    pub async fn sns_topic_into_queue(&self, name: &str) -> (String, String) {
+        let conns = crate::Connections::open(&self.aws_settings("moto")).expect("moto connection");
+        let conn = conns.get("moto").expect("configured");
+        let sns = aws_sdk_sns::Client::new(conn.sdk_config().await);
+        let topic = sns
+            .create_topic()
+            .name(name)
+            .send()
+            .await
+            .expect("CreateTopic");
+        let topic_arn = topic.topic_arn().expect("a topic ARN").to_owned();
+        let url = create_queue(&self.sqs_client().await, &format!("{name}-q"), false).await;
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(format!("arn:aws:sqs:us-east-1:123456789012:{name}-q"))
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("Subscribe");
+        (topic_arn, url)
+    }
+
     /// A Kinesis client for this server (through the action's own connection code).
     pub async fn kinesis_client(&self) -> aws_sdk_kinesis::Client {
         let conns = crate::Connections::open(&self.aws_settings("moto")).expect("moto connection");

@@ -327,6 +327,36 @@ pub async fn start_meter_readings(
     (rw, errors)
 }
 
+/// A rule file on `meters/+/reading` (`SELECT seq, topic(2) AS device`) with one action
+/// (`action`: its header lines without the `-- ` prefix) and a republish error action to
+/// `errors/<device>`, as the AWS actions' end-to-end tests use it.
+pub fn meter_rule(action: &str) -> String {
+    let action: String = action.lines().map(|l| format!("-- {l}\n")).collect();
+    format!(
+        "-- [[action]]\n{action}--\n-- [error_action]\n-- type = \"republish\"\n\
+         -- topic = \"errors/${{topic(2)}}\"\n-- qos = 1\n\
+         SELECT seq, topic(2) AS device FROM 'meters/+/reading'\n"
+    )
+}
+
+/// Reads `count` error payloads from `errors` and checks each: rule `rule`, one failure of
+/// `failed_action` on `failed_resource`.
+pub async fn expect_error_payloads(
+    errors: &mut TestClient,
+    count: usize,
+    rule: &str,
+    failed_action: &str,
+    failed_resource: &str,
+) {
+    for _ in 0..count {
+        let (topic, json) = errors.next_json(Duration::from_secs(30)).await;
+        assert!(topic.starts_with("errors/m"), "{topic}");
+        assert_eq!(json["ruleName"], rule);
+        assert_eq!(json["failures"][0]["failedAction"], failed_action);
+        assert_eq!(json["failures"][0]["failedResource"], failed_resource);
+    }
+}
+
 /// Counts of each value in `items`.
 pub fn counts<T: std::hash::Hash + Eq>(items: impl IntoIterator<Item = T>) -> HashMap<T, usize> {
     let mut m = HashMap::new();
