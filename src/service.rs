@@ -101,7 +101,10 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         max_in_flight: in_flight,
         // Replaced per rule by the registry (`RuleActionHooks`).
         metrics: Arc::new(NoopMetrics),
-        s3: Arc::new(Connections::open(&config.s3)?),
+        s3: Arc::new({
+            rulewire_actions::s3::check_aws_references(&config.s3, &config.aws)?;
+            Connections::open(&config.s3)?
+        }),
         kafka: Arc::new(Connections::open(&config.kafka)?),
         aws: Arc::new(Connections::open(&config.aws)?),
     };

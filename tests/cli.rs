@@ -188,6 +188,23 @@ fn check_validates_connection_names_against_the_config() {
         rule.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{out}{err}");
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(
+        &typo,
+        "[s3.connections.lake]\nurl = \"s3://\"\naws = \"prdo\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = rulewire(&[
+        "check",
+        "--config",
+        typo.to_str().unwrap(),
+        rule.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("[s3.connections.lake] aws: no [aws.connections.prdo]"),
+        "{err}"
+    );
     let missing = dir.path().join("nope.toml");
     let (code, _, err) = rulewire(&[
         "check",

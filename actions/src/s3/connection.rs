@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::credentials::SdkCredentials;
 use crate::{
-    AwsConnection, DEFAULT_CONNECTION,
+    AwsConnection, AwsSettings, ConnectionError, DEFAULT_CONNECTION,
     connections::{ConnectionConfig, ConnectionSection},
 };
 
@@ -184,6 +184,26 @@ impl S3Connection {
     }
 }
 
+/// Checks that every S3 connection's `aws` names a configured AWS connection (`default`
+/// always exists), so a typo fails at startup and in `rulewire check`, not at rule load.
+pub fn check_aws_references(s3: &S3Settings, aws: &AwsSettings) -> Result<(), ConnectionError> {
+    let names = aws.names();
+    for (name, table) in &s3.connections {
+        if !table.aws.is_empty() && !names.contains(&table.aws) {
+            return Err(ConnectionError {
+                section: "s3",
+                connection: name.clone(),
+                message: format!(
+                    "aws: no [aws.connections.{}] in rulewire.toml (configured: {})",
+                    table.aws,
+                    names.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A bucket name used as one directory (local and memory backends).
 fn bucket_dir(bucket: &str) -> Result<Path, String> {
     let bad = bucket.contains('/') || bucket == "." || bucket == "..";
@@ -286,6 +306,15 @@ mod tests {
         );
         let e = conns.get("lake").unwrap().bucket("b", None).err().unwrap();
         assert!(e.contains("no AWS connection is bound"), "{e}");
+
+        let aws: AwsSettings =
+            toml::from_str("[connections.prod]\nregion = \"eu-west-1\"").unwrap();
+        assert_eq!(check_aws_references(&s, &aws), Ok(()));
+        let e = check_aws_references(&s, &AwsSettings::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "[s3.connections.lake] aws: no [aws.connections.prod] in rulewire.toml (configured: default)"
+        );
     }
 
     #[test]

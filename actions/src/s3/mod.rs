@@ -28,7 +28,9 @@ use bytes::Bytes;
 use rulewire_engine::{Message, Template};
 
 pub use config::{BatchFormat, S3BatchConfig, S3Config};
-pub use connection::{DEFAULT_URL, S3Connection, S3ConnectionConfig, S3Settings};
+pub use connection::{
+    DEFAULT_URL, S3Connection, S3ConnectionConfig, S3Settings, check_aws_references,
+};
 pub use upload::{MULTIPART_THRESHOLD, PART_SIZE};
 
 use crate::{
