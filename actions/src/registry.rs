@@ -233,6 +233,26 @@ mod tests {
     }
 
     #[test]
+    fn an_aws_actions_role_arn_is_checked() {
+        let arn = "arn:aws:sns:us-east-1:123456789012:alerts";
+        let names = ConnectionNames::default().with("aws", ["default".to_owned()]);
+        let ctx = CheckContext {
+            version: SqlVersion::default(),
+            connections: &names,
+        };
+        let check = |role: &str| {
+            let text = format!("type = \"sns\"\ntarget_arn = \"{arn}\"\nrole_arn = \"{role}\"");
+            check_action(&table(&text), &ctx).map_err(|e| e.to_string())
+        };
+        assert!(check("arn:aws:iam::123456789012:role/iot-to-sns").is_ok());
+        let e = check("iot-to-sns").unwrap_err();
+        assert_eq!(
+            e,
+            "field `role_arn`: expected arn:aws:iam::<account>:role/<name>, got \"iot-to-sns\""
+        );
+    }
+
+    #[test]
     fn connections_are_checked_by_name_without_clients() {
         let names = ConnectionNames::default().with("aws", ["aws".to_owned()]);
         let ctx = CheckContext {

@@ -15,6 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use rdkafka::{
@@ -46,6 +47,8 @@ impl Moto {
         let port = free_port();
         let spawned = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // Each server records (`start_recording`) into its own file, not moto's shared one.
+            .env("MOTO_RECORDER_FILEPATH", recording_path(port))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
@@ -106,6 +109,39 @@ impl Moto {
             .unwrap_or(0);
         let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
         (status, body.to_owned())
+    }
+
+    /// Starts moto's request recorder: every later request is kept (method, URL, headers,
+    /// body) for `recorded`.
+    pub async fn start_recording(&self) {
+        let (status, body) = self
+            .request("POST", "moto-api/recorder/start-recording")
+            .await;
+        assert_eq!(status, 200, "starting moto's recorder: {body}");
+    }
+
+    /// The requests moto recorded since `start_recording`, oldest first, each `body` as
+    /// text (moto keeps binary bodies in base64).
+    pub async fn recorded(&self) -> Vec<serde_json::Value> {
+        let (status, lines) = self
+            .request("GET", "moto-api/recorder/download-recording")
+            .await;
+        assert_eq!(status, 200, "reading moto's recording: {lines}");
+        let decode = |mut request: serde_json::Value| {
+            if request["body_encoded"] == true {
+                let body = request["body"].as_str().unwrap_or_default();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .expect("a base64 body");
+                request["body"] = String::from_utf8_lossy(&bytes).into_owned().into();
+            }
+            request
+        };
+        lines
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| decode(serde_json::from_str(l).expect("a recorded request")))
+            .collect()
     }
 
     /// `http://127.0.0.1:<port>`, for an `endpoint` setting.
@@ -182,7 +218,29 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(recording_path(self.port));
     }
+}
+
+fn recording_path(port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("rulewire-moto-{port}.jsonl"))
+}
+
+/// The access key id a recorded request (`Moto::recorded`) was signed with (SigV4's
+/// `Credential=<key>/...`).
+pub fn signing_key(request: &serde_json::Value) -> Option<String> {
+    let auth = request["headers"]["Authorization"].as_str()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    Some(credential.split('/').next()?.to_owned())
+}
+
+/// Whether moto recorded an STS AssumeRole of `role_arn`.
+pub fn assumed_role(recorded: &[serde_json::Value], role_arn: &str) -> bool {
+    let encoded = role_arn.replace(':', "%3A").replace('/', "%2F");
+    recorded.iter().any(|r| {
+        let body = r["body"].as_str().unwrap_or_default();
+        body.contains("Action=AssumeRole") && (body.contains(&encoded) || body.contains(role_arn))
+    })
 }
 
 /// Creates queue `name` (a FIFO queue when `fifo`) and returns its URL.
