@@ -24,6 +24,8 @@ mod connection_names;
 mod connections;
 mod context;
 mod delivery;
+pub mod dynamodb;
+pub mod dynamodb_v2;
 mod env;
 mod error_payload;
 mod fired;
@@ -38,6 +40,7 @@ pub mod s3;
 pub mod sns;
 pub mod sqs;
 mod templates;
+pub mod timestream;
 
 use rulewire_engine::CompileError;
 

@@ -44,6 +44,14 @@ impl CountingMetrics {
     pub(crate) fn get(&self, key: &str) -> u64 {
         self.0.lock().unwrap().get(key).copied().unwrap_or(0)
     }
+
+    /// (retries, failures) reported by actions of type `kind`.
+    pub(crate) fn retries_and_failures(&self, kind: &str) -> (u64, u64) {
+        (
+            self.get(&format!("retry:{kind}")),
+            self.get(&format!("failure:{kind}")),
+        )
+    }
 }
 
 impl ActionMetricsFactory for CountingMetrics {
@@ -170,4 +178,79 @@ pub(crate) async fn run_all(
         out.push(t.await.unwrap());
     }
     out
+}
+
+/// The requests an `aws_json_server` received: (`X-Amz-Target`, body), in order.
+pub(crate) type AwsRequests = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A real HTTP server answering every request as an AWS JSON-protocol service does, with
+/// `status` and `body` (an error such as throttling, or a success), and recording what it
+/// received.
+pub(crate) async fn aws_json_server(
+    status: u16,
+    body: &'static str,
+) -> (std::net::SocketAddr, AwsRequests) {
+    use axum::{http::HeaderMap, response::IntoResponse};
+    let requests = AwsRequests::default();
+    let seen = requests.clone();
+    let status = axum::http::StatusCode::from_u16(status).expect("an HTTP status");
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, request: String| {
+        let target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        seen.lock().unwrap().push((target, request));
+        async move {
+            let content_type = [("content-type", "application/x-amz-json-1.0")];
+            (status, content_type, body).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, requests)
+}
+
+/// The `X-Amz-Target`s of `requests`, in order.
+pub(crate) fn targets(requests: &AwsRequests) -> Vec<String> {
+    requests.lock().unwrap().iter().map(|(t, _)| t.clone()).collect()
+}
+
+/// A test context (fast retries, counting metrics) whose AWS connection `moto` points at
+/// `http://<addr>` (a test server standing in for an AWS service).
+pub(crate) fn endpoint_context(
+    addr: std::net::SocketAddr,
+) -> (ActionContext, Arc<CountingMetrics>) {
+    let (mut ctx, metrics) = context(Arc::new(NoPublisher));
+    let settings: crate::AwsSettings = toml::from_str(&format!(
+        "[connections.moto]\nregion = \"us-east-1\"\nendpoint = \"http://{addr}\"\n\
+         access_key_id = \"k\"\nsecret_access_key = \"s\""
+    ))
+    .unwrap();
+    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
+    (ctx, metrics)
+}
+
+/// Checks a failure: its `failedAction`, `failedResource`, and a part of its message.
+pub(crate) fn assert_failure(e: &ActionFailure, action: &str, resource: &str, part: &str) {
+    assert_eq!(
+        (e.failed_action.as_str(), e.failed_resource.as_str()),
+        (action, resource),
+        "{e:?}"
+    );
+    assert!(e.error_message.contains(part), "{e:?} lacks {part:?}");
+}
+
+/// The error of checking and binding the rule-header table `text` with an AWS connection
+/// `moto` (no server behind it), as a string.
+pub(crate) fn build_error(text: &str) -> String {
+    let (mut ctx, _) = context(Arc::new(NoPublisher));
+    let settings: crate::AwsSettings =
+        toml::from_str("[connections.moto]\nregion = \"us-east-1\"").unwrap();
+    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
+    match build_action(&table(text), rulewire_engine::SqlVersion::default(), &ctx) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
 }

@@ -207,6 +207,55 @@ impl Moto {
         aws_sdk_kinesis::Client::new(conn.sdk_config().await)
     }
 
+    /// The SDK configuration of an AWS connection to this server (the action's own code).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let conns = crate::Connections::open(&self.aws_settings("moto")).expect("moto connection");
+        let conn = conns.get("moto").expect("configured");
+        conn.sdk_config().await.clone()
+    }
+
+    /// A DynamoDB client for this server.
+    pub async fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+    }
+
+    /// Every record written to Timestream table `database.table`, as moto keeps them
+    /// (WriteRecords' `Records` JSON: `Dimensions`, `MeasureName`, `MeasureValue`,
+    /// `MeasureValueType`, `Time`, `TimeUnit`), read from moto's `/moto-api/data.json`: moto's
+    /// own timestream-query does not read written records.
+    pub async fn timestream_records(&self, database: &str, table: &str) -> Vec<serde_json::Value> {
+        let (status, body) = self.request("GET", "moto-api/data.json").await;
+        assert_eq!(status, 200, "moto-api/data.json: {body}");
+        let data: serde_json::Value = serde_json::from_str(&body).expect("moto's data.json");
+        let tables = data["timestreamwrite"]["TimestreamTable"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let found = tables
+            .into_iter()
+            .find(|t| t["db_name"] == database && t["name"] == table)
+            .unwrap_or_else(|| panic!("no Timestream table {database}.{table} in moto"));
+        found["records"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Creates Timestream database `database` with table `table`.
+    pub async fn create_timestream_table(&self, database: &str, table: &str) {
+        let client = aws_sdk_timestreamwrite::Client::new(&self.sdk_config().await);
+        client
+            .create_database()
+            .database_name(database)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateDatabase {database}: {e:?}"));
+        client
+            .create_table()
+            .database_name(database)
+            .table_name(table)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateTable {database}.{table}: {e:?}"));
+    }
+
     /// Creates a bucket: `PUT /<bucket>`.
     pub async fn create_bucket(&self, bucket: &str) {
         let (status, body) = self.request("PUT", bucket).await;
@@ -291,6 +340,74 @@ pub async fn sqs_drain(client: &aws_sdk_sqs::Client, url: &str) -> Vec<(String, 
                 .unwrap();
         }
     }
+}
+
+/// Creates DynamoDB table `name` with partition key `hash` and optional sort key `range`,
+/// each (attribute name, `S` or `N`).
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    hash: (&str, &str),
+    range: Option<(&str, &str)>,
+) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    let keys = [Some((hash, KeyType::Hash)), range.map(|r| (r, KeyType::Range))];
+    for ((attr, kind), key_type) in keys.into_iter().flatten() {
+        let def = AttributeDefinition::builder()
+            .attribute_name(attr)
+            .attribute_type(ScalarAttributeType::from(kind))
+            .build()
+            .expect("attribute definition");
+        let key = KeySchemaElement::builder()
+            .attribute_name(attr)
+            .key_type(key_type)
+            .build()
+            .expect("key schema element");
+        req = req.attribute_definitions(def).key_schema(key);
+    }
+    req.send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateTable {name}: {e:?}"));
+}
+
+/// Every item of DynamoDB table `name` (one Scan; the tests' tables are small).
+pub async fn scan_items(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let got = client
+        .scan()
+        .table_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("Scan {name}: {e:?}"));
+    assert!(got.last_evaluated_key().is_none(), "one Scan page only");
+    got.items().to_vec()
+}
+
+/// An item (or map) as sorted `name=value` text, e.g. `device=S(m1) payload=M(seq=N(4))`,
+/// for comparing items in tests that do not depend on the SDK's types.
+pub fn item_text(
+    attrs: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> String {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut parts: Vec<String> = attrs
+        .iter()
+        .map(|(k, v)| match v {
+            AttributeValue::S(s) => format!("{k}=S({s})"),
+            AttributeValue::N(n) => format!("{k}=N({n})"),
+            AttributeValue::M(m) => format!("{k}=M({})", item_text(m)),
+            other => format!("{k}={other:?}"),
+        })
+        .collect();
+    parts.sort();
+    parts.join(" ")
 }
 
 /// Creates `stream` with `shards` shards.
