@@ -38,7 +38,11 @@ async fn to_meters_and_to_a_missing_table(
         rw.metric(&series).await == 30.0
     })
     .await;
-    let items: BTreeSet<String> = scan_items(&client, "meters").await.iter().map(item_text).collect();
+    let items: BTreeSet<String> = scan_items(&client, "meters")
+        .await
+        .iter()
+        .map(item_text)
+        .collect();
     let want: BTreeSet<String> = (0..30u64)
         .map(|s| expected(&format!("m{}", s % 3), s))
         .collect();

@@ -32,7 +32,8 @@ async fn rule_files_to_timestream_and_to_the_error_action() {
     moto.create_timestream_table("iot", "meters").await;
     let rules = rules_dir(&[("to_table", &rule("meters")), ("to_missing", &rule("nope"))]);
     let aws = moto.aws_toml("moto");
-    let (rw, mut errors) = start_meter_readings("timestream", &broker, &aws, rules.path(), 30).await;
+    let (rw, mut errors) =
+        start_meter_readings("timestream", &broker, &aws, rules.path(), 30).await;
     wait_until("30 timestream writes", T, async || {
         rw.metric("rulewire_action_success_total{action=\"timestream\",rule=\"to_table\"}")
             .await

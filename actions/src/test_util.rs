@@ -214,7 +214,12 @@ pub(crate) async fn aws_json_server(
 
 /// The `X-Amz-Target`s of `requests`, in order.
 pub(crate) fn targets(requests: &AwsRequests) -> Vec<String> {
-    requests.lock().unwrap().iter().map(|(t, _)| t.clone()).collect()
+    requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect()
 }
 
 /// A test context (fast retries, counting metrics) whose AWS connection `moto` points at

@@ -357,7 +357,10 @@ pub async fn create_table(
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest);
-    let keys = [Some((hash, KeyType::Hash)), range.map(|r| (r, KeyType::Range))];
+    let keys = [
+        Some((hash, KeyType::Hash)),
+        range.map(|r| (r, KeyType::Range)),
+    ];
     for ((attr, kind), key_type) in keys.into_iter().flatten() {
         let def = AttributeDefinition::builder()
             .attribute_name(attr)

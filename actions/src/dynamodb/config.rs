@@ -1,19 +1,20 @@
 //! `DynamoDbConfig`: the `type = "dynamodb"` table of a rule header (AWS's DynamoDBAction:
 //! `tableName`, `hashKeyField`, `hashKeyValue`, `hashKeyType`, `rangeKeyField`,
-//! `rangeKeyValue`, `rangeKeyType`, `payloadField`, `operation`; the connection replaces
-//! AWS's `roleArn`). Every field but `connection` takes substitution templates, as on AWS.
+//! `rangeKeyValue`, `rangeKeyType`, `payloadField`, `operation`, `roleArn` as
+//! `role_arn`). Every field but `connection` and `role_arn` takes substitution templates, as on
+//! AWS.
 
 use serde::Deserialize;
 
-use crate::DeliveryConfig;
+use crate::{DeliveryConfig, aws::AwsAccess};
 
 /// Write the rule's output into one column of a DynamoDB item.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DynamoDbConfig {
-    /// An `[aws.connections.<name>]` of `rulewire.toml`; default `"default"`.
-    #[serde(default = "crate::connections::default_connection")]
-    pub connection: String,
+    /// `connection` (an `[aws.connections.<name>]`, default `"default"`) and `role_arn`.
+    #[serde(flatten)]
+    pub access: AwsAccess,
     /// The table's name (or ARN).
     pub table_name: String,
     /// The partition key's attribute name.

@@ -170,12 +170,15 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let mut attempt = attempt_error(e);
-    let conflict = e.as_service_error().and_then(|se| se.code()).is_some_and(|c| {
-        matches!(
-            c,
-            "TransactionConflictException" | "ReplicatedWriteConflictException"
-        )
-    });
+    let conflict = e
+        .as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|c| {
+            matches!(
+                c,
+                "TransactionConflictException" | "ReplicatedWriteConflictException"
+            )
+        });
     attempt.retryable |= conflict;
     attempt
 }
@@ -228,7 +231,10 @@ mod tests {
     #[test]
     fn only_objects_are_items() {
         let e = output_item(b"[1,2]").unwrap_err();
-        assert!(e.starts_with("the output is a JSON array, not an object"), "{e}");
+        assert!(
+            e.starts_with("the output is a JSON array, not an object"),
+            "{e}"
+        );
         let e = output_item(b"\"text\"").unwrap_err();
         assert!(e.contains("JSON string"), "{e}");
         let e = output_item(b"not json").unwrap_err();
@@ -241,12 +247,18 @@ mod tests {
         assert!(KeyType::parse("number").is_err());
         let n = KeyType::Number;
         assert_eq!(n.key_value("12".into()), Ok(AttributeValue::N("12".into())));
-        assert!(n.key_value("12a".into()).unwrap_err().contains("not a number"));
+        assert!(
+            n.key_value("12a".into())
+                .unwrap_err()
+                .contains("not a number")
+        );
         assert!(KeyType::String.key_value(String::new()).is_err());
         for ok in ["0", "-1", "+2.5", ".5", "5.", "1e10", "1E+3", "-2.5e-7"] {
             assert!(is_number(ok), "{ok}");
         }
-        for bad in ["", "-", ".", "e5", "1e", "1e+", "NaN", "inf", "1.2.3", " 1", "0x10"] {
+        for bad in [
+            "", "-", ".", "e5", "1e", "1e+", "NaN", "inf", "1.2.3", " 1", "0x10",
+        ] {
             assert!(!is_number(bad), "{bad}");
         }
         assert!(check_table_name("my-table_1.v2").is_ok());

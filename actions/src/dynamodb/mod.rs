@@ -28,7 +28,7 @@ pub use config::DynamoDbConfig;
 
 use crate::{
     Action, ActionContext, BuildError, DeliveryConfig, FiredMessage,
-    aws::LazyClient,
+    aws::{AwsAccess, LazyClient},
     delivery::{AttemptError, Delivered, Delivery, Rejected, Sink},
     registry::{ActionType, CheckContext},
     templates::checked_field,
@@ -45,7 +45,7 @@ pub struct DynamoDbAction;
 
 /// A checked dynamodb action: every field compiled, literal ones checked.
 pub struct CheckedDynamoDb {
-    connection: String,
+    access: AwsAccess,
     fields: Fields,
     delivery: DeliveryConfig,
 }
@@ -138,7 +138,7 @@ impl ActionType for DynamoDbAction {
     type Checked = CheckedDynamoDb;
 
     fn check(cfg: DynamoDbConfig, ctx: &CheckContext) -> Result<CheckedDynamoDb, BuildError> {
-        ctx.connections.require("aws", &cfg.connection)?;
+        cfg.access.check(ctx)?;
         let v = ctx.version;
         let table_name = checked_field("table_name", &cfg.table_name, v, check_table_name)?;
         let hash = Key::compile(
@@ -176,7 +176,10 @@ impl ActionType for DynamoDbAction {
                 ));
             }
         };
-        let payload_text = cfg.payload_field.as_deref().unwrap_or(DEFAULT_PAYLOAD_FIELD);
+        let payload_text = cfg
+            .payload_field
+            .as_deref()
+            .unwrap_or(DEFAULT_PAYLOAD_FIELD);
         let key_names = [Some(&cfg.hash_key_field), cfg.range_key_field.as_ref()];
         let payload_field = checked_field("payload_field", payload_text, v, |name| {
             check_name(name)?;
@@ -193,7 +196,7 @@ impl ActionType for DynamoDbAction {
         )?;
         cfg.delivery.check()?;
         Ok(CheckedDynamoDb {
-            connection: cfg.connection,
+            access: cfg.access,
             fields: Fields {
                 table_name,
                 hash,
@@ -208,7 +211,7 @@ impl ActionType for DynamoDbAction {
     fn bind(c: CheckedDynamoDb, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
         let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, DynamoDb::KIND, ctx)?;
         let sink = DynamoDb {
-            client: LazyClient::new(ctx.aws.get(&c.connection)?, Client::new),
+            client: LazyClient::new(c.access.open(ctx)?, Client::new),
             fields: c.fields,
         };
         Ok(Delivered::action(sink, delivery))
@@ -280,8 +283,14 @@ impl Sink for DynamoDb {
             Write::Insert(name, value) => {
                 let mut item = req.key.clone();
                 item.insert(name.clone(), value.clone());
-                let put = client.put_item().table_name(&req.table).set_item(Some(item));
-                put.send().await.map(|_| ()).map_err(|e| dynamodb_attempt_error(&e))
+                let put = client
+                    .put_item()
+                    .table_name(&req.table)
+                    .set_item(Some(item));
+                put.send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| dynamodb_attempt_error(&e))
             }
             Write::Update(name, value) => client
                 .update_item()

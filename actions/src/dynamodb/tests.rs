@@ -11,8 +11,8 @@ use rulewire_engine::SqlVersion;
 use crate::{
     Action, ActionContext, FiredMessage,
     test_util::{
-        Moto, assert_failure, aws_json_server, build_action, build_error, endpoint_context,
-        fired, moto_context, table, targets,
+        Moto, assert_failure, aws_json_server, build_action, build_error, endpoint_context, fired,
+        moto_context, table, targets,
     },
     testing::{create_table, scan_items},
 };
@@ -84,7 +84,10 @@ async fn items_get_keys_and_the_output_in_the_payload_column() {
     let map = AttributeValue::M(item(&[
         ("t", n("21.5")),
         ("big", n("12345678901234567890")),
-        ("tags", AttributeValue::L(vec![s("a"), AttributeValue::Null(true)])),
+        (
+            "tags",
+            AttributeValue::L(vec![s("a"), AttributeValue::Null(true)]),
+        ),
         ("ok", AttributeValue::Bool(true)),
     ]));
     let expected = vec![
@@ -222,7 +225,11 @@ async fn throttling_is_retried_then_fails() {
         .unwrap_err();
     assert_failure(&e, "DynamoDBAction", "readings", "slow down");
     let three_attempts = vec!["DynamoDB_20120810.PutItem"; 3];
-    assert_eq!(targets(&requests), three_attempts, "the test context's policy");
+    assert_eq!(
+        targets(&requests),
+        three_attempts,
+        "the test context's policy"
+    );
     assert_eq!(metrics.retries_and_failures("dynamodb"), (2, 1));
 }
 
@@ -248,7 +255,9 @@ fn bad_tables_are_clear_errors() {
         err(&format!("{base}range_key_field = \"r\"")),
         "field `range_key_value`: missing: range_key_field needs a value"
     );
-    assert!(err(&format!("{base}range_key_type = \"NUMBER\"")).starts_with("field `range_key_type`"));
+    assert!(
+        err(&format!("{base}range_key_type = \"NUMBER\"")).starts_with("field `range_key_type`")
+    );
     assert_eq!(
         err(&format!("{base}operation = \"UPSERT\"")),
         "field `operation`: expected INSERT, UPDATE or DELETE, got \"UPSERT\""

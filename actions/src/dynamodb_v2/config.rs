@@ -1,18 +1,18 @@
 //! `DynamoDbV2Config`: the `type = "dynamodb_v2"` table of a rule header (AWS's
 //! DynamoDBv2Action: `putItem: {tableName}`, written `put_item = { table_name = "..." }`;
-//! the connection replaces AWS's `roleArn`).
+//! `roleArn` as `role_arn`).
 
 use serde::Deserialize;
 
-use crate::DeliveryConfig;
+use crate::{DeliveryConfig, aws::AwsAccess};
 
 /// Write the rule's output as one DynamoDB item, one column per top-level key.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DynamoDbV2Config {
-    /// An `[aws.connections.<name>]` of `rulewire.toml`; default `"default"`.
-    #[serde(default = "crate::connections::default_connection")]
-    pub connection: String,
+    /// `connection` (an `[aws.connections.<name>]`, default `"default"`) and `role_arn`.
+    #[serde(flatten)]
+    pub access: AwsAccess,
     /// AWS's `putItem`: the table to write to.
     pub put_item: PutItemInput,
     /// `timeout_ms` (per PutItem, default 10000), `retry`, `max_in_flight`.

@@ -22,7 +22,7 @@ pub use config::{DynamoDbV2Config, PutItemInput};
 
 use crate::{
     Action, ActionContext, BuildError, DeliveryConfig, FiredMessage,
-    aws::LazyClient,
+    aws::{AwsAccess, LazyClient},
     delivery::{AttemptError, Delivered, Delivery, Rejected, Sink},
     dynamodb::item::{Item, check_table_name, dynamodb_attempt_error, output_item, rejected},
     registry::{ActionType, CheckContext},
@@ -37,7 +37,7 @@ pub struct DynamoDbV2Action;
 
 /// A checked dynamodb_v2 action: the table name compiled (and checked when literal).
 pub struct CheckedDynamoDbV2 {
-    connection: String,
+    access: AwsAccess,
     table_name: Template,
     delivery: DeliveryConfig,
 }
@@ -48,7 +48,7 @@ impl ActionType for DynamoDbV2Action {
     type Checked = CheckedDynamoDbV2;
 
     fn check(cfg: DynamoDbV2Config, ctx: &CheckContext) -> Result<CheckedDynamoDbV2, BuildError> {
-        ctx.connections.require("aws", &cfg.connection)?;
+        cfg.access.check(ctx)?;
         let table_name = checked_field(
             "put_item.table_name",
             &cfg.put_item.table_name,
@@ -57,7 +57,7 @@ impl ActionType for DynamoDbV2Action {
         )?;
         cfg.delivery.check()?;
         Ok(CheckedDynamoDbV2 {
-            connection: cfg.connection,
+            access: cfg.access,
             table_name,
             delivery: cfg.delivery,
         })
@@ -66,7 +66,7 @@ impl ActionType for DynamoDbV2Action {
     fn bind(c: CheckedDynamoDbV2, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
         let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, DynamoDbV2::KIND, ctx)?;
         let sink = DynamoDbV2 {
-            client: LazyClient::new(ctx.aws.get(&c.connection)?, Client::new),
+            client: LazyClient::new(c.access.open(ctx)?, Client::new),
             table_name: c.table_name,
         };
         Ok(Delivered::action(sink, delivery))

@@ -10,8 +10,8 @@ use rulewire_engine::SqlVersion;
 use crate::{
     Action, ActionContext,
     test_util::{
-        Moto, assert_failure, aws_json_server, build_action, build_error, endpoint_context,
-        fired, moto_context, table, targets,
+        Moto, assert_failure, aws_json_server, build_action, build_error, endpoint_context, fired,
+        moto_context, table, targets,
     },
     testing::{create_table, scan_items},
 };
@@ -45,10 +45,7 @@ async fn each_top_level_key_is_a_typed_column() {
         .await
         .unwrap();
 
-    let pos = HashMap::from([(
-        "xy".to_owned(),
-        AttributeValue::L(vec![n("1.5"), s("n")]),
-    )]);
+    let pos = HashMap::from([("xy".to_owned(), AttributeValue::L(vec![n("1.5"), s("n")]))]);
     let expected = HashMap::from([
         ("device".to_owned(), s("p1")),
         ("seq".to_owned(), n("12345678901234567890")),
@@ -117,7 +114,11 @@ async fn throttling_is_retried_then_fails() {
         .unwrap_err();
     assert_failure(&e, "DynamoDBv2Action", "readings", "slow down");
     let three_attempts = vec!["DynamoDB_20120810.PutItem"; 3];
-    assert_eq!(targets(&requests), three_attempts, "the test context's policy");
+    assert_eq!(
+        targets(&requests),
+        three_attempts,
+        "the test context's policy"
+    );
     assert_eq!(metrics.retries_and_failures("dynamodb_v2"), (2, 1));
 }
 

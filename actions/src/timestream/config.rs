@@ -1,18 +1,18 @@
 //! `TimestreamConfig`: the `type = "timestream"` table of a rule header (AWS's
 //! TimestreamAction: `databaseName`, `tableName`, `dimensions: [{name, value}]`,
-//! `timestamp: {value, unit}`; the connection replaces AWS's `roleArn`).
+//! `timestamp: {value, unit}`; `roleArn` as `role_arn`).
 
 use serde::Deserialize;
 
-use crate::DeliveryConfig;
+use crate::{DeliveryConfig, aws::AwsAccess};
 
 /// Write each top-level attribute of the rule's output as a Timestream record.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimestreamConfig {
-    /// An `[aws.connections.<name>]` of `rulewire.toml`; default `"default"`.
-    #[serde(default = "crate::connections::default_connection")]
-    pub connection: String,
+    /// `connection` (an `[aws.connections.<name>]`, default `"default"`) and `role_arn`.
+    #[serde(flatten)]
+    pub access: AwsAccess,
     /// The database (takes templates, as on AWS).
     pub database_name: String,
     /// The table (takes templates, as on AWS).

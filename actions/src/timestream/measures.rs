@@ -33,9 +33,11 @@ pub(crate) fn measures(output: &[u8], version: SqlVersion) -> Result<Vec<Measure
     let obj = match parse_payload(output) {
         Payload::Json(Value::Object(obj)) => obj,
         Payload::Json(_) | Payload::Binary { .. } => {
-            return Err("the output is not a JSON object: Timestream writes one record per \
+            return Err(
+                "the output is not a JSON object: Timestream writes one record per \
                         top-level attribute of the rule's output"
-                .to_owned());
+                    .to_owned(),
+            );
         }
     };
     let measures: Vec<Measure> = obj
@@ -78,12 +80,11 @@ mod tests {
     #[test]
     fn measures_are_typed_as_aws_documents() {
         let output = br#"{"boolean_value":true,"integer_value":123456789012,"double_value":123.456789012,"string_value":"String value","boolean_value_as_string":"true","integer_value_as_string":"123456789012","array_of_integers":[23,36,56,72],"complex_value":{"simple_element":42,"array of strings":["red","green"]},"huge":123456789012345678901234,"exp":1.5E-8,"nothing":null}"#;
-        let got: Vec<(String, String, MeasureValueType)> =
-            measures(output, SqlVersion::default())
-                .unwrap()
-                .into_iter()
-                .map(|m| (m.name, m.value, m.value_type))
-                .collect();
+        let got: Vec<(String, String, MeasureValueType)> = measures(output, SqlVersion::default())
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.name, m.value, m.value_type))
+            .collect();
         use MeasureValueType::*;
         let expected = [
             ("boolean_value", "true", Boolean),

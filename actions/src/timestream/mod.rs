@@ -36,7 +36,7 @@ pub use config::{DimensionConfig, TimestampConfig, TimestampUnit, TimestreamConf
 
 use crate::{
     Action, ActionContext, BuildError, DeliveryConfig, FiredMessage,
-    aws::attempt_error,
+    aws::{AwsAccess, attempt_error},
     delivery::{AttemptError, Delivered, Delivery, Rejected, Sink},
     registry::{ActionType, CheckContext},
     templates::{checked_field, field},
@@ -56,7 +56,7 @@ pub struct TimestreamAction;
 
 /// A checked timestream action: templates compiled, dimension names checked.
 pub struct CheckedTimestream {
-    connection: String,
+    access: AwsAccess,
     fields: Fields,
     delivery: DeliveryConfig,
 }
@@ -104,7 +104,7 @@ impl ActionType for TimestreamAction {
     type Checked = CheckedTimestream;
 
     fn check(cfg: TimestreamConfig, ctx: &CheckContext) -> Result<CheckedTimestream, BuildError> {
-        ctx.connections.require("aws", &cfg.connection)?;
+        cfg.access.check(ctx)?;
         let v = ctx.version;
         let database = checked_field("database_name", &cfg.database_name, v, check_name)?;
         let table = checked_field("table_name", &cfg.table_name, v, check_name)?;
@@ -139,7 +139,7 @@ impl ActionType for TimestreamAction {
         };
         cfg.delivery.check()?;
         Ok(CheckedTimestream {
-            connection: cfg.connection,
+            access: cfg.access,
             fields: Fields {
                 database,
                 table,
@@ -154,7 +154,7 @@ impl ActionType for TimestreamAction {
     fn bind(c: CheckedTimestream, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
         let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, Timestream::KIND, ctx)?;
         let sink = Timestream {
-            client: TimestreamClient::new(ctx.aws.get(&c.connection)?),
+            client: TimestreamClient::new(c.access.open(ctx)?),
             fields: c.fields,
         };
         Ok(Delivered::action(sink, delivery))

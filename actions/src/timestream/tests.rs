@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::{
     Action, ActionContext, FiredMessage,
     test_util::{
-        Moto, assert_failure, aws_json_server, build_action, build_error, endpoint_context,
-        fired, moto_context, table, targets,
+        Moto, assert_failure, aws_json_server, build_action, build_error, endpoint_context, fired,
+        moto_context, table, targets,
     },
 };
 
@@ -55,9 +55,8 @@ async fn each_attribute_is_a_record_with_the_dimensions_and_time() {
     let ts = action(&ctx, "table_name = \"readings\"");
     let output = br#"{"temp":21.5,"count":3,"ok":true,"label":"x","pos":{"a":[1,2]},"none":null}"#;
     ts.execute(&reading(output)).await.unwrap();
-    let at = |name, value, value_type| {
-        record(name, value, value_type, "1700000000000", "MILLISECONDS")
-    };
+    let at =
+        |name, value, value_type| record(name, value, value_type, "1700000000000", "MILLISECONDS");
     assert_eq!(
         moto.timestream_records("iot", "readings").await,
         vec![
@@ -94,7 +93,10 @@ async fn the_timestamp_template_sets_time_and_unit() {
     let e = ts.execute(&msg).await.unwrap_err();
     let message = "timestamp.value: \"soon\" is not a whole epoch number";
     assert_failure(&e, "TimestreamAction", "readings", message);
-    let e = ts.execute(&reading(b"[1,2]")).await.unwrap_err();
+    // A valid time, but an output that is not an object.
+    msg.original_payload = Bytes::from_static(br#"{"site":"north","ts":1700000123}"#);
+    msg.output = b"[1,2]".to_vec();
+    let e = ts.execute(&msg).await.unwrap_err();
     assert!(e.error_message.contains("not a JSON object"), "{e:?}");
     assert_eq!(metrics.get("retry:timestream"), 0);
 }
