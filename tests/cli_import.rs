@@ -7,22 +7,12 @@
 //! the actions crate what it supports, so the allowance disappears by itself as they merge;
 //! every other action is also checked in-process field by field, `role_arn` aside.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::rulewire;
 use rulewire::rulefile;
-
-fn rulewire(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rulewire"))
-        .args(args)
-        .output()
-        .expect("run rulewire");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn fixture(name: &str) -> String {
     format!(
