@@ -59,7 +59,7 @@ pub use http::HttpConfig;
 pub use kafka::{KafkaConfig, KafkaConnection, KafkaSettings};
 pub use kinesis::KinesisConfig;
 pub use metrics::{ActionMetrics, ActionMetricsFactory, NoopMetrics, status_class};
-pub use registry::{CheckContext, CheckedAction, action_types, check_action};
+pub use registry::{CheckContext, CheckedAction, action_types, check_action, unsupported_advice};
 pub use republish::RepublishConfig;
 pub use retry::{RetryOverride, RetryPolicy};
 pub use s3::{S3Config, S3Connection, S3Settings};

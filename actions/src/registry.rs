@@ -137,9 +137,18 @@ pub fn check_action(table: &toml::Table, ctx: &CheckContext) -> Result<CheckedAc
     (registration.check)(fields, ctx)
 }
 
+/// The advice for an AWS rule action rulewire does not have (`iot_analytics`, ...), as a
+/// rule naming it gets it; `None` for any other name. `rulewire import` reports the same.
+pub fn unsupported_advice(kind: &str) -> Option<&'static str> {
+    UNSUPPORTED
+        .iter()
+        .find(|(name, _)| *name == kind)
+        .map(|(_, advice)| *advice)
+}
+
 fn unknown_type(kind: &str) -> BuildError {
-    let message = match UNSUPPORTED.iter().find(|(name, _)| *name == kind) {
-        Some((_, advice)) => format!("`{kind}` is not supported by rulewire: {advice}"),
+    let message = match unsupported_advice(kind) {
+        Some(advice) => format!("`{kind}` is not supported by rulewire: {advice}"),
         None => format!(
             "unknown action type `{kind}` (rulewire has: {})",
             action_types().join(", ")
