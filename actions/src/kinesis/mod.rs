@@ -5,7 +5,8 @@
 //!   files only name one.
 //! - `config`: the rule-header table (`type = "kinesis"`, `stream_name`, `partition_key`,
 //!   `max_records`, `linger_ms`).
-//! - `batch`: per-stream queues, request grouping, per-record retries, ordering per key.
+//! - `batch`: the kinesis `RecordService` (records, limits, ordering per key); the queues,
+//!   request grouping and per-record retries are `crate::record_queue`'s.
 //! - `transport`: one PutRecords request over the SDK.
 //!
 //! Limits (AWS's): at most 500 records and 5 MiB per request, 1 MiB of data plus partition
@@ -27,8 +28,8 @@ pub use config::KinesisConfig;
 use crate::{
     Action, ActionContext, BuildError, DeliveryConfig,
     aws::LazyClient,
-    batching::{Enqueue, Queued},
     delivery::Delivery,
+    record_queue::{RecordQueue, RecordService},
     registry::{ActionType, CheckContext},
     templates,
 };
@@ -56,7 +57,7 @@ pub struct CheckedKinesis {
 }
 
 impl ActionType for KinesisAction {
-    const NAME: &'static str = batch::Inner::KIND;
+    const NAME: &'static str = batch::Kinesis::KIND;
     type Config = KinesisConfig;
     type Checked = CheckedKinesis;
 
@@ -97,7 +98,7 @@ pub(crate) fn bind_with(
     let conn = ctx.aws.get(&c.connection)?;
     let client = LazyClient::new(conn, aws_sdk_kinesis::Client::new);
     let transport: Arc<dyn transport::Transport> = Arc::new(transport::SdkTransport(client));
-    let inner = batch::Inner {
+    let kinesis = batch::Kinesis {
         transport: match wrap {
             Some(wrap) => wrap(transport),
             None => transport,
@@ -105,9 +106,7 @@ pub(crate) fn bind_with(
         stream: c.stream,
         partition_key: c.partition_key,
         max_records: c.max_records,
-        linger: c.linger,
-        delivery: Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, batch::Inner::KIND, ctx)?,
-        queues: Default::default(),
     };
-    Ok(Queued::action(inner))
+    let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, batch::Kinesis::KIND, ctx)?;
+    Ok(RecordQueue::action(kinesis, c.linger, delivery))
 }
