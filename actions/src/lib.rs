@@ -7,7 +7,7 @@
 //! - `delivery` + `retry`: the plumbing every action shares (bounded in-flight work, timeout,
 //!   retries with exponential backoff and full jitter, metrics, `ActionFailure`).
 //! - `batching`: the `Action` of sinks that group messages (s3 batched mode, kinesis).
-//! - `record_queue`: per-destination record queues for batch APIs (kinesis), per-record
+//! - `record_queue`: per-destination record queues for batch APIs (kinesis, sqs), per-record
 //!   retries, each message acked by its own records.
 //! - `error_payload`: AWS's error-action payload.
 //! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`.

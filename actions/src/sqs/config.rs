@@ -20,7 +20,8 @@ pub struct SqsConfig {
     /// FIFO queues only: the message group id template (not in AWS's action).
     #[serde(default)]
     pub message_group_id: Option<String>,
-    /// `timeout_ms` (per SendMessage, default 10000), `retry`, `max_in_flight`.
+    /// `timeout_ms` (per SendMessageBatch request, default 10000), `retry` (per message),
+    /// `max_in_flight`.
     #[serde(flatten)]
     pub delivery: DeliveryConfig,
 }
