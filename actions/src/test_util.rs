@@ -152,6 +152,15 @@ pub(crate) fn moto_context(moto: &Moto) -> (ActionContext, Arc<CountingMetrics>)
     (ctx, metrics)
 }
 
+/// A test context whose AWS connection `moto` no server answers (to check load errors).
+pub(crate) fn offline_aws_context() -> ActionContext {
+    let (mut ctx, _) = context(Arc::new(NoPublisher));
+    let settings: crate::AwsSettings =
+        toml::from_str("[connections.moto]\nregion = \"us-east-1\"").unwrap();
+    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
+    ctx
+}
+
 /// Runs every message through `action` concurrently (as the service does), in spawn order,
 /// and returns the outcomes in the same order.
 pub(crate) async fn run_all(

@@ -17,6 +17,8 @@ use std::{
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod moto_batch;
+
 use rdkafka::{
     ClientConfig, Offset, TopicPartitionList,
     consumer::{Consumer, StreamConsumer},
