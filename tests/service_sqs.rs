@@ -1,6 +1,6 @@
 //! The sqs action end to end: rule files -> rulewire (a subprocess) -> Mosquitto -> a moto
-//! server's SQS, read back with ReceiveMessage (`rulewire_actions::testing`). A missing
-//! `moto_server` FAILS these tests.
+//! server's SQS (SendMessageBatch), read back with ReceiveMessage
+//! (`rulewire_actions::testing`). A missing `moto_server` FAILS these tests.
 
 mod common;
 
@@ -46,6 +46,13 @@ async fn rule_files_to_sqs_and_to_the_error_action() {
         .map(|s| format!("{{\"seq\":{s},\"device\":\"m{}\"}}", s % 3))
         .collect();
     assert_eq!(bodies, expected);
+    let requests = rw
+        .metric("rulewire_action_request_records_count{action=\"sqs\",rule=\"to_queue\"}")
+        .await;
+    assert!(
+        (3.0..30.0).contains(&requests),
+        "30 messages in SendMessageBatch requests of up to 10, got {requests} requests"
+    );
 
     expect_error_payloads(&mut errors, 30, "to_missing", "SqsAction", &missing).await;
 }

@@ -7,6 +7,8 @@
 //! - `delivery` + `retry`: the plumbing every action shares (bounded in-flight work, timeout,
 //!   retries with exponential backoff and full jitter, metrics, `ActionFailure`).
 //! - `batching`: the `Action` of sinks that group messages (s3 batched mode, kinesis).
+//! - `record_queue`: per-destination record queues for batch APIs (kinesis, sqs, firehose,
+//!   cloudwatch_logs), per-record retries, each message acked by its own records.
 //! - `error_payload`: AWS's error-action payload.
 //! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`.
 //! - `connections`: the named connections of `rulewire.toml` (`[s3|kafka|aws.connections.*]`),
@@ -20,6 +22,7 @@
 
 pub mod aws;
 mod batching;
+pub mod cloudwatch_logs;
 mod connection_names;
 mod connections;
 mod context;
@@ -29,10 +32,12 @@ pub mod dynamodb_v2;
 mod env;
 mod error_payload;
 mod fired;
+pub mod firehose;
 pub mod http;
 pub mod kafka;
 pub mod kinesis;
 mod metrics;
+mod record_queue;
 mod registry;
 pub mod republish;
 pub mod retry;

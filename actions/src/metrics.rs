@@ -26,7 +26,8 @@ pub trait ActionMetrics: Send + Sync {
     /// One HTTP attempt that got no response: `"invalid_url"`, `"timeout"` or `"unknown_host"`
     /// (connection errors count as `"unknown_host"`, as AWS's `HttpUnknownHost`).
     fn http_error(&self, _reason: &'static str) {}
-    /// One request sent that carries `records` messages (batching actions: kinesis).
+    /// One request sent that carries `records` records (batching actions: kinesis, sqs,
+    /// firehose, cloudwatch_logs).
     fn batch(&self, _records: usize) {}
 }
 

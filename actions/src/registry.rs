@@ -16,8 +16,8 @@ use rulewire_engine::SqlVersion;
 use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
-    Action, ActionContext, BuildError, ConnectionNames, http, kafka, kinesis, republish, s3, sns,
-    sqs,
+    Action, ActionContext, BuildError, ConnectionNames, cloudwatch_logs, firehose, http, kafka,
+    kinesis, republish, s3, sns, sqs,
 };
 
 /// Every action type, in the order error messages list them.
@@ -32,6 +32,8 @@ const ACTION_TYPES: &[Registration] = &[
     Registration::of::<crate::dynamodb::DynamoDbAction>(),
     Registration::of::<crate::dynamodb_v2::DynamoDbV2Action>(),
     Registration::of::<crate::timestream::TimestreamAction>(),
+    Registration::of::<firehose::FirehoseAction>(),
+    Registration::of::<cloudwatch_logs::CloudwatchLogsAction>(),
 ];
 
 /// AWS rule actions rulewire does not have: AWS retired them, or they need a service that

@@ -160,6 +160,15 @@ pub(crate) fn moto_context(moto: &Moto) -> (ActionContext, Arc<CountingMetrics>)
     (ctx, metrics)
 }
 
+/// A test context whose AWS connection `moto` no server answers (to check load errors).
+pub(crate) fn offline_aws_context() -> ActionContext {
+    let (mut ctx, _) = context(Arc::new(NoPublisher));
+    let settings: crate::AwsSettings =
+        toml::from_str("[connections.moto]\nregion = \"us-east-1\"").unwrap();
+    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
+    ctx
+}
+
 /// Runs every message through `action` concurrently (as the service does), in spawn order,
 /// and returns the outcomes in the same order.
 pub(crate) async fn run_all(
@@ -257,5 +266,84 @@ pub(crate) fn build_error(text: &str) -> String {
     match build_action(&table(text), rulewire_engine::SqlVersion::default(), &ctx) {
         Ok(_) => panic!("expected an error for:\n{text}"),
         Err(e) => e.to_string(),
+    }
+}
+
+/// A real HTTP server that answers AWS JSON-protocol requests (awsJson 1.0/1.1: Firehose,
+/// CloudWatch Logs, SQS) with `answer(target, request body)`, where `target` is the
+/// operation from `X-Amz-Target` (`Firehose_20150804.PutRecordBatch`): throttling, partial
+/// failures and other answers moto never gives. `requests` holds (target, body) of each
+/// request received, in order.
+pub(crate) struct FakeAws {
+    pub addr: std::net::SocketAddr,
+    pub requests: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+/// An answer of `FakeAws`: (HTTP status, JSON body).
+pub(crate) type FakeAnswer = (u16, String);
+
+/// The body AWS JSON services send when they throttle a caller (HTTP 400).
+pub(crate) fn throttled() -> FakeAnswer {
+    (
+        400,
+        r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_owned(),
+    )
+}
+
+impl FakeAws {
+    pub(crate) async fn start(
+        answer: impl Fn(&str, &serde_json::Value) -> FakeAnswer + Send + Sync + 'static,
+    ) -> FakeAws {
+        use axum::{body::Bytes, http::HeaderMap, response::IntoResponse};
+        let requests: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
+        let seen = requests.clone();
+        let answer = Arc::new(answer);
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+            let target = headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let json: serde_json::Value =
+                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            let (status, body) = answer(&target, &json);
+            seen.lock().unwrap().push((target, json));
+            async move {
+                let status = axum::http::StatusCode::from_u16(status).unwrap();
+                (
+                    status,
+                    [("content-type", "application/x-amz-json-1.1")],
+                    body,
+                )
+                    .into_response()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeAws { addr, requests }
+    }
+
+    /// A test context (fast retries, counting metrics) whose AWS connection `moto` is this
+    /// server.
+    pub(crate) fn context(&self) -> (ActionContext, Arc<CountingMetrics>) {
+        let (mut ctx, metrics) = context(Arc::new(NoPublisher));
+        let settings: crate::AwsSettings = toml::from_str(&format!(
+            "[connections.moto]\nregion = \"us-east-1\"\nendpoint = \"http://{}\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"",
+            self.addr
+        ))
+        .unwrap();
+        ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
+        (ctx, metrics)
+    }
+
+    /// The requests received for operation `op` (the part of the target after the `.`).
+    pub(crate) fn bodies(&self, op: &str) -> Vec<serde_json::Value> {
+        let requests = self.requests.lock().unwrap();
+        requests
+            .iter()
+            .filter(|(t, _)| t.rsplit('.').next() == Some(op))
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 }

@@ -18,6 +18,8 @@ use std::{
 use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod moto_batch;
+
 use rdkafka::{
     ClientConfig, Offset, TopicPartitionList,
     consumer::{Consumer, StreamConsumer},

@@ -216,11 +216,22 @@ const RETRYABLE_CODES: &[&str] = &[
     "InternalFailure",
     "InternalError",
     "ServiceUnavailable",
+    // Firehose's per-record code for a record it could not take now.
+    "ServiceUnavailableException",
 ];
 
 /// Whether an AWS error code is throttling or a transient failure.
 pub(crate) fn is_retryable_code(code: &str) -> bool {
     RETRYABLE_CODES.contains(&code)
+}
+
+/// One record's failure inside a batch answer (PutRecords, PutRecordBatch, SendMessageBatch)
+/// as an attempt error: retryable when its code is throttling or transient.
+pub(crate) fn record_error(code: &str, message: &str) -> AttemptError {
+    AttemptError {
+        message: format!("{code}: {message}"),
+        retryable: is_retryable_code(code),
+    }
 }
 
 /// One failed SDK call as an action attempt: retryable for throttling and transient codes,

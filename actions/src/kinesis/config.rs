@@ -1,19 +1,18 @@
 //! `KinesisConfig`: the `type = "kinesis"` table of a rule header (AWS's Kinesis action:
-//! stream name and partition key; the connection replaces AWS's role ARN), plus how records
+//! stream name and partition key; `roleArn` as `role_arn`), plus how records
 //! are grouped into PutRecords requests.
 
 use serde::Deserialize;
 
-use crate::DeliveryConfig;
+use crate::{DeliveryConfig, aws::AwsAccess};
 
 /// Put the rule's output into a Kinesis data stream, one record per fired message.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KinesisConfig {
-    /// An `[aws.connections.<name>]` of `rulewire.toml`; default `"default"` (without that
-    /// table: the standard AWS SDK environment).
-    #[serde(default = "crate::connections::default_connection")]
-    pub connection: String,
+    /// `connection` (an `[aws.connections.<name>]`, default `"default"`) and `role_arn`.
+    #[serde(flatten)]
+    pub access: AwsAccess,
     /// Stream name template.
     pub stream_name: String,
     /// Partition key template (AWS: required; 1 to 256 characters once rendered).
@@ -43,7 +42,7 @@ mod tests {
             toml::from_str("stream_name = \"s-${topic(1)}\"\npartition_key = \"${clientid()}\"")
                 .unwrap();
         assert_eq!(
-            (k.connection.as_str(), k.max_records, k.linger_ms),
+            (k.access.connection.as_str(), k.max_records, k.linger_ms),
             ("default", 500, 0)
         );
         let k: super::KinesisConfig = toml::from_str(

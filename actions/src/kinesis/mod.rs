@@ -5,7 +5,8 @@
 //!   files only name one.
 //! - `config`: the rule-header table (`type = "kinesis"`, `stream_name`, `partition_key`,
 //!   `max_records`, `linger_ms`).
-//! - `batch`: per-stream queues, request grouping, per-record retries, ordering per key.
+//! - `batch`: the kinesis `RecordService` (records, limits, ordering per key); the queues,
+//!   request grouping and per-record retries are `crate::record_queue`'s.
 //! - `transport`: one PutRecords request over the SDK.
 //!
 //! Limits (AWS's): at most 500 records and 5 MiB per request, 1 MiB of data plus partition
@@ -26,9 +27,9 @@ pub use config::KinesisConfig;
 
 use crate::{
     Action, ActionContext, BuildError, DeliveryConfig,
-    aws::LazyClient,
-    batching::{Enqueue, Queued},
+    aws::{AwsAccess, LazyClient},
     delivery::Delivery,
+    record_queue::{RecordQueue, RecordService},
     registry::{ActionType, CheckContext},
     templates,
 };
@@ -47,7 +48,7 @@ pub struct KinesisAction;
 
 /// A checked kinesis action: templates compiled, limits valid, connection known.
 pub struct CheckedKinesis {
-    connection: String,
+    access: AwsAccess,
     stream: Template,
     partition_key: Template,
     max_records: usize,
@@ -56,12 +57,12 @@ pub struct CheckedKinesis {
 }
 
 impl ActionType for KinesisAction {
-    const NAME: &'static str = batch::Inner::KIND;
+    const NAME: &'static str = batch::Kinesis::KIND;
     type Config = KinesisConfig;
     type Checked = CheckedKinesis;
 
     fn check(cfg: KinesisConfig, ctx: &CheckContext) -> Result<CheckedKinesis, BuildError> {
-        ctx.connections.require("aws", &cfg.connection)?;
+        cfg.access.check(ctx)?;
         if !(1..=MAX_RECORDS_PER_REQUEST).contains(&cfg.max_records) {
             return Err(BuildError::invalid(
                 "max_records",
@@ -72,7 +73,7 @@ impl ActionType for KinesisAction {
         Ok(CheckedKinesis {
             stream: templates::field("stream_name", &cfg.stream_name, ctx.version)?,
             partition_key: templates::field("partition_key", &cfg.partition_key, ctx.version)?,
-            connection: cfg.connection,
+            access: cfg.access,
             max_records: cfg.max_records,
             linger: Duration::from_millis(cfg.linger_ms),
             delivery: cfg.delivery,
@@ -94,10 +95,10 @@ pub(crate) fn bind_with(
     ctx: &ActionContext,
     wrap: Option<&WrapTransport>,
 ) -> Result<Arc<dyn Action>, BuildError> {
-    let conn = ctx.aws.get(&c.connection)?;
+    let conn = c.access.open(ctx)?;
     let client = LazyClient::new(conn, aws_sdk_kinesis::Client::new);
     let transport: Arc<dyn transport::Transport> = Arc::new(transport::SdkTransport(client));
-    let inner = batch::Inner {
+    let kinesis = batch::Kinesis {
         transport: match wrap {
             Some(wrap) => wrap(transport),
             None => transport,
@@ -105,9 +106,7 @@ pub(crate) fn bind_with(
         stream: c.stream,
         partition_key: c.partition_key,
         max_records: c.max_records,
-        linger: c.linger,
-        delivery: Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, batch::Inner::KIND, ctx)?,
-        queues: Default::default(),
     };
-    Ok(Queued::action(inner))
+    let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, batch::Kinesis::KIND, ctx)?;
+    Ok(RecordQueue::action(kinesis, c.linger, delivery))
 }

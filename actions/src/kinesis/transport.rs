@@ -1,6 +1,7 @@
 //! How one PutRecords request is sent: `Transport`, implemented over aws-sdk-kinesis by
-//! `SdkTransport`. The queue logic in `batch` only sees per-record results, so tests can put
-//! a fault-injecting layer in front of a real server (moto never fails single records).
+//! `SdkTransport`. The kinesis `RecordService` (`batch`) only sees per-record results, so
+//! tests can put a fault-injecting layer in front of a real server (moto never fails single
+//! records).
 
 use aws_sdk_kinesis::{primitives::Blob, types::PutRecordsRequestEntry};
 use bytes::Bytes;

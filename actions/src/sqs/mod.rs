@@ -1,5 +1,9 @@
 //! The `sqs` action (AWS's `SqsAction`): send the rule's output to an Amazon SQS queue, one
-//! SendMessage per fired message, through an AWS connection (`crate::aws`).
+//! message per fired message, grouped into SendMessageBatch requests (up to 10 entries and
+//! 256 KiB) through `crate::record_queue`, over an AWS connection (`crate::aws`). Each fired
+//! message is acknowledged by its own entry's result: entries SQS reports in `Failed` are
+//! retried alone when the fault is SQS's (`SenderFault = false`, or a throttling code), and
+//! fail for good otherwise.
 //!
 //! As AWS: `queue_url` is fixed (no templates), `use_base64` base64-encodes the body. SQS
 //! bodies must be text: binary output without `use_base64` fails permanently to the error
@@ -14,9 +18,9 @@ mod config;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use aws_sdk_sqs::Client;
+use aws_sdk_sqs::{Client, types::SendMessageBatchRequestEntry};
 use base64::Engine;
 use rulewire_engine::Template;
 
@@ -24,8 +28,9 @@ pub use config::SqsConfig;
 
 use crate::{
     Action, ActionContext, BuildError, DeliveryConfig, FiredMessage,
-    aws::{LazyClient, attempt_error},
-    delivery::{AttemptError, Delivered, Delivery, Rejected, Sink},
+    aws::{AwsAccess, LazyClient, attempt_error, record_error},
+    delivery::{AttemptError, Delivery, Rejected},
+    record_queue::{Limits, RecordQueue, RecordResult, RecordService},
     registry::{ActionType, CheckContext},
     templates,
 };
@@ -34,13 +39,17 @@ use crate::{
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// SQS's largest message body: 256 KiB.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Most entries in one SendMessageBatch request.
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// Most bytes of bodies in one SendMessageBatch request: 256 KiB.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// The sqs action type.
 pub struct SqsAction;
 
 /// A checked sqs action: queue URL valid, group id template compiled.
 pub struct CheckedSqs {
-    connection: String,
+    access: AwsAccess,
     queue_url: String,
     use_base64: bool,
     message_group_id: Option<Template>,
@@ -53,7 +62,7 @@ impl ActionType for SqsAction {
     type Checked = CheckedSqs;
 
     fn check(cfg: SqsConfig, ctx: &CheckContext) -> Result<CheckedSqs, BuildError> {
-        ctx.connections.require("aws", &cfg.connection)?;
+        cfg.access.check(ctx)?;
         let url = &cfg.queue_url;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err(BuildError::invalid(
@@ -82,7 +91,7 @@ impl ActionType for SqsAction {
         };
         cfg.delivery.check()?;
         Ok(CheckedSqs {
-            connection: cfg.connection,
+            access: cfg.access,
             queue_url: cfg.queue_url,
             use_base64: cfg.use_base64,
             message_group_id,
@@ -93,12 +102,12 @@ impl ActionType for SqsAction {
     fn bind(c: CheckedSqs, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
         let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, Sqs::KIND, ctx)?;
         let sink = Sqs {
-            client: LazyClient::new(ctx.aws.get(&c.connection)?, Client::new),
+            client: LazyClient::new(c.access.open(ctx)?, Client::new),
             queue_url: c.queue_url,
             use_base64: c.use_base64,
             message_group_id: c.message_group_id,
         };
-        Ok(Delivered::action(sink, delivery))
+        Ok(RecordQueue::action(sink, Duration::ZERO, delivery))
     }
 }
 
@@ -109,20 +118,33 @@ struct Sqs {
     message_group_id: Option<Template>,
 }
 
-/// One message rendered for SendMessage.
-struct Request {
+/// One message rendered as a SendMessageBatch entry.
+struct Entry {
     body: String,
     /// FIFO queues: (group id, deduplication id).
     fifo: Option<(String, String)>,
 }
 
-impl Sink for Sqs {
-    type Request = Request;
+impl RecordService for Sqs {
     const KIND: &'static str = "sqs";
     const AWS_NAME: &'static str = "SqsAction";
-    const RETRY_ON_TIMEOUT: bool = true;
+    const REQUEST: &'static str = "SendMessageBatch";
+    /// One queue per action (`queue_url` takes no templates).
+    type Destination = ();
+    type Record = Entry;
 
-    fn prepare(&self, msg: &FiredMessage) -> Result<Request, Rejected> {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_records: MAX_BATCH_ENTRIES,
+            max_bytes: MAX_BATCH_BYTES,
+        }
+    }
+
+    fn size(&self, entry: &Entry) -> usize {
+        entry.body.len()
+    }
+
+    fn records(&self, msg: &FiredMessage) -> Result<((), Vec<Entry>), Rejected> {
         let rejected = |message: String| Rejected {
             resource: self.queue_url.clone(),
             message,
@@ -162,29 +184,61 @@ impl Sink for Sqs {
             }
             None => None,
         };
-        Ok(Request { body, fifo })
+        Ok(((), vec![Entry { body, fifo }]))
     }
 
-    fn resource<'a>(&'a self, _req: &'a Request) -> &'a str {
-        &self.queue_url
-    }
-
-    async fn send(&self, _msg: &FiredMessage, req: &Request) -> Result<(), AttemptError> {
+    /// Entry ids are the entries' positions in the request ("0".."9").
+    async fn send(&self, _: &(), entries: &[&Entry]) -> Result<Vec<RecordResult>, AttemptError> {
+        let request = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let (group, dedup) = match &e.fifo {
+                    Some((g, d)) => (Some(g.clone()), Some(d.clone())),
+                    None => (None, None),
+                };
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&e.body)
+                    .set_message_group_id(group)
+                    .set_message_deduplication_id(dedup)
+                    .build()
+                    .map_err(|e| AttemptError::permanent(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let client = self.client.get().await;
-        let (group, dedup) = match &req.fifo {
-            Some((g, d)) => (Some(g.clone()), Some(d.clone())),
-            None => (None, None),
-        };
-        client
-            .send_message()
+        let out = client
+            .send_message_batch()
             .queue_url(&self.queue_url)
-            .message_body(&req.body)
-            .set_message_group_id(group)
-            .set_message_deduplication_id(dedup)
+            .set_entries(Some(request))
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| attempt_error(&e))
+            .map_err(|e| attempt_error(&e))?;
+        let mut results: Vec<RecordResult> = vec![
+            Err(AttemptError::permanent(
+                "SendMessageBatch reported neither success nor failure for this entry"
+            ));
+            entries.len()
+        ];
+        let slot = |id: &str| id.parse::<usize>().ok().filter(|i| *i < entries.len());
+        for ok in out.successful() {
+            if let Some(i) = slot(ok.id()) {
+                results[i] = Ok(());
+            }
+        }
+        for failed in out.failed() {
+            if let Some(i) = slot(failed.id()) {
+                let mut error = record_error(failed.code(), failed.message().unwrap_or_default());
+                // SenderFault = false: SQS's side failed, the entry may go through later.
+                error.retryable |= !failed.sender_fault();
+                results[i] = Err(error);
+            }
+        }
+        Ok(results)
+    }
+
+    fn resource(&self, _: &()) -> String {
+        self.queue_url.clone()
     }
 }
 

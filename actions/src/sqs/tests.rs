@@ -1,5 +1,6 @@
 //! The sqs action against moto's SQS (bodies, base64, FIFO group and deduplication ids, a
-//! missing queue) and against a real HTTP server that throttles (retries, then the failure).
+//! missing queue, messages sharing SendMessageBatch requests) and against a real HTTP server
+//! that throttles (retries, then the failure) or fails single entries.
 
 use std::{
     collections::BTreeSet,
@@ -16,7 +17,9 @@ use rulewire_engine::SqlVersion;
 
 use crate::{
     Action, ActionContext, AwsSettings, Connections, FiredMessage,
-    test_util::{Moto, NoPublisher, build_action, context, fired, moto_context, run_all, table},
+    test_util::{
+        FakeAws, Moto, NoPublisher, build_action, context, fired, moto_context, run_all, table,
+    },
     testing::{create_queue, sqs_drain},
 };
 
@@ -74,6 +77,93 @@ async fn outputs_arrive_as_bodies_or_base64() {
     );
     assert!(e.error_message.contains("use_base64 = true"), "{e:?}");
     assert_eq!(metrics.get("retry:sqs"), 0);
+}
+
+#[tokio::test]
+async fn concurrent_messages_share_send_message_batch_requests() {
+    let moto = Moto::start().await;
+    let (ctx, metrics) = moto_context(&moto);
+    let client = client(&ctx).await;
+    let url = create_queue(&client, "grouped", false).await;
+    let sqs = action(&ctx, &format!("queue_url = \"{url}\""));
+    let results = run_all(&sqs, (0..25).map(numbered).collect()).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(sqs_drain(&client, &url).await.len(), 25);
+    assert_eq!(metrics.get("batch_records:sqs"), 25);
+    let requests = metrics.get("batch:sqs");
+    assert!(
+        (3..=5).contains(&requests),
+        "25 concurrent messages take 3 SendMessageBatch requests of at most 10 (a few more if \
+         the sender starts before all are queued), took {requests}"
+    );
+}
+
+/// SQS answers each entry of a SendMessageBatch: an entry that failed through SQS's fault
+/// (`SenderFault: false`) is sent again alone; one that failed through the sender's fault is
+/// not, and fails its message with SQS's code.
+#[tokio::test]
+async fn failed_entries_are_answered_one_by_one() {
+    let server = FakeAws::start(|_, body| {
+        let entries = body["Entries"].as_array().cloned().unwrap_or_default();
+        let (mut successful, mut failed) = (Vec::new(), Vec::new());
+        for e in &entries {
+            let id = e["Id"].clone();
+            match e["MessageBody"].as_str().unwrap_or_default() {
+                "{\"n\":1}" if entries.len() > 1 => failed.push(serde_json::json!({
+                    "Id": id, "SenderFault": false, "Code": "InternalError", "Message": "try again"
+                })),
+                "{\"n\":2}" => failed.push(serde_json::json!({
+                    "Id": id, "SenderFault": true, "Code": "InvalidParameterValue", "Message": "no"
+                })),
+                _ => successful.push(serde_json::json!({
+                    "Id": id, "MessageId": "m", "MD5OfMessageBody": "x"
+                })),
+            }
+        }
+        let out = serde_json::json!({"Successful": successful, "Failed": failed});
+        (200, out.to_string())
+    })
+    .await;
+    let (ctx, metrics) = server.context();
+    let url = format!("http://{}/123456789012/q", server.addr);
+    let sqs = action(&ctx, &format!("queue_url = \"{url}\""));
+    let results = run_all(&sqs, (0..3).map(numbered).collect()).await;
+    assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
+    let e = results[2].as_ref().unwrap_err();
+    assert_eq!(
+        (e.failed_action.as_str(), e.failed_resource.as_str()),
+        ("SqsAction", url.as_str())
+    );
+    assert!(
+        e.error_message.contains("InvalidParameterValue: no"),
+        "{e:?}"
+    );
+    let sent: Vec<Vec<String>> = server
+        .bodies("SendMessageBatch")
+        .iter()
+        .map(|b| {
+            let entries = b["Entries"].as_array().unwrap();
+            entries
+                .iter()
+                .map(|e| e["MessageBody"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            vec!["{\"n\":0}", "{\"n\":1}", "{\"n\":2}"],
+            vec!["{\"n\":1}"]
+        ]
+    );
+    assert_eq!(
+        (
+            metrics.get("retry:sqs"),
+            metrics.get("success:sqs"),
+            metrics.get("failure:sqs")
+        ),
+        (1, 2, 1)
+    );
 }
 
 /// FIFO queues (a rulewire extension): the group id is rendered per message, and a message

@@ -38,19 +38,6 @@ impl Moto {
         (got.bytes().await.unwrap(), ct)
     }
 
-    /// Every key in `bucket`, sorted (ListObjectsV2, one page is enough here).
-    pub(super) async fn keys(&self, bucket: &str) -> Vec<String> {
-        let (status, xml) = self.request("GET", &format!("{bucket}?list-type=2")).await;
-        assert_eq!(status, 200, "listing {bucket}: {xml}");
-        let mut keys: Vec<String> = xml
-            .split("<Key>")
-            .skip(1)
-            .map(|s| s.split("</Key>").next().unwrap().to_owned())
-            .collect();
-        keys.sort();
-        keys
-    }
-
     /// The `[s3]` settings of a connection named `moto` to this server (through the AWS
     /// connection `moto` of `aws_settings`).
     pub(super) fn settings(&self) -> S3Settings {
