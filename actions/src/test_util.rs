@@ -1,9 +1,13 @@
 //! Helpers shared by this crate's tests: a context with fast retries and counting metrics,
-//! a fired message; free ports and moto come from `testing`.
+//! a fired message, an AWS endpoint that fails every call (throttling); free ports and moto
+//! come from `testing`.
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -170,4 +174,50 @@ pub(crate) async fn run_all(
         out.push(t.await.unwrap());
     }
     out
+}
+
+/// A real HTTP server standing in for an AWS service that fails every call with one answer
+/// (a throttling error in the service's protocol), and a test context whose AWS connection
+/// `moto` points at it.
+pub(crate) struct FailingAws {
+    pub ctx: ActionContext,
+    pub metrics: Arc<CountingMetrics>,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    calls: Arc<AtomicUsize>,
+}
+
+impl FailingAws {
+    /// Answers every request with `status`, `content_type` and `body`.
+    pub(crate) async fn start(status: u16, content_type: &'static str, body: &'static str) -> Self {
+        use axum::{http::StatusCode, response::IntoResponse};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let status = StatusCode::from_u16(status).expect("an HTTP status");
+        let app = axum::Router::new().fallback(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { (status, [("content-type", content_type)], body).into_response() }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let (mut ctx, metrics) = context(Arc::new(NoPublisher));
+        let settings: crate::AwsSettings = toml::from_str(&format!(
+            "[connections.moto]\nregion = \"us-east-1\"\nendpoint = \"{endpoint}\"\n\
+             access_key_id = \"k\"\nsecret_access_key = \"s\""
+        ))
+        .unwrap();
+        ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
+        FailingAws {
+            ctx,
+            metrics,
+            endpoint,
+            calls,
+        }
+    }
+
+    /// How many requests the server has answered.
+    pub(crate) fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
 }
