@@ -8,7 +8,8 @@
 //!   retries with exponential backoff and full jitter, metrics, `ActionFailure`).
 //! - `batching`: the `Action` of sinks that group messages (s3 batched mode, kinesis).
 //! - `error_payload`: AWS's error-action payload.
-//! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`.
+//! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`, `sqs/`,
+//!   `sns/`; `cloudwatch/` holds `metric/` and `alarm/` and what the two share.
 //! - `connections`: the named connections of `rulewire.toml` (`[s3|kafka|aws.connections.*]`),
 //!   one registry type for all; `env`: `${env:NAME}` in them; `aws`: the AWS connection
 //!   block every AWS SDK action shares.
@@ -20,6 +21,7 @@
 
 pub mod aws;
 mod batching;
+pub mod cloudwatch;
 mod connection_names;
 mod connections;
 mod context;

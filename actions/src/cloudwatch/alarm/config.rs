@@ -1,0 +1,26 @@
+//! `CloudwatchAlarmConfig`: the `type = "cloudwatch_alarm"` table of a rule header (AWS's
+//! CloudwatchAlarmAction: `alarmName`, `stateReason`, `stateValue`; the connection replaces
+//! AWS's `roleArn`).
+
+use serde::Deserialize;
+
+use crate::DeliveryConfig;
+
+/// Set a CloudWatch alarm's state once per fired message. Every field but `connection` may be
+/// a substitution template, as on AWS.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudwatchAlarmConfig {
+    /// An `[aws.connections.<name>]` of `rulewire.toml`; default `"default"`.
+    #[serde(default = "crate::connections::default_connection")]
+    pub connection: String,
+    /// The alarm's name.
+    pub alarm_name: String,
+    /// Why the state changes (at most 1023 characters).
+    pub state_reason: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state_value: String,
+    /// `timeout_ms` (per SetAlarmState, default 10000), `retry`, `max_in_flight`.
+    #[serde(flatten)]
+    pub delivery: DeliveryConfig,
+}
