@@ -8,6 +8,7 @@
 //! - [`pipeline`]: micro-batches, evaluation, actions, error action, in-order acks;
 //! - [`embedded`]: the in-process rumqttd broker;
 //! - [`loadgen`]: `rulewire bench`, the load generator and end-to-end meter;
+//! - [`import`]: `rulewire import`, AWS rule definitions to rule files;
 //! - [`admin`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`, `/rules`;
 //! - [`reload`], [`service`], [`demo`], [`stop`]: wiring and lifecycle.
 
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod embedded;
+pub mod import;
 pub mod ingest;
 pub mod loadgen;
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! The `rulewire` command: `run` (the service), `eval` and `check` (offline tools, in
-//! `cli_eval.rs`). Everything else lives in the library (`src/lib.rs`).
+//! `cli_eval.rs`), `import` (AWS rule definitions, in `rulewire::import`), `bench`.
+//! Everything else lives in the library (`src/lib.rs`).
 
 mod cli_eval;
 
@@ -37,6 +38,9 @@ enum Command {
     Eval(cli_eval::EvalArgs),
     /// Check rule files (SQL, header, actions) without running them.
     Check(cli_eval::CheckArgs),
+    /// Convert AWS IoT rule definitions (get-topic-rule JSON, TopicRulePayload, CloudFormation
+    /// or SAM templates) into rule files.
+    Import(rulewire::import::ImportArgs),
     /// Load a running rulewire (or the broker alone) and meter rate, loss and latency.
     Bench(rulewire::loadgen::BenchArgs),
 }
@@ -75,6 +79,7 @@ fn main() -> std::process::ExitCode {
         Command::Check(args) => {
             load_config(&args.config).and_then(|config| cli_eval::check(args, &config))
         }
+        Command::Import(args) => rulewire::import::run(args),
         Command::Bench(args) => rulewire::loadgen::run(args),
     };
     match result {

@@ -1,18 +1,10 @@
 //! `rulewire eval` and `rulewire check` as users run them: the real binary, real files.
 
+mod common;
+
 use std::process::Command;
 
-fn rulewire(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rulewire"))
-        .args(args)
-        .output()
-        .expect("run rulewire");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::rulewire;
 
 #[test]
 fn eval_prints_the_payload_when_the_rule_fires() {

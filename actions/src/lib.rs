@@ -26,6 +26,8 @@ mod connection_names;
 mod connections;
 mod context;
 mod delivery;
+pub mod dynamodb;
+pub mod dynamodb_v2;
 mod env;
 mod error_payload;
 mod fired;
@@ -40,6 +42,7 @@ pub mod s3;
 pub mod sns;
 pub mod sqs;
 mod templates;
+pub mod timestream;
 
 use rulewire_engine::CompileError;
 
@@ -58,7 +61,7 @@ pub use http::HttpConfig;
 pub use kafka::{KafkaConfig, KafkaConnection, KafkaSettings};
 pub use kinesis::KinesisConfig;
 pub use metrics::{ActionMetrics, ActionMetricsFactory, NoopMetrics, status_class};
-pub use registry::{CheckContext, CheckedAction, action_types, check_action};
+pub use registry::{CheckContext, CheckedAction, action_types, check_action, unsupported_advice};
 pub use republish::RepublishConfig;
 pub use retry::{RetryOverride, RetryPolicy};
 pub use s3::{S3Config, S3Connection, S3Settings};

@@ -1,7 +1,8 @@
 //! Compiling an action's template fields at rule load, with errors naming the field.
 //!
-//! `field` compiles one string field; `Pairs` compiles a `[{key, value}]` list of templates
-//! (MQTT 5 user properties) and renders it against the ORIGINAL message.
+//! `field` compiles one string field (`checked_field` also checks a literal value at load);
+//! `Pairs` compiles a `[{key, value}]` list of templates (MQTT 5 user properties) and renders
+//! it against the ORIGINAL message.
 
 use rulewire_engine::{Message, SqlVersion, Template};
 use serde::Deserialize;
@@ -27,6 +28,22 @@ pub(crate) fn field(name: &str, text: &str, version: SqlVersion) -> Result<Templ
 /// Whether `text` contains a `${...}` substitution (so it can only be checked after rendering).
 pub(crate) fn is_templated(text: &str) -> bool {
     text.contains("${")
+}
+
+/// Compiles `text`, the value of field `name`, and when it has no substitution checks its
+/// literal value with `check` now (rule load); a templated value is checked by the action
+/// after rendering, usually with the same `check`.
+pub(crate) fn checked_field(
+    name: &str,
+    text: &str,
+    version: SqlVersion,
+    check: impl FnOnce(&str) -> Result<(), String>,
+) -> Result<Template, BuildError> {
+    let template = field(name, text, version)?;
+    if !is_templated(text) {
+        check(text).map_err(|message| BuildError::invalid(name, message))?;
+    }
+    Ok(template)
 }
 
 /// A compiled `[{key, value}]` list whose keys and values are both templates

@@ -1,13 +1,9 @@
 //! Helpers shared by this crate's tests: a context with fast retries and counting metrics,
-//! a fired message, an AWS endpoint that fails every call (throttling); free ports and moto
-//! come from `testing`.
+//! a fired message; free ports and moto come from `testing`.
 
 use std::{
     collections::BTreeMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -47,6 +43,14 @@ impl CountingMetrics {
     /// How often `key` (e.g. "success:http", "status:5xx") was reported.
     pub(crate) fn get(&self, key: &str) -> u64 {
         self.0.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+
+    /// (retries, failures) reported by actions of type `kind`.
+    pub(crate) fn retries_and_failures(&self, kind: &str) -> (u64, u64) {
+        (
+            self.get(&format!("retry:{kind}")),
+            self.get(&format!("failure:{kind}")),
+        )
     }
 }
 
@@ -176,48 +180,89 @@ pub(crate) async fn run_all(
     out
 }
 
-/// A real HTTP server standing in for an AWS service that fails every call with one answer
-/// (a throttling error in the service's protocol), and a test context whose AWS connection
-/// `moto` points at it.
-pub(crate) struct FailingAws {
-    pub ctx: ActionContext,
-    pub metrics: Arc<CountingMetrics>,
-    /// `http://127.0.0.1:<port>`.
-    pub endpoint: String,
-    calls: Arc<AtomicUsize>,
+/// The requests an `aws_json_server` received: (`X-Amz-Target`, body), in order.
+pub(crate) type AwsRequests = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A real HTTP server answering every request as an AWS JSON-protocol service does, with
+/// `status` and `body` (an error such as throttling, or a success), and recording what it
+/// received.
+pub(crate) async fn aws_json_server(
+    status: u16,
+    body: &'static str,
+) -> (std::net::SocketAddr, AwsRequests) {
+    aws_server(status, "application/x-amz-json-1.0", body).await
 }
 
-impl FailingAws {
-    /// Answers every request with `status`, `content_type` and `body`.
-    pub(crate) async fn start(status: u16, content_type: &'static str, body: &'static str) -> Self {
-        use axum::{http::StatusCode, response::IntoResponse};
-        let calls = Arc::new(AtomicUsize::new(0));
-        let counter = calls.clone();
-        let status = StatusCode::from_u16(status).expect("an HTTP status");
-        let app = axum::Router::new().fallback(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async move { (status, [("content-type", content_type)], body).into_response() }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let (mut ctx, metrics) = context(Arc::new(NoPublisher));
-        let settings: crate::AwsSettings = toml::from_str(&format!(
-            "[connections.moto]\nregion = \"us-east-1\"\nendpoint = \"{endpoint}\"\n\
-             access_key_id = \"k\"\nsecret_access_key = \"s\""
-        ))
-        .unwrap();
-        ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
-        FailingAws {
-            ctx,
-            metrics,
-            endpoint,
-            calls,
-        }
-    }
+/// A real HTTP server answering every request with `status`, `content_type` and `body` (AWS
+/// Query services answer errors as `text/xml`), and recording what it received.
+pub(crate) async fn aws_server(
+    status: u16,
+    content_type: &'static str,
+    body: &'static str,
+) -> (std::net::SocketAddr, AwsRequests) {
+    use axum::{http::HeaderMap, response::IntoResponse};
+    let requests = AwsRequests::default();
+    let seen = requests.clone();
+    let status = axum::http::StatusCode::from_u16(status).expect("an HTTP status");
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, request: String| {
+        let target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        seen.lock().unwrap().push((target, request));
+        async move { (status, [("content-type", content_type)], body).into_response() }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, requests)
+}
 
-    /// How many requests the server has answered.
-    pub(crate) fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
+/// The `X-Amz-Target`s of `requests`, in order.
+pub(crate) fn targets(requests: &AwsRequests) -> Vec<String> {
+    requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+/// A test context (fast retries, counting metrics) whose AWS connection `moto` points at
+/// `http://<addr>` (a test server standing in for an AWS service).
+pub(crate) fn endpoint_context(
+    addr: std::net::SocketAddr,
+) -> (ActionContext, Arc<CountingMetrics>) {
+    let (mut ctx, metrics) = context(Arc::new(NoPublisher));
+    let settings: crate::AwsSettings = toml::from_str(&format!(
+        "[connections.moto]\nregion = \"us-east-1\"\nendpoint = \"http://{addr}\"\n\
+         access_key_id = \"k\"\nsecret_access_key = \"s\""
+    ))
+    .unwrap();
+    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
+    (ctx, metrics)
+}
+
+/// Checks a failure: its `failedAction`, `failedResource`, and a part of its message.
+pub(crate) fn assert_failure(e: &ActionFailure, action: &str, resource: &str, part: &str) {
+    assert_eq!(
+        (e.failed_action.as_str(), e.failed_resource.as_str()),
+        (action, resource),
+        "{e:?}"
+    );
+    assert!(e.error_message.contains(part), "{e:?} lacks {part:?}");
+}
+
+/// The error of checking and binding the rule-header table `text` with an AWS connection
+/// `moto` (no server behind it), as a string.
+pub(crate) fn build_error(text: &str) -> String {
+    let (mut ctx, _) = context(Arc::new(NoPublisher));
+    let settings: crate::AwsSettings =
+        toml::from_str("[connections.moto]\nregion = \"us-east-1\"").unwrap();
+    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
+    match build_action(&table(text), rulewire_engine::SqlVersion::default(), &ctx) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.to_string(),
     }
 }

@@ -15,6 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use rdkafka::{
@@ -46,6 +47,8 @@ impl Moto {
         let port = free_port();
         let spawned = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // Each server records (`start_recording`) into its own file, not moto's shared one.
+            .env("MOTO_RECORDER_FILEPATH", recording_path(port))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
@@ -106,6 +109,39 @@ impl Moto {
             .unwrap_or(0);
         let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
         (status, body.to_owned())
+    }
+
+    /// Starts moto's request recorder: every later request is kept (method, URL, headers,
+    /// body) for `recorded`.
+    pub async fn start_recording(&self) {
+        let (status, body) = self
+            .request("POST", "moto-api/recorder/start-recording")
+            .await;
+        assert_eq!(status, 200, "starting moto's recorder: {body}");
+    }
+
+    /// The requests moto recorded since `start_recording`, oldest first, each `body` as
+    /// text (moto keeps binary bodies in base64).
+    pub async fn recorded(&self) -> Vec<serde_json::Value> {
+        let (status, lines) = self
+            .request("GET", "moto-api/recorder/download-recording")
+            .await;
+        assert_eq!(status, 200, "reading moto's recording: {lines}");
+        let decode = |mut request: serde_json::Value| {
+            if request["body_encoded"] == true {
+                let body = request["body"].as_str().unwrap_or_default();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .expect("a base64 body");
+                request["body"] = String::from_utf8_lossy(&bytes).into_owned().into();
+            }
+            request
+        };
+        lines
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| decode(serde_json::from_str(l).expect("a recorded request")))
+            .collect()
     }
 
     /// `http://127.0.0.1:<port>`, for an `endpoint` setting.
@@ -171,6 +207,55 @@ impl Moto {
         aws_sdk_kinesis::Client::new(conn.sdk_config().await)
     }
 
+    /// The SDK configuration of an AWS connection to this server (the action's own code).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let conns = crate::Connections::open(&self.aws_settings("moto")).expect("moto connection");
+        let conn = conns.get("moto").expect("configured");
+        conn.sdk_config().await.clone()
+    }
+
+    /// A DynamoDB client for this server.
+    pub async fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+    }
+
+    /// Every record written to Timestream table `database.table`, as moto keeps them
+    /// (WriteRecords' `Records` JSON: `Dimensions`, `MeasureName`, `MeasureValue`,
+    /// `MeasureValueType`, `Time`, `TimeUnit`), read from moto's `/moto-api/data.json`: moto's
+    /// own timestream-query does not read written records.
+    pub async fn timestream_records(&self, database: &str, table: &str) -> Vec<serde_json::Value> {
+        let (status, body) = self.request("GET", "moto-api/data.json").await;
+        assert_eq!(status, 200, "moto-api/data.json: {body}");
+        let data: serde_json::Value = serde_json::from_str(&body).expect("moto's data.json");
+        let tables = data["timestreamwrite"]["TimestreamTable"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let found = tables
+            .into_iter()
+            .find(|t| t["db_name"] == database && t["name"] == table)
+            .unwrap_or_else(|| panic!("no Timestream table {database}.{table} in moto"));
+        found["records"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Creates Timestream database `database` with table `table`.
+    pub async fn create_timestream_table(&self, database: &str, table: &str) {
+        let client = aws_sdk_timestreamwrite::Client::new(&self.sdk_config().await);
+        client
+            .create_database()
+            .database_name(database)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateDatabase {database}: {e:?}"));
+        client
+            .create_table()
+            .database_name(database)
+            .table_name(table)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateTable {database}.{table}: {e:?}"));
+    }
+
     /// Creates a bucket: `PUT /<bucket>`.
     pub async fn create_bucket(&self, bucket: &str) {
         let (status, body) = self.request("PUT", bucket).await;
@@ -182,7 +267,29 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(recording_path(self.port));
     }
+}
+
+fn recording_path(port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("rulewire-moto-{port}.jsonl"))
+}
+
+/// The access key id a recorded request (`Moto::recorded`) was signed with (SigV4's
+/// `Credential=<key>/...`).
+pub fn signing_key(request: &serde_json::Value) -> Option<String> {
+    let auth = request["headers"]["Authorization"].as_str()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    Some(credential.split('/').next()?.to_owned())
+}
+
+/// Whether moto recorded an STS AssumeRole of `role_arn`.
+pub fn assumed_role(recorded: &[serde_json::Value], role_arn: &str) -> bool {
+    let encoded = role_arn.replace(':', "%3A").replace('/', "%2F");
+    recorded.iter().any(|r| {
+        let body = r["body"].as_str().unwrap_or_default();
+        body.contains("Action=AssumeRole") && (body.contains(&encoded) || body.contains(role_arn))
+    })
 }
 
 /// Creates queue `name` (a FIFO queue when `fifo`) and returns its URL.
@@ -233,6 +340,77 @@ pub async fn sqs_drain(client: &aws_sdk_sqs::Client, url: &str) -> Vec<(String, 
                 .unwrap();
         }
     }
+}
+
+/// Creates DynamoDB table `name` with partition key `hash` and optional sort key `range`,
+/// each (attribute name, `S` or `N`).
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    hash: (&str, &str),
+    range: Option<(&str, &str)>,
+) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    let keys = [
+        Some((hash, KeyType::Hash)),
+        range.map(|r| (r, KeyType::Range)),
+    ];
+    for ((attr, kind), key_type) in keys.into_iter().flatten() {
+        let def = AttributeDefinition::builder()
+            .attribute_name(attr)
+            .attribute_type(ScalarAttributeType::from(kind))
+            .build()
+            .expect("attribute definition");
+        let key = KeySchemaElement::builder()
+            .attribute_name(attr)
+            .key_type(key_type)
+            .build()
+            .expect("key schema element");
+        req = req.attribute_definitions(def).key_schema(key);
+    }
+    req.send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateTable {name}: {e:?}"));
+}
+
+/// Every item of DynamoDB table `name` (one Scan; the tests' tables are small).
+pub async fn scan_items(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let got = client
+        .scan()
+        .table_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("Scan {name}: {e:?}"));
+    assert!(got.last_evaluated_key().is_none(), "one Scan page only");
+    got.items().to_vec()
+}
+
+/// An item (or map) as sorted `name=value` text, e.g. `device=S(m1) payload=M(seq=N(4))`,
+/// for comparing items in tests that do not depend on the SDK's types.
+pub fn item_text(
+    attrs: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> String {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut parts: Vec<String> = attrs
+        .iter()
+        .map(|(k, v)| match v {
+            AttributeValue::S(s) => format!("{k}=S({s})"),
+            AttributeValue::N(n) => format!("{k}=N({n})"),
+            AttributeValue::M(m) => format!("{k}=M({})", item_text(m)),
+            other => format!("{k}={other:?}"),
+        })
+        .collect();
+    parts.sort();
+    parts.join(" ")
 }
 
 /// Creates `stream` with `shards` shards.

@@ -1,5 +1,6 @@
 //! AWS connections: the `[aws.connections.<name>]` tables of `rulewire.toml`, shared by every
-//! action that calls an AWS API through the SDK (kinesis today).
+//! action that calls an AWS API through the SDK; `AwsAccess` (access.rs) is how an action names
+//! one, with an optional `role_arn` of its own.
 //!
 //! A table gives a region, an endpoint (`endpoint`, or its alias `endpoint_url`: moto,
 //! LocalStack, a VPC endpoint), optional static credentials (`${env:}` welcome), an optional
@@ -29,6 +30,11 @@ use crate::{
     connections::{ConnectionConfig, ConnectionSection},
     delivery::AttemptError,
 };
+
+mod access;
+
+pub use access::AwsAccess;
+pub(crate) use access::check_role_arn;
 
 /// `[aws]` of the service config.
 pub type AwsSettings = ConnectionSection<AwsConnectionConfig>;
@@ -104,6 +110,7 @@ impl ConnectionConfig for AwsConnectionConfig {
         }
         Ok(AwsConnection {
             cfg: self,
+            action_role: None,
             sdk: OnceCell::new(),
         })
     }
@@ -112,6 +119,8 @@ impl ConnectionConfig for AwsConnectionConfig {
 /// One open AWS connection: its settings and, once loaded, its SDK configuration.
 pub struct AwsConnection {
     cfg: AwsConnectionConfig,
+    /// An action's `role_arn`, assumed after everything `cfg` gives (see `AwsAccess`).
+    action_role: Option<String>,
     sdk: OnceCell<SdkConfig>,
 }
 
@@ -119,7 +128,24 @@ impl AwsConnection {
     /// The SDK configuration every client of this connection is built from (loaded on the
     /// first call: environment, profile files, AssumeRole).
     pub async fn sdk_config(&self) -> &SdkConfig {
-        self.sdk.get_or_init(|| load(&self.cfg)).await
+        self.sdk
+            .get_or_init(|| async {
+                let sdk = load(&self.cfg).await;
+                match &self.action_role {
+                    Some(role) => assume_role(sdk, role, None).await,
+                    None => sdk,
+                }
+            })
+            .await
+    }
+
+    /// The same connection, assuming `role_arn` with its credentials (an action's role).
+    pub(crate) fn assuming(&self, role_arn: &str) -> AwsConnection {
+        AwsConnection {
+            cfg: self.cfg.clone(),
+            action_role: Some(role_arn.to_owned()),
+            sdk: OnceCell::new(),
+        }
     }
 
     /// Whether the table set an endpoint (services that discover endpoints must not).
@@ -254,9 +280,16 @@ async fn load(cfg: &AwsConnectionConfig) -> SdkConfig {
     if cfg.role_arn.is_empty() {
         return sdk;
     }
-    let mut role = AssumeRoleProvider::builder(cfg.role_arn.clone()).session_name("rulewire");
-    if !cfg.external_id.is_empty() {
-        role = role.external_id(cfg.external_id.clone());
+    let external_id = Some(cfg.external_id.clone()).filter(|id| !id.is_empty());
+    assume_role(sdk, &cfg.role_arn, external_id).await
+}
+
+/// `sdk` with credentials from assuming `role_arn` (STS AssumeRole, refreshed before they
+/// expire) with `sdk`'s own.
+async fn assume_role(sdk: SdkConfig, role_arn: &str, external_id: Option<String>) -> SdkConfig {
+    let mut role = AssumeRoleProvider::builder(role_arn).session_name("rulewire");
+    if let Some(id) = external_id {
+        role = role.external_id(id);
     }
     let role = role.configure(&sdk).build().await;
     sdk.into_builder()

@@ -92,3 +92,31 @@ async fn role_arn_is_assumed_through_sts() {
         "temporary credentials carry a session token"
     );
 }
+
+/// An action's `role_arn` (`AwsTarget`) is assumed on top of the connection, after the
+/// connection's own role: STS (moto's) then says the caller is the action's role.
+#[tokio::test]
+async fn an_actions_role_is_assumed_after_the_connections() {
+    let moto = crate::testing::Moto::start().await;
+    let text = format!(
+        "[connections.role]\nregion = \"us-east-1\"\nendpoint = \"{}\"\naccess_key_id = \"AKIABASE\"\nsecret_access_key = \"base\"\nrole_arn = \"arn:aws:iam::123456789012:role/rulewire-service\"",
+        moto.endpoint()
+    );
+    let conns = Connections::open(&settings(&text)).unwrap();
+    let caller = |conn: Arc<AwsConnection>| async move {
+        let sts = aws_sdk_sts::Client::new(conn.sdk_config().await);
+        let me = sts.get_caller_identity().send().await.unwrap();
+        me.arn().unwrap().to_owned()
+    };
+    let connection = conns.get("role").unwrap();
+    let action = Arc::new(connection.assuming("arn:aws:iam::123456789012:role/iot-to-sqs"));
+    let (of_connection, of_action) = (caller(connection).await, caller(action).await);
+    assert!(
+        of_connection.contains(":assumed-role/rulewire-service/"),
+        "{of_connection}"
+    );
+    assert!(
+        of_action.contains(":assumed-role/iot-to-sqs/"),
+        "{of_action}"
+    );
+}

@@ -33,7 +33,7 @@ pub use metric::{CloudwatchMetricConfig, MetricAction};
 
 use crate::{
     Action, ActionContext, BuildError, DeliveryConfig,
-    aws::LazyClient,
+    aws::{AwsAccess, LazyClient},
     delivery::{Delivered, Delivery, Sink},
     registry::CheckContext,
 };
@@ -41,26 +41,27 @@ use crate::{
 /// Default per-attempt timeout of both actions: 10 s.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 
-/// A checked CloudWatch action (no client yet): the connection's name, the action's checked
+/// A checked CloudWatch action (no client yet): its connection and role, the action's checked
 /// fields `F`, its delivery settings.
 pub struct Checked<F> {
-    connection: String,
+    access: AwsAccess,
     fields: F,
     delivery: DeliveryConfig,
 }
 
 impl<F> Checked<F> {
-    /// Checks that the connection is configured and the delivery settings can work.
+    /// Checks that the connection is configured, the role looks like one, and the delivery
+    /// settings can work.
     fn new(
-        connection: String,
+        access: AwsAccess,
         delivery: DeliveryConfig,
         fields: F,
         ctx: &CheckContext,
     ) -> Result<Checked<F>, BuildError> {
-        ctx.connections.require("aws", &connection)?;
+        access.check(ctx)?;
         delivery.check()?;
         Ok(Checked {
-            connection,
+            access,
             fields,
             delivery,
         })
@@ -74,8 +75,8 @@ struct CloudWatch<F> {
     fields: F,
 }
 
-/// Binds a checked action: a client of its connection (built on first use), its delivery
-/// settings and metric series.
+/// Binds a checked action: a client of its connection, assuming its role if it has one (built
+/// on first use), its delivery settings and metric series.
 fn bind<F>(c: Checked<F>, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError>
 where
     CloudWatch<F>: Sink,
@@ -83,7 +84,7 @@ where
     let kind = <CloudWatch<F> as Sink>::KIND;
     let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, kind, ctx)?;
     let sink = CloudWatch {
-        client: LazyClient::new(ctx.aws.get(&c.connection)?, Client::new),
+        client: LazyClient::new(c.access.open(ctx)?, Client::new),
         fields: c.fields,
     };
     Ok(Delivered::action(sink, delivery))

@@ -11,6 +11,10 @@ pub struct S3Config {
     /// A `[s3.connections.<name>]` of `rulewire.toml`; default `"default"`.
     #[serde(default = "crate::connections::default_connection")]
     pub connection: String,
+    /// AWS's `roleArn`: for an `s3://` connection, a role assumed through STS with its AWS
+    /// connection's credentials (see `crate::aws::AwsAccess`).
+    #[serde(default)]
+    pub role_arn: Option<String>,
     /// Bucket name template (AWS allows templates here through its API).
     pub bucket: String,
     /// Object key template, rendered against the ORIGINAL message, e.g.

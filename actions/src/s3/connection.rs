@@ -132,6 +132,16 @@ impl S3Connection {
         }
     }
 
+    /// The same backend with its own client cache and credentials (for an action that
+    /// assumes its own role).
+    pub(crate) fn with_own_clients(&self) -> S3Connection {
+        S3Connection {
+            backend: self.backend.clone(),
+            buckets: Mutex::default(),
+            credentials: OnceLock::new(),
+        }
+    }
+
     /// The store for `bucket` (`aws`: the connection `aws_name` names); an error is
     /// permanent (configuration).
     pub(crate) fn bucket(

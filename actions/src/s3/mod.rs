@@ -49,6 +49,7 @@ pub struct S3Action;
 /// A checked s3 action: templates compiled, connection known, batch limits valid.
 pub struct CheckedS3 {
     connection: String,
+    role_arn: Option<String>,
     bucket: Template,
     content_type: Option<String>,
     mode: Mode,
@@ -69,6 +70,7 @@ impl ActionType for S3Action {
     fn check(cfg: S3Config, ctx: &CheckContext) -> Result<CheckedS3, BuildError> {
         let version = ctx.version;
         ctx.connections.require("s3", &cfg.connection)?;
+        crate::aws::check_role_arn(cfg.role_arn.as_deref())?;
         if cfg.bucket.is_empty() {
             return Err(BuildError::invalid("bucket", "must not be empty"));
         }
@@ -93,6 +95,7 @@ impl ActionType for S3Action {
         Ok(CheckedS3 {
             bucket: templates::field("bucket", &cfg.bucket, version)?,
             connection: cfg.connection,
+            role_arn: cfg.role_arn,
             content_type: cfg.content_type,
             mode,
             delivery: cfg.delivery,
@@ -101,8 +104,8 @@ impl ActionType for S3Action {
 
     fn bind(c: CheckedS3, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
         let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, KIND, ctx)?;
-        let connection = ctx.s3.get(&c.connection)?;
-        let aws = match connection.aws_name() {
+        let mut connection = ctx.s3.get(&c.connection)?;
+        let mut aws = match connection.aws_name() {
             Some(name) => Some(ctx.aws.get(name).map_err(|_| {
                 let message = format!(
                     "[s3.connections.{}] names aws = {name:?}, but there is no [aws.connections.{name}]",
@@ -112,6 +115,18 @@ impl ActionType for S3Action {
             })?),
             None => None,
         };
+        if let Some(role) = &c.role_arn {
+            let Some(base) = aws else {
+                let message = format!(
+                    "[s3.connections.{}] is not s3://; only S3 itself takes a role",
+                    c.connection
+                );
+                return Err(BuildError::invalid("role_arn", message));
+            };
+            // The role's own credentials, so its own clients: not shared with the connection.
+            aws = Some(Arc::new(base.assuming(role)));
+            connection = Arc::new(connection.with_own_clients());
+        }
         let target = Arc::new(Target {
             connection,
             aws,

@@ -1,17 +1,17 @@
 //! `SnsConfig`: the `type = "sns"` table of a rule header (AWS's SnsAction: `targetArn`,
-//! `messageFormat`; the connection replaces AWS's `roleArn`).
+//! `messageFormat`, `roleArn`).
 
 use serde::Deserialize;
 
-use crate::DeliveryConfig;
+use crate::{DeliveryConfig, aws::AwsAccess};
 
 /// Publish the rule's output to an SNS topic.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnsConfig {
-    /// An `[aws.connections.<name>]` of `rulewire.toml`; default `"default"`.
-    #[serde(default = "crate::connections::default_connection")]
-    pub connection: String,
+    /// `connection` (an `[aws.connections.<name>]`, default `"default"`) and `role_arn`.
+    #[serde(flatten)]
+    pub access: AwsAccess,
     /// The topic's ARN (AWS: no templates).
     pub target_arn: String,
     /// `"RAW"` (default) or `"JSON"` (AWS's `messageFormat`).

@@ -19,7 +19,7 @@ pub use config::{MessageFormat, SnsConfig};
 
 use crate::{
     Action, ActionContext, BuildError, DeliveryConfig, FiredMessage,
-    aws::{LazyClient, attempt_error},
+    aws::{AwsAccess, LazyClient, attempt_error},
     delivery::{AttemptError, Delivered, Delivery, Rejected, Sink},
     registry::{ActionType, CheckContext},
 };
@@ -34,7 +34,7 @@ pub struct SnsAction;
 
 /// A checked sns action: a standard topic's ARN and the message format.
 pub struct CheckedSns {
-    connection: String,
+    access: AwsAccess,
     target_arn: String,
     format: MessageFormat,
     delivery: DeliveryConfig,
@@ -46,7 +46,7 @@ impl ActionType for SnsAction {
     type Checked = CheckedSns;
 
     fn check(cfg: SnsConfig, ctx: &CheckContext) -> Result<CheckedSns, BuildError> {
-        ctx.connections.require("aws", &cfg.connection)?;
+        cfg.access.check(ctx)?;
         let arn = &cfg.target_arn;
         if !arn.starts_with("arn:") || arn.split(':').count() < 6 {
             return Err(BuildError::invalid(
@@ -62,7 +62,7 @@ impl ActionType for SnsAction {
         }
         cfg.delivery.check()?;
         Ok(CheckedSns {
-            connection: cfg.connection,
+            access: cfg.access,
             target_arn: cfg.target_arn,
             format: cfg.message_format,
             delivery: cfg.delivery,
@@ -72,7 +72,7 @@ impl ActionType for SnsAction {
     fn bind(c: CheckedSns, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
         let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, Sns::KIND, ctx)?;
         let sink = Sns {
-            client: LazyClient::new(ctx.aws.get(&c.connection)?, Client::new),
+            client: LazyClient::new(c.access.open(ctx)?, Client::new),
             target_arn: c.target_arn,
             format: c.format,
         };

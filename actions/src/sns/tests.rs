@@ -9,7 +9,7 @@ use rulewire_engine::SqlVersion;
 use crate::{
     Action, ActionContext,
     test_util::{Moto, NoPublisher, build_action, context, fired, moto_context, run_all, table},
-    testing::sqs_drain,
+    testing::{assumed_role, signing_key, sqs_drain},
 };
 
 fn action(ctx: &ActionContext, fields: &str) -> Arc<dyn Action> {
@@ -107,4 +107,36 @@ fn bad_tables_are_clear_errors() {
     assert!(e.contains("FIFO topics are not supported"), "{e}");
     let e = err("target_arn = \"arn:aws:sns:us-east-1:123456789012:t\"\nmessage_format = \"XML\"");
     assert!(e.contains("unknown variant `XML`"), "{e}");
+}
+
+/// `role_arn` (AWS's `roleArn`): Publish is signed with the role's credentials, assumed
+/// through STS (moto's, recorded) with the connection's.
+#[tokio::test]
+async fn an_actions_role_signs_its_publishes() {
+    let moto = Moto::start().await;
+    let (ctx, _) = moto_context(&moto);
+    let (arn, url) = moto.sns_topic_into_queue("alerts").await;
+    let role = "arn:aws:iam::123456789012:role/iot-to-sns";
+    let sns = action(
+        &ctx,
+        &format!("target_arn = \"{arn}\"\nrole_arn = \"{role}\""),
+    );
+    moto.start_recording().await;
+    sns.execute(&fired("alert_rule", "plant/p1/data", b"{\"n\":1}"))
+        .await
+        .unwrap();
+    let recorded = moto.recorded().await;
+    assert!(assumed_role(&recorded, role), "no AssumeRole of {role}");
+    let publish = recorded
+        .iter()
+        .find(|r| {
+            r["body"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Action=Publish")
+        })
+        .expect("the Publish request");
+    assert_ne!(signing_key(publish).unwrap(), "test", "the role's key");
+    let got = sqs_drain(&moto.sqs_client().await, &url).await;
+    assert_eq!(got.len(), 1);
 }

@@ -1,17 +1,22 @@
 //! The sqs action against moto's SQS (bodies, base64, FIFO group and deduplication ids, a
 //! missing queue) and against a real HTTP server that throttles (retries, then the failure).
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::{
+    collections::BTreeSet,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use aws_sdk_sqs::Client;
+use axum::{Router, http::StatusCode, response::IntoResponse, routing::post};
 use base64::Engine;
 use rulewire_engine::SqlVersion;
 
 use crate::{
     Action, ActionContext, AwsSettings, Connections, FiredMessage,
-    test_util::{
-        FailingAws, Moto, NoPublisher, build_action, context, fired, moto_context, run_all, table,
-    },
+    test_util::{Moto, NoPublisher, build_action, context, fired, moto_context, run_all, table},
     testing::{create_queue, sqs_drain},
 };
 
@@ -122,14 +127,44 @@ async fn a_missing_queue_fails_at_once_as_sqs_action() {
 /// SQS's JSON protocol does.
 #[tokio::test]
 async fn throttling_is_retried_then_fails() {
-    let body = r#"{"__type":"com.amazonaws.sqs#RequestThrottled","message":"slow down"}"#;
-    let server = FailingAws::start(400, "application/x-amz-json-1.0", body).await;
-    let url = format!("{}/123456789012/q", server.endpoint);
-    let throttled = action(&server.ctx, &format!("queue_url = \"{url}\""));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = Router::new().route(
+        "/",
+        post(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {
+                let body =
+                    r#"{"__type":"com.amazonaws.sqs#RequestThrottled","message":"slow down"}"#;
+                (
+                    StatusCode::BAD_REQUEST,
+                    [("content-type", "application/x-amz-json-1.0")],
+                    body,
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (mut ctx, metrics) = context(Arc::new(NoPublisher));
+    let settings: AwsSettings = toml::from_str(&format!(
+        "[connections.moto]\nregion = \"us-east-1\"\nendpoint = \"http://{addr}\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\""
+    ))
+    .unwrap();
+    ctx.aws = Arc::new(Connections::open(&settings).unwrap());
+    let throttled = action(
+        &ctx,
+        &format!("queue_url = \"http://{addr}/123456789012/q\""),
+    );
     let e = throttled.execute(&numbered(1)).await.unwrap_err();
     assert!(e.error_message.contains("slow down"), "{e:?}");
-    assert_eq!(server.calls(), 3, "3 attempts (the test context's policy)");
-    let metrics = &server.metrics;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "3 attempts (the test context's policy)"
+    );
     assert_eq!(
         (metrics.get("retry:sqs"), metrics.get("failure:sqs")),
         (2, 1)

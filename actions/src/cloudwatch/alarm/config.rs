@@ -1,19 +1,18 @@
 //! `CloudwatchAlarmConfig`: the `type = "cloudwatch_alarm"` table of a rule header (AWS's
-//! CloudwatchAlarmAction: `alarmName`, `stateReason`, `stateValue`; the connection replaces
-//! AWS's `roleArn`).
+//! CloudwatchAlarmAction: `alarmName`, `stateReason`, `stateValue`, `roleArn`).
 
 use serde::Deserialize;
 
-use crate::DeliveryConfig;
+use crate::{DeliveryConfig, aws::AwsAccess};
 
-/// Set a CloudWatch alarm's state once per fired message. Every field but `connection` may be
-/// a substitution template, as on AWS.
+/// Set a CloudWatch alarm's state once per fired message. Every field but `connection` and
+/// `role_arn` may be a substitution template, as on AWS.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudwatchAlarmConfig {
-    /// An `[aws.connections.<name>]` of `rulewire.toml`; default `"default"`.
-    #[serde(default = "crate::connections::default_connection")]
-    pub connection: String,
+    /// `connection` (an `[aws.connections.<name>]`, default `"default"`) and `role_arn`.
+    #[serde(flatten)]
+    pub access: AwsAccess,
     /// The alarm's name.
     pub alarm_name: String,
     /// Why the state changes (at most 1023 characters).

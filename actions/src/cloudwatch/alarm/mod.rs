@@ -62,7 +62,7 @@ impl ActionType for AlarmAction {
             reason: Field::check("state_reason", &cfg.state_reason, v, parse_reason)?,
             state: Field::check("state_value", &cfg.state_value, v, parse_state)?,
         };
-        Checked::new(cfg.connection, cfg.delivery, fields, ctx)
+        Checked::new(cfg.access, cfg.delivery, fields, ctx)
     }
 
     fn bind(c: Checked<Fields>, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {

@@ -1,19 +1,19 @@
 //! `CloudwatchMetricConfig`: the `type = "cloudwatch_metric"` table of a rule header (AWS's
 //! CloudwatchMetricAction: `metricNamespace`, `metricName`, `metricValue`, `metricUnit`,
-//! `metricTimestamp`; the connection replaces AWS's `roleArn`).
+//! `metricTimestamp`, `roleArn`).
 
 use serde::Deserialize;
 
-use crate::DeliveryConfig;
+use crate::{DeliveryConfig, aws::AwsAccess};
 
 /// Put one data point per fired message into a CloudWatch metric. Every field but
-/// `connection` may be a substitution template, as on AWS.
+/// `connection` and `role_arn` may be a substitution template, as on AWS.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudwatchMetricConfig {
-    /// An `[aws.connections.<name>]` of `rulewire.toml`; default `"default"`.
-    #[serde(default = "crate::connections::default_connection")]
-    pub connection: String,
+    /// `connection` (an `[aws.connections.<name>]`, default `"default"`) and `role_arn`.
+    #[serde(flatten)]
+    pub access: AwsAccess,
     /// The metric's namespace, e.g. `"Plant/Sensors"` (not `AWS/...`).
     pub metric_namespace: String,
     /// The metric's name.

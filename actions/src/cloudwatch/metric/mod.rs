@@ -87,7 +87,7 @@ impl ActionType for MetricAction {
             unit: Field::check("metric_unit", &cfg.metric_unit, v, parse_unit)?,
             timestamp,
         };
-        Checked::new(cfg.connection, cfg.delivery, fields, ctx)
+        Checked::new(cfg.access, cfg.delivery, fields, ctx)
     }
 
     fn bind(c: Checked<Fields>, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {

@@ -192,3 +192,54 @@ async fn the_file_backend_writes_files_under_bucket_directories() {
     assert_eq!(written, br#"{"t":1}"#);
     assert_eq!(metrics.get("success:s3"), 1);
 }
+
+/// `role_arn` (AWS's `roleArn`): the object is written with the role's credentials, assumed
+/// through STS with the connection's; on a connection that is not `s3://` it is refused.
+#[tokio::test]
+async fn an_actions_role_signs_its_writes() {
+    let moto = Moto::start().await;
+    moto.create_bucket("rw-role").await;
+    let (ctx, _) = s3_context(&moto.settings(), &moto.aws_settings("moto"));
+    let role = "arn:aws:iam::123456789012:role/iot-to-s3";
+    let s3 = action(
+        &ctx,
+        &format!(
+            "connection = \"moto\"\nrole_arn = \"{role}\"\nbucket = \"rw-role\"\nkey = \"k.json\""
+        ),
+    )
+    .unwrap();
+    moto.start_recording().await;
+    s3.execute(&message("sensors/room1/data", b"{}"))
+        .await
+        .unwrap();
+    let recorded = moto.recorded().await;
+    assert!(
+        crate::testing::assumed_role(&recorded, role),
+        "no AssumeRole of {role}"
+    );
+    let put = recorded
+        .iter()
+        .find(|r| r["method"] == "PUT" && r["url"].as_str().unwrap().ends_with("/rw-role/k.json"))
+        .expect("the PUT of the object");
+    let key = crate::testing::signing_key(put).unwrap();
+    assert_ne!(
+        key, "test",
+        "signed with the role's key, not the connection's"
+    );
+
+    let (ctx, _) = s3_context(
+        &settings("[connections.lake]\nurl = \"memory://\""),
+        &AwsSettings::default(),
+    );
+    let e = action(
+        &ctx,
+        &format!("connection = \"lake\"\nrole_arn = \"{role}\"\nbucket = \"b\"\nkey = \"k\""),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert_eq!(
+        e,
+        "field `role_arn`: [s3.connections.lake] is not s3://; only S3 itself takes a role"
+    );
+}
