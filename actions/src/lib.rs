@@ -10,7 +10,9 @@
 //! - `record_queue`: per-destination record queues for batch APIs (kinesis, sqs, firehose,
 //!   cloudwatch_logs), per-record retries, each message acked by its own records.
 //! - `error_payload`: AWS's error-action payload.
-//! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`.
+//! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`, `sqs/`, `sns/`,
+//!   `dynamodb/`, `dynamodb_v2/`, `timestream/`, `firehose/`, `cloudwatch_logs/`; `cloudwatch/`
+//!   holds `metric/` and `alarm/` and what the two share.
 //! - `connections`: the named connections of `rulewire.toml` (`[s3|kafka|aws.connections.*]`),
 //!   one registry type for all; `env`: `${env:NAME}` in them; `aws`: the AWS connection
 //!   block every AWS SDK action shares.
@@ -23,6 +25,7 @@
 pub mod aws;
 mod batching;
 pub mod cloudwatch_logs;
+pub mod cloudwatch;
 mod connection_names;
 mod connections;
 mod context;

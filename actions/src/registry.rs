@@ -34,6 +34,8 @@ const ACTION_TYPES: &[Registration] = &[
     Registration::of::<crate::timestream::TimestreamAction>(),
     Registration::of::<firehose::FirehoseAction>(),
     Registration::of::<cloudwatch_logs::CloudwatchLogsAction>(),
+    Registration::of::<crate::cloudwatch::MetricAction>(),
+    Registration::of::<crate::cloudwatch::AlarmAction>(),
 ];
 
 /// AWS rule actions rulewire does not have: AWS retired them, or they need a service that

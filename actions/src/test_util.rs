@@ -199,6 +199,16 @@ pub(crate) async fn aws_json_server(
     status: u16,
     body: &'static str,
 ) -> (std::net::SocketAddr, AwsRequests) {
+    aws_server(status, "application/x-amz-json-1.0", body).await
+}
+
+/// A real HTTP server answering every request with `status`, `content_type` and `body` (AWS
+/// Query services answer errors as `text/xml`), and recording what it received.
+pub(crate) async fn aws_server(
+    status: u16,
+    content_type: &'static str,
+    body: &'static str,
+) -> (std::net::SocketAddr, AwsRequests) {
     use axum::{http::HeaderMap, response::IntoResponse};
     let requests = AwsRequests::default();
     let seen = requests.clone();
@@ -210,10 +220,7 @@ pub(crate) async fn aws_json_server(
             .unwrap_or_default()
             .to_owned();
         seen.lock().unwrap().push((target, request));
-        async move {
-            let content_type = [("content-type", "application/x-amz-json-1.0")];
-            (status, content_type, body).into_response()
-        }
+        async move { (status, [("content-type", content_type)], body).into_response() }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
