@@ -8,8 +8,10 @@
 //!   retries with exponential backoff and full jitter, metrics, `ActionFailure`).
 //! - `batching`: the `Action` of sinks that group messages (s3 batched mode, kinesis).
 //! - `error_payload`: AWS's error-action payload.
-//! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`.
-//! - `connections`: the named connections of `rulewire.toml` (`[s3|kafka|aws.connections.*]`),
+//! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`, `sqs/`,
+//!   `sns/`, `lambda/`, `step_functions/`, `opensearch/`.
+//! - `connections`: the named connections of `rulewire.toml`
+//!   (`[s3|kafka|aws|opensearch.connections.*]`),
 //!   one registry type for all; `env`: `${env:NAME}` in them; `aws`: the AWS connection
 //!   block every AWS SDK action shares.
 //!
@@ -30,13 +32,16 @@ mod fired;
 pub mod http;
 pub mod kafka;
 pub mod kinesis;
+pub mod lambda;
 mod metrics;
+pub mod opensearch;
 mod registry;
 pub mod republish;
 pub mod retry;
 pub mod s3;
 pub mod sns;
 pub mod sqs;
+pub mod step_functions;
 mod templates;
 
 use rulewire_engine::CompileError;
@@ -56,6 +61,7 @@ pub use http::HttpConfig;
 pub use kafka::{KafkaConfig, KafkaConnection, KafkaSettings};
 pub use kinesis::KinesisConfig;
 pub use metrics::{ActionMetrics, ActionMetricsFactory, NoopMetrics, status_class};
+pub use opensearch::{OpenSearchConnection, OpenSearchConnectionConfig, OpenSearchSettings};
 pub use registry::{CheckContext, CheckedAction, action_types, check_action};
 pub use republish::RepublishConfig;
 pub use retry::{RetryOverride, RetryPolicy};

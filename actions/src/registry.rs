@@ -16,8 +16,8 @@ use rulewire_engine::SqlVersion;
 use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
-    Action, ActionContext, BuildError, ConnectionNames, http, kafka, kinesis, republish, s3, sns,
-    sqs,
+    Action, ActionContext, BuildError, ConnectionNames, http, kafka, kinesis, lambda, opensearch,
+    republish, s3, sns, sqs, step_functions,
 };
 
 /// Every action type, in the order error messages list them.
@@ -29,6 +29,9 @@ const ACTION_TYPES: &[Registration] = &[
     Registration::of::<kinesis::KinesisAction>(),
     Registration::of::<sqs::SqsAction>(),
     Registration::of::<sns::SnsAction>(),
+    Registration::of::<lambda::LambdaAction>(),
+    Registration::of::<step_functions::StepFunctionsAction>(),
+    Registration::of::<opensearch::OpenSearchAction>(),
 ];
 
 /// AWS rule actions rulewire does not have: AWS retired them, or they need a service that
@@ -216,7 +219,7 @@ mod tests {
         let e = check("type = \"lamda\"").unwrap_err();
         assert_eq!(
             e,
-            "field `type`: unknown action type `lamda` (rulewire has: republish, http, s3, kafka, kinesis, sqs, sns)"
+            "field `type`: unknown action type `lamda` (rulewire has: republish, http, s3, kafka, kinesis, sqs, sns, lambda, step_functions, opensearch)"
         );
     }
 
