@@ -27,6 +27,8 @@ pub struct Config {
     pub kafka: rulewire_actions::KafkaSettings,
     /// `[aws.connections.<name>]`: named AWS connections for the AWS SDK actions (kinesis).
     pub aws: rulewire_actions::AwsSettings,
+    /// `[opensearch.connections.<name>]`: how the opensearch action authenticates.
+    pub opensearch: rulewire_actions::OpenSearchSettings,
 }
 
 /// MQTT protocol version spoken to the broker.

@@ -259,8 +259,12 @@ fn imported_rules_pass_check_with_the_imported_connections() {
     // 2. In-process: every action whose type exists here, `role_arn` aside, checks against
     // the imported connections (so the kafka action's `connection` must exist).
     let config = rulewire::config::Config::load(&config_path, true).unwrap();
-    let names =
-        rulewire_actions::ConnectionNames::from_settings(&config.s3, &config.kafka, &config.aws);
+    let names = rulewire_actions::ConnectionNames::from_settings(
+        &config.s3,
+        &config.kafka,
+        &config.aws,
+        &config.opensearch,
+    );
     let mut checked = Vec::new();
     for path in rulefile::rule_paths(&rules).unwrap() {
         let rf = rulefile::load_file(&path).unwrap();

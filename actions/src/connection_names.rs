@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{AwsSettings, BuildError, KafkaSettings, S3Settings};
+use crate::{AwsSettings, BuildError, KafkaSettings, OpenSearchSettings, S3Settings};
 
 /// The configured connection names by section.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,16 +15,19 @@ pub struct ConnectionNames {
 
 impl ConnectionNames {
     /// The names the connection sections of `rulewire.toml` define, with the implicit
-    /// `default`s (s3: a local directory; aws: the standard AWS SDK environment).
+    /// `default`s (s3: a local directory; aws: the standard AWS SDK environment; opensearch:
+    /// SigV4 for AWS hosts with the AWS `default`).
     pub fn from_settings(
         s3: &S3Settings,
         kafka: &KafkaSettings,
         aws: &AwsSettings,
+        opensearch: &OpenSearchSettings,
     ) -> ConnectionNames {
         ConnectionNames::default()
             .with("s3", s3.names())
             .with("kafka", kafka.names())
             .with("aws", aws.names())
+            .with("opensearch", opensearch.names())
     }
 
     /// These names plus `names` in `section`.
@@ -69,8 +72,12 @@ mod tests {
     fn names_come_from_the_sections_and_s3_always_has_default() {
         let kafka: KafkaSettings =
             toml::from_str("[connections.events]\nbootstrap_servers = \"k:9092\"").unwrap();
-        let names =
-            ConnectionNames::from_settings(&S3Settings::default(), &kafka, &Default::default());
+        let names = ConnectionNames::from_settings(
+            &S3Settings::default(),
+            &kafka,
+            &Default::default(),
+            &Default::default(),
+        );
         assert_eq!(names.require("kafka", "events"), Ok(()));
         assert_eq!(names.require("s3", "default"), Ok(()));
         let e = names.require("kafka", "other").unwrap_err().to_string();

@@ -2,14 +2,14 @@
 //!
 //! The MQTT connection (behind `MqttPublisher`, which the service implements over rumqttc),
 //! one shared `reqwest::Client`, the default retry policy and in-flight bound, the metrics
-//! hooks, and the named S3, Kafka and AWS connections. Cheap to clone; the error action may get a clone
+//! hooks, and the named S3, Kafka, AWS and OpenSearch connections. Cheap to clone; the error action may get a clone
 //! with other metrics.
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use crate::{
     ActionMetricsFactory, AwsConnection, ConnectionNames, Connections, KafkaConnection,
-    NoopMetrics, RetryPolicy, S3Connection,
+    NoopMetrics, OpenSearchConnection, RetryPolicy, S3Connection,
 };
 
 /// A boxed, `Send` future (what the object-safe traits of this crate return).
@@ -63,6 +63,8 @@ pub struct ActionContext {
     pub kafka: Arc<Connections<KafkaConnection>>,
     /// Named AWS connections (`[aws.connections.*]`), shared by the AWS SDK actions.
     pub aws: Arc<Connections<AwsConnection>>,
+    /// Named OpenSearch connections (`[opensearch.connections.*]`): how requests authenticate.
+    pub opensearch: Arc<Connections<OpenSearchConnection>>,
 }
 
 /// Default `ActionContext::max_in_flight`.
@@ -81,6 +83,7 @@ impl ActionContext {
             s3: Arc::new(Connections::none("s3")),
             kafka: Arc::new(Connections::none("kafka")),
             aws: Arc::new(Connections::none("aws")),
+            opensearch: Arc::new(Connections::none("opensearch")),
         }
     }
 
@@ -90,6 +93,7 @@ impl ActionContext {
             .with("s3", self.s3.names())
             .with("kafka", self.kafka.names())
             .with("aws", self.aws.names())
+            .with("opensearch", self.opensearch.names())
     }
 
     /// The same context binding other metrics (one rule's, or its error action's).

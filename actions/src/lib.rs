@@ -11,9 +11,11 @@
 //!   cloudwatch_logs), per-record retries, each message acked by its own records.
 //! - `error_payload`: AWS's error-action payload.
 //! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`, `sqs/`, `sns/`,
-//!   `dynamodb/`, `dynamodb_v2/`, `timestream/`, `firehose/`, `cloudwatch_logs/`; `cloudwatch/`
-//!   holds `metric/` and `alarm/` and what the two share.
-//! - `connections`: the named connections of `rulewire.toml` (`[s3|kafka|aws.connections.*]`),
+//!   `dynamodb/`, `dynamodb_v2/`, `timestream/`, `firehose/`, `cloudwatch_logs/`, `lambda/`,
+//!   `step_functions/`, `opensearch/`; `cloudwatch/` holds `metric/` and `alarm/` and what the
+//!   two share.
+//! - `connections`: the named connections of `rulewire.toml`
+//!   (`[s3|kafka|aws|opensearch.connections.*]`),
 //!   one registry type for all; `env`: `${env:NAME}` in them; `aws`: the AWS connection
 //!   block every AWS SDK action shares.
 //!
@@ -24,8 +26,8 @@
 
 pub mod aws;
 mod batching;
-pub mod cloudwatch_logs;
 pub mod cloudwatch;
+pub mod cloudwatch_logs;
 mod connection_names;
 mod connections;
 mod context;
@@ -39,7 +41,9 @@ pub mod firehose;
 pub mod http;
 pub mod kafka;
 pub mod kinesis;
+pub mod lambda;
 mod metrics;
+pub mod opensearch;
 mod record_queue;
 mod registry;
 pub mod republish;
@@ -47,6 +51,7 @@ pub mod retry;
 pub mod s3;
 pub mod sns;
 pub mod sqs;
+pub mod step_functions;
 mod templates;
 pub mod timestream;
 
@@ -67,6 +72,7 @@ pub use http::HttpConfig;
 pub use kafka::{KafkaConfig, KafkaConnection, KafkaSettings};
 pub use kinesis::KinesisConfig;
 pub use metrics::{ActionMetrics, ActionMetricsFactory, NoopMetrics, status_class};
+pub use opensearch::{OpenSearchConnection, OpenSearchConnectionConfig, OpenSearchSettings};
 pub use registry::{CheckContext, CheckedAction, action_types, check_action, unsupported_advice};
 pub use republish::RepublishConfig;
 pub use retry::{RetryOverride, RetryPolicy};

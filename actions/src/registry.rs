@@ -17,7 +17,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
     Action, ActionContext, BuildError, ConnectionNames, cloudwatch_logs, firehose, http, kafka,
-    kinesis, republish, s3, sns, sqs,
+    kinesis, lambda, opensearch, republish, s3, sns, sqs, step_functions,
 };
 
 /// Every action type, in the order error messages list them.
@@ -36,6 +36,9 @@ const ACTION_TYPES: &[Registration] = &[
     Registration::of::<cloudwatch_logs::CloudwatchLogsAction>(),
     Registration::of::<crate::cloudwatch::MetricAction>(),
     Registration::of::<crate::cloudwatch::AlarmAction>(),
+    Registration::of::<lambda::LambdaAction>(),
+    Registration::of::<step_functions::StepFunctionsAction>(),
+    Registration::of::<opensearch::OpenSearchAction>(),
 ];
 
 /// AWS rule actions rulewire does not have: AWS retired them, or they need a service that

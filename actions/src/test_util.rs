@@ -1,5 +1,6 @@
 //! Helpers shared by this crate's tests: a context with fast retries and counting metrics,
-//! a fired message; free ports and moto come from `testing`.
+//! a fired message; free ports, moto and `Recorder` (a real HTTP server standing in for a
+//! service) come from `testing`.
 
 use std::{
     collections::BTreeMap,
@@ -117,6 +118,12 @@ pub(crate) fn build_action(
     crate::check_action(table, &check)?.bind(ctx)
 }
 
+/// Checks and binds the rule-header table `text` against `ctx`: `Err` is the error message.
+pub(crate) fn try_build(ctx: &ActionContext, text: &str) -> Result<(), String> {
+    let built = build_action(&table(text), rulewire_engine::SqlVersion::default(), ctx);
+    built.map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// A rule-header table from TOML text.
 pub(crate) fn table(text: &str) -> toml::Table {
     toml::from_str(text).unwrap_or_else(|e| panic!("bad test table: {e}\n{text}"))
@@ -151,7 +158,7 @@ pub(crate) fn fired(rule: &str, topic: &str, output: &[u8]) -> FiredMessage {
     }
 }
 
-pub(crate) use crate::testing::{Moto, free_port};
+pub(crate) use crate::testing::{Moto, Recorded, Recorder, Reply, free_port, percent_decode};
 
 /// A test context (fast retries, counting metrics) whose AWS connection `moto` is `moto`.
 pub(crate) fn moto_context(moto: &Moto) -> (ActionContext, Arc<CountingMetrics>) {
@@ -167,6 +174,19 @@ pub(crate) fn offline_aws_context() -> ActionContext {
         toml::from_str("[connections.moto]\nregion = \"us-east-1\"").unwrap();
     ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
     ctx
+}
+
+/// A test context whose AWS connection `moto` goes to `endpoint` (a test server standing in
+/// for an AWS service), region us-east-1, keys `test`/`test`.
+pub(crate) fn endpoint_url_context(endpoint: &str) -> (ActionContext, Arc<CountingMetrics>) {
+    let (mut ctx, metrics) = context(Arc::new(NoPublisher));
+    let settings: crate::AwsSettings = toml::from_str(&format!(
+        "[connections.moto]\nregion = \"us-east-1\"\nendpoint = \"{endpoint}\"\n\
+         access_key_id = \"test\"\nsecret_access_key = \"test\""
+    ))
+    .unwrap();
+    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
+    (ctx, metrics)
 }
 
 /// Runs every message through `action` concurrently (as the service does), in spawn order,

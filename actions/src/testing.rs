@@ -1,7 +1,8 @@
 //! Test servers shared by this crate's tests and the service's (feature `test-servers`), each
-//! on a free loopback port and killed on drop: a moto server (S3, Kinesis) and a tansu broker
-//! (Kafka-compatible; in-memory storage, or S3 storage in a moto bucket so that it keeps its
-//! data across a restart), plus a reader for Kafka topics built on rdkafka's own consumer.
+//! on a free loopback port and killed on drop: a moto server (S3 and the AWS SDK actions'
+//! services), `Recorder` (an HTTP server standing in for a service: it records each request
+//! and answers as scripted) and a tansu broker (Kafka-compatible; in-memory storage, or S3
+//! storage in a moto bucket so that it keeps its data across a restart), plus a reader for Kafka topics built on rdkafka's own consumer.
 //! A missing `moto_server` or tansu binary FAILS the test with how to install it.
 //!
 //! The tansu binary comes from `RULEWIRE_TANSU`, else `${RULEWIRE_CACHE_DIR:-~/.cache/rulewire}
@@ -12,6 +13,7 @@ use std::{
     net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -90,12 +92,19 @@ impl Moto {
     /// One unsigned HTTP/1.0 request (`path` without the leading `/`): (status, body);
     /// status 0 when the server can't be reached.
     pub async fn request(&self, method: &str, path: &str) -> (u16, String) {
+        self.request_with_body(method, path, "").await
+    }
+
+    /// `request` with a JSON body.
+    pub async fn request_with_body(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         let Ok(mut conn) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
             return (0, String::new());
         };
         let head = format!(
-            "{method} /{path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\r\n",
-            self.port
+            "{method} /{path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.port,
+            body.len()
         );
         let mut response = Vec::new();
         if conn.write_all(head.as_bytes()).await.is_err()
@@ -146,6 +155,20 @@ impl Moto {
             .collect()
     }
 
+    /// Makes moto accept Lambda Invoke without Docker: it answers 202 (or the payload, for a
+    /// synchronous call) for any function, without running code or recording the call. Without
+    /// this, moto needs Docker to run a function, but still answers 404 for a missing one.
+    pub async fn lambda_without_docker(&self) {
+        let config = r#"{"lambda": {"use_docker": false}}"#;
+        let (status, body) = self
+            .request_with_body("POST", "moto-api/config", config)
+            .await;
+        assert!(
+            (200..300).contains(&status),
+            "moto-api/config: {status} {body}"
+        );
+    }
+
     /// `http://127.0.0.1:<port>`, for an `endpoint` setting.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -170,19 +193,69 @@ impl Moto {
         file.aws
     }
 
-    /// An SQS client for this server (through the action's own connection code).
-    pub async fn sqs_client(&self) -> aws_sdk_sqs::Client {
+    /// The SDK configuration of a connection to this server (the action's own connection code).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         let conns = crate::Connections::open(&self.aws_settings("moto")).expect("moto connection");
         let conn = conns.get("moto").expect("configured");
-        aws_sdk_sqs::Client::new(conn.sdk_config().await)
+        conn.sdk_config().await.clone()
+    }
+
+    /// An SQS client for this server (through the action's own connection code).
+    pub async fn sqs_client(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk_config().await)
+    }
+
+    /// A Step Functions client for this server.
+    pub async fn sfn_client(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates a state machine `name` (one Pass state) and returns its ARN.
+    pub async fn create_state_machine(&self, name: &str) -> String {
+        let definition = r#"{"StartAt":"Keep","States":{"Keep":{"Type":"Pass","End":true}}}"#;
+        let created = self
+            .sfn_client()
+            .await
+            .create_state_machine()
+            .name(name)
+            .definition(definition)
+            .role_arn("arn:aws:iam::123456789012:role/rulewire-sfn")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateStateMachine {name}: {e:?}"));
+        created.state_machine_arn().to_owned()
+    }
+
+    /// Every execution of state machine `arn` as (name, input), sorted by name: ListExecutions,
+    /// then DescribeExecution for each input.
+    pub async fn executions(&self, arn: &str) -> Vec<(String, String)> {
+        let sfn = self.sfn_client().await;
+        let listed = sfn
+            .list_executions()
+            .state_machine_arn(arn)
+            .max_results(1000)
+            .send()
+            .await
+            .expect("ListExecutions");
+        let mut out = Vec::new();
+        for e in listed.executions() {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(e.execution_arn())
+                .send()
+                .await
+                .expect("DescribeExecution");
+            let input = described.input().unwrap_or_default().to_owned();
+            out.push((e.name().to_owned(), input));
+        }
+        out.sort();
+        out
     }
 
     /// An SNS topic `name` with an SQS queue `<name>-q` subscribed to it (raw delivery):
     /// (topic ARN, queue URL). Read what the topic delivers with `sqs_drain`.
     pub async fn sns_topic_into_queue(&self, name: &str) -> (String, String) {
-        let conns = crate::Connections::open(&self.aws_settings("moto")).expect("moto connection");
-        let conn = conns.get("moto").expect("configured");
-        let sns = aws_sdk_sns::Client::new(conn.sdk_config().await);
+        let sns = aws_sdk_sns::Client::new(&self.sdk_config().await);
         let topic = sns
             .create_topic()
             .name(name)
@@ -204,16 +277,7 @@ impl Moto {
 
     /// A Kinesis client for this server (through the action's own connection code).
     pub async fn kinesis_client(&self) -> aws_sdk_kinesis::Client {
-        let conns = crate::Connections::open(&self.aws_settings("moto")).expect("moto connection");
-        let conn = conns.get("moto").expect("configured");
-        aws_sdk_kinesis::Client::new(conn.sdk_config().await)
-    }
-
-    /// The SDK configuration of an AWS connection to this server (the action's own code).
-    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        let conns = crate::Connections::open(&self.aws_settings("moto")).expect("moto connection");
-        let conn = conns.get("moto").expect("configured");
-        conn.sdk_config().await.clone()
+        aws_sdk_kinesis::Client::new(&self.sdk_config().await)
     }
 
     /// A DynamoDB client for this server.
@@ -292,6 +356,108 @@ pub fn assumed_role(recorded: &[serde_json::Value], role_arn: &str) -> bool {
         let body = r["body"].as_str().unwrap_or_default();
         body.contains("Action=AssumeRole") && (body.contains(&encoded) || body.contains(role_arn))
     })
+}
+
+/// One request a [`Recorder`] received: method, path and query as sent (percent-encoded),
+/// headers, body.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    /// Header `name` as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// What a [`Recorder`] answers: status, headers, body.
+pub type Reply = (u16, Vec<(&'static str, String)>, String);
+
+/// A real HTTP server on a free loopback port standing in for a service: it records every
+/// request and answers each with `reply(index of the request, the request)`.
+pub struct Recorder {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Recorder {
+    pub async fn start(
+        reply: impl Fn(usize, &Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Recorder {
+        use axum::{extract::Request, response::IntoResponse};
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (log, reply) = (requests.clone(), Arc::new(reply));
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let (log, reply) = (log.clone(), reply.clone());
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                let recorded = Recorded {
+                    method: parts.method.to_string(),
+                    path: parts
+                        .uri
+                        .path_and_query()
+                        .map_or("", |p| p.as_str())
+                        .to_owned(),
+                    headers: parts.headers,
+                    body: body.to_vec(),
+                };
+                let index = {
+                    let mut log = log.lock().unwrap();
+                    log.push(recorded.clone());
+                    log.len() - 1
+                };
+                let (status, headers, body) = (reply.as_ref())(index, &recorded);
+                let mut response =
+                    (axum::http::StatusCode::from_u16(status).unwrap(), body).into_response();
+                for (name, value) in headers {
+                    response.headers_mut().insert(name, value.parse().unwrap());
+                }
+                response
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Recorder { endpoint, requests }
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// `text` with its `%XX` escapes decoded (a recorded path back to its labels).
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
 }
 
 /// Creates queue `name` (a FIFO queue when `fifo`) and returns its URL.

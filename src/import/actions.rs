@@ -159,7 +159,12 @@ const MAPPINGS: &[Mapping] = &[
     ),
     map("stepFunctions", "step_functions", true, &[]),
     map("timestream", "timestream", true, &[]),
-    map("openSearch", "opensearch", true, &[]),
+    map(
+        "openSearch",
+        "opensearch",
+        false,
+        &[("type", Rename("document_type"))],
+    ),
 ];
 
 /// AWS actions with no rulewire counterpart: (AWS key, name in rulewire's advice table).

@@ -14,14 +14,21 @@
 //! The SDK talks HTTPS through rustls with ring (no aws-lc C build), and its own retries are
 //! off: each action's retry policy is the only one. The SDK configuration (which loads
 //! credentials asynchronously) is built on first use and shared by the connection's clients.
+//! So are, for what signs its own requests (S3, OpenSearch) or builds ARNs (Step Functions),
+//! the connection's credentials (reused until five minutes before they expire) and the
+//! account they belong to (STS GetCallerIdentity, looked up once).
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, sts::AssumeRoleProvider};
-use aws_credential_types::Credentials;
+use aws_credential_types::{Credentials, provider::ProvideCredentials};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
 
 use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
 use aws_smithy_types::error::{display::DisplayErrorContext, metadata::ProvideErrorMetadata};
@@ -112,6 +119,8 @@ impl ConnectionConfig for AwsConnectionConfig {
             cfg: self,
             action_role: None,
             sdk: OnceCell::new(),
+            credentials: Mutex::new(None),
+            identity: OnceCell::new(),
         })
     }
 }
@@ -122,6 +131,22 @@ pub struct AwsConnection {
     /// An action's `role_arn`, assumed after everything `cfg` gives (see `AwsAccess`).
     action_role: Option<String>,
     sdk: OnceCell<SdkConfig>,
+    /// The credentials last loaded (the SDK's providers do not cache; its clients do).
+    credentials: Mutex<Option<Credentials>>,
+    /// Who the credentials belong to, once STS has said.
+    identity: OnceCell<CallerIdentity>,
+}
+
+/// How long before its expiry a credential is refreshed.
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+
+/// The account and partition of a connection's credentials (STS GetCallerIdentity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CallerIdentity {
+    /// The 12-digit account id.
+    pub account: String,
+    /// `aws`, `aws-cn`, `aws-us-gov`...: the partition of the caller's ARN.
+    pub partition: String,
 }
 
 impl AwsConnection {
@@ -145,7 +170,63 @@ impl AwsConnection {
             cfg: self.cfg.clone(),
             action_role: Some(role_arn.to_owned()),
             sdk: OnceCell::new(),
+            credentials: Mutex::new(None),
+            identity: OnceCell::new(),
         }
+    }
+
+    /// The connection's credentials, for requests signed outside the SDK clients; loaded on
+    /// first use and reused until five minutes before they expire.
+    pub(crate) async fn credentials(&self) -> Result<Credentials, String> {
+        let mut cached = self.credentials.lock().await;
+        if let Some(credentials) = cached.as_ref() {
+            let fresh = credentials.expiry().is_none_or(|at| {
+                at.duration_since(SystemTime::now())
+                    .is_ok_and(|left| left > REFRESH_BEFORE_EXPIRY)
+            });
+            if fresh {
+                return Ok(credentials.clone());
+            }
+        }
+        let sdk = self.sdk_config().await;
+        let provider = sdk
+            .credentials_provider()
+            .ok_or_else(|| "no AWS credentials are configured".to_owned())?;
+        let loaded = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| format!("cannot load AWS credentials: {}", DisplayErrorContext(&e)))?;
+        *cached = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The account and partition of this connection's credentials: STS GetCallerIdentity on
+    /// first use, then cached for the connection's life. A failed lookup is not cached (the
+    /// next call tries again); it is an attempt error like any SDK call's.
+    pub(crate) async fn caller_identity(&self) -> Result<&CallerIdentity, AttemptError> {
+        self.identity
+            .get_or_try_init(|| async {
+                let sts = aws_sdk_sts::Client::new(self.sdk_config().await);
+                let who = sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| attempt_error(&e))?;
+                let account = who.account().unwrap_or_default().to_owned();
+                if account.is_empty() {
+                    return Err(AttemptError::permanent(
+                        "STS GetCallerIdentity returned no account id",
+                    ));
+                }
+                // arn:<partition>:sts::<account>:...
+                let partition = who.arn().and_then(|arn| arn.split(':').nth(1));
+                let partition = partition.filter(|p| !p.is_empty()).unwrap_or("aws");
+                Ok(CallerIdentity {
+                    account,
+                    partition: partition.to_owned(),
+                })
+            })
+            .await
     }
 
     /// Whether the table set an endpoint (services that discover endpoints must not).
