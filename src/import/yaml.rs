@@ -39,9 +39,15 @@ enum Open {
     Map(Map<String, Value>, Option<String>, Option<Tag>, usize),
 }
 
+/// Nesting beyond this is refused (no template needs it; a hostile file can't overflow the
+/// stack when the tree is dropped).
+const MAX_NESTING: usize = 256;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Open>,
+    /// Containers opened past `MAX_NESTING`, skipped with their contents.
+    skipped: usize,
     anchors: std::collections::HashMap<usize, Value>,
     root: Option<Value>,
     error: Option<String>,
@@ -104,6 +110,21 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        let opens = matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..));
+        let closes = matches!(ev, Event::SequenceEnd | Event::MappingEnd);
+        if self.skipped > 0 {
+            if opens {
+                self.skipped += 1;
+            } else if closes {
+                self.skipped -= 1;
+            }
+            return;
+        }
+        if opens && self.stack.len() >= MAX_NESTING {
+            self.fail(mark, "nested too deeply");
+            self.skipped = 1;
+            return;
+        }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = match tag {
@@ -225,5 +246,11 @@ mod tests {
         assert_eq!(v["b"], json!({"k": "v"}));
         let e = parse("a: [1, 2\nb: c\n").unwrap_err();
         assert!(e.contains("line"), "{e}");
+        let deep = format!("a: {}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = parse(&deep).unwrap_err();
+        assert!(
+            e.contains("nested too deeply") || e.contains("recursion"),
+            "{e}"
+        );
     }
 }
