@@ -1,11 +1,7 @@
 //! `rulewire import` as users run it: the real binary on AWS definitions of each accepted
 //! form (tests/fixtures/import/), then `rulewire check` on what it wrote.
 //!
-//! Some imported actions are not on this branch's main yet (dynamodb_v2, lambda, firehose,
-//! timestream, cloudwatch_*: other helpers' branches) and neither is the per-action
-//! `role_arn` (the lead's sweep). `check` is allowed exactly those errors, decided by asking
-//! the actions crate what it supports, so the allowance disappears by itself as they merge;
-//! every other action is also checked in-process field by field, `role_arn` aside.
+//! Every imported action, `role_arn` included, must pass `check` as written.
 
 mod common;
 
@@ -230,10 +226,8 @@ fn imported_rules_pass_check_with_the_imported_connections() {
         "{config_text}"
     );
 
-    // 1. In-process: every action whose type exists here checks against the imported
-    // connections (so the kafka action's `connection` must exist); an action type that still
-    // refuses `role_arn` is recorded and checked without it.
-    let known = rulewire_actions::action_types();
+    // 1. In-process: every imported action checks against the imported connections (so the
+    // kafka action's `connection` must exist), `role_arn` included.
     let config = rulewire::config::Config::load(&config_path, true).unwrap();
     let names = rulewire_actions::ConnectionNames::from_settings(
         &config.s3,
@@ -241,59 +235,41 @@ fn imported_rules_pass_check_with_the_imported_connections() {
         &config.aws,
         &config.opensearch,
     );
-    let mut checked = Vec::new();
-    let mut refuses_role_arn = std::collections::BTreeSet::new();
+    let mut checked = std::collections::BTreeSet::new();
     for path in rulefile::rule_paths(&rules).unwrap() {
         let rf = rulefile::load_file(&path).unwrap();
         for spec in rf.actions.iter().chain(rf.error_action.iter()) {
-            let kind = spec.table["type"].as_str().unwrap().to_owned();
-            if !known.contains(&kind.as_str()) {
-                continue;
-            }
-            match rulewire::registry::check_action_spec(&rf, spec, &names) {
-                Ok(_) => {}
-                Err(e) if e.message.contains("unknown field `role_arn`") => {
-                    let mut spec = spec.clone();
-                    spec.table.remove("role_arn");
-                    rulewire::registry::check_action_spec(&rf, &spec, &names)
-                        .unwrap_or_else(|e| panic!("{e}"));
-                    refuses_role_arn.insert(kind.clone());
-                }
-                Err(e) => panic!("{e}"),
-            }
-            checked.push(kind);
+            rulewire::registry::check_action_spec(&rf, spec, &names)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            checked.insert(spec.table["type"].as_str().unwrap().to_owned());
         }
     }
-    for kind in ["http", "kafka", "kinesis", "republish", "s3", "sns", "sqs"] {
+    for kind in [
+        "http",
+        "kafka",
+        "kinesis",
+        "republish",
+        "s3",
+        "sns",
+        "sqs",
+        "dynamodb_v2",
+        "cloudwatch_logs",
+    ] {
         assert!(
-            checked.iter().any(|k| k == kind),
+            checked.contains(kind),
             "no {kind} action checked: {checked:?}"
         );
     }
 
-    // 2. `rulewire check`, allowed only what is still on other branches: action types not
-    // here yet, and `role_arn` on the types found above to refuse it.
-    let (_, out, err) = rulewire(&[
+    // 2. `rulewire check` on the written files: no errors at all.
+    let (code, out, err) = rulewire(&[
         "check",
         "--config",
         config_path.to_str().unwrap(),
         rules.to_str().unwrap(),
     ]);
-    assert!(err.contains("rule(s) ok"), "{out}{err}");
-    for line in out.lines() {
-        let pending_type = line
-            .split("unknown action type `")
-            .nth(1)
-            .and_then(|rest| rest.split('`').next())
-            .is_some_and(|t| !known.contains(&t));
-        let pending_role = refuses_role_arn
-            .iter()
-            .any(|k| line.contains(&format!(": {k} action: unknown field `role_arn`")));
-        assert!(
-            pending_type || pending_role,
-            "unexpected check error: {line}\n{out}"
-        );
-    }
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains(", 0 with errors"), "{out}{err}");
 }
 
 #[test]

@@ -93,12 +93,16 @@ pub(crate) trait RecordService: Send + Sync + 'static {
     }
 }
 
+/// The waiting records of each destination, oldest first.
+type Queues<S> =
+    HashMap<<S as RecordService>::Destination, VecDeque<Entry<<S as RecordService>::Record>>>;
+
 /// A batching action: its service, per-destination queues and delivery settings.
 pub(crate) struct RecordQueue<S: RecordService> {
     service: S,
     linger: Duration,
     delivery: Delivery,
-    queues: Mutex<HashMap<S::Destination, VecDeque<Entry<S::Record>>>>,
+    queues: Mutex<Queues<S>>,
 }
 
 impl<S: RecordService> RecordQueue<S> {
