@@ -101,7 +101,7 @@ impl Metrics {
         let action_request_records = HistogramVec::new(
             HistogramOpts::new(
                 "rulewire_action_request_records",
-                "Messages per request of batching actions (kinesis PutRecords)",
+                "Records per request of batching actions (kinesis PutRecords, sqs SendMessageBatch, firehose PutRecordBatch, cloudwatch_logs PutLogEvents)",
             )
             .buckets(vec![1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0]),
             &["rule", "action"],
