@@ -17,8 +17,9 @@ fn fixture(name: &str) -> String {
     )
 }
 
-const GOOD: [&str; 6] = [
+const GOOD: [&str; 7] = [
     "get-topic-rule.json",
+    "factory_alerts.json",
     "IotStack.template.json",
     "fleet_positions.json",
     "iot-rules.yaml",
@@ -72,6 +73,7 @@ fn import_writes_one_rule_file_per_rule_with_the_sql_byte_for_byte() {
             "MeterArchive.sql",
             "SoilMoistureRule.sql",
             "device_readings.sql",
+            "factory_alerts.sql",
             "fleet_positions.sql",
             "greenhouse_north_frost_alert.sql",
             "temperature_alerts.sql",
@@ -91,7 +93,7 @@ fn import_writes_one_rule_file_per_rule_with_the_sql_byte_for_byte() {
         sql("SoilMoistureRule.sql").sql,
         "SELECT moisture, topic(3) AS bed FROM 'greenhouse/+/+/soil'\n"
     );
-    assert!(stderr.contains("7 rule(s) written, 0 failed"), "{stderr}");
+    assert!(stderr.contains("8 rule(s) written, 0 failed"), "{stderr}");
 
     // A get-topic-rule export, whole.
     assert_eq!(
@@ -244,22 +246,11 @@ fn imported_rules_pass_check_with_the_imported_connections() {
             checked.insert(spec.table["type"].as_str().unwrap().to_owned());
         }
     }
-    for kind in [
-        "http",
-        "kafka",
-        "kinesis",
-        "republish",
-        "s3",
-        "sns",
-        "sqs",
-        "dynamodb_v2",
-        "cloudwatch_logs",
-    ] {
-        assert!(
-            checked.contains(kind),
-            "no {kind} action checked: {checked:?}"
-        );
-    }
+    let every: std::collections::BTreeSet<String> = rulewire_actions::action_types()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(checked, every, "the fixtures must hold every action type");
 
     // 2. `rulewire check` on the written files: no errors at all.
     let (code, out, err) = rulewire(&[
@@ -269,7 +260,7 @@ fn imported_rules_pass_check_with_the_imported_connections() {
         rules.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(err.contains(", 0 with errors"), "{out}{err}");
+    assert!(err.contains("8 rule(s) ok, 0 with errors"), "{out}{err}");
 }
 
 #[test]
