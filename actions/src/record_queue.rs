@@ -7,9 +7,11 @@
 //! and one batch request that answers per record. `RecordQueue<S>` does the rest, the same
 //! for every service:
 //!
-//! - one queue and one sender task per destination; the sender takes up to `max_records`
-//!   records and `max_bytes` from the head of the queue and sends ONE request at a time per
-//!   destination; records arriving meanwhile form the next request (after `linger`, if set);
+//! - one queue per destination and a sender task that takes up to `max_records` records and
+//!   `max_bytes` from its head and sends one request at a time; records arriving meanwhile
+//!   form the next request (after `linger`, if set). By default a destination has ONE sender
+//!   (requests in order); a service whose destinations need no order between requests
+//!   (`max_requests_in_flight`) gets more senders while a full request's worth waits;
 //! - each record is resolved by its own result: records that failed with a retryable error,
 //!   or in a request that failed as a whole (network, timeout, throttling, 5xx), go back to
 //!   the HEAD of the queue in their original order and are retried after a backoff until the
@@ -64,6 +66,12 @@ pub(crate) trait RecordService: Send + Sync + 'static {
     type Record: Send + Sync + 'static;
 
     fn limits(&self) -> Limits;
+    /// Requests to one destination in flight at once. 1 (the default) keeps requests in
+    /// order, as kinesis and FIFO queues need; more lets a busy destination take several: a
+    /// sender is added while a full request's worth of records waits.
+    fn max_requests_in_flight(&self) -> usize {
+        1
+    }
     /// A record's share of `Limits::max_bytes`.
     fn size(&self, record: &Self::Record) -> usize;
     /// Whether `record` may join a request that starts with `first` (beyond the count and
@@ -93,9 +101,25 @@ pub(crate) trait RecordService: Send + Sync + 'static {
     }
 }
 
-/// The waiting records of each destination, oldest first.
+/// Each destination's waiting records and senders.
 type Queues<S> =
-    HashMap<<S as RecordService>::Destination, VecDeque<Entry<<S as RecordService>::Record>>>;
+    HashMap<<S as RecordService>::Destination, DestinationQueue<<S as RecordService>::Record>>;
+
+/// One destination's waiting records, oldest first, and how many sender tasks send them
+/// (the queue exists while one does).
+struct DestinationQueue<R> {
+    entries: VecDeque<Entry<R>>,
+    senders: usize,
+}
+
+impl<R> Default for DestinationQueue<R> {
+    fn default() -> Self {
+        DestinationQueue {
+            entries: VecDeque::new(),
+            senders: 0,
+        }
+    }
+}
 
 /// A batching action: its service, per-destination queues and delivery settings.
 pub(crate) struct RecordQueue<S: RecordService> {
@@ -203,14 +227,15 @@ impl<S: RecordService> Enqueue for RecordQueue<S> {
             attempts: 0,
             message: message.clone(),
         });
+        let max_records = self.service.limits().max_records;
         let mut queues = self.queues.lock().expect("record queues lock");
-        match queues.get_mut(&destination) {
-            // A sender task runs for this destination (it removes the queue when it stops).
-            Some(queue) => queue.extend(entries),
-            None => {
-                queues.insert(destination.clone(), entries.collect());
-                tokio::spawn(self.clone().send_loop(destination));
-            }
+        let queue = queues.entry(destination.clone()).or_default();
+        queue.entries.extend(entries);
+        let busy = queue.entries.len() >= max_records
+            && queue.senders < self.service.max_requests_in_flight();
+        if queue.senders == 0 || busy {
+            queue.senders += 1;
+            tokio::spawn(self.clone().send_loop(destination));
         }
         Ok(done)
     }
@@ -258,20 +283,24 @@ impl<S: RecordService> RecordQueue<S> {
 
     fn queued(&self, destination: &S::Destination) -> usize {
         let queues = self.queues.lock().expect("record queues lock");
-        queues.get(destination).map_or(0, VecDeque::len)
+        queues.get(destination).map_or(0, |q| q.entries.len())
     }
 
     /// Takes the next request's records from the head of the queue (skipping records of
-    /// messages that already failed); `None` (and the queue removed, so the next message
-    /// starts a new sender) when it is empty.
+    /// messages that already failed); `None` when it is empty: the calling sender stops (the
+    /// last one removes the queue, so the next message starts a new sender).
     fn next_batch(&self, destination: &S::Destination) -> Option<Vec<Entry<S::Record>>> {
         let limits = self.service.limits();
         let mut queues = self.queues.lock().expect("record queues lock");
-        let queue = queues.get_mut(destination)?;
-        if queue.is_empty() {
-            queues.remove(destination);
+        let waiting = queues.get_mut(destination)?;
+        if waiting.entries.is_empty() {
+            waiting.senders -= 1;
+            if waiting.senders == 0 {
+                queues.remove(destination);
+            }
             return None;
         }
+        let queue = &mut waiting.entries;
         let mut batch = Vec::new();
         let mut bytes = 0;
         while let Some(e) = queue.front() {
@@ -337,7 +366,8 @@ impl<S: RecordService> RecordQueue<S> {
             self.delivery.metrics.retry();
         }
         let mut queues = self.queues.lock().expect("record queues lock");
-        let queue = queues.entry(destination.clone()).or_default();
+        // This sender still runs, so the destination's queue exists.
+        let queue = &mut queues.entry(destination.clone()).or_default().entries;
         for e in retry.into_iter().rev() {
             queue.push_front(e);
         }

@@ -304,6 +304,8 @@ pub(crate) fn build_error(text: &str) -> String {
 pub(crate) struct FakeAws {
     pub addr: std::net::SocketAddr,
     pub requests: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    /// The most requests that were being answered at once.
+    pub most_at_once: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// An answer of `FakeAws`: (HTTP status, JSON body).
@@ -321,7 +323,20 @@ impl FakeAws {
     pub(crate) async fn start(
         answer: impl Fn(&str, &serde_json::Value) -> FakeAnswer + Send + Sync + 'static,
     ) -> FakeAws {
+        FakeAws::start_slow(Duration::ZERO, answer).await
+    }
+
+    /// `start`, each answer sent `delay` after its request arrived (to see how many
+    /// requests a client keeps in flight: `most_at_once`).
+    pub(crate) async fn start_slow(
+        delay: Duration,
+        answer: impl Fn(&str, &serde_json::Value) -> FakeAnswer + Send + Sync + 'static,
+    ) -> FakeAws {
         use axum::{body::Bytes, http::HeaderMap, response::IntoResponse};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let at_once = Arc::new(AtomicUsize::new(0));
+        let most_at_once = Arc::new(AtomicUsize::new(0));
+        let most = Arc::clone(&most_at_once);
         let requests: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
         let seen = requests.clone();
         let answer = Arc::new(answer);
@@ -335,7 +350,12 @@ impl FakeAws {
                 serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
             let (status, body) = answer(&target, &json);
             seen.lock().unwrap().push((target, json));
+            let now = at_once.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            let at_once = Arc::clone(&at_once);
             async move {
+                tokio::time::sleep(delay).await;
+                at_once.fetch_sub(1, Ordering::SeqCst);
                 let status = axum::http::StatusCode::from_u16(status).unwrap();
                 (
                     status,
@@ -348,7 +368,11 @@ impl FakeAws {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FakeAws { addr, requests }
+        FakeAws {
+            addr,
+            requests,
+            most_at_once,
+        }
     }
 
     /// A test context (fast retries, counting metrics) whose AWS connection `moto` is this

@@ -132,6 +132,11 @@ impl RecordService for Firehose {
         }
     }
 
+    /// Firehose keeps no order between requests, so a busy stream takes several at once.
+    fn max_requests_in_flight(&self) -> usize {
+        4
+    }
+
     fn size(&self, record: &Vec<u8>) -> usize {
         record.len()
     }

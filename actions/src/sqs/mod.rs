@@ -37,6 +37,8 @@ use crate::{
 
 /// Default per-attempt timeout: 10 s.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// SendMessageBatch requests to one standard queue in flight at once.
+pub const MAX_REQUESTS_IN_FLIGHT: usize = 8;
 /// SQS's largest message body: 256 KiB.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// Most entries in one SendMessageBatch request.
@@ -137,6 +139,16 @@ impl RecordService for Sqs {
         Limits {
             max_records: MAX_BATCH_ENTRIES,
             max_bytes: MAX_BATCH_BYTES,
+        }
+    }
+
+    /// Standard queues take several batches at once (one batch carries only 10 messages);
+    /// a FIFO queue gets one at a time, so its groups stay in order.
+    fn max_requests_in_flight(&self) -> usize {
+        if self.message_group_id.is_some() {
+            1
+        } else {
+            MAX_REQUESTS_IN_FLIGHT
         }
     }
 

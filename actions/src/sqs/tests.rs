@@ -8,6 +8,7 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
+    time::Duration,
 };
 
 use aws_sdk_sqs::Client;
@@ -299,4 +300,35 @@ fn bad_tables_are_clear_errors() {
         e,
         "field `connection`: no [aws.connections.other] in rulewire.toml (configured: default, moto)"
     );
+}
+
+/// A busy standard queue takes several SendMessageBatch requests at once (one carries only
+/// 10 messages), at most `MAX_REQUESTS_IN_FLIGHT`; a FIFO queue one at a time, so that its
+/// groups keep their order. The server answers each request 50 ms late.
+#[tokio::test]
+async fn standard_queues_take_several_batches_at_once_fifo_queues_one() {
+    let succeed = |_: &str, body: &serde_json::Value| {
+        let entries = body["Entries"].as_array().cloned().unwrap_or_default();
+        let ok: Vec<_> = entries
+            .iter()
+            .map(|e| serde_json::json!({"Id": e["Id"], "MessageId": "m", "MD5OfMessageBody": "x"}))
+            .collect();
+        (
+            200,
+            serde_json::json!({"Successful": ok, "Failed": []}).to_string(),
+        )
+    };
+    for (queue, group, expected) in [
+        ("q", "", 2..=crate::sqs::MAX_REQUESTS_IN_FLIGHT),
+        ("q.fifo", "message_group_id = \"${topic(2)}\"", 1..=1),
+    ] {
+        let server = FakeAws::start_slow(Duration::from_millis(50), succeed).await;
+        let (ctx, _) = server.context();
+        let url = format!("http://{}/123456789012/{queue}", server.addr);
+        let sqs = action(&ctx, &format!("queue_url = \"{url}\"\n{group}"));
+        let results = run_all(&sqs, (0..200).map(numbered).collect()).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let most = server.most_at_once.load(Ordering::SeqCst);
+        assert!(expected.contains(&most), "{queue}: {most} requests at once");
+    }
 }
