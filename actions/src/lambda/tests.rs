@@ -63,20 +63,43 @@ fn invocations(server: &Recorder) -> Vec<(String, String, String)> {
     got
 }
 
-/// moto (without Docker) accepts every asynchronous Invoke with 202; it keeps no record, so
-/// what was sent is checked against the Invoke path below.
+/// moto (without Docker) accepts every asynchronous Invoke with 202 and runs nothing; its
+/// request recorder shows what arrived (function, `Event`, payload). The test below checks
+/// the same against a plain HTTP server on the Invoke path.
 #[tokio::test]
 async fn moto_accepts_the_asynchronous_invocations() {
     let moto = Moto::start().await;
     moto.lambda_without_docker().await;
     let (ctx, metrics) = moto_context(&moto);
     let lambda = action(&ctx, &format!("function_arn = \"{FUNCTIONS}meters\""));
+    moto.start_recording().await;
     let results = run_all(&lambda, (0..10).map(reading).collect()).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(
         (metrics.get("success:lambda"), metrics.get("retry:lambda")),
         (10, 0)
     );
+    // What moto received (its request recorder): ten Event invocations of the function,
+    // each with one message's output as the payload.
+    let mut bodies: Vec<String> = moto
+        .recorded()
+        .await
+        .iter()
+        .filter(|r| {
+            let url = r["url"].as_str().unwrap_or_default();
+            url.contains("/2015-03-31/functions/") && url.ends_with("/invocations")
+        })
+        .map(|r| {
+            let url = r["url"].as_str().unwrap();
+            assert!(url.contains("meters"), "{url}");
+            assert_eq!(r["headers"]["X-Amz-Invocation-Type"], "Event", "{r}");
+            r["body"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    bodies.sort();
+    let mut expected: Vec<String> = (0..10).map(|n| format!("{{\"n\":{n}}}")).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
 }
 
 /// Each message is one Invoke of the rendered function with `X-Amz-Invocation-Type: Event`
