@@ -209,6 +209,8 @@ fn uuid_like() -> String {
 pub fn check(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
     rulewire_actions::s3::check_aws_references(&config.s3, &config.aws)
         .context("in the --config file")?;
+    rulewire_actions::opensearch::check_aws_references(&config.opensearch, &config.aws)
+        .context("in the --config file")?;
     let connections =
         ConnectionNames::from_settings(&config.s3, &config.kafka, &config.aws, &config.opensearch);
     let (mut ok, mut failed) = (0usize, 0usize);

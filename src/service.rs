@@ -107,7 +107,10 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         }),
         kafka: Arc::new(Connections::open(&config.kafka)?),
         aws: Arc::new(Connections::open(&config.aws)?),
-        opensearch: Arc::new(Connections::open(&config.opensearch)?),
+        opensearch: Arc::new({
+            rulewire_actions::opensearch::check_aws_references(&config.opensearch, &config.aws)?;
+            Connections::open(&config.opensearch)?
+        }),
     };
     let bounds = BatchBounds {
         max_messages: config.batch.max_messages,

@@ -181,20 +181,26 @@ fn check_validates_connection_names_against_the_config() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     let typo = dir.path().join("typo.toml");
-    std::fs::write(
-        &typo,
-        "[s3.connections.lake]\nurl = \"s3://\"\naws = \"prdo\"\n",
-    )
-    .unwrap();
-    let (code, _, err) = rulewire(&[
-        "check",
-        "--config",
-        typo.to_str().unwrap(),
-        rule.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 1);
+    let check_typo = |text: &str| {
+        std::fs::write(&typo, text).unwrap();
+        let (code, _, err) = rulewire(&[
+            "check",
+            "--config",
+            typo.to_str().unwrap(),
+            rule.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "{err}");
+        err
+    };
+    let err = check_typo("[s3.connections.lake]\nurl = \"s3://\"\naws = \"prdo\"\n");
     assert!(
         err.contains("[s3.connections.lake] aws: no [aws.connections.prdo]"),
+        "{err}"
+    );
+    // The same for an OpenSearch connection's AWS connection.
+    let err = check_typo("[opensearch.connections.search]\naws = \"prdo\"\n");
+    assert!(
+        err.contains("[opensearch.connections.search] aws: no [aws.connections.prdo]"),
         "{err}"
     );
     let missing = dir.path().join("nope.toml");

@@ -125,6 +125,31 @@ impl ConnectionConfig for AwsConnectionConfig {
     }
 }
 
+/// Checks that every connection of another section (`[s3|opensearch.connections.*]`) that
+/// names an AWS connection (`aws = "..."`; empty: `default`, which always exists) names a
+/// configured one, so a typo fails at startup and in `rulewire check`, not at rule load.
+/// `references`: (connection name, its `aws` value).
+pub(crate) fn check_aws_references<'a>(
+    section: &'static str,
+    references: impl IntoIterator<Item = (&'a String, &'a String)>,
+    aws: &AwsSettings,
+) -> Result<(), crate::ConnectionError> {
+    let names = aws.names();
+    for (name, named) in references {
+        if !named.is_empty() && !names.contains(named) {
+            return Err(crate::ConnectionError {
+                section,
+                connection: name.clone(),
+                message: format!(
+                    "aws: no [aws.connections.{named}] in rulewire.toml (configured: {})",
+                    names.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// One open AWS connection: its settings and, once loaded, its SDK configuration.
 pub struct AwsConnection {
     cfg: AwsConnectionConfig,

@@ -23,7 +23,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::connections::{ConnectionConfig, ConnectionSection};
+use crate::{
+    AwsSettings, ConnectionError,
+    connections::{ConnectionConfig, ConnectionSection},
+};
 
 /// `[opensearch]` of the service config.
 pub type OpenSearchSettings = ConnectionSection<OpenSearchConnectionConfig>;
@@ -153,4 +156,17 @@ impl ConnectionConfig for OpenSearchConnectionConfig {
             basic: has_basic.then_some((self.username, self.password)),
         })
     }
+}
+
+/// Checks that every OpenSearch connection's `aws` names a configured AWS connection
+/// (`default` always exists), so a typo fails at startup and in `rulewire check`.
+pub fn check_aws_references(
+    opensearch: &OpenSearchSettings,
+    aws: &AwsSettings,
+) -> Result<(), ConnectionError> {
+    let references = opensearch
+        .connections
+        .iter()
+        .map(|(name, t)| (name, &t.aws));
+    crate::aws::check_aws_references("opensearch", references, aws)
 }

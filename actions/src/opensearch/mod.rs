@@ -28,6 +28,7 @@ use rulewire_engine::Template;
 pub use config::OpenSearchConfig;
 pub use connection::{
     AuthMode, OpenSearchConnection, OpenSearchConnectionConfig, OpenSearchSettings,
+    check_aws_references,
 };
 
 use crate::{

@@ -197,21 +197,8 @@ impl S3Connection {
 /// Checks that every S3 connection's `aws` names a configured AWS connection (`default`
 /// always exists), so a typo fails at startup and in `rulewire check`, not at rule load.
 pub fn check_aws_references(s3: &S3Settings, aws: &AwsSettings) -> Result<(), ConnectionError> {
-    let names = aws.names();
-    for (name, table) in &s3.connections {
-        if !table.aws.is_empty() && !names.contains(&table.aws) {
-            return Err(ConnectionError {
-                section: "s3",
-                connection: name.clone(),
-                message: format!(
-                    "aws: no [aws.connections.{}] in rulewire.toml (configured: {})",
-                    table.aws,
-                    names.join(", ")
-                ),
-            });
-        }
-    }
-    Ok(())
+    let references = s3.connections.iter().map(|(name, t)| (name, &t.aws));
+    crate::aws::check_aws_references("s3", references, aws)
 }
 
 /// A bucket name used as one directory (local and memory backends).
