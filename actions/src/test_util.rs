@@ -167,26 +167,27 @@ pub(crate) fn moto_context(moto: &Moto) -> (ActionContext, Arc<CountingMetrics>)
     (ctx, metrics)
 }
 
+/// A test context (fast retries, counting metrics) with one AWS connection `moto`, region
+/// us-east-1, plus `fields` (more lines of its table).
+fn aws_context(fields: &str) -> (ActionContext, Arc<CountingMetrics>) {
+    let (mut ctx, metrics) = context(Arc::new(NoPublisher));
+    let table = format!("[connections.moto]\nregion = \"us-east-1\"\n{fields}");
+    let settings: crate::AwsSettings = toml::from_str(&table).unwrap();
+    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
+    (ctx, metrics)
+}
+
 /// A test context whose AWS connection `moto` no server answers (to check load errors).
 pub(crate) fn offline_aws_context() -> ActionContext {
-    let (mut ctx, _) = context(Arc::new(NoPublisher));
-    let settings: crate::AwsSettings =
-        toml::from_str("[connections.moto]\nregion = \"us-east-1\"").unwrap();
-    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
-    ctx
+    aws_context("").0
 }
 
 /// A test context whose AWS connection `moto` goes to `endpoint` (a test server standing in
 /// for an AWS service), region us-east-1, keys `test`/`test`.
 pub(crate) fn endpoint_url_context(endpoint: &str) -> (ActionContext, Arc<CountingMetrics>) {
-    let (mut ctx, metrics) = context(Arc::new(NoPublisher));
-    let settings: crate::AwsSettings = toml::from_str(&format!(
-        "[connections.moto]\nregion = \"us-east-1\"\nendpoint = \"{endpoint}\"\n\
-         access_key_id = \"test\"\nsecret_access_key = \"test\""
+    aws_context(&format!(
+        "endpoint = \"{endpoint}\"\naccess_key_id = \"test\"\nsecret_access_key = \"test\""
     ))
-    .unwrap();
-    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
-    (ctx, metrics)
 }
 
 /// Runs every message through `action` concurrently (as the service does), in spawn order,
@@ -263,14 +264,9 @@ pub(crate) fn targets(requests: &AwsRequests) -> Vec<String> {
 pub(crate) fn endpoint_context(
     addr: std::net::SocketAddr,
 ) -> (ActionContext, Arc<CountingMetrics>) {
-    let (mut ctx, metrics) = context(Arc::new(NoPublisher));
-    let settings: crate::AwsSettings = toml::from_str(&format!(
-        "[connections.moto]\nregion = \"us-east-1\"\nendpoint = \"http://{addr}\"\n\
-         access_key_id = \"k\"\nsecret_access_key = \"s\""
+    aws_context(&format!(
+        "endpoint = \"http://{addr}\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\""
     ))
-    .unwrap();
-    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
-    (ctx, metrics)
 }
 
 /// Checks a failure: its `failedAction`, `failedResource`, and a part of its message.
@@ -286,10 +282,7 @@ pub(crate) fn assert_failure(e: &ActionFailure, action: &str, resource: &str, pa
 /// The error of checking and binding the rule-header table `text` with an AWS connection
 /// `moto` (no server behind it), as a string.
 pub(crate) fn build_error(text: &str) -> String {
-    let (mut ctx, _) = context(Arc::new(NoPublisher));
-    let settings: crate::AwsSettings =
-        toml::from_str("[connections.moto]\nregion = \"us-east-1\"").unwrap();
-    ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
+    let ctx = offline_aws_context();
     match build_action(&table(text), rulewire_engine::SqlVersion::default(), &ctx) {
         Ok(_) => panic!("expected an error for:\n{text}"),
         Err(e) => e.to_string(),
@@ -378,14 +371,7 @@ impl FakeAws {
     /// A test context (fast retries, counting metrics) whose AWS connection `moto` is this
     /// server.
     pub(crate) fn context(&self) -> (ActionContext, Arc<CountingMetrics>) {
-        let (mut ctx, metrics) = context(Arc::new(NoPublisher));
-        let settings: crate::AwsSettings = toml::from_str(&format!(
-            "[connections.moto]\nregion = \"us-east-1\"\nendpoint = \"http://{}\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"",
-            self.addr
-        ))
-        .unwrap();
-        ctx.aws = Arc::new(crate::Connections::open(&settings).unwrap());
-        (ctx, metrics)
+        endpoint_context(self.addr)
     }
 
     /// The requests received for operation `op` (the part of the target after the `.`).
