@@ -183,15 +183,50 @@ fn check_as<T: ActionType>(
     fields: toml::Table,
     ctx: &CheckContext,
 ) -> Result<CheckedAction, BuildError> {
-    let cfg =
-        T::Config::deserialize(toml::Value::Table(fields)).map_err(|e| BuildError::Config {
-            message: e.message().to_owned(),
-        })?;
+    let cfg = T::Config::deserialize(toml::Value::Table(fields.clone())).map_err(|e| {
+        BuildError::Config {
+            message: with_spelling_hint(e.message(), &fields),
+        }
+    })?;
     let checked = T::check(cfg, ctx)?;
     Ok(CheckedAction {
         kind: T::NAME,
         bind: Box::new(move |ctx| T::bind(checked, ctx)),
     })
+}
+
+/// `missing field `queue_url``, when the table has AWS's spelling of it (`queueUrl`, as
+/// pasted from an AWS rule), says so: with flattened settings serde reports the missing field
+/// before the unknown one.
+fn with_spelling_hint(message: &str, fields: &toml::Table) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'));
+    let aws_spelling = missing.and_then(|field| {
+        fields
+            .keys()
+            .find(|key| key.as_str() != field && snake_case(key) == field)
+    });
+    match (missing, aws_spelling) {
+        (Some(field), Some(key)) => format!(
+            "missing field `{field}` (found `{key}`: rulewire spells AWS's fields in snake_case)"
+        ),
+        _ => message.to_owned(),
+    }
+}
+
+/// `queueUrl` -> `queue_url`.
+fn snake_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -239,6 +274,18 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn aws_spellings_of_a_missing_field_are_pointed_out() {
+        let e = check("type = \"lambda\"\nfunctionArn = \"arn:aws:lambda:us-east-1:1:function:f\"")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "missing field `function_arn` (found `functionArn`: rulewire spells AWS's fields in snake_case)"
+        );
+        let e = check("type = \"lambda\"").unwrap_err();
+        assert_eq!(e, "missing field `function_arn`");
     }
 
     #[test]
