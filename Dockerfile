@@ -11,7 +11,7 @@ RUN cargo build --release --locked -p rulewire && strip target/release/rulewire
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 zlib1g \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home /var/lib/rulewire rulewire
+    && useradd --system --uid 10001 --create-home --home-dir /var/lib/rulewire rulewire
 COPY --from=build /src/target/release/rulewire /usr/local/bin/rulewire
 COPY rulewire.toml /etc/rulewire/rulewire.toml
 COPY rules /etc/rulewire/rules
@@ -20,7 +20,10 @@ USER rulewire
 # In a container listen on all interfaces; set RULEWIRE_BROKER_URL to use an external broker.
 ENV RULEWIRE_HTTP_LISTEN=0.0.0.0:9464 \
     RULEWIRE_EMBEDDED_BROKER_LISTEN=0.0.0.0:1883 \
-    RULEWIRE_RULES_DIR=/etc/rulewire/rules
+    RULEWIRE_RULES_DIR=/etc/rulewire/rules \
+    RULEWIRE_STORAGE_DATA_DIR=/var/lib/rulewire
+# Disk buffers (and later shadows) must outlive the container.
+VOLUME /var/lib/rulewire
 EXPOSE 1883 9464
 ENTRYPOINT ["rulewire", "--log-format", "json"]
 CMD ["run", "--config", "/etc/rulewire/rulewire.toml"]

@@ -212,7 +212,8 @@ pub fn check(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
     rulewire_actions::opensearch::check_aws_references(&config.opensearch, &config.aws)
         .context("in the --config file")?;
     let connections =
-        ConnectionNames::from_settings(&config.s3, &config.kafka, &config.aws, &config.opensearch);
+        ConnectionNames::from_settings(&config.s3, &config.kafka, &config.aws, &config.opensearch)
+            .with("mqtt", config.mqtt.names());
     let (mut ok, mut failed) = (0usize, 0usize);
     for path in &args.paths {
         let files = if path.is_dir() {

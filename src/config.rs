@@ -21,6 +21,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub actions: ActionsConfig,
     pub shutdown: ShutdownConfig,
+    pub storage: StorageConfig,
     /// `[s3.connections.<name>]`: named S3 connections for the s3 action (owned by actions).
     pub s3: rulewire_actions::S3Settings,
     /// `[kafka.connections.<name>]`: named Kafka connections for the kafka action.
@@ -29,6 +30,8 @@ pub struct Config {
     pub aws: rulewire_actions::AwsSettings,
     /// `[opensearch.connections.<name>]`: how the opensearch action authenticates.
     pub opensearch: rulewire_actions::OpenSearchSettings,
+    /// `[mqtt.connections.<name>]`: remote brokers for the mqtt action.
+    pub mqtt: crate::publisher::uplink::UplinkSettings,
 }
 
 /// MQTT protocol version spoken to the broker.
@@ -222,6 +225,22 @@ pub struct ShutdownConfig {
 impl Default for ShutdownConfig {
     fn default() -> Self {
         ShutdownConfig { timeout_ms: 10_000 }
+    }
+}
+
+/// `[storage]`: everything rulewire keeps on disk (disk buffers under `<data_dir>/buffers`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Relative paths are relative to the working directory. `/var/lib/rulewire` in the image.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("data"),
+        }
     }
 }
 

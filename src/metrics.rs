@@ -1,7 +1,7 @@
 //! Prometheus metrics: AWS IoT's CloudWatch rule metrics under `rulewire_*` names with a
 //! `rule` label (TopicMatch, ParseError, RuleNotFound, RuleMessageThrottled, action
 //! Success/Failure, ErrorActionSuccess/Failure, HTTP code classes), plus latencies, batch
-//! sizes and in-flight depth. [`Metrics`] owns the registry the admin server renders, and
+//! sizes and in-flight depth, disk buffers and circuit breakers. [`Metrics`] owns the registry the admin server renders, and
 //! binds the actions crate's `ActionMetrics` series per rule (actions and error action).
 //!
 //! Invariant (EMQX's): received = rejected + (per matched rule) fired/not-fired, and every
@@ -10,8 +10,8 @@
 use std::sync::{Arc, OnceLock};
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use rulewire_actions::{ActionMetrics, ActionMetricsFactory};
 
@@ -42,6 +42,23 @@ pub struct Metrics {
     pub rule_eval: HistogramVec,
     pub in_flight: IntGauge,
     pub rule_load_errors: IntCounter,
+    /// Disk buffers and circuit breakers, per rule and action.
+    pub buffer_records: IntGaugeVec,
+    pub buffer_bytes: IntGaugeVec,
+    pub buffer_oldest_age: GaugeVec,
+    pub buffer_drained: IntCounterVec,
+    pub buffer_dropped: IntCounterVec,
+    pub buffer_corrupt: IntCounterVec,
+    pub circuit_open: IntGaugeVec,
+    pub circuit_trips: IntCounterVec,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), &["rule", "action"]).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -119,7 +136,57 @@ impl Metrics {
         )
         .unwrap();
         r.register(Box::new(rule_eval.clone())).unwrap();
+        let buffer_oldest_age = GaugeVec::new(
+            Opts::new(
+                "rulewire_buffer_oldest_age_seconds",
+                "Age of the oldest record a disk buffer is delivering (0 when empty)",
+            ),
+            &["rule", "action"],
+        )
+        .unwrap();
+        r.register(Box::new(buffer_oldest_age.clone())).unwrap();
+        let per_action = ["rule", "action"];
         Metrics {
+            buffer_records: gauge(
+                &r,
+                "rulewire_buffer_records",
+                "Records in a disk buffer not yet delivered",
+            ),
+            buffer_bytes: gauge(
+                &r,
+                "rulewire_buffer_bytes",
+                "Bytes on disk of the records a disk buffer has not yet delivered",
+            ),
+            buffer_oldest_age,
+            buffer_drained: counter(
+                &r,
+                "rulewire_buffer_drained_total",
+                "Records a disk buffer finished (delivered, or handed to the error action)",
+                &per_action,
+            ),
+            buffer_dropped: counter(
+                &r,
+                "rulewire_buffer_dropped_total",
+                "Messages dropped because the disk buffer was full (when_full = \"drop_newest\")",
+                &per_action,
+            ),
+            buffer_corrupt: counter(
+                &r,
+                "rulewire_buffer_corrupt_records_total",
+                "Records found unreadable in a disk buffer and skipped",
+                &per_action,
+            ),
+            circuit_open: gauge(
+                &r,
+                "rulewire_action_circuit_open",
+                "1 while the action's circuit breaker is open (attempts held or failed fast)",
+            ),
+            circuit_trips: counter(
+                &r,
+                "rulewire_action_circuit_trips_total",
+                "Times the action's circuit breaker opened (or re-opened after a failed probe)",
+                &per_action,
+            ),
             messages_received,
             broker_reconnects,
             payload_rejected: counter(
@@ -281,6 +348,8 @@ impl ActionMetricsFactory for RuleActionHooks {
             http_status: Default::default(),
             http_errors: Default::default(),
             batch: OnceLock::new(),
+            buffer: OnceLock::new(),
+            circuit: OnceLock::new(),
         })
     }
 }
@@ -302,9 +371,46 @@ struct ActionSeries {
     http_status: [OnceLock<IntCounter>; 4],
     http_errors: [OnceLock<IntCounter>; 3],
     batch: OnceLock<Histogram>,
+    buffer: OnceLock<BufferSeries>,
+    circuit: OnceLock<(IntGauge, IntCounter)>,
+}
+
+/// A disk-buffered action's series.
+struct BufferSeries {
+    records: IntGauge,
+    bytes: IntGauge,
+    oldest_age: Gauge,
+    drained: IntCounter,
+    dropped: IntCounter,
+    corrupt: IntCounter,
 }
 
 impl ActionSeries {
+    fn buffer(&self) -> &BufferSeries {
+        self.buffer.get_or_init(|| {
+            let m = &self.metrics;
+            let labels = [self.rule.as_str(), self.kind];
+            BufferSeries {
+                records: m.buffer_records.with_label_values(&labels),
+                bytes: m.buffer_bytes.with_label_values(&labels),
+                oldest_age: m.buffer_oldest_age.with_label_values(&labels),
+                drained: m.buffer_drained.with_label_values(&labels),
+                dropped: m.buffer_dropped.with_label_values(&labels),
+                corrupt: m.buffer_corrupt.with_label_values(&labels),
+            }
+        })
+    }
+
+    fn circuit(&self) -> &(IntGauge, IntCounter) {
+        self.circuit.get_or_init(|| {
+            let labels = [self.rule.as_str(), self.kind];
+            (
+                self.metrics.circuit_open.with_label_values(&labels),
+                self.metrics.circuit_trips.with_label_values(&labels),
+            )
+        })
+    }
+
     /// Counter `vec{rule, label}`, where `label` is `labels[i]`, bound once in `slots[i]`.
     fn counter<'a>(
         &self,
@@ -352,6 +458,27 @@ impl ActionMetrics for ActionSeries {
                     .with_label_values(&labels)
             })
             .observe(records as f64);
+    }
+    fn circuit_open(&self, open: bool) {
+        self.circuit().0.set(i64::from(open));
+    }
+    fn circuit_tripped(&self) {
+        self.circuit().1.inc();
+    }
+    fn buffer_state(&self, records: u64, bytes: u64, oldest_age_secs: f64) {
+        let b = self.buffer();
+        b.records.set(records as i64);
+        b.bytes.set(bytes as i64);
+        b.oldest_age.set(oldest_age_secs);
+    }
+    fn buffer_drained(&self) {
+        self.buffer().drained.inc();
+    }
+    fn buffer_dropped(&self) {
+        self.buffer().dropped.inc();
+    }
+    fn buffer_corrupt(&self, records: u64) {
+        self.buffer().corrupt.inc_by(records);
     }
 }
 

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use rulewire_actions::{
-    Action, ActionContext, BuildError, CheckContext, CheckedAction, ConnectionNames, check_action,
+    Action, ActionBinding, ActionContext, BufferStatus, BuildError, CheckContext, CheckedAction,
+    ConnectionNames, check_action,
 };
 use rulewire_engine::topic::TopicTrie;
 use serde::{Deserialize, Serialize};
@@ -106,6 +107,10 @@ pub struct RuleStatus {
     pub error_action: Option<String>,
     /// The last load error (file:line:col: message), cleared by a successful load.
     pub last_error: Option<String>,
+    /// The disk buffers of the running version's actions, by action slot (`"0-http"`,
+    /// `"error-republish"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub buffers: BTreeMap<String, BufferStatus>,
 }
 
 struct Entry {
@@ -388,17 +393,35 @@ impl Registry {
             ))
         };
         let names = self.ctx.connection_names();
+        // The error action first: a disk-buffered action's drain runs it.
+        let error_action = match &file.error_action {
+            Some(spec) => {
+                let ctx = self
+                    .ctx
+                    .with_metrics(hooks(true))
+                    .for_action(ActionBinding {
+                        rule: file.name.clone(),
+                        slot: format!("error-{}", kind_of(spec)),
+                        error_action: None,
+                    });
+                Some(build_action_spec(file, spec, &names, &ctx)?)
+            }
+            None => None,
+        };
         let ctx = self.ctx.with_metrics(hooks(false));
         let actions = file
             .actions
             .iter()
-            .map(|s| build_action_spec(file, s, &names, &ctx))
+            .enumerate()
+            .map(|(i, spec)| {
+                let ctx = ctx.for_action(ActionBinding {
+                    rule: file.name.clone(),
+                    slot: format!("{i}-{}", kind_of(spec)),
+                    error_action: error_action.clone(),
+                });
+                build_action_spec(file, spec, &names, &ctx)
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let error_ctx = self.ctx.with_metrics(hooks(true));
-        let error_action = match &file.error_action {
-            Some(spec) => Some(build_action_spec(file, spec, &names, &error_ctx)?),
-            None => None,
-        };
         Ok(Arc::new(RuleRuntime {
             name: file.name.clone(),
             rule: file.rule.clone(),
@@ -428,10 +451,29 @@ impl Registry {
                         .unwrap_or_default(),
                     error_action: f.and_then(|f| f.error_action.as_ref().map(kind_of)),
                     last_error: e.last_error.clone(),
+                    buffers: e
+                        .runtime
+                        .as_ref()
+                        .map(|r| buffers_of(r))
+                        .unwrap_or_default(),
                 }
             })
             .collect()
     }
+}
+
+/// The disk buffers of a loaded rule's actions, by slot.
+fn buffers_of(runtime: &RuleRuntime) -> BTreeMap<String, BufferStatus> {
+    let actions = runtime
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i.to_string(), a));
+    let error = runtime.error_action.iter().map(|a| ("error".to_owned(), a));
+    actions
+        .chain(error)
+        .filter_map(|(place, a)| Some((format!("{place}-{}", a.kind()), a.buffer_status()?)))
+        .collect()
 }
 
 fn kind_of(spec: &ActionSpec) -> String {

@@ -8,14 +8,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use rulewire_actions::{ActionContext, Connections, NoopMetrics, RetryPolicy};
+use rulewire_actions::{ActionContext, BufferStore, Connections, RetryPolicy};
 
 use crate::config::Config;
 use crate::ingest::{Ingest, Status};
 use crate::metrics::Metrics;
 use crate::mqtt::{self, inbound};
 use crate::pipeline::{AckQueue, BatchBounds};
-use crate::publisher::Publisher;
+use crate::publisher::{Publisher, uplink};
 use crate::registry::{Registry, Subscriptions};
 use crate::stop::stop_flag;
 use crate::{admin, demo, embedded, reload};
@@ -62,7 +62,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         &url,
         format!("{}-pub", config.broker.client_id),
         max_packet,
-        publisher_stop,
+        publisher_stop.clone(),
     )?;
 
     // Ingest connection: persistent session, manual acks.
@@ -94,24 +94,29 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         base_delay: Duration::from_millis(config.actions.base_delay_ms),
         max_delay: Duration::from_millis(config.actions.max_delay_ms),
     };
-    let ctx = ActionContext {
-        publisher: publisher.clone(),
-        http,
-        retry,
-        max_in_flight: in_flight,
-        // Replaced per rule by the registry (`RuleActionHooks`).
-        metrics: Arc::new(NoopMetrics),
-        s3: Arc::new({
-            rulewire_actions::s3::check_aws_references(&config.s3, &config.aws)?;
-            Connections::open(&config.s3)?
-        }),
-        kafka: Arc::new(Connections::open(&config.kafka)?),
-        aws: Arc::new(Connections::open(&config.aws)?),
-        opensearch: Arc::new({
-            rulewire_actions::opensearch::check_aws_references(&config.opensearch, &config.aws)?;
-            Connections::open(&config.opensearch)?
-        }),
-    };
+    // Metrics are replaced per rule by the registry (`RuleActionHooks`).
+    let mut ctx = ActionContext::new(publisher.clone(), http);
+    ctx.retry = retry;
+    ctx.max_in_flight = in_flight;
+    ctx.s3 = Arc::new({
+        rulewire_actions::s3::check_aws_references(&config.s3, &config.aws)?;
+        Connections::open(&config.s3)?
+    });
+    ctx.kafka = Arc::new(Connections::open(&config.kafka)?);
+    ctx.aws = Arc::new(Connections::open(&config.aws)?);
+    ctx.opensearch = Arc::new({
+        rulewire_actions::opensearch::check_aws_references(&config.opensearch, &config.aws)?;
+        Connections::open(&config.opensearch)?
+    });
+    ctx.mqtt = Arc::new(uplink::start_uplinks(
+        &config.mqtt,
+        &config.broker.client_id,
+        max_packet,
+        &publisher_stop,
+    )?);
+    ctx.buffers = Some(Arc::new(BufferStore::new(
+        config.storage.data_dir.join("buffers"),
+    )));
     let bounds = BatchBounds {
         max_messages: config.batch.max_messages,
         max_delay: Duration::from_millis(config.batch.max_delay_ms),

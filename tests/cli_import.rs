@@ -246,8 +246,10 @@ fn imported_rules_pass_check_with_the_imported_connections() {
             checked.insert(spec.table["type"].as_str().unwrap().to_owned());
         }
     }
+    // `mqtt` (a remote broker) is rulewire's own: no AWS rule can hold it.
     let every: std::collections::BTreeSet<String> = rulewire_actions::action_types()
         .into_iter()
+        .filter(|t| *t != "mqtt")
         .map(str::to_owned)
         .collect();
     assert_eq!(checked, every, "the fixtures must hold every action type");

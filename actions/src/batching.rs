@@ -55,6 +55,10 @@ impl<T: Enqueue> Action for Queued<T> {
         T::KIND
     }
 
+    fn aws_name(&self) -> &'static str {
+        T::AWS_NAME
+    }
+
     fn execute<'a>(&'a self, msg: &'a FiredMessage) -> BoxFuture<'a, Result<(), ActionFailure>> {
         Box::pin(async move {
             let _slot = self.0.delivery().slot().await;

@@ -2,14 +2,15 @@
 //!
 //! The MQTT connection (behind `MqttPublisher`, which the service implements over rumqttc),
 //! one shared `reqwest::Client`, the default retry policy and in-flight bound, the metrics
-//! hooks, and the named S3, Kafka, AWS and OpenSearch connections. Cheap to clone; the error action may get a clone
-//! with other metrics.
+//! hooks, the named S3, Kafka, AWS and OpenSearch connections, and the disk buffers' store.
+//! Cheap to clone; the service clones it per rule (other metrics) and per action
+//! ([`ActionBinding`]: where the action's disk buffer lives, the rule's error action).
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{collections::BTreeMap, future::Future, pin::Pin, sync::Arc};
 
 use crate::{
-    ActionMetricsFactory, AwsConnection, ConnectionNames, Connections, KafkaConnection,
-    NoopMetrics, OpenSearchConnection, RetryPolicy, S3Connection,
+    Action, ActionMetricsFactory, AwsConnection, BufferStore, ConnectionNames, Connections,
+    KafkaConnection, NoopMetrics, OpenSearchConnection, RetryPolicy, S3Connection,
 };
 
 /// A boxed, `Send` future (what the object-safe traits of this crate return).
@@ -65,6 +66,29 @@ pub struct ActionContext {
     pub aws: Arc<Connections<AwsConnection>>,
     /// Named OpenSearch connections (`[opensearch.connections.*]`): how requests authenticate.
     pub opensearch: Arc<Connections<OpenSearchConnection>>,
+    /// Remote brokers (`[mqtt.connections.*]`) the mqtt action publishes to, by name.
+    pub mqtt: Arc<BTreeMap<String, Arc<dyn MqttPublisher>>>,
+    /// Where disk buffers live and which are open; `None`: `buffer = { type = "disk" }` fails
+    /// to bind.
+    pub buffers: Option<Arc<BufferStore>>,
+    /// The action being bound: its place in its rule, and the rule's error action.
+    pub binding: ActionBinding,
+    /// Bound behind a disk buffer: retryable failures are retried until they succeed (unless
+    /// the action sets `retry.attempts`) and an open circuit breaker waits instead of failing.
+    pub(crate) buffered: bool,
+}
+
+/// Which action of which rule is being bound; the service sets it per action.
+#[derive(Clone, Default)]
+pub struct ActionBinding {
+    /// The rule's name.
+    pub rule: String,
+    /// The action's place in the rule, stable across restarts: `"0-http"` (the first action,
+    /// of type http), `"error-republish"`. Names its disk buffer's directory.
+    pub slot: String,
+    /// The rule's error action (bound first), which a disk buffer's drain runs for messages
+    /// that finally fail.
+    pub error_action: Option<Arc<dyn Action>>,
 }
 
 /// Default `ActionContext::max_in_flight`.
@@ -84,6 +108,10 @@ impl ActionContext {
             kafka: Arc::new(Connections::none("kafka")),
             aws: Arc::new(Connections::none("aws")),
             opensearch: Arc::new(Connections::none("opensearch")),
+            mqtt: Arc::new(BTreeMap::new()),
+            buffers: None,
+            binding: ActionBinding::default(),
+            buffered: false,
         }
     }
 
@@ -94,6 +122,23 @@ impl ActionContext {
             .with("kafka", self.kafka.names())
             .with("aws", self.aws.names())
             .with("opensearch", self.opensearch.names())
+            .with("mqtt", self.mqtt.keys().cloned())
+    }
+
+    /// The same context binding the action `binding` describes.
+    pub fn for_action(&self, binding: ActionBinding) -> ActionContext {
+        ActionContext {
+            binding,
+            ..self.clone()
+        }
+    }
+
+    /// The same context for an action bound behind a disk buffer.
+    pub(crate) fn buffered(&self) -> ActionContext {
+        ActionContext {
+            buffered: true,
+            ..self.clone()
+        }
     }
 
     /// The same context binding other metrics (one rule's, or its error action's).

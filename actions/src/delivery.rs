@@ -1,5 +1,6 @@
 //! The plumbing every action shares: bounded in-flight work, per-attempt timeout, retries
-//! with backoff, metrics, and the `ActionFailure` handed back for the error action.
+//! with backoff paced by the action's circuit breaker (`pacing`), metrics, and the
+//! `ActionFailure` handed back for the error action.
 //!
 //! An action type implements `Sink` (prepare a request from the message once, send it once);
 //! `Delivered<S>` wraps it into the object-safe `Action` the rules hold. Adding S3, Kafka or
@@ -16,7 +17,9 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::{
     Action, ActionContext, ActionFailure, ActionMetrics, BoxFuture, BuildError, FiredMessage,
-    RetryOverride, RetryPolicy, retry,
+    RetryOverride, RetryPolicy,
+    pacing::{Pacer, WhenOpen},
+    retry,
 };
 
 /// Delivery settings every action accepts in its rule-header table (each optional).
@@ -55,6 +58,8 @@ pub(crate) struct Delivery {
     pub retry: RetryPolicy,
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
+    /// One pace for all attempts: the breaker and the adaptive concurrency limit.
+    pacer: Arc<Pacer>,
     /// The action's series, bound when it was built.
     pub metrics: Arc<dyn ActionMetrics>,
 }
@@ -68,7 +73,12 @@ impl Delivery {
         kind: &'static str,
         ctx: &ActionContext,
     ) -> Result<Delivery, BuildError> {
-        let retry = ctx.retry.with_override(cfg.retry.as_ref());
+        let mut retry = ctx.retry.with_override(cfg.retry.as_ref());
+        let explicit_attempts = cfg.retry.as_ref().is_some_and(|r| r.attempts.is_some());
+        if ctx.buffered && !explicit_attempts {
+            // Behind a disk buffer the message is safe: retry until the endpoint is back.
+            retry.attempts = u32::MAX;
+        }
         let max_in_flight = cfg.max_in_flight.unwrap_or(ctx.max_in_flight);
         let timeout_ms = cfg.timeout_ms.unwrap_or(default_timeout_ms);
         let invalid = |field: &str, message: &str| Err(BuildError::invalid(field, message));
@@ -83,12 +93,19 @@ impl Delivery {
         }
         let max_in_flight = max_in_flight.min(Semaphore::MAX_PERMITS);
         let in_flight = Arc::new(Semaphore::new(max_in_flight));
+        let metrics = ctx.metrics.action(kind);
+        let when_open = if ctx.buffered {
+            WhenOpen::Wait
+        } else {
+            WhenOpen::Fail
+        };
         Ok(Delivery {
             timeout: Duration::from_millis(timeout_ms),
             retry,
             in_flight,
             max_in_flight,
-            metrics: ctx.metrics.action(kind),
+            pacer: Arc::new(Pacer::new(max_in_flight, when_open, metrics.clone())),
+            metrics,
         })
     }
 
@@ -107,7 +124,8 @@ impl Delivery {
 
     /// Runs `attempt` under the per-attempt timeout until it succeeds, fails permanently or
     /// the retry policy is spent; counts retries. A timed-out attempt calls `on_timeout` and
-    /// is retried only when `retry_on_timeout`.
+    /// is retried only when `retry_on_timeout`. Every attempt is first admitted by the
+    /// action's pacer; with its breaker open an unbuffered action fails at once.
     pub(crate) async fn run<Fut>(
         &self,
         retry_on_timeout: bool,
@@ -128,9 +146,15 @@ impl Delivery {
                 }
                 let fut = attempt();
                 async move {
-                    match tokio::time::timeout(timeout, fut).await {
+                    let admission = match self.pacer.admit().await {
+                        Ok(admission) => admission,
+                        Err(open) => return Err(AttemptError::permanent(open.to_string())),
+                    };
+                    let mut timed_out = false;
+                    let result = match tokio::time::timeout(timeout, fut).await {
                         Ok(result) => result,
                         Err(_) => {
+                            timed_out = true;
                             on_timeout();
                             let message = format!("timed out after {} ms", timeout.as_millis());
                             Err(AttemptError {
@@ -138,7 +162,14 @@ impl Delivery {
                                 retryable: retry_on_timeout,
                             })
                         }
+                    };
+                    match &result {
+                        Ok(()) => admission.succeeded(),
+                        // A timeout says the endpoint is unwell even where it is not retried.
+                        Err(e) if e.retryable || timed_out => admission.failed(&e.message),
+                        Err(_) => drop(admission),
                     }
+                    result
                 }
             },
         )
@@ -238,6 +269,10 @@ impl<S: Sink> Delivered<S> {
 impl<S: Sink> Action for Delivered<S> {
     fn kind(&self) -> &'static str {
         S::KIND
+    }
+
+    fn aws_name(&self) -> &'static str {
+        S::AWS_NAME
     }
 
     fn execute<'a>(&'a self, msg: &'a FiredMessage) -> BoxFuture<'a, Result<(), ActionFailure>> {

@@ -6,13 +6,17 @@
 //! - `connection_names`: the connections `rulewire.toml` configures, for `check`.
 //! - `delivery` + `retry`: the plumbing every action shares (bounded in-flight work, timeout,
 //!   retries with exponential backoff and full jitter, metrics, `ActionFailure`).
+//! - `buffer`: disk buffers (`buffer = { type = "disk" }`): the message is acknowledged once it
+//!   is fsync'd to the action's own queue, which a drain delivers from.
+//! - `pacing`: one circuit breaker and adaptive concurrency limit per action, shared by all
+//!   its attempts.
 //! - `batching`: the `Action` of sinks that group messages (s3 batched mode, kinesis).
 //! - `record_queue`: per-destination record queues for batch APIs (kinesis, sqs, firehose,
 //!   cloudwatch_logs), per-record retries, each message acked by its own records.
 //! - `error_payload`: AWS's error-action payload.
 //! - one folder per action: `republish/`, `http/`, `s3/`, `kafka/`, `kinesis/`, `sqs/`, `sns/`,
 //!   `dynamodb/`, `dynamodb_v2/`, `timestream/`, `firehose/`, `cloudwatch_logs/`, `lambda/`,
-//!   `step_functions/`, `opensearch/`; `cloudwatch/` holds `metric/` and `alarm/` and what the
+//!   `step_functions/`, `opensearch/`, `mqtt/` (a remote broker); `cloudwatch/` holds `metric/` and `alarm/` and what the
 //!   two share.
 //! - `connections`: the named connections of `rulewire.toml`
 //!   (`[s3|kafka|aws|opensearch.connections.*]`),
@@ -26,6 +30,7 @@
 
 pub mod aws;
 mod batching;
+pub mod buffer;
 pub mod cloudwatch;
 pub mod cloudwatch_logs;
 mod connection_names;
@@ -43,7 +48,9 @@ pub mod kafka;
 pub mod kinesis;
 pub mod lambda;
 mod metrics;
+pub mod mqtt;
 pub mod opensearch;
+mod pacing;
 mod record_queue;
 mod registry;
 pub mod republish;
@@ -58,12 +65,14 @@ pub mod timestream;
 use rulewire_engine::CompileError;
 
 pub use aws::{AwsConnection, AwsConnectionConfig, AwsSettings};
+pub use buffer::{BufferConfig, BufferStatus, BufferStore, WhenFull};
 pub use connection_names::ConnectionNames;
 pub use connections::{
     ConnectionConfig, ConnectionError, ConnectionSection, Connections, DEFAULT_CONNECTION,
 };
 pub use context::{
-    ActionContext, BoxFuture, DEFAULT_MAX_IN_FLIGHT, MqttPublisher, PublishProperties,
+    ActionBinding, ActionContext, BoxFuture, DEFAULT_MAX_IN_FLIGHT, MqttPublisher,
+    PublishProperties,
 };
 pub use delivery::DeliveryConfig;
 pub use error_payload::{ActionFailure, error_payload};
@@ -83,9 +92,15 @@ pub use templates::KeyValue;
 pub trait Action: Send + Sync {
     /// The action type for metric labels: `"republish"`, `"http"`, `"s3"`, `"kafka"`...
     fn kind(&self) -> &'static str;
+    /// AWS's name for it in the error payload's `failedAction`: `"RepublishAction"`...
+    fn aws_name(&self) -> &'static str;
     /// Delivers `msg.output`, with retries; `Err` once every attempt failed or a permanent
     /// error occurred. Waits for a slot first when the action's in-flight bound is reached.
     fn execute<'a>(&'a self, msg: &'a FiredMessage) -> BoxFuture<'a, Result<(), ActionFailure>>;
+    /// A disk-buffered action's queue (for `GET /rules`); `None` for an unbuffered one.
+    fn buffer_status(&self) -> Option<BufferStatus> {
+        None
+    }
 }
 
 /// An action configuration that can't be checked or bound; the message names the field.

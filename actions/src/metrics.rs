@@ -29,6 +29,19 @@ pub trait ActionMetrics: Send + Sync {
     /// One request sent that carries `records` records (batching actions: kinesis, sqs,
     /// firehose, cloudwatch_logs).
     fn batch(&self, _records: usize) {}
+    /// The action's circuit breaker opened (`true`) or closed again (`false`).
+    fn circuit_open(&self, _open: bool) {}
+    /// The breaker opened or re-opened after a failed probe.
+    fn circuit_tripped(&self) {}
+    /// A disk buffer's contents: records and bytes not yet delivered, and the age in seconds
+    /// of the oldest record being delivered (0 when none is).
+    fn buffer_state(&self, _records: u64, _bytes: u64, _oldest_age_secs: f64) {}
+    /// One buffered record finished (delivered, or handed to the error action).
+    fn buffer_drained(&self) {}
+    /// One message dropped because the disk buffer was full (`when_full = "drop_newest"`).
+    fn buffer_dropped(&self) {}
+    /// Records found unreadable in the disk buffer and skipped (lost).
+    fn buffer_corrupt(&self, _records: u64) {}
 }
 
 /// Hands each action its series when it is built. The service makes one per rule (and one

@@ -7,6 +7,9 @@
 //! 2. **bind** ([`CheckedAction::bind`]): create or look up clients in the service's
 //!    [`ActionContext`] and bind the action's metric series.
 //!
+//! Any action may be disk-buffered (`buffer = { type = "disk" }`); [`check_action`] takes
+//! that key off the table and wraps the bind step (see `buffer`).
+//!
 //! Adding an action type is its own folder implementing [`ActionType`] plus one line in
 //! [`ACTION_TYPES`].
 
@@ -16,8 +19,8 @@ use rulewire_engine::SqlVersion;
 use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
-    Action, ActionContext, BuildError, ConnectionNames, cloudwatch_logs, firehose, http, kafka,
-    kinesis, lambda, opensearch, republish, s3, sns, sqs, step_functions,
+    Action, ActionContext, BufferConfig, BuildError, ConnectionNames, cloudwatch_logs, firehose,
+    http, kafka, kinesis, lambda, opensearch, republish, s3, sns, sqs, step_functions,
 };
 
 /// Every action type, in the order error messages list them.
@@ -39,6 +42,7 @@ const ACTION_TYPES: &[Registration] = &[
     Registration::of::<lambda::LambdaAction>(),
     Registration::of::<step_functions::StepFunctionsAction>(),
     Registration::of::<opensearch::OpenSearchAction>(),
+    Registration::of::<crate::mqtt::MqttAction>(),
 ];
 
 /// AWS rule actions rulewire does not have: AWS retired them, or they need a service that
@@ -141,7 +145,20 @@ pub fn check_action(table: &toml::Table, ctx: &CheckContext) -> Result<CheckedAc
     };
     let mut fields = table.clone();
     fields.remove("type");
-    (registration.check)(fields, ctx)
+    // `buffer` is every action type's: it wraps the action, whatever its type.
+    let buffer = match fields.remove("buffer") {
+        Some(value) => BufferConfig::parse(&value)?,
+        None => BufferConfig::Memory,
+    };
+    let checked = (registration.check)(fields, ctx)?;
+    if buffer == BufferConfig::Memory {
+        return Ok(checked);
+    }
+    let CheckedAction { kind, bind } = checked;
+    Ok(CheckedAction {
+        kind,
+        bind: Box::new(move |ctx| crate::buffer::bind_buffered(kind, buffer, ctx, bind)),
+    })
 }
 
 /// The advice for an AWS rule action rulewire does not have (`iot_analytics`, ...), as a

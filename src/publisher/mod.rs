@@ -1,6 +1,7 @@
-//! The MQTT connection the republish action publishes on (a second client id,
+//! The MQTT connections actions publish on: the republish action's (a second client id,
 //! `<client_id>-pub`, so that pausing the ingest connection for backpressure never blocks
-//! publishing). Implements the actions crate's `MqttPublisher`.
+//! publishing), and one per remote broker of the mqtt action ([`uplink`]). Implements the
+//! actions crate's `MqttPublisher`.
 //!
 //! Publishes go through a bounded queue to one connection task ([`connection`]), which
 //! takes every publish waiting in the queue, encodes them into one buffer and writes it
@@ -17,6 +18,7 @@
 //!   [`MAX_IN_FLIGHT`].
 
 mod connection;
+pub mod uplink;
 
 use std::sync::Arc;
 use std::time::Duration;

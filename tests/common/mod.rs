@@ -136,7 +136,8 @@ impl Rulewire {
         rw
     }
 
-    /// Starts without waiting for readiness.
+    /// Starts without waiting for readiness. Without a `[storage]` table in `config` the data
+    /// directory is a temporary one of this instance.
     pub fn spawn(config: &str, rules: &Path) -> Rulewire {
         let dir = tempfile::tempdir().unwrap();
         let http_port = free_port();
@@ -148,6 +149,10 @@ impl Rulewire {
             rules.display().to_string()
         )
         .unwrap();
+        if !config.contains("[storage]") {
+            let data = dir.path().join("data");
+            writeln!(f, "[storage]\ndata_dir = {:?}", data.display().to_string()).unwrap();
+        }
         let stderr_path = dir.path().join("stderr.log");
         let child = Command::new(env!("CARGO_BIN_EXE_rulewire"))
             .args(["run", "--config"])

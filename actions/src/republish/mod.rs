@@ -47,32 +47,58 @@ impl ActionType for RepublishAction {
     type Checked = CheckedRepublish;
 
     fn check(cfg: RepublishConfig, ctx: &CheckContext) -> Result<CheckedRepublish, BuildError> {
-        if cfg.qos > 1 {
-            return Err(BuildError::invalid(
-                "qos",
-                format!("must be 0 or 1, not {}", cfg.qos),
-            ));
-        }
-        cfg.delivery.check()?;
-        Ok(CheckedRepublish {
-            topic: TopicTemplate::parse(&cfg.topic, ctx.version)?,
-            qos: cfg.qos,
-            retain: cfg.retain,
-            headers: Headers::compile(&cfg, ctx.version)?,
-            delivery: cfg.delivery,
-        })
+        check_publish(cfg, ctx)
     }
 
     fn bind(c: CheckedRepublish, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
         let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, Republish::KIND, ctx)?;
-        let sink = Republish {
-            topic: c.topic,
-            qos: c.qos,
-            retain: c.retain,
-            headers: c.headers,
-            publisher: ctx.publisher.clone(),
-        };
-        Ok(Delivered::action(sink, delivery))
+        Ok(Delivered::action(
+            c.publisher(ctx.publisher.clone()),
+            delivery,
+        ))
+    }
+}
+
+/// Checks a republish table (also the `mqtt` action's publish settings).
+pub(crate) fn check_publish(
+    cfg: RepublishConfig,
+    ctx: &CheckContext,
+) -> Result<CheckedRepublish, BuildError> {
+    if cfg.qos > 1 {
+        return Err(BuildError::invalid(
+            "qos",
+            format!("must be 0 or 1, not {}", cfg.qos),
+        ));
+    }
+    cfg.delivery.check()?;
+    Ok(CheckedRepublish {
+        topic: TopicTemplate::parse(&cfg.topic, ctx.version)?,
+        qos: cfg.qos,
+        retain: cfg.retain,
+        headers: Headers::compile(&cfg, ctx.version)?,
+        delivery: cfg.delivery,
+    })
+}
+
+impl CheckedRepublish {
+    /// The delivery settings (the `mqtt` action changes its default in-flight bound).
+    pub(crate) fn delivery_mut(&mut self) -> &mut DeliveryConfig {
+        &mut self.delivery
+    }
+
+    pub(crate) fn delivery(&self) -> &DeliveryConfig {
+        &self.delivery
+    }
+
+    /// The sink publishing through `publisher`.
+    pub(crate) fn publisher(self, publisher: Arc<dyn MqttPublisher>) -> Republish {
+        Republish {
+            topic: self.topic,
+            qos: self.qos,
+            retain: self.retain,
+            headers: self.headers,
+            publisher,
+        }
     }
 }
 
@@ -131,7 +157,8 @@ fn check_topic(topic: &str) -> Result<(), String> {
     }
 }
 
-struct Republish {
+/// Publishes rendered messages through one MQTT connection.
+pub(crate) struct Republish {
     topic: TopicTemplate,
     qos: u8,
     retain: bool,
@@ -140,7 +167,7 @@ struct Republish {
 }
 
 /// One rendered publish.
-struct Request {
+pub(crate) struct Request {
     topic: String,
     properties: PublishProperties,
 }

@@ -90,7 +90,7 @@ pub(crate) fn bind(c: CheckedBatch, target: Arc<Target>, delivery: Delivery) -> 
         tracing::info!(
             max_rows = c.max_rows,
             max_in_flight = max_rows,
-            "s3 batch.max_rows is capped by the action's in-flight bound"
+            "s3 batch.max_rows is capped by the action's in-flight bound (max_in_flight; behind a disk buffer, buffer.max_in_flight)"
         );
     }
     let content_type = target
