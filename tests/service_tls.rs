@@ -4,121 +4,19 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use common::tls::Pki;
 use common::*;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl CLI (scripts/test.sh installs it)");
-    assert!(
-        status.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-}
-
-/// A CA `<ca>.crt/.key` and a certificate `<name>.crt/.key` it signs.
-fn ca(dir: &Path, ca: &str) {
-    let (key, crt, subj) = (
-        format!("{ca}.key"),
-        format!("{ca}.crt"),
-        format!("/CN={ca}"),
-    );
-    openssl(
-        dir,
-        &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &crt,
-            "-days", "2", "-subj", &subj,
-        ],
-    );
-}
-
-fn signed(dir: &Path, ca: &str, name: &str, cn: &str) {
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    let (key, csr, crt, subj) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.crt"),
-        format!("/CN={cn}"),
-    );
-    openssl(
-        dir,
-        &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj,
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &format!("{ca}.crt"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-}
-
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        ca(dir.path(), "ca");
-        signed(dir.path(), "ca", "server", "localhost");
-        signed(dir.path(), "ca", "client", "rulewire");
-        ca(dir.path(), "rogue_ca");
-        signed(dir.path(), "rogue_ca", "rogue", "rulewire");
-        // Mosquitto started as root drops to its own user: let it read the files.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            std::fs::set_permissions(
-                entry.unwrap().path(),
-                std::fs::Permissions::from_mode(0o644),
-            )
-            .unwrap();
-        }
-        Pki { dir }
-    }
-    fn path(&self, f: &str) -> String {
-        self.dir.path().join(f).display().to_string()
-    }
-}
 
 /// Mosquitto with a plain listener (for the test's clients) and a TLS listener requiring
 /// client certificates signed by the test CA (for rulewire).
 fn tls_broker(pki: &Pki) -> (Mosquitto, u16) {
     let tls_port = free_port();
-    let extra = format!(
-        "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
-        pki.path("ca.crt"),
-        pki.path("server.crt"),
-        pki.path("server.key")
-    );
-    (Mosquitto::start_with(&extra, None), tls_port)
+    (
+        Mosquitto::start_with(&pki.listener(tls_port), None),
+        tls_port,
+    )
 }
 
 const RULE: &str = "-- [[action]]\n-- type = \"republish\"\n-- topic = \"out/tls\"\n-- qos = 1\nSELECT * FROM 'in/tls'\n";

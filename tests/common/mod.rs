@@ -3,6 +3,8 @@
 //! binary) with its own config and rules directory, and a small rumqttc test client.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,7 @@ pub async fn wait_until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() 
 pub struct Mosquitto {
     pub port: u16,
     child: Child,
+    conf: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -58,20 +61,52 @@ impl Mosquitto {
     /// `listener_extra` is appended after the `listener` line (e.g. TLS settings);
     /// `port` forces a port.
     pub fn start_with(listener_extra: &str, port: Option<u16>) -> Mosquitto {
+        Mosquitto::start_configured(listener_extra, port, false)
+    }
+
+    /// With persistence: sessions and queued messages survive [`Mosquitto::stop`] and
+    /// [`Mosquitto::restart`].
+    pub fn start_persistent(listener_extra: &str) -> Mosquitto {
+        Mosquitto::start_configured(listener_extra, None, true)
+    }
+
+    fn start_configured(listener_extra: &str, port: Option<u16>, persistent: bool) -> Mosquitto {
         let dir = tempfile::tempdir().unwrap();
         let port = port.unwrap_or_else(free_port);
         let conf = dir.path().join("mosquitto.conf");
+        let persistence = if persistent {
+            // Mosquitto started as root drops to its own user: let it write its database.
+            use std::os::unix::fs::PermissionsExt;
+            let db = dir.path().join("db");
+            std::fs::create_dir(&db).unwrap();
+            for d in [dir.path(), db.as_path()] {
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+            }
+            format!("persistence true\npersistence_location {}/", db.display())
+        } else {
+            "persistence false".to_owned()
+        };
         std::fs::write(
             &conf,
             format!(
-                "per_listener_settings false\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n\
+                "per_listener_settings false\nallow_anonymous true\n{persistence}\nmax_queued_messages 0\n\
                  max_inflight_messages 20\nlistener {port} 127.0.0.1\n{listener_extra}\n"
             ),
         )
         .unwrap();
+        let child = Mosquitto::spawn(&conf, port);
+        Mosquitto {
+            port,
+            child,
+            conf,
+            _dir: dir,
+        }
+    }
+
+    fn spawn(conf: &Path, port: u16) -> Child {
         let child = Command::new("mosquitto")
             .arg("-c")
-            .arg(&conf)
+            .arg(conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -84,11 +119,21 @@ impl Mosquitto {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Mosquitto {
-            port,
-            child,
-            _dir: dir,
-        }
+        child
+    }
+
+    /// SIGTERM (a persistent broker saves its sessions), and waits for the exit.
+    pub fn stop(&mut self) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let _ = self.child.wait();
+    }
+
+    /// Starts again on the same ports with the same configuration.
+    pub fn restart(&mut self) {
+        self.child = Mosquitto::spawn(&self.conf, self.port);
     }
 
     pub fn url(&self) -> String {
@@ -244,8 +289,20 @@ pub struct TestClient {
 impl TestClient {
     /// Connects (clean session) and subscribes to `filters`; returns once the SUBACK arrived.
     pub async fn connect(port: u16, id: &str, filters: &[&str]) -> TestClient {
+        TestClient::connect_with(port, id, filters, true).await
+    }
+
+    /// `connect`, with a persistent session when `clean_session` is false (the broker keeps
+    /// the subscriptions and queues QoS 1 messages while the client is away).
+    pub async fn connect_with(
+        port: u16,
+        id: &str,
+        filters: &[&str],
+        clean_session: bool,
+    ) -> TestClient {
         let mut opts = MqttOptions::new(id, "127.0.0.1", port);
         opts.set_keep_alive(Duration::from_secs(10))
+            .set_clean_session(clean_session)
             .set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut eventloop) = AsyncClient::new(opts, 10_000);
         let (tx, rx) = mpsc::unbounded_channel();

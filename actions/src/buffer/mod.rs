@@ -79,16 +79,32 @@ impl BufferStore {
     }
 }
 
-/// A rule or slot name as one path component (rule names are file stems, so this rarely
-/// changes anything).
+/// A rule or slot name as one path component, injectively: bytes other than ASCII letters,
+/// digits, `-` and `_` become `%XX` (so `a b` and `a_b` never share a buffer, and `..` or
+/// `/` cannot leave the buffers directory).
 fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn names_map_to_distinct_safe_path_components() {
+        assert_eq!(sanitize("0-http"), "0-http");
+        assert_eq!(sanitize("a b"), "a%20b");
+        assert_ne!(sanitize("a b"), sanitize("a_b"));
+        assert_eq!(sanitize(".."), "%2E%2E");
+        assert_eq!(sanitize("x/y"), "x%2Fy");
+        assert_eq!(sanitize("é"), "%C3%A9");
+    }
 }

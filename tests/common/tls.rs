@@ -1,0 +1,114 @@
+//! Test certificates made with the `openssl` CLI: a CA, a server certificate for localhost
+//! and a client certificate it signs, and a rogue CA with a client certificate of its own.
+
+use std::path::Path;
+use std::process::Command;
+
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl CLI (scripts/test.sh installs it)");
+    assert!(
+        status.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
+
+/// A CA `<ca>.crt/.key` and a certificate `<name>.crt/.key` it signs.
+pub fn ca(dir: &Path, ca: &str) {
+    let (key, crt, subj) = (
+        format!("{ca}.key"),
+        format!("{ca}.crt"),
+        format!("/CN={ca}"),
+    );
+    openssl(
+        dir,
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &crt,
+            "-days", "2", "-subj", &subj,
+        ],
+    );
+}
+
+pub fn signed(dir: &Path, ca: &str, name: &str, cn: &str) {
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    let (key, csr, crt, subj) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+        format!("/CN={cn}"),
+    );
+    openssl(
+        dir,
+        &[
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj,
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+}
+
+pub struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        ca(dir.path(), "ca");
+        signed(dir.path(), "ca", "server", "localhost");
+        signed(dir.path(), "ca", "client", "rulewire");
+        ca(dir.path(), "rogue_ca");
+        signed(dir.path(), "rogue_ca", "rogue", "rulewire");
+        // Mosquitto started as root drops to its own user: let it read the files.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            std::fs::set_permissions(
+                entry.unwrap().path(),
+                std::fs::Permissions::from_mode(0o644),
+            )
+            .unwrap();
+        }
+        Pki { dir }
+    }
+    pub fn path(&self, f: &str) -> String {
+        self.dir.path().join(f).display().to_string()
+    }
+
+    /// Mosquitto configuration lines for a TLS listener on `port` with the server
+    /// certificate, requiring client certificates signed by `ca`.
+    pub fn listener(&self, port: u16) -> String {
+        format!(
+            "listener {port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+            self.path("ca.crt"),
+            self.path("server.crt"),
+            self.path("server.key")
+        )
+    }
+}
