@@ -1,1 +1,1 @@
-//! Criterion benchmarks of the rulewire engine live next to this file (engine.rs, routing.rs, encoding.rs); this crate has no library code.
+//! Criterion benchmarks of the rulewire engine and disk buffers live next to this file (engine.rs, routing.rs, encoding.rs, buffer.rs); this crate has no library code.
