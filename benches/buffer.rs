@@ -72,9 +72,10 @@ fn message() -> FiredMessage {
         rule_name: "bench".into(),
         topic: "sensors/room-17/data".into(),
         client_id: "device-0017".into(),
-        original_payload: br#"{"temperature":31.5,"humidity":48,"battery":3.71,"ts":1700000000000}"#
-            .to_vec()
-            .into(),
+        original_payload:
+            br#"{"temperature":31.5,"humidity":48,"battery":3.71,"ts":1700000000000}"#
+                .to_vec()
+                .into(),
         output: br#"{"temperature":31.5,"humidity":48,"room":"room-17"}"#.to_vec(),
         timestamp_ms: 1_700_000_000_000,
         trace_id: "3f0c5a1e-7a4b-4c2d-9e8f-0123456789ab".into(),

@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::{
     Action, ActionContext, ActionFailure, ActionMetrics, BoxFuture, BuildError, FiredMessage,
     RetryOverride, RetryPolicy,
-    pacing::{Pacer, WhenOpen},
+    pacing::{Admission, Pacer, WhenOpen},
     retry,
 };
 
@@ -122,6 +122,15 @@ impl Delivery {
             .expect("the semaphore is never closed")
     }
 
+    /// Waits until the action's pacer admits one more request; with the breaker open, an
+    /// unbuffered action gets the permanent error to report instead.
+    pub(crate) async fn admit(&self) -> Result<Admission<'_>, AttemptError> {
+        self.pacer
+            .admit()
+            .await
+            .map_err(|open| AttemptError::permanent(open.to_string()))
+    }
+
     /// Runs `attempt` under the per-attempt timeout until it succeeds, fails permanently or
     /// the retry policy is spent; counts retries. A timed-out attempt calls `on_timeout` and
     /// is retried only when `retry_on_timeout`. Every attempt is first admitted by the
@@ -146,10 +155,7 @@ impl Delivery {
                 }
                 let fut = attempt();
                 async move {
-                    let admission = match self.pacer.admit().await {
-                        Ok(admission) => admission,
-                        Err(open) => return Err(AttemptError::permanent(open.to_string())),
-                    };
+                    let admission = self.admit().await?;
                     let mut timed_out = false;
                     let result = match tokio::time::timeout(timeout, fut).await {
                         Ok(result) => result,

@@ -15,7 +15,8 @@
 //! - each record is resolved by its own result: records that failed with a retryable error,
 //!   or in a request that failed as a whole (network, timeout, throttling, 5xx), go back to
 //!   the HEAD of the queue in their original order and are retried after a backoff until the
-//!   action's attempts are spent; other failures are final;
+//!   action's attempts are spent; other failures are final; requests go through the
+//!   action's pacer (`pacing`: circuit breaker and concurrency limit), like every action's;
 //! - a message's `execute` resolves when all its records are stored (`Ok`) or when one of
 //!   them has failed for good (`Err`, the action's `ActionFailure`). Records of a message that
 //!   has already failed are dropped from the queue instead of being sent.
@@ -264,21 +265,40 @@ impl<S: RecordService> RecordQueue<S> {
         }
     }
 
-    /// One request under the action's timeout.
+    /// One request under the action's timeout, admitted by the action's pacer (circuit
+    /// breaker): a request that failed as a whole, or whose records all failed retryably,
+    /// counts against the endpoint; one stored record counts for it.
     async fn send(
         &self,
         destination: &S::Destination,
         records: &[&S::Record],
     ) -> Result<Vec<RecordResult>, AttemptError> {
+        let admission = self.delivery.admit().await?;
         let timeout = self.delivery.timeout;
-        match tokio::time::timeout(timeout, self.service.send(destination, records)).await {
-            Ok(r) => r,
-            Err(_) => Err(AttemptError::retryable(format!(
-                "{} timed out after {} ms",
-                S::REQUEST,
-                timeout.as_millis()
-            ))),
+        let result =
+            match tokio::time::timeout(timeout, self.service.send(destination, records)).await {
+                Ok(r) => r,
+                Err(_) => Err(AttemptError::retryable(format!(
+                    "{} timed out after {} ms",
+                    S::REQUEST,
+                    timeout.as_millis()
+                ))),
+            };
+        match &result {
+            Ok(per) if per.iter().any(Result::is_ok) => admission.succeeded(),
+            Ok(per) => match per
+                .iter()
+                .find_map(|r| r.as_ref().err().filter(|e| e.retryable))
+            {
+                Some(e) if per.iter().all(|r| r.as_ref().is_err_and(|e| e.retryable)) => {
+                    admission.failed(&e.message)
+                }
+                _ => drop(admission),
+            },
+            Err(e) if e.retryable => admission.failed(&e.message),
+            Err(_) => drop(admission),
         }
+        result
     }
 
     fn queued(&self, destination: &S::Destination) -> usize {
