@@ -159,6 +159,15 @@ async fn a_webhook_outage_stops_neither_another_rule_nor_the_acks_and_the_backlo
     )
     .await;
     assert_eq!(hook.received(), 0);
+    let (_, rules_json) = rw.get("/rules").await.unwrap();
+    let statuses: serde_json::Value = serde_json::from_str(&rules_json).unwrap();
+    let webhook = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "webhook")
+        .unwrap();
+    assert_eq!(webhook["buffers"]["0-http"]["records"], N, "{rules_json}");
     let requests_while_down = hook.requests.load(Ordering::SeqCst);
     assert!(
         requests_while_down < 200,

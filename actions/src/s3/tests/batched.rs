@@ -197,3 +197,49 @@ async fn a_failed_flush_fails_every_message_in_it_and_bad_rows_fail_alone() {
     let f = s3.execute(&message("a/b", b"42")).await.unwrap_err();
     assert!(f.error_message.contains("must be a JSON object"), "{f}");
 }
+
+/// Unbuffered, a batch holds at most the action's in-flight bound of rows (each row is a
+/// message waiting for its ack). Behind a disk buffer the messages are acked once on disk,
+/// so a batch fills up to `buffer.max_in_flight` rows: 5,000 here, with the service's bound
+/// at 256.
+#[tokio::test]
+async fn behind_a_disk_buffer_batches_are_not_capped_by_the_in_flight_bound() {
+    const ROWS: u32 = 5000;
+    let dir = tempfile::tempdir().unwrap();
+    let local = format!(
+        "[connections.default]\nurl = \"file://{}\"",
+        dir.path().join("s3").display()
+    );
+    let (mut ctx, metrics) = s3_context(&settings(&local), &AwsSettings::default());
+    assert_eq!(ctx.max_in_flight, crate::DEFAULT_MAX_IN_FLIGHT);
+    ctx.buffers = Some(std::sync::Arc::new(crate::BufferStore::new(
+        dir.path().join("buffers"),
+    )));
+    let ctx = ctx.for_action(crate::ActionBinding {
+        rule: "lake_rule".into(),
+        slot: "0-s3".into(),
+        error_action: None,
+    });
+    let s3 = action(
+        &ctx,
+        &format!(
+            "bucket = \"b\"\nbatch = {{ max_rows = {ROWS}, max_age_ms = 60000, key = \"out/${{newuuid()}}.jsonl\" }}\n\
+             buffer = {{ type = \"disk\", max_in_flight = {ROWS} }}"
+        ),
+    )
+    .unwrap();
+    for n in 0..ROWS {
+        s3.execute(&numbered("a/b", n)).await.unwrap();
+    }
+    let out = dir.path().join("s3/b/out");
+    for _ in 0..500 {
+        if metrics.get("success:s3") == u64::from(ROWS) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let objects: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(objects.len(), 1, "one object of {ROWS} rows");
+    let text = std::fs::read_to_string(objects[0].as_ref().unwrap().path()).unwrap();
+    assert_eq!(text.lines().count(), ROWS as usize);
+}
