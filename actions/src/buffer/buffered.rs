@@ -51,6 +51,7 @@ impl Drop for BufferHandle {
     /// the next start of an action in the same place.
     fn drop(&mut self) {
         self.drain.abort();
+        self.log.close();
     }
 }
 

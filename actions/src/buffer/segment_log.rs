@@ -4,6 +4,7 @@
 //! Layout of a buffer directory:
 //! - `<first-seq>.seg` (20 digits): segments. A record is `[len u32 LE][crc32 u32 LE][bytes]`;
 //!   a record's sequence number is its segment's first seq plus its index in the segment.
+//! - `lock`: locked (flock) while a process has the buffer open.
 //! - `cursor`: where the consumer is: `[seq u64][segment u64][offset u64][crc32 u32]`, replaced
 //!   with write-then-rename. Records before it are done; a lost or stale cursor only means
 //!   records are delivered again (at-least-once), never lost.
@@ -36,6 +37,7 @@ pub(crate) const RECORD_HEADER: u64 = 8;
 pub(crate) const MAX_RECORD: usize = 256 << 20;
 
 const CURSOR_FILE: &str = "cursor";
+const LOCK_FILE: &str = "lock";
 const SEGMENT_SUFFIX: &str = ".seg";
 
 /// Where the consumer stands: the first record not yet done, and where it starts on disk.
@@ -96,6 +98,8 @@ type AppendReply = oneshot::Sender<io::Result<u64>>;
 pub(crate) struct SegmentLog {
     shared: Arc<Shared>,
     appends: mpsc::UnboundedSender<(Vec<u8>, AppendReply)>,
+    /// The directory's `lock` file, locked exclusively until the log is closed.
+    lock: Mutex<Option<File>>,
 }
 
 impl SegmentLog {
@@ -103,6 +107,7 @@ impl SegmentLog {
     /// starts when the current one passes `segment_bytes`.
     pub(crate) fn open(dir: &Path, segment_bytes: u64) -> io::Result<SegmentLog> {
         fs::create_dir_all(dir)?;
+        let lock = lock_dir(dir)?;
         let mut segments = list_segments(dir)?;
         if segments.is_empty() {
             File::create(segment_path(dir, 0))?;
@@ -165,7 +170,11 @@ impl SegmentLog {
         std::thread::Builder::new()
             .name("rulewire-buffer-writer".into())
             .spawn(move || writer.run(rx))?;
-        Ok(SegmentLog { shared, appends })
+        Ok(SegmentLog {
+            shared,
+            appends,
+            lock: Mutex::new(Some(lock)),
+        })
     }
 
     /// Appends one record whose bytes (`RECORD_HEADER` + its length) were reserved with
@@ -259,11 +268,20 @@ impl SegmentLog {
     }
 }
 
-impl Drop for SegmentLog {
-    fn drop(&mut self) {
+impl SegmentLog {
+    /// Stops the reader and releases the directory's lock now, so that the buffer can be
+    /// opened again at once (a drain may still hold the log for a moment).
+    pub(crate) fn close(&self) {
         self.shared.state.lock().unwrap().closed = true;
         self.shared.changed.notify_all();
         self.shared.room.notify_waiters();
+        self.lock.lock().unwrap().take();
+    }
+}
+
+impl Drop for SegmentLog {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -576,6 +594,25 @@ fn write_cursor(dir: &Path, at: Position) -> io::Result<()> {
     let tmp = dir.join("cursor.tmp");
     fs::write(&tmp, &bytes)?;
     fs::rename(tmp, dir.join(CURSOR_FILE))
+}
+
+/// Locks `dir` for this process: two rulewire processes sharing a data directory would
+/// otherwise interleave their writes in the same segments.
+fn lock_dir(dir: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            "another process (or another open of this buffer) holds it: \
+             two rulewire instances cannot share a data directory",
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
 }
 
 /// Makes a new or removed directory entry durable.

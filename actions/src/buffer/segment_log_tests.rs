@@ -205,3 +205,16 @@ async fn appends_wait_for_room_and_commits_free_it() {
         "the waiter reserved what the commit freed"
     );
 }
+
+#[tokio::test]
+async fn a_buffer_open_elsewhere_is_refused_and_free_again_once_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SegmentLog::open(dir.path(), 1 << 20).unwrap();
+    let e = SegmentLog::open(dir.path(), 1 << 20).err().expect("locked");
+    assert!(
+        e.to_string().contains("cannot share a data directory"),
+        "{e}"
+    );
+    drop(log);
+    SegmentLog::open(dir.path(), 1 << 20).expect("the lock is released with the log");
+}
