@@ -3,7 +3,8 @@
 //! own, with its own retries and pace.
 //!
 //! - `config`: the `buffer` table (`type`, `max_bytes`, `when_full`, `max_in_flight`).
-//! - `segment_log`: the queue on disk (CRC-checked records, group commit, cursor, recovery).
+//! - `segment_log`: the queue on disk (CRC-checked records, group commit, cursor, recovery);
+//!   `segment_files`: its files (record format, torn-tail recovery, cursor, lock).
 //! - `codec`: a `FiredMessage` as a record.
 //! - `buffered`: the `Action` that appends (what the rule runs) and the drain task that reads
 //!   the queue and runs the real action, then the rule's error action for what finally fails.
@@ -16,6 +17,7 @@
 mod buffered;
 mod codec;
 mod config;
+mod segment_files;
 mod segment_log;
 
 use std::{

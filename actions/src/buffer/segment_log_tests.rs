@@ -2,6 +2,7 @@
 //! tails, corrupt records and lost cursors.
 
 use super::*;
+use crate::buffer::segment_files::CURSOR_FILE;
 
 fn record(i: u64) -> Vec<u8> {
     format!("record-{i:06}").into_bytes()
