@@ -4,8 +4,13 @@
 # ~200-byte payload (the echoed seq and ts give loss, duplicates and latency)
 PAYLOAD='{"temperature": {rand:20..40}, "humidity": {randf:30..90}, "pressure": {randf:990..1030}, "battery": {rand:0..100}, "device": "bench-device-{conn}", "firmware": "1.4.2-build.5678", "location": {"building": "hq", "floor": {rand:1..9}}, "seq": {seq}, "ts": {ts_ns}}'
 
-# A republish rule (QoS 0 to out/<topic level 2>) with the given SELECT body.
-rule() { printf -- '-- [[action]]\n-- type = "republish"\n-- topic = "out/${topic(2)}"\n-- qos = 0\nSELECT %s\n' "$1"; }
+# A republish rule (QoS 0 to out/<topic level 2>) with the given SELECT body. BUFFER=disk puts
+# the republish behind a disk buffer (in $OUT/data).
+rule() {
+    printf -- '-- [[action]]\n-- type = "republish"\n-- topic = "out/${topic(2)}"\n-- qos = 0\n'
+    if [ "${BUFFER:-}" = disk ]; then printf -- '-- buffer = { type = "disk" }\n'; fi
+    printf 'SELECT %s\n' "$1"
+}
 
 # $OUT/mosquitto.conf: anonymous, no persistence, unbounded queues (nothing dropped), on $PORT.
 write_mosquitto_conf() {
@@ -31,6 +36,8 @@ dir = "$OUT/rules"
 watch = false
 [http]
 listen = ""
+[storage]
+data_dir = "$OUT/data"
 CONF
 }
 
