@@ -158,3 +158,61 @@ fn seq_of(m: &rdkafka::message::OwnedMessage) -> u64 {
     let v: serde_json::Value = serde_json::from_str(&value(m)).unwrap();
     v["seq"].as_u64().unwrap()
 }
+
+/// Behind a disk buffer the action takes messages while the broker is down (each `execute`
+/// returns once the message is on disk), and the drain delivers them all once it is back.
+/// (The action is kept alive throughout: dropping the last handle of a buffered action stops
+/// its drain, as when its rule is removed.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_buffered_action_takes_messages_while_the_broker_is_down() {
+    let moto = Moto::start().await;
+    let mut tansu = Tansu::start_on_s3(&moto).await;
+    tansu.create_topic("buffered", 1);
+    let (mut ctx, metrics) = kafka_context(&settings(&tansu, &[("enable.idempotence", "false")]));
+    let dir = tempfile::tempdir().unwrap();
+    ctx.buffers = Some(Arc::new(crate::BufferStore::new(dir.path())));
+    let ctx = ctx.for_action(crate::ActionBinding {
+        rule: "r".into(),
+        slot: "0-kafka".into(),
+        error_action: None,
+    });
+    let kafka = action(
+        &ctx,
+        "topic = \"buffered\"\nkey = \"${topic(2)}\"\nbuffer = { type = \"disk\" }",
+    )
+    .unwrap();
+    tansu.kill();
+    let started = Instant::now();
+    let acked = send_all(kafka.clone(), 0..300, 32).await;
+    assert_eq!(acked.len(), 300);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "taken on disk while the broker is down, in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        metrics.get("success:kafka"),
+        0,
+        "nothing delivered while down"
+    );
+    tansu.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while metrics.get("success:kafka") < 300 {
+        assert!(
+            Instant::now() < deadline,
+            "the backlog delivered within 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = consume(
+        &tansu.bootstrap(),
+        "buffered",
+        1,
+        usize::MAX,
+        Duration::from_secs(10),
+    )
+    .await;
+    let unique: BTreeSet<u64> = got.iter().map(seq_of).collect();
+    assert_eq!(unique, (0..300).collect());
+    drop(kafka);
+}
