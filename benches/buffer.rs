@@ -47,6 +47,7 @@ impl MqttPublisher for Publisher {
 
 /// A disk-buffered republish action with its buffer under `root`.
 fn buffered(root: &std::path::Path, hang: bool) -> Arc<dyn Action> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut ctx = ActionContext::new(Arc::new(Publisher { hang }), reqwest::Client::new());
     ctx.buffers = Some(Arc::new(BufferStore::new(root)));
     let ctx = ctx.for_action(ActionBinding {
