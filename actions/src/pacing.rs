@@ -171,6 +171,10 @@ impl Pacer {
                 st.probing = false;
             }
             match outcome {
+                // While open, only the probe's outcome counts: attempts admitted before the
+                // breaker opened still settle, and one of them must not close it again.
+                Outcome::Success if st.open_until.is_some() && !probe => {}
+                Outcome::RetryableFailure(_) if st.open_until.is_some() && !probe => {}
                 Outcome::Success => {
                     if st.open_until.take().is_some() {
                         self.metrics.circuit_open(false);

@@ -103,3 +103,20 @@ async fn permanent_failures_do_not_trip_the_breaker_and_concurrency_is_bounded()
     a.succeeded();
     assert!(third.await.unwrap());
 }
+
+#[tokio::test]
+async fn attempts_admitted_before_the_breaker_opened_do_not_close_it() {
+    let p = pacer(8, WhenOpen::Fail);
+    warm_up(&p).await;
+    let stale = p.admit().await.unwrap();
+    let mut failing = Vec::new();
+    for _ in 0..TRIP_AFTER {
+        failing.push(p.admit().await.unwrap());
+    }
+    for admission in failing {
+        admission.failed("503");
+    }
+    assert!(p.admit().await.is_err(), "open");
+    stale.succeeded();
+    assert!(p.admit().await.is_err(), "a stale success leaves it open");
+}
