@@ -4,9 +4,12 @@
 //! (messages held × attempts) requests, and a recovering one gets them all at once. The
 //! [`Pacer`] of an action admits each attempt:
 //!
-//! - **Concurrency limit** (AIMD-like): a retryable failure halves how many attempts may run at
-//!   once (down to 1); a success doubles it (up to the action's `max_in_flight`). A recovering
-//!   endpoint sees a ramp 1, 2, 4, ... instead of a burst; so does a new action.
+//! - **Concurrency limit** (AIMD, as TCP's congestion window): a retryable failure halves how
+//!   many attempts may run at once (down to 1) and remembers half of where it failed; below
+//!   that mark a success doubles the limit (slow start), above it the limit grows by one per
+//!   limit's worth of successes, up to the action's `max_in_flight`. A new action and a
+//!   recovering endpoint see a ramp 1, 2, 4, ... instead of a burst, and a struggling one is
+//!   probed gently near the concurrency where it last failed.
 //! - **Breaker**: after [`TRIP_AFTER`] retryable failures in a row the breaker opens for an
 //!   open period (1 s, doubling per trip up to 30 s). While open no attempt is sent: an
 //!   unbuffered action fails the message at once (it goes to the error action, as after its
@@ -41,6 +44,11 @@ pub(crate) enum WhenOpen {
 
 struct State {
     limit: usize,
+    /// Below it the limit doubles per success (slow start); at or above it, it grows by one
+    /// per `limit` successes (congestion avoidance, as TCP): half the limit of the last failure.
+    ssthresh: usize,
+    /// Successes counted toward the next additive step.
+    credit: usize,
     active: usize,
     failures_in_row: u32,
     trips: u32,
@@ -90,6 +98,8 @@ impl Pacer {
             // Slow start: a new action ramps up from one attempt at a time.
             state: Mutex::new(State {
                 limit: 1,
+                ssthresh: max.max(1),
+                credit: 0,
                 active: 0,
                 failures_in_row: 0,
                 trips: 0,
@@ -182,12 +192,22 @@ impl Pacer {
                     }
                     st.failures_in_row = 0;
                     st.trips = 0;
-                    st.limit = (st.limit * 2).min(self.max);
+                    if st.limit < st.ssthresh {
+                        st.limit = (st.limit * 2).min(st.ssthresh).min(self.max);
+                    } else {
+                        st.credit += 1;
+                        if st.credit >= st.limit {
+                            st.credit = 0;
+                            st.limit = (st.limit + 1).min(self.max);
+                        }
+                    }
                 }
                 Outcome::RetryableFailure(message) => {
                     message.clone_into(&mut st.last_error);
                     st.failures_in_row += 1;
                     st.limit = (st.limit / 2).max(1);
+                    st.ssthresh = st.limit.max(2);
+                    st.credit = 0;
                     let reopen = probe && st.open_until.is_some();
                     if reopen || (st.open_until.is_none() && st.failures_in_row >= TRIP_AFTER) {
                         let open_for = self

@@ -45,9 +45,11 @@ async fn failures_in_a_row_open_the_breaker_and_an_unbuffered_action_fails_fast(
     let probe = p.admit().await.unwrap();
     assert!(p.admit().await.is_err(), "only the probe while half-open");
     probe.succeeded();
-    assert_eq!(p.limit(), 2);
+    assert_eq!(p.limit(), 2, "slow start up to half the last failing limit");
     p.admit().await.unwrap().succeeded();
-    assert_eq!(p.limit(), 4);
+    assert_eq!(p.limit(), 2, "then one more per limit's worth of successes");
+    p.admit().await.unwrap().succeeded();
+    assert_eq!(p.limit(), 3);
 }
 
 #[tokio::test]
