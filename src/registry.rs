@@ -401,7 +401,7 @@ impl Registry {
                     .with_metrics(hooks(true))
                     .for_action(ActionBinding {
                         rule: file.name.clone(),
-                        slot: format!("error-{}", kind_of(spec)),
+                        slot: slot("error", &kind_of(spec)),
                         error_action: None,
                     });
                 Some(build_action_spec(file, spec, &names, &ctx)?)
@@ -416,7 +416,7 @@ impl Registry {
             .map(|(i, spec)| {
                 let ctx = ctx.for_action(ActionBinding {
                     rule: file.name.clone(),
-                    slot: format!("{i}-{}", kind_of(spec)),
+                    slot: slot(i, &kind_of(spec)),
                     error_action: error_action.clone(),
                 });
                 build_action_spec(file, spec, &names, &ctx)
@@ -462,6 +462,11 @@ impl Registry {
     }
 }
 
+/// An action's place in its rule (`0-http`, `error-republish`): names its disk buffer.
+fn slot(place: impl std::fmt::Display, kind: &str) -> String {
+    format!("{place}-{kind}")
+}
+
 /// The disk buffers of a loaded rule's actions, by slot.
 fn buffers_of(runtime: &RuleRuntime) -> BTreeMap<String, BufferStatus> {
     let actions = runtime
@@ -472,7 +477,7 @@ fn buffers_of(runtime: &RuleRuntime) -> BTreeMap<String, BufferStatus> {
     let error = runtime.error_action.iter().map(|a| ("error".to_owned(), a));
     actions
         .chain(error)
-        .filter_map(|(place, a)| Some((format!("{place}-{}", a.kind()), a.buffer_status()?)))
+        .filter_map(|(place, a)| Some((slot(place, a.kind()), a.buffer_status()?)))
         .collect()
 }
 

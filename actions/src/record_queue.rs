@@ -284,19 +284,15 @@ impl<S: RecordService> RecordQueue<S> {
                     timeout.as_millis()
                 ))),
             };
-        match &result {
-            Ok(per) if per.iter().any(Result::is_ok) => admission.succeeded(),
-            Ok(per) => match per
-                .iter()
-                .find_map(|r| r.as_ref().err().filter(|e| e.retryable))
+        match endpoint_failure(&result) {
+            Some(e) => admission.failed(&e.message),
+            None if result
+                .as_ref()
+                .is_ok_and(|per| per.iter().any(Result::is_ok)) =>
             {
-                Some(e) if per.iter().all(|r| r.as_ref().is_err_and(|e| e.retryable)) => {
-                    admission.failed(&e.message)
-                }
-                _ => drop(admission),
-            },
-            Err(e) if e.retryable => admission.failed(&e.message),
-            Err(_) => drop(admission),
+                admission.succeeded()
+            }
+            None => drop(admission),
         }
         result
     }
@@ -392,5 +388,18 @@ impl<S: RecordService> RecordQueue<S> {
             queue.push_front(e);
         }
         Some(next)
+    }
+}
+
+/// What one request says against the endpoint (for the pacer): the error when the request
+/// failed retryably or every one of its records did; `None` otherwise.
+fn endpoint_failure(result: &Result<Vec<RecordResult>, AttemptError>) -> Option<&AttemptError> {
+    match result {
+        Err(e) => e.retryable.then_some(e),
+        Ok(per) => {
+            let mut errors = per.iter().map(|r| r.as_ref().err().filter(|e| e.retryable));
+            let first = errors.next()??;
+            errors.all(|e| e.is_some()).then_some(first)
+        }
     }
 }

@@ -11,7 +11,6 @@
 
 use std::{
     collections::VecDeque,
-    path::PathBuf,
     sync::{Arc, RwLock},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -90,10 +89,9 @@ pub(crate) fn bind_buffered(
     });
     let metrics = ctx.metrics.action(kind);
     let segment_bytes = (max_bytes / 8).clamp(64 << 10, MAX_SEGMENT_BYTES);
-    let mut opened_dir = PathBuf::new();
+    let dir = store.dir(&ctx.binding.rule, &ctx.binding.slot);
     let handle = store
-        .get_or_open(&ctx.binding.rule, &ctx.binding.slot, |dir| {
-            opened_dir = dir.clone();
+        .get_or_open(&dir, || {
             let log = Arc::new(SegmentLog::open(&dir, segment_bytes)?);
             let target = Arc::new(RwLock::new(target.clone()));
             let drain = tokio::spawn(drain(
@@ -110,7 +108,7 @@ pub(crate) fn bind_buffered(
         .map_err(|e| {
             BuildError::invalid(
                 "buffer",
-                format!("opening the disk buffer {}: {e}", opened_dir.display()),
+                format!("opening the disk buffer {}: {e}", dir.display()),
             )
         })?;
     *handle.target.write().unwrap() = target.clone();

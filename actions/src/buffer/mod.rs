@@ -61,22 +61,25 @@ impl BufferStore {
         &self.root
     }
 
-    /// The buffer of `rule`'s action `slot`: the open one if a previous version of the rule
-    /// still holds it, otherwise `open` on its directory.
+    /// The directory of `rule`'s action `slot`.
+    fn dir(&self, rule: &str, slot: &str) -> PathBuf {
+        self.root.join(sanitize(rule)).join(sanitize(slot))
+    }
+
+    /// The buffer in `dir`: the open one if a previous version of the rule still holds it,
+    /// otherwise `open`.
     fn get_or_open(
         &self,
-        rule: &str,
-        slot: &str,
-        open: impl FnOnce(PathBuf) -> std::io::Result<Arc<BufferHandle>>,
+        dir: &Path,
+        open: impl FnOnce() -> std::io::Result<Arc<BufferHandle>>,
     ) -> std::io::Result<Arc<BufferHandle>> {
-        let dir = self.root.join(sanitize(rule)).join(sanitize(slot));
         let mut buffers = self.open.lock().unwrap();
         buffers.retain(|_, b| b.strong_count() > 0);
-        if let Some(handle) = buffers.get(&dir).and_then(Weak::upgrade) {
+        if let Some(handle) = buffers.get(dir).and_then(Weak::upgrade) {
             return Ok(handle);
         }
-        let handle = open(dir.clone())?;
-        buffers.insert(dir, Arc::downgrade(&handle));
+        let handle = open()?;
+        buffers.insert(dir.to_owned(), Arc::downgrade(&handle));
         Ok(handle)
     }
 }
