@@ -73,4 +73,8 @@ impl<T: Enqueue> Action for Queued<T> {
             result
         })
     }
+
+    fn max_in_flight(&self) -> Option<usize> {
+        Some(self.0.delivery().max_in_flight())
+    }
 }

@@ -290,6 +290,10 @@ impl<S: Sink> Action for Delivered<S> {
             result
         })
     }
+
+    fn max_in_flight(&self) -> Option<usize> {
+        Some(self.delivery.max_in_flight())
+    }
 }
 
 /// Reports one message's outcome (latency, success or failure) and logs a failure.

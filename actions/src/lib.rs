@@ -101,6 +101,11 @@ pub trait Action: Send + Sync {
     fn buffer_status(&self) -> Option<BufferStatus> {
         None
     }
+    /// The messages this action works on at once, when it bounds them itself (its
+    /// `max_in_flight`): a disk buffer's drain hands it that many.
+    fn max_in_flight(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// An action configuration that can't be checked or bound; the message names the field.

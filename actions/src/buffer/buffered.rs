@@ -28,6 +28,8 @@ use crate::{
 
 /// How often the drain moves the cursor and reports the buffer's gauges.
 const COMMIT_EVERY: Duration = Duration::from_millis(100);
+/// Records the reader thread reads ahead of the drain.
+const READ_AHEAD: usize = 1024;
 /// The largest segment file; smaller buffers get segments of an eighth of `max_bytes`.
 const MAX_SEGMENT_BYTES: u64 = 64 << 20;
 
@@ -36,6 +38,8 @@ const MAX_SEGMENT_BYTES: u64 = 64 << 20;
 struct Target {
     action: Arc<dyn Action>,
     error_action: Option<Arc<dyn Action>>,
+    /// Records delivered at once: the action's in-flight bound.
+    concurrency: usize,
 }
 
 /// An open buffer: its log and its drain task, shared by every loaded version of the rule.
@@ -77,15 +81,20 @@ pub(crate) fn bind_buffered(
             "disk buffers need a data directory ([storage] data_dir in rulewire.toml)",
         )
     })?;
-    let concurrency = max_in_flight.unwrap_or(ctx.max_in_flight).max(1);
-    // The drain's bound is the action's: a batched s3 action behind a buffer fills batches of
-    // up to `buffer.max_in_flight` rows, no longer capped by `limits.max_in_flight`.
+    // `buffer.max_in_flight` is the default of the action's own bound, and the drain hands
+    // the action as many messages as that bound (a batched s3 action's is its max_rows, so
+    // its objects are no longer capped by `limits.max_in_flight`).
     let mut inner_ctx = ctx.buffered();
-    inner_ctx.max_in_flight = concurrency;
+    inner_ctx.max_in_flight = max_in_flight.unwrap_or(ctx.max_in_flight).max(1);
     let action = bind_inner(&inner_ctx)?;
+    let concurrency = action
+        .max_in_flight()
+        .unwrap_or(inner_ctx.max_in_flight)
+        .max(1);
     let target = Arc::new(Target {
         action,
         error_action: ctx.binding.error_action.clone(),
+        concurrency,
     });
     let metrics = ctx.metrics.action(kind);
     let segment_bytes = (max_bytes / 8).clamp(64 << 10, MAX_SEGMENT_BYTES);
@@ -94,13 +103,8 @@ pub(crate) fn bind_buffered(
         .get_or_open(&dir, || {
             let log = Arc::new(SegmentLog::open(&dir, segment_bytes)?);
             let target = Arc::new(RwLock::new(target.clone()));
-            let drain = tokio::spawn(drain(
-                log.clone(),
-                target.clone(),
-                concurrency,
-                metrics.clone(),
-            ))
-            .abort_handle();
+            let drain =
+                tokio::spawn(drain(log.clone(), target.clone(), metrics.clone())).abort_handle();
             tracing::info!(dir = %dir.display(), records = log.usage().records,
                 bytes = log.usage().bytes, "disk buffer opened");
             Ok(Arc::new(BufferHandle { log, target, drain }))
@@ -216,10 +220,9 @@ struct Pending {
 async fn drain(
     log: Arc<SegmentLog>,
     target: Arc<RwLock<Arc<Target>>>,
-    concurrency: usize,
     metrics: Arc<dyn ActionMetrics>,
 ) {
-    let (tx, mut records) = mpsc::channel::<Record>(concurrency);
+    let (tx, mut records) = mpsc::channel::<Record>(READ_AHEAD);
     let mut reader = log.reader();
     let spawned = std::thread::Builder::new()
         .name("rulewire-buffer-reader".into())
@@ -239,6 +242,8 @@ async fn drain(
     let mut tick = tokio::time::interval(COMMIT_EVERY);
     let mut corrupt_reported = 0;
     loop {
+        // A reloaded rule replaces the target (and maybe its bound): read it each time.
+        let concurrency = target.read().unwrap().concurrency;
         tokio::select! {
             biased;
             // First: under load the other branches are always ready and would starve it.

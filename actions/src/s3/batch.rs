@@ -28,7 +28,7 @@ use super::{
     encode,
 };
 use crate::{
-    Action, ActionFailure, BuildError, FiredMessage,
+    Action, ActionContext, ActionFailure, BuildError, FiredMessage,
     batching::{Enqueue, Outcome, Queued, Waiter},
     delivery::Delivery,
     templates,
@@ -42,6 +42,19 @@ pub(crate) struct CheckedBatch {
     max_rows: usize,
     max_bytes: usize,
     max_age: Duration,
+}
+
+impl CheckedBatch {
+    /// The in-flight bound the batch's delivery gets when none is set: behind a disk buffer,
+    /// the drain may hand the action `max_rows` messages at once (unbuffered, each row is a
+    /// message the broker waits on, so `limits.max_in_flight` stays the bound).
+    pub(crate) fn default_in_flight(&self, ctx: &ActionContext) -> usize {
+        if ctx.buffered {
+            ctx.max_in_flight.max(self.max_rows)
+        } else {
+            ctx.max_in_flight
+        }
+    }
 }
 
 /// Checks the `batch` table of an s3 action whose object key template is `key`.
@@ -90,7 +103,7 @@ pub(crate) fn bind(c: CheckedBatch, target: Arc<Target>, delivery: Delivery) -> 
         tracing::info!(
             max_rows = c.max_rows,
             max_in_flight = max_rows,
-            "s3 batch.max_rows is capped by the action's in-flight bound (max_in_flight; behind a disk buffer, buffer.max_in_flight)"
+            "s3 batch.max_rows is capped by the action's in-flight bound (limits.max_in_flight or the action's max_in_flight); behind a disk buffer it is not"
         );
     }
     let content_type = target

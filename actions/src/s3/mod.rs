@@ -103,7 +103,13 @@ impl ActionType for S3Action {
     }
 
     fn bind(c: CheckedS3, ctx: &ActionContext) -> Result<Arc<dyn Action>, BuildError> {
-        let delivery = Delivery::resolve(&c.delivery, DEFAULT_TIMEOUT_MS, KIND, ctx)?;
+        let mut delivery = c.delivery;
+        if let Mode::Batched(batch) = &c.mode {
+            delivery
+                .max_in_flight
+                .get_or_insert(batch.default_in_flight(ctx));
+        }
+        let delivery = Delivery::resolve(&delivery, DEFAULT_TIMEOUT_MS, KIND, ctx)?;
         let mut connection = ctx.s3.get(&c.connection)?;
         let mut aws = match connection.aws_name() {
             Some(name) => Some(ctx.aws.get(name).map_err(|_| {
