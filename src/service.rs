@@ -15,7 +15,7 @@ use crate::ingest::{Ingest, Status};
 use crate::metrics::Metrics;
 use crate::mqtt::{self, inbound};
 use crate::pipeline::{AckQueue, BatchBounds};
-use crate::publisher::{Publisher, uplink};
+use crate::publisher::{Publisher, Session, uplink};
 use crate::registry::{Registry, Subscriptions};
 use crate::stop::stop_flag;
 use crate::{admin, demo, embedded, reload};
@@ -54,13 +54,15 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
 
     // Publishing connection (republish action). It has its own stop, set only after the
     // drain, so messages still in flight at SIGTERM can finish their republishes. It receives
-    // only acks, so its packet bound is only a sanity check.
+    // only acks, so its packet bound is only a sanity check. A clean session: a publish
+    // waiting for its PUBACK when the connection drops fails at once, and is retried.
     let max_packet = config.limits.max_payload_bytes.max(1024 * 1024) * 2;
     let (publisher_trigger, publisher_stop) = stop_flag();
     let publisher = Publisher::start(
         &config.broker,
         &url,
         format!("{}-pub", config.broker.client_id),
+        Session::Clean,
         max_packet,
         publisher_stop.clone(),
     )?;

@@ -139,6 +139,16 @@ pub fn publish(protocol: Protocol, p: OutPublish, buf: &mut BytesMut) -> Result<
         .map_err(|e| format!("cannot encode PUBLISH to {:?}: {e}", p.topic))
 }
 
+/// An encoded PUBLISH sent again: the same bytes with the DUP flag (bit 3 of the first byte,
+/// in MQTT 3.1.1 and 5 alike).
+pub fn with_dup(packet: &Bytes) -> Bytes {
+    let mut again = BytesMut::from(&packet[..]);
+    if let Some(first) = again.first_mut() {
+        *first |= 0x08;
+    }
+    again.freeze()
+}
+
 /// PUBACK for an incoming QoS 1 message.
 pub fn puback(protocol: Protocol, pkid: u16, buf: &mut BytesMut) {
     match protocol {

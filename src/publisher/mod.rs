@@ -20,6 +20,8 @@
 mod connection;
 pub mod uplink;
 
+pub use connection::Session;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,16 +57,18 @@ pub struct Publisher {
 
 impl Publisher {
     /// Starts the connection task for `url` (`mqtt://` or `mqtts://`, with `[broker]`'s
-    /// protocol, credentials and TLS files) under `client_id`; it runs until `stop` is set.
+    /// protocol, credentials and TLS files) under `client_id` and `session`; it runs until
+    /// `stop` is set.
     /// Bad TLS files or a bad URL fail here.
     pub fn start(
         broker: &BrokerConfig,
         url: &str,
         client_id: String,
+        session: Session,
         max_packet: usize,
         stop: CancelFlag,
     ) -> anyhow::Result<Arc<Publisher>> {
-        let target = connection::Target::new(broker, url, client_id, max_packet)
+        let target = connection::Target::new(broker, url, client_id, session, max_packet)
             .context("publisher connection")?;
         let (queue, rx) = mpsc::channel(QUEUE);
         tokio::spawn(connection::run(target, rx, stop));

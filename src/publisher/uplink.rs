@@ -10,7 +10,7 @@ use anyhow::Context;
 use rulewire_actions::{ConnectionConfig, ConnectionSection, Connections, MqttPublisher};
 use serde::{Deserialize, Serialize};
 
-use super::Publisher;
+use super::{Publisher, Session};
 use crate::config::{BrokerConfig, Protocol};
 use crate::stop::CancelFlag;
 
@@ -39,10 +39,22 @@ pub struct UplinkConfig {
     pub protocol: Protocol,
     #[serde(default = "default_keep_alive")]
     pub keep_alive_secs: u64,
+    /// False (the default): a persistent session, so QoS 1 publishes awaiting their PUBACK
+    /// when the connection drops are sent again, in order, on reconnect.
+    #[serde(default)]
+    pub clean_session: bool,
+    /// MQTT 5: how long the broker keeps the persistent session (AWS IoT Core: 1 hour by
+    /// default, at most 7 days).
+    #[serde(default = "default_session_expiry")]
+    pub session_expiry_secs: u32,
 }
 
 fn default_keep_alive() -> u64 {
     30
+}
+
+fn default_session_expiry() -> u32 {
+    3600
 }
 
 /// The `[mqtt]` section of `rulewire.toml`.
@@ -95,8 +107,21 @@ pub fn start_uplinks(
             keep_alive_secs: uplink.keep_alive_secs,
             ..BrokerConfig::default()
         };
-        let publisher = Publisher::start(&broker, &uplink.url, client_id, max_packet, stop.clone())
-            .with_context(|| format!("[mqtt.connections.{name}]"))?;
+        let session = match uplink.clean_session {
+            true => Session::Clean,
+            false => Session::Persistent {
+                expiry_secs: uplink.session_expiry_secs,
+            },
+        };
+        let publisher = Publisher::start(
+            &broker,
+            &uplink.url,
+            client_id,
+            session,
+            max_packet,
+            stop.clone(),
+        )
+        .with_context(|| format!("[mqtt.connections.{name}]"))?;
         publishers.insert(name, publisher as Arc<dyn MqttPublisher>);
     }
     Ok(publishers)
