@@ -3,6 +3,7 @@
 //! binary) with its own config and rules directory, and a small rumqttc test client.
 #![allow(dead_code)]
 
+pub mod kill;
 pub mod tls;
 
 use std::collections::HashMap;
