@@ -18,8 +18,13 @@
 //!
 //! Permanent failures (4xx, rejected requests) say nothing about the endpoint's health and do
 //! not count.
+//!
+//! Admission is first come, first served: an attempt that has to wait gets a place in line,
+//! and a later one never overtakes it, so actions that promise order (republish, mqtt) keep
+//! it while the limit ramps up.
 
 use std::{
+    collections::VecDeque,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -57,6 +62,47 @@ struct State {
     probing: bool,
     /// The last retryable failure, for the message of attempts refused while open.
     last_error: String,
+    /// The places in line of the attempts waiting to be admitted, first first.
+    line: VecDeque<u64>,
+    next_place: u64,
+}
+
+impl State {
+    /// Whether the attempt at `place` (`None`: not in line yet) is next to be admitted.
+    fn is_next(&self, place: Option<u64>) -> bool {
+        match place {
+            None => self.line.is_empty(),
+            Some(p) => self.line.front() == Some(&p),
+        }
+    }
+}
+
+/// An attempt's place in line; leaving it (admitted, refused or cancelled) lets the next go.
+struct Place<'a> {
+    pacer: &'a Pacer,
+    place: u64,
+    left: bool,
+}
+
+impl Place<'_> {
+    fn leave(&mut self, st: &mut State) {
+        if let Some(i) = st.line.iter().position(|&p| p == self.place) {
+            st.line.remove(i);
+        }
+        self.left = true;
+    }
+}
+
+impl Drop for Place<'_> {
+    /// A waiting attempt was cancelled: out of the line, and the next one may go.
+    fn drop(&mut self) {
+        if !self.left {
+            let mut st = self.pacer.state.lock().unwrap();
+            self.leave(&mut st);
+            drop(st);
+            self.pacer.wake.notify_waiters();
+        }
+    }
 }
 
 /// The pacing of one action's attempts.
@@ -106,6 +152,8 @@ impl Pacer {
                 open_until: None,
                 probing: false,
                 last_error: String::new(),
+                line: VecDeque::new(),
+                next_place: 0,
             }),
             wake: Notify::new(),
             metrics,
@@ -115,38 +163,60 @@ impl Pacer {
     /// Waits until an attempt may be sent; `Err` when the breaker is open and this action
     /// fails instead of waiting.
     pub(crate) async fn admit(&self) -> Result<Admission<'_>, Open> {
+        let mut place: Option<Place<'_>> = None;
         loop {
             let woken = self.wake.notified();
             let wait_until = {
                 let mut st = self.state.lock().unwrap();
-                match st.open_until {
+                let next = st.is_next(place.as_ref().map(|p| p.place));
+                let admitted = match st.open_until {
                     Some(until) if Instant::now() < until || st.probing => {
                         if self.when_open == WhenOpen::Fail {
-                            return Err(Open {
+                            let refused = Open {
                                 retry_in: until.saturating_duration_since(Instant::now()),
                                 last_error: st.last_error.clone(),
-                            });
+                            };
+                            if let Some(place) = &mut place {
+                                place.leave(&mut st);
+                            }
+                            drop(st);
+                            self.wake.notify_waiters();
+                            return Err(refused);
                         }
-                        Some(until)
+                        None
                     }
-                    Some(_) => {
-                        // Half-open: this attempt is the probe.
+                    // Half-open: the next attempt in line is the probe.
+                    Some(_) if next => {
                         st.probing = true;
-                        st.active += 1;
-                        return Ok(Admission {
-                            pacer: self,
-                            probe: true,
-                        });
+                        Some(true)
                     }
-                    None if st.active < st.limit => {
-                        st.active += 1;
-                        return Ok(Admission {
-                            pacer: self,
-                            probe: false,
-                        });
+                    None if next && st.active < st.limit => Some(false),
+                    _ => None,
+                };
+                if let Some(probe) = admitted {
+                    st.active += 1;
+                    if let Some(place) = &mut place {
+                        place.leave(&mut st);
                     }
-                    None => None,
+                    let room = st.active < st.limit && !st.line.is_empty();
+                    drop(st);
+                    if room {
+                        // The attempt behind this one may go too.
+                        self.wake.notify_waiters();
+                    }
+                    return Ok(Admission { pacer: self, probe });
                 }
+                if place.is_none() {
+                    let p = st.next_place;
+                    st.next_place += 1;
+                    st.line.push_back(p);
+                    place = Some(Place {
+                        pacer: self,
+                        place: p,
+                        left: false,
+                    });
+                }
+                st.open_until
             };
             match wait_until {
                 Some(until) if Instant::now() < until => {

@@ -122,3 +122,41 @@ async fn attempts_admitted_before_the_breaker_opened_do_not_close_it() {
     stale.succeeded();
     assert!(p.admit().await.is_err(), "a stale success leaves it open");
 }
+
+/// Attempts waiting for a slot are admitted in the order they asked, on a multi-threaded
+/// runtime where woken waiters race (one slot, so the admission order is observable); a
+/// waiter that gives up (its future dropped) leaves the line and holds nobody back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_are_admitted_first_come_first_served() {
+    const N: u64 = 400;
+    let p = Arc::new(pacer(1, WhenOpen::Fail));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let first = p.admit().await.unwrap();
+    // Wait in line behind the first; this one is cancelled before its turn.
+    let cancelled = tokio::spawn({
+        let p = p.clone();
+        async move { p.admit().await.map(drop).is_ok() }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let (pacer, order) = (p.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            let admission = pacer.admit().await.unwrap();
+            order.lock().unwrap().push(i);
+            tokio::task::yield_now().await;
+            admission.succeeded();
+        }));
+        // Each in line before the next asks (spawned tasks start in any order).
+        while p.state.lock().unwrap().line.len() < i as usize + 2 {
+            tokio::task::yield_now().await;
+        }
+    }
+    cancelled.abort();
+    first.succeeded();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), (0..N).collect::<Vec<_>>());
+    assert!(p.state.lock().unwrap().line.is_empty());
+}
