@@ -200,11 +200,12 @@ async fn a_failed_flush_fails_every_message_in_it_and_bad_rows_fail_alone() {
 
 /// Unbuffered, a batch holds at most the action's in-flight bound of rows (each row is a
 /// message waiting for its ack). Behind a disk buffer the messages are acked once on disk,
-/// and the drain hands the action `max_rows` at once: one object of 5,000 rows here, with the
-/// service's bound at 1,024 and no in-flight setting.
+/// and the drain hands the action `max_rows` at once: with `max_rows = 1_000_000`, the 20,000
+/// messages buffered before `max_age_ms` make one object, with the service's bound at 1,024
+/// and no in-flight setting.
 #[tokio::test]
 async fn behind_a_disk_buffer_batches_are_not_capped_by_the_in_flight_bound() {
-    const ROWS: u32 = 5000;
+    const ROWS: u32 = 20_000;
     let dir = tempfile::tempdir().unwrap();
     let local = format!(
         "[connections.default]\nurl = \"file://{}\"",
@@ -223,13 +224,15 @@ async fn behind_a_disk_buffer_batches_are_not_capped_by_the_in_flight_bound() {
     let s3 = action(
         &ctx,
         &format!(
-            "bucket = \"b\"\nbatch = {{ max_rows = {ROWS}, max_age_ms = 60000, key = \"out/${{newuuid()}}.jsonl\" }}\n\
+            "bucket = \"b\"\nbatch = {{ max_rows = 1_000_000, max_age_ms = 3000, key = \"out/${{newuuid()}}.jsonl\" }}\n\
              buffer = {{ type = \"disk\" }}"
         ),
     )
     .unwrap();
-    for n in 0..ROWS {
-        s3.execute(&numbered("a/b", n)).await.unwrap();
+    // All at once, so that appends share their fsyncs (group commit).
+    let messages: Vec<_> = (0..ROWS).map(|n| numbered("a/b", n)).collect();
+    for taken in futures_util::future::join_all(messages.iter().map(|m| s3.execute(m))).await {
+        taken.unwrap();
     }
     let out = dir.path().join("s3/b/out");
     for _ in 0..500 {
