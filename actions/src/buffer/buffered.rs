@@ -28,8 +28,10 @@ use crate::{
 
 /// How often the drain moves the cursor and reports the buffer's gauges.
 const COMMIT_EVERY: Duration = Duration::from_millis(100);
-/// Records the reader thread reads ahead of the drain.
-const READ_AHEAD: usize = 1024;
+/// Records the reader thread hands the drain at once (one wake-up for all of them), and
+/// batches it reads ahead.
+const READ_BATCH: usize = 256;
+const READ_AHEAD_BATCHES: usize = 4;
 /// The largest segment file; smaller buffers get segments of an eighth of `max_bytes`.
 const MAX_SEGMENT_BYTES: u64 = 64 << 20;
 
@@ -222,13 +224,13 @@ async fn drain(
     target: Arc<RwLock<Arc<Target>>>,
     metrics: Arc<dyn ActionMetrics>,
 ) {
-    let (tx, mut records) = mpsc::channel::<Record>(READ_AHEAD);
+    let (tx, mut batches) = mpsc::channel::<Vec<Record>>(READ_AHEAD_BATCHES);
     let mut reader = log.reader();
     let spawned = std::thread::Builder::new()
         .name("rulewire-buffer-reader".into())
         .spawn(move || {
-            while let Some(record) = reader.next_blocking() {
-                if tx.blocking_send(record).is_err() {
+            while let Some(batch) = reader.next_batch(READ_BATCH) {
+                if tx.blocking_send(batch).is_err() {
                     break;
                 }
             }
@@ -238,12 +240,25 @@ async fn drain(
         return;
     }
     let mut pending: VecDeque<Pending> = VecDeque::new();
+    // Read and not yet started.
+    let mut ready: VecDeque<Record> = VecDeque::new();
+    let mut reader_done = false;
     let mut running = FuturesUnordered::new();
     let mut tick = tokio::time::interval(COMMIT_EVERY);
     let mut corrupt_reported = 0;
     loop {
         // A reloaded rule replaces the target (and maybe its bound): read it each time.
-        let concurrency = target.read().unwrap().concurrency;
+        let current = target.read().unwrap().clone();
+        while running.len() < current.concurrency
+            && let Some(record) = ready.pop_front()
+        {
+            if let Some(delivery) = start(&log, &metrics, &current, record, &mut pending) {
+                running.push(delivery);
+            }
+        }
+        if reader_done && ready.is_empty() {
+            break;
+        }
         tokio::select! {
             biased;
             // First: under load the other branches are always ready and would starve it.
@@ -262,41 +277,47 @@ async fn drain(
                 metrics.buffer_drained();
                 mark_done(&mut pending, seq);
             }
-            record = records.recv(), if running.len() < concurrency => {
-                let Some(record) = record else { break };
-                match codec::decode(&record.bytes) {
-                    Ok((msg, buffered_ms)) => {
-                        pending.push_back(Pending {
-                            seq: record.seq,
-                            next: record.next,
-                            disk_bytes: record.disk_bytes,
-                            buffered_ms,
-                            done: false,
-                        });
-                        let target = target.read().unwrap().clone();
-                        running.push(deliver(target, msg, record.seq));
-                    }
-                    Err(e) => {
-                        // The CRC matched, so this is a record from another version.
-                        tracing::error!(dir = %log.dir().display(), seq = record.seq, error = %e,
-                            "unreadable record in the disk buffer; skipping it");
-                        metrics.buffer_corrupt(1);
-                        pending.push_back(Pending {
-                            seq: record.seq,
-                            next: record.next,
-                            disk_bytes: record.disk_bytes,
-                            buffered_ms: now_ms(),
-                            done: true,
-                        });
-                    }
-                }
-            }
+            batch = batches.recv(), if ready.is_empty() && !reader_done => match batch {
+                Some(batch) => ready.extend(batch),
+                None => reader_done = true,
+            },
         }
     }
     while let Some(seq) = running.next().await {
         mark_done(&mut pending, seq);
     }
     commit(&log, &mut pending);
+}
+
+/// Decodes `record` and returns the delivery to run, after noting it in `pending`; `None`
+/// for a record that cannot be decoded (logged, counted, and finished at once).
+fn start(
+    log: &SegmentLog,
+    metrics: &Arc<dyn ActionMetrics>,
+    target: &Arc<Target>,
+    record: Record,
+    pending: &mut VecDeque<Pending>,
+) -> Option<impl Future<Output = u64> + use<>> {
+    let decoded = codec::decode(&record.bytes);
+    let (buffered_ms, done) = match &decoded {
+        Ok((_, buffered_ms)) => (*buffered_ms, false),
+        Err(e) => {
+            // The CRC matched, so this is a record from another version.
+            tracing::error!(dir = %log.dir().display(), seq = record.seq, error = %e,
+                "unreadable record in the disk buffer; skipping it");
+            metrics.buffer_corrupt(1);
+            (now_ms(), true)
+        }
+    };
+    pending.push_back(Pending {
+        seq: record.seq,
+        next: record.next,
+        disk_bytes: record.disk_bytes,
+        buffered_ms,
+        done,
+    });
+    let (msg, _) = decoded.ok()?;
+    Some(deliver(target.clone(), msg, record.seq))
 }
 
 /// Runs the action on one record, then the error action if it failed; returns its seq.

@@ -452,6 +452,25 @@ impl Reader {
         }
     }
 
+    /// Up to `max` records: waits (blocking) for the first, then takes the ones already
+    /// durable behind it; `None` once the log closes.
+    pub(crate) fn next_batch(&mut self, max: usize) -> Option<Vec<Record>> {
+        let mut batch = vec![self.next_blocking()?];
+        while batch.len() < max && self.durable_ahead() {
+            match self.next_blocking() {
+                Some(record) => batch.push(record),
+                None => break,
+            }
+        }
+        Some(batch)
+    }
+
+    /// Whether the next record is durable already (reading it will not wait).
+    fn durable_ahead(&self) -> bool {
+        let st = self.shared.state.lock().unwrap();
+        !st.closed && self.at.seq < st.durable_end
+    }
+
     fn move_to(&mut self, segment: u64) {
         self.at = Position {
             seq: segment,
