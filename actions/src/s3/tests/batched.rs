@@ -223,10 +223,8 @@ async fn behind_a_disk_buffer_batches_are_not_capped_by_the_in_flight_bound() {
     });
     let s3 = action(
         &ctx,
-        &format!(
-            "bucket = \"b\"\nbatch = {{ max_rows = 1_000_000, max_age_ms = 3000, key = \"out/${{newuuid()}}.jsonl\" }}\n\
-             buffer = {{ type = \"disk\" }}"
-        ),
+        "bucket = \"b\"\nbatch = { max_rows = 1_000_000, max_age_ms = 3000, key = \"out/${newuuid()}.jsonl\" }\n\
+         buffer = { type = \"disk\" }",
     )
     .unwrap();
     // All at once, so that appends share their fsyncs (group commit).
