@@ -26,7 +26,7 @@ use std::{
     io::{self, BufReader, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     sync::{Arc, Condvar, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use tokio::sync::{mpsc, oneshot};
@@ -40,8 +40,8 @@ use super::segment_files::{
 pub(crate) const RECORD_HEADER: u64 = 8;
 /// The largest record accepted (a length above it in a segment means corruption).
 pub(crate) const MAX_RECORD: usize = 256 << 20;
-/// Under steady load, how long the writer waits for more records before an fsync, unless
-/// [`LINGER_RECORDS`] are already waiting.
+/// When records keep arriving while the writer syncs (many independent senders), how long it
+/// waits for more before the next fsync, unless [`LINGER_RECORDS`] are already waiting.
 const LINGER: Duration = Duration::from_millis(1);
 const LINGER_RECORDS: usize = 256;
 
@@ -302,17 +302,18 @@ struct Writer {
 impl Writer {
     fn run(mut self, mut rx: mpsc::UnboundedReceiver<(Vec<u8>, AppendReply)>) {
         let mut buf = Vec::new();
-        let mut last_sync = Instant::now() - LINGER;
+        // Records arrived while the last group was being synced.
+        let mut arriving = false;
         while let Some(first) = rx.blocking_recv() {
             let mut group = vec![first];
             while let Ok(next) = rx.try_recv() {
                 group.push(next);
             }
-            // Under steady load (records already waiting as the last fsync ended), wait up to
-            // LINGER for more before syncing: fewer, larger groups. An idle log syncs at once.
-            let since = last_sync.elapsed();
-            if since < LINGER && group.len() < LINGER_RECORDS {
-                std::thread::sleep(LINGER - since);
+            // Under a steady stream, wait a little for more: fewer, larger groups. Not when the
+            // senders wait for these acks before sending more (a bounded window: the wait would
+            // only add latency), nor when the log is idle.
+            if arriving && group.len() < LINGER_RECORDS {
+                std::thread::sleep(LINGER);
                 while let Ok(next) = rx.try_recv() {
                     group.push(next);
                 }
@@ -320,7 +321,7 @@ impl Writer {
             let first_seq = self.next_seq;
             let mut flushed = 0;
             let result = self.write_group(&group, &mut buf, &mut flushed);
-            last_sync = Instant::now();
+            arriving = !rx.is_empty();
             if result.is_err() {
                 // The records not written give back the bytes their callers reserved.
                 let reserved: u64 = group
