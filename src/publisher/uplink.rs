@@ -126,3 +126,29 @@ pub fn start_uplinks(
     }
     Ok(publishers)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> UplinkConfig {
+        let section: UplinkSettings = toml::from_str(text).unwrap();
+        section.connections["cloud"].clone()
+    }
+
+    #[test]
+    fn sessions_are_persistent_unless_asked_otherwise() {
+        let default = parse("[connections.cloud]\nurl = \"mqtts://example:8883\"");
+        assert!(!default.clean_session);
+        assert_eq!(default.session_expiry_secs, 3600);
+        assert_eq!(default.keep_alive_secs, 30);
+        let clean = parse(
+            "[connections.cloud]\nurl = \"mqtt://example:1883\"\nclean_session = true\nsession_expiry_secs = 60",
+        );
+        assert!(clean.clean_session);
+        assert_eq!(clean.session_expiry_secs, 60);
+        let refused: Result<UplinkSettings, _> =
+            toml::from_str("[connections.cloud]\nurl = \"mqtt://x\"\nclean_sesion = true");
+        assert!(refused.unwrap_err().to_string().contains("clean_sesion"));
+    }
+}
