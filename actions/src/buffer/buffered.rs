@@ -247,13 +247,15 @@ async fn drain(
     let mut tick = tokio::time::interval(COMMIT_EVERY);
     let mut corrupt_reported = 0;
     loop {
-        // A reloaded rule replaces the target (and maybe its bound): read it each time.
-        let current = target.read().unwrap().clone();
-        while running.len() < current.concurrency
-            && let Some(record) = ready.pop_front()
-        {
-            if let Some(delivery) = start(&log, &metrics, &current, record, &mut pending) {
-                running.push(delivery);
+        if !ready.is_empty() {
+            // A reloaded rule replaces the target (and maybe its bound): read it each time.
+            let current = target.read().unwrap().clone();
+            while running.len() < current.concurrency
+                && let Some(record) = ready.pop_front()
+            {
+                if let Some(delivery) = start(&log, &metrics, &current, record, &mut pending) {
+                    running.push(delivery);
+                }
             }
         }
         if reader_done && ready.is_empty() {
