@@ -1,10 +1,14 @@
-//! Hot reload of the rules directory: a file watcher (notify) and SIGHUP both trigger
-//! `Registry::reload`. Bursts of file events (editors write several) are debounced.
+//! Hot reload of a directory: a file watcher (notify) and SIGHUP both trigger a reload.
+//! Bursts of file events (editors write several) are debounced. Used for the rules directory
+//! (`rules`) and the embedded broker's device registry (`devices`).
 
+use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
+pub use notify::RecursiveMode;
+use notify::Watcher;
 use tokio::sync::mpsc;
 
 use crate::registry::Registry;
@@ -12,8 +16,21 @@ use crate::stop::CancelFlag;
 
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
-/// Spawns the reload task. `watch` adds the file watcher; SIGHUP always reloads.
-pub fn spawn(registry: Arc<Registry>, watch: bool, stop: CancelFlag) -> anyhow::Result<()> {
+/// Spawns a task that calls `reload` after changes in `dir` (when `watch`; in its
+/// subdirectories too with `RecursiveMode::Recursive`) and on every SIGHUP. `what` names the
+/// directory in errors and logs.
+pub fn spawn_reloader<F, Fut>(
+    what: &'static str,
+    dir: &Path,
+    watch: bool,
+    mode: RecursiveMode,
+    stop: CancelFlag,
+    mut reload: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
     let watcher = if watch {
         let tx = tx.clone();
@@ -24,13 +41,8 @@ pub fn spawn(registry: Arc<Registry>, watch: bool, stop: CancelFlag) -> anyhow::
                 let _ = tx.send("file change");
             }
         })?;
-        w.watch(registry.dir(), RecursiveMode::NonRecursive)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot watch rules directory {}: {e}",
-                    registry.dir().display()
-                )
-            })?;
+        w.watch(dir, mode)
+            .map_err(|e| anyhow::anyhow!("cannot watch {what} directory {}: {e}", dir.display()))?;
         Some(w)
     } else {
         None
@@ -54,15 +66,33 @@ pub fn spawn(registry: Arc<Registry>, watch: bool, stop: CancelFlag) -> anyhow::
             };
             // Debounce: wait for quiet, then reload once.
             while let Ok(Some(_)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
-            tracing::info!(%reason, "reloading rules");
-            let report = registry.reload().await;
-            if !report.errors.is_empty() {
-                tracing::warn!(
-                    errors = report.errors.len(),
-                    "reload finished with errors; failing rules keep their previous version"
-                );
-            }
+            tracing::info!(%reason, what, "reloading");
+            reload().await;
         }
     });
     Ok(())
+}
+
+/// Reloads the rules directory. `watch` adds the file watcher; SIGHUP always reloads.
+pub fn spawn(registry: Arc<Registry>, watch: bool, stop: CancelFlag) -> anyhow::Result<()> {
+    let dir = registry.dir().to_owned();
+    spawn_reloader(
+        "rules",
+        &dir,
+        watch,
+        RecursiveMode::NonRecursive,
+        stop,
+        move || {
+            let registry = registry.clone();
+            async move {
+                let report = registry.reload().await;
+                if !report.errors.is_empty() {
+                    tracing::warn!(
+                        errors = report.errors.len(),
+                        "reload finished with errors; failing rules keep their previous version"
+                    );
+                }
+            }
+        },
+    )
 }
