@@ -7,6 +7,7 @@
 //! - [`mqtt`], [`publisher`], [`ingest`]: the broker connections, routing, backpressure;
 //! - [`pipeline`]: micro-batches, evaluation, actions, error action, in-order acks;
 //! - [`embedded`]: the in-process rumqttd broker;
+//! - [`policy`]: AWS IoT policy documents and their evaluation;
 //! - [`loadgen`]: `rulewire bench`, the load generator and end-to-end meter;
 //! - [`import`]: `rulewire import`, AWS rule definitions to rule files;
 //! - [`admin`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`, `/rules`;
@@ -22,6 +23,7 @@ pub mod loadgen;
 pub mod metrics;
 pub mod mqtt;
 pub mod pipeline;
+pub mod policy;
 pub mod publisher;
 pub mod registry;
 pub mod reload;

@@ -1,0 +1,221 @@
+//! Parsing an AWS IoT policy document (the JSON AWS shows and `aws iot get-policy` returns)
+//! into statements. What rulewire does not evaluate (NotAction, NotResource, Principal, an
+//! unknown condition operator or key) is refused with the policy's name, never ignored: an
+//! ignored Deny would open a door.
+
+use serde_json::{Map, Value};
+
+use super::PolicyError;
+use super::pattern::Pattern;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    StringEquals,
+    StringNotEquals,
+    StringEqualsIgnoreCase,
+    StringNotEqualsIgnoreCase,
+    StringLike,
+    StringNotLike,
+    Bool,
+}
+
+impl Operator {
+    fn parse(name: &str) -> Option<Operator> {
+        Some(match name {
+            "StringEquals" => Operator::StringEquals,
+            "StringNotEquals" => Operator::StringNotEquals,
+            "StringEqualsIgnoreCase" => Operator::StringEqualsIgnoreCase,
+            "StringNotEqualsIgnoreCase" => Operator::StringNotEqualsIgnoreCase,
+            "StringLike" => Operator::StringLike,
+            "StringNotLike" => Operator::StringNotLike,
+            "Bool" => Operator::Bool,
+            _ => return None,
+        })
+    }
+
+    /// Negated operators hold when the key is absent, as IAM defines them.
+    pub fn negated(self) -> bool {
+        matches!(
+            self,
+            Operator::StringNotEquals
+                | Operator::StringNotEqualsIgnoreCase
+                | Operator::StringNotLike
+        )
+    }
+}
+
+/// One `"Condition": {"<operator>": {"<key>": <values>}}` entry.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub operator: Operator,
+    /// A policy variable name, e.g. `iot:Connection.Thing.IsAttached`.
+    pub key: String,
+    pub values: Vec<Pattern>,
+}
+
+/// A resource: `*`, or an ARN whose part after `<account>:` is a pattern. The partition,
+/// region and account are not compared: rulewire is one local account.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub pattern: Pattern,
+}
+
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub effect: Effect,
+    /// Action patterns such as `iot:Publish`, `iot:*`, matched without case.
+    pub actions: Vec<Pattern>,
+    pub resources: Vec<Resource>,
+    pub conditions: Vec<Condition>,
+}
+
+fn strings(value: &Value, what: &str) -> Result<Vec<String>, PolicyError> {
+    let one = |v: &Value| match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(PolicyError::new(format!(
+            "{what} must be a string or a list of strings, not {other}"
+        ))),
+    };
+    match value {
+        Value::Array(items) => items.iter().map(one).collect(),
+        v => Ok(vec![one(v)?]),
+    }
+}
+
+fn resource(text: &str) -> Result<Resource, PolicyError> {
+    if text == "*" {
+        return Ok(Resource {
+            pattern: Pattern::parse("*", true)?,
+        });
+    }
+    // arn:<partition>:iot:<region>:<account>:<type>/<name>
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", _partition, service, _region, _account, rest]
+            if *service == "iot" || service.contains('*') =>
+        {
+            Ok(Resource {
+                pattern: Pattern::parse(rest, true)?,
+            })
+        }
+        _ => Err(PolicyError::new(format!(
+            "resource {text:?} is not \"*\" or an AWS IoT ARN (arn:aws:iot:<region>:<account>:topic/...)"
+        ))),
+    }
+}
+
+fn conditions(value: &Value) -> Result<Vec<Condition>, PolicyError> {
+    let Value::Object(by_operator) = value else {
+        return Err(PolicyError::new("Condition must be an object"));
+    };
+    let mut out = Vec::new();
+    for (op_name, keys) in by_operator {
+        let operator = Operator::parse(op_name).ok_or_else(|| {
+            PolicyError::new(format!(
+                "condition operator {op_name} is not supported by rulewire (supported: StringEquals, \
+                 StringNotEquals, StringEqualsIgnoreCase, StringNotEqualsIgnoreCase, StringLike, \
+                 StringNotLike, Bool)"
+            ))
+        })?;
+        let Value::Object(keys) = keys else {
+            return Err(PolicyError::new(format!(
+                "Condition.{op_name} must be an object"
+            )));
+        };
+        for (key, values) in keys {
+            // The key is a variable name: check it as `${key}` would be checked.
+            Pattern::parse(&format!("${{{key}}}"), false)?;
+            let wildcards = matches!(operator, Operator::StringLike | Operator::StringNotLike);
+            let values = strings(values, &format!("Condition.{op_name}.{key}"))?
+                .iter()
+                .map(|v| Pattern::parse(v, wildcards))
+                .collect::<Result<_, _>>()?;
+            out.push(Condition {
+                operator,
+                key: key.clone(),
+                values,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn statement(s: &Map<String, Value>) -> Result<Statement, PolicyError> {
+    for key in s.keys() {
+        if !matches!(
+            key.as_str(),
+            "Effect" | "Action" | "Resource" | "Condition" | "Sid"
+        ) {
+            return Err(PolicyError::new(format!(
+                "statement key {key:?} is not supported by rulewire (supported: Sid, Effect, Action, \
+                 Resource, Condition)"
+            )));
+        }
+    }
+    let effect = match s.get("Effect").and_then(Value::as_str) {
+        Some("Allow") => Effect::Allow,
+        Some("Deny") => Effect::Deny,
+        other => {
+            return Err(PolicyError::new(format!(
+                "Effect must be \"Allow\" or \"Deny\", not {other:?}"
+            )));
+        }
+    };
+    let field = |name: &str| {
+        s.get(name)
+            .ok_or_else(|| PolicyError::new(format!("a statement needs {name}")))
+    };
+    let actions = strings(field("Action")?, "Action")?
+        .iter()
+        .map(|a| Pattern::parse(a, true))
+        .collect::<Result<_, _>>()?;
+    let resources = strings(field("Resource")?, "Resource")?
+        .iter()
+        .map(|r| resource(r))
+        .collect::<Result<_, _>>()?;
+    let conditions = match s.get("Condition") {
+        Some(c) => conditions(c)?,
+        None => Vec::new(),
+    };
+    Ok(Statement {
+        effect,
+        actions,
+        resources,
+        conditions,
+    })
+}
+
+/// The statements of a policy document.
+pub fn parse(json: &str) -> Result<Vec<Statement>, PolicyError> {
+    let doc: Value =
+        serde_json::from_str(json).map_err(|e| PolicyError::new(format!("not JSON: {e}")))?;
+    let Value::Object(doc) = doc else {
+        return Err(PolicyError::new("a policy document is a JSON object"));
+    };
+    match doc.get("Version").and_then(Value::as_str) {
+        None | Some("2012-10-17") => {}
+        Some(v) => {
+            return Err(PolicyError::new(format!(
+                "Version {v:?}: AWS IoT policies use \"2012-10-17\""
+            )));
+        }
+    }
+    match doc.get("Statement") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|s| match s {
+                Value::Object(s) => statement(s),
+                _ => Err(PolicyError::new("a statement is a JSON object")),
+            })
+            .collect(),
+        Some(Value::Object(s)) => Ok(vec![statement(s)?]),
+        _ => Err(PolicyError::new("a policy document needs a Statement list")),
+    }
+}

@@ -1,0 +1,176 @@
+//! Policies as the AWS IoT developer guide writes them, evaluated for principals.
+
+use super::*;
+
+const THING_POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Effect": "Allow", "Action": ["iot:Connect"],
+     "Resource": ["arn:aws:iot:us-east-1:123456789012:client/${iot:Connection.Thing.ThingName}"]},
+    {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
+     "Resource": ["arn:aws:iot:us-east-1:123456789012:topic/${iot:Connection.Thing.ThingName}/*"]},
+    {"Effect": "Allow", "Action": ["iot:Subscribe"],
+     "Resource": ["arn:aws:iot:us-east-1:123456789012:topicfilter/${iot:Connection.Thing.ThingName}/*"]}
+  ]
+}"#;
+
+fn lamp(client_id: &str) -> Principal {
+    Principal {
+        client_id: client_id.into(),
+        thing: Some(Thing {
+            name: "lamp".into(),
+            type_name: Some("light".into()),
+            attributes: HashMap::from([("floor".into(), "3".into())]),
+        }),
+        certificate: HashMap::from([
+            ("Subject.CommonName".into(), "lamp-cert".into()),
+            ("SerialNumber".into(), "0a1b".into()),
+        ]),
+    }
+}
+
+fn allowed(policy: &str, action: Action, subject: &str, who: &Principal) -> Decision {
+    let p = Policy::parse("test", policy).unwrap();
+    decide(&[&p], action, subject, who)
+}
+
+#[test]
+fn a_thing_policy_lets_a_thing_use_its_own_topics_only() {
+    let who = lamp("lamp");
+    assert_eq!(
+        allowed(THING_POLICY, Action::Connect, "lamp", &who),
+        Decision::Allow
+    );
+    assert_eq!(
+        allowed(THING_POLICY, Action::Connect, "other", &who),
+        Decision::ImplicitDeny
+    );
+    assert!(allowed(THING_POLICY, Action::Publish, "lamp/state", &who).allowed());
+    assert!(allowed(THING_POLICY, Action::Receive, "lamp/a/b", &who).allowed());
+    assert!(!allowed(THING_POLICY, Action::Publish, "door/state", &who).allowed());
+    assert!(allowed(THING_POLICY, Action::Subscribe, "lamp/#", &who).allowed());
+    assert!(!allowed(THING_POLICY, Action::Subscribe, "#", &who).allowed());
+    // Not attached to a thing: the variable does not resolve, and nothing is allowed.
+    let stranger = Principal {
+        client_id: "lamp".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        allowed(THING_POLICY, Action::Connect, "lamp", &stranger),
+        Decision::ImplicitDeny
+    );
+}
+
+#[test]
+fn an_explicit_deny_in_any_policy_wins() {
+    let open = Policy::parse(
+        "open",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
+    )
+    .unwrap();
+    let deny = Policy::parse(
+        "deny",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["iot:Publish"],
+            "Resource":["arn:aws:iot:eu-west-1:111122223333:topic/admin/*"]}]}"#,
+    )
+    .unwrap();
+    let who = lamp("lamp");
+    assert_eq!(
+        decide(&[&open, &deny], Action::Publish, "admin/reboot", &who),
+        Decision::ExplicitDeny
+    );
+    assert_eq!(
+        decide(&[&deny, &open], Action::Publish, "admin/reboot", &who),
+        Decision::ExplicitDeny
+    );
+    assert!(decide(&[&open, &deny], Action::Subscribe, "admin/#", &who).allowed());
+    assert_eq!(
+        decide(&[], Action::Connect, "lamp", &who),
+        Decision::ImplicitDeny
+    );
+}
+
+#[test]
+fn actions_match_with_wildcards_and_without_case() {
+    let p = r#"{"Statement":[{"Effect":"Allow","Action":"iot:*Shadow","Resource":"*"}]}"#;
+    let who = lamp("lamp");
+    assert!(allowed(p, Action::GetThingShadow, "lamp", &who).allowed());
+    assert!(allowed(p, Action::DeleteThingShadow, "lamp", &who).allowed());
+    assert!(!allowed(p, Action::Publish, "x", &who).allowed());
+    let lower = r#"{"Statement":[{"Effect":"Allow","Action":"IOT:publish","Resource":"*"}]}"#;
+    assert!(allowed(lower, Action::Publish, "x", &who).allowed());
+}
+
+#[test]
+fn conditions_on_thing_attachment_type_attributes_and_certificate() {
+    let who = lamp("lamp");
+    let stranger = Principal {
+        client_id: "lamp".into(),
+        ..Default::default()
+    };
+    let attached = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Connect"],
+        "Resource":["*"],"Condition":{"Bool":{"iot:Connection.Thing.IsAttached":["true"]}}}]}"#;
+    assert!(allowed(attached, Action::Connect, "lamp", &who).allowed());
+    assert!(!allowed(attached, Action::Connect, "lamp", &stranger).allowed());
+
+    let typed = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Publish"],
+        "Resource":"arn:aws:iot:us-east-1:123456789012:topic/device/stats",
+        "Condition":{"StringEquals":{"iot:Connection.Thing.Attributes[floor]":"3",
+                                     "iot:Connection.Thing.ThingTypeName":"light"}}}]}"#;
+    assert!(allowed(typed, Action::Publish, "device/stats", &who).allowed());
+    let mut other_floor = lamp("lamp");
+    other_floor
+        .thing
+        .as_mut()
+        .unwrap()
+        .attributes
+        .insert("floor".into(), "4".into());
+    assert!(!allowed(typed, Action::Publish, "device/stats", &other_floor).allowed());
+
+    let by_cn = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish",
+        "Resource":"arn:aws:iot:*:*:topic/certs/${iot:Certificate.Subject.CommonName}/*"}]}"#;
+    assert!(allowed(by_cn, Action::Publish, "certs/lamp-cert/x", &who).allowed());
+    assert!(!allowed(by_cn, Action::Publish, "certs/other/x", &who).allowed());
+
+    // A negated operator holds when the key is absent, as in IAM.
+    let not_type = r#"{"Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+        "Condition":{"StringNotEquals":{"iot:Connection.Thing.ThingTypeName":"camera"}}}]}"#;
+    assert!(allowed(not_type, Action::Connect, "x", &who).allowed());
+    assert!(allowed(not_type, Action::Connect, "x", &stranger).allowed());
+    let like = r#"{"Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+        "Condition":{"StringLike":{"iot:ClientId":"lamp-*"}}}]}"#;
+    assert!(allowed(like, Action::Connect, "lamp-7", &lamp("lamp-7")).allowed());
+    assert!(!allowed(like, Action::Connect, "door-7", &lamp("door-7")).allowed());
+}
+
+#[test]
+fn what_rulewire_does_not_evaluate_is_refused_with_the_policy_name() {
+    let refused = |doc: &str, needle: &str| {
+        let e = Policy::parse("p1", doc).unwrap_err().to_string();
+        assert!(e.contains("policy p1") && e.contains(needle), "{e}");
+    };
+    refused(
+        r#"{"Statement":[{"Effect":"Allow","NotAction":"iot:Connect","Resource":"*"}]}"#,
+        "NotAction",
+    );
+    refused(
+        r#"{"Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+            "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#,
+        "IpAddress",
+    );
+    refused(
+        r#"{"Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+            "Condition":{"StringEquals":{"aws:SourceIp":"x"}}}]}"#,
+        "aws:SourceIp",
+    );
+    refused(
+        r#"{"Statement":[{"Effect":"Maybe","Action":"iot:Connect","Resource":"*"}]}"#,
+        "Effect",
+    );
+    refused(
+        r#"{"Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:s3:::bucket"}]}"#,
+        "arn:aws:s3",
+    );
+    refused(r#"{"Version":"2008-10-17","Statement":[]}"#, "2012-10-17");
+    refused("{not json", "not JSON");
+}
