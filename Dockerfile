@@ -15,15 +15,22 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /src/target/release/rulewire /usr/local/bin/rulewire
 COPY rulewire.toml /etc/rulewire/rulewire.toml
 COPY rules /etc/rulewire/rules
+COPY deploy/devices /etc/rulewire/devices
 WORKDIR /etc/rulewire
 USER rulewire
 # In a container listen on all interfaces; set RULEWIRE_BROKER_URL to use an external broker.
+# The embedded broker then faces the network, so it refuses to start until devices have
+# credentials: mount a device registry at /etc/rulewire/devices (devices.toml and
+# policies/*.json with logins, or CAs and certificates plus RULEWIRE_EMBEDDED_BROKER_TLS_LISTEN=0.0.0.0:8883,
+# _TLS_CERT and _TLS_KEY), or accept anyone with RULEWIRE_EMBEDDED_BROKER_ALLOW_ANONYMOUS=true.
+# See the README, "Embedded broker".
 ENV RULEWIRE_HTTP_LISTEN=0.0.0.0:9464 \
     RULEWIRE_EMBEDDED_BROKER_LISTEN=0.0.0.0:1883 \
+    RULEWIRE_EMBEDDED_BROKER_DEVICES_DIR=/etc/rulewire/devices \
     RULEWIRE_RULES_DIR=/etc/rulewire/rules \
     RULEWIRE_STORAGE_DATA_DIR=/var/lib/rulewire
 # Disk buffers (and later shadows) must outlive the container.
 VOLUME /var/lib/rulewire
-EXPOSE 1883 9464
+EXPOSE 1883 8883 9464
 ENTRYPOINT ["rulewire", "--log-format", "json"]
 CMD ["run", "--config", "/etc/rulewire/rulewire.toml"]

@@ -68,7 +68,7 @@ pub struct BrokerConfig {
     pub clean_session: bool,
     /// MQTT 5 session expiry interval (seconds) when clean_session is false.
     pub session_expiry_secs: u32,
-    /// Subscribe to `$aws/rules/#` for Basic Ingest (ignored with the embedded broker).
+    /// Subscribe to `$aws/rules/#` for Basic Ingest.
     pub basic_ingest: bool,
     pub reconnect_min_ms: u64,
     pub reconnect_max_ms: u64,
@@ -96,16 +96,30 @@ impl Default for BrokerConfig {
     }
 }
 
-/// `[embedded_broker]`: the in-process broker (rumqttd), used when `broker.url` is empty.
+/// `[embedded_broker]`: the in-process broker (rmqtt), used when `broker.url` is empty.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbeddedBrokerConfig {
-    /// MQTT 3.1.1 listener.
+    /// The listener (MQTT 3.1, 3.1.1 and 5 on one port); rulewire's own clients use it.
     pub listen: String,
-    /// MQTT 5 listener; empty = none. Required with `broker.protocol = "v5"`: rulewire's own
-    /// connections then use it.
+    /// A second listener, also serving every MQTT version; empty = none. (Until rulewire 0.1
+    /// used rumqttd this was the MQTT 5 listener; configurations that set it keep working.)
     pub listen_v5: String,
     pub max_connections: usize,
+    /// Messages the broker queues per client beyond those in flight; more are dropped and
+    /// counted (`rulewire_embedded_broker_dropped_total{reason="queue_full"}`).
+    pub max_queued_messages: usize,
+    /// The device registry directory (`devices.toml`, `policies/*.json`); empty = none.
+    pub devices_dir: String,
+    /// Accept clients without a certificate or login from other hosts (with full access).
+    /// Off by default: such clients are accepted only from loopback, and a listener on a
+    /// non-loopback address needs devices with logins, or this, to start.
+    pub allow_anonymous: bool,
+    /// The TLS listener for devices with certificates (e.g. "0.0.0.0:8883"); empty = none.
+    pub tls_listen: String,
+    /// The server certificate chain and key (PEM) of the TLS listener.
+    pub tls_cert: String,
+    pub tls_key: String,
 }
 
 impl Default for EmbeddedBrokerConfig {
@@ -114,6 +128,12 @@ impl Default for EmbeddedBrokerConfig {
             listen: "127.0.0.1:1883".into(),
             listen_v5: String::new(),
             max_connections: 10_000,
+            max_queued_messages: 100_000,
+            devices_dir: String::new(),
+            allow_anonymous: false,
+            tls_listen: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }

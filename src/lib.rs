@@ -6,8 +6,8 @@
 //! - [`registry`]: loaded rules, hot reload, routes and broker subscriptions;
 //! - [`mqtt`], [`publisher`], [`ingest`]: the broker connections, routing, backpressure;
 //! - [`pipeline`]: micro-batches, evaluation, actions, error action, in-order acks;
-//! - [`embedded`]: the in-process rumqttd broker;
-//! - [`policy`]: AWS IoT policy documents and their evaluation;
+//! - [`embedded`]: the in-process MQTT broker (rmqtt);
+//! - [`devices`], [`policy`]: the embedded broker's device registry and AWS IoT policies;
 //! - [`loadgen`]: `rulewire bench`, the load generator and end-to-end meter;
 //! - [`import`]: `rulewire import`, AWS rule definitions to rule files;
 //! - [`admin`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`, `/rules`;
@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod devices;
 pub mod embedded;
 pub mod import;
 pub mod ingest;

@@ -51,6 +51,10 @@ pub struct Metrics {
     pub buffer_corrupt: IntCounterVec,
     pub circuit_open: IntGaugeVec,
     pub circuit_trips: IntCounterVec,
+    /// Messages the embedded broker dropped, by `reason` (queue_full, expired, ...).
+    pub embedded_broker_dropped: IntCounterVec,
+    /// Device requests the embedded broker refused, by `action` (iot:Connect, iot:Publish, ...).
+    pub embedded_broker_denied: IntCounterVec,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGaugeVec {
@@ -186,6 +190,18 @@ impl Metrics {
                 "rulewire_action_circuit_trips_total",
                 "Times the action's circuit breaker opened (or re-opened after a failed probe)",
                 &per_action,
+            ),
+            embedded_broker_dropped: counter(
+                &r,
+                "rulewire_embedded_broker_dropped_total",
+                "Messages the embedded broker dropped, by reason (queue_full: a client's queue held embedded_broker.max_queued_messages)",
+                &["reason"],
+            ),
+            embedded_broker_denied: counter(
+                &r,
+                "rulewire_embedded_broker_denied_total",
+                "Device requests the embedded broker refused by its policies or credentials, by action (iot:Connect, iot:Publish, iot:Subscribe, iot:Receive, ...)",
+                &["action"],
             ),
             messages_received,
             broker_reconnects,

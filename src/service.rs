@@ -38,19 +38,29 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     if opts.demo {
         demo::move_taken_listeners(&mut config);
     }
+    let metrics = Arc::new(Metrics::new());
+    let (trigger, stop) = stop_flag();
     let embedded = config.uses_embedded_broker();
     let url = if embedded {
+        let limits = embedded::BrokerLimits {
+            max_packet_bytes: config.limits.max_payload_bytes + 1024 * 1024,
+            max_inflight: config.limits.max_in_flight,
+        };
+        let broker_metrics = embedded::BrokerMetrics {
+            dropped: metrics.embedded_broker_dropped.clone(),
+            denied: metrics.embedded_broker_denied.clone(),
+        };
         embedded::start(
             &config.embedded_broker,
-            config.broker.protocol,
-            config.limits.max_payload_bytes + 1024 * 1024,
-        )?
+            limits,
+            broker_metrics,
+            stop.clone(),
+        )
+        .await?
     } else {
         config.broker.url.clone()
     };
-    let metrics = Arc::new(Metrics::new());
     let status = Arc::new(Status::default());
-    let (trigger, stop) = stop_flag();
 
     // Publishing connection (republish action). It has its own stop, set only after the
     // drain, so messages still in flight at SIGTERM can finish their republishes. It receives
@@ -84,7 +94,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         ),
     };
     let (client, events) = inbound::start(&config.broker, spec)?;
-    let basic_ingest = config.broker.basic_ingest && !embedded;
+    let basic_ingest = config.broker.basic_ingest;
     let subscriptions =
         Subscriptions::new(client.clone(), &config.broker.shared_group, basic_ingest);
 

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::brokers::TestBroker;
 use common::*;
 
 const T: Duration = Duration::from_secs(10);
@@ -67,24 +68,16 @@ async fn republish_with_templates_end_to_end() {
     assert_eq!(rw.get("/healthz").await.unwrap().0, 200);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn basic_ingest_goes_to_the_named_rule_only() {
-    let broker = Mosquitto::start();
+/// Basic Ingest on either broker: the embedded one serves `$aws/rules/...` as Mosquitto does.
+async fn basic_ingest_goes_to_the_named_rule_only(broker: TestBroker) {
     let ingest = "-- [[action]]
 -- type = \"republish\"
 -- topic = \"out/ingest/${topic()}\"
 SELECT * FROM 'factory/#'
 ";
     let rules = rules_dir(&[("ingest_rule", ingest), ("hot", HOT)]);
-    let rw = Rulewire::start(
-        &format!(
-            "[broker]\nurl = \"{}\"\nclient_id = \"rw-bi\"",
-            broker.url()
-        ),
-        rules.path(),
-    )
-    .await;
-    let mut c = TestClient::connect(broker.port, "bi-client", &["out/#"]).await;
+    let rw = Rulewire::start(&broker.config("rw-bi"), rules.path()).await;
+    let mut c = TestClient::connect(broker.port(), "bi-client", &["out/#"]).await;
     // Matches the FROM of `hot` too, but Basic Ingest picks the rule by name only.
     c.publish(
         "$aws/rules/ingest_rule/sensors/x/data",
@@ -109,6 +102,16 @@ SELECT * FROM 'factory/#'
             == 1.0
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basic_ingest_goes_to_the_named_rule_only_on_mosquitto() {
+    basic_ingest_goes_to_the_named_rule_only(TestBroker::mosquitto()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basic_ingest_goes_to_the_named_rule_only_on_the_embedded_broker() {
+    basic_ingest_goes_to_the_named_rule_only(TestBroker::embedded()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

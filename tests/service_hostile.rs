@@ -183,14 +183,13 @@ async fn hostile_devices_do_not_stop_rulewire_mqtt5() {
 
 /// The embedded broker takes packets up to `max_payload_bytes` + 1 MiB; a message between
 /// rulewire's limit and the broker's reaches rulewire, which rejects and acknowledges it.
-/// Over MQTT 3.1.1 and 5 (rulewire then reads from the broker's MQTT 5 listener).
+/// rulewire reads over MQTT 3.1.1 or 5 (one listener serves both).
 async fn oversized_messages_through_the_embedded_broker(protocol: &str) {
     let port = free_port();
-    let port_v5 = free_port();
     let rules = rules_dir(&[("seq", RULE)]);
     let config = format!(
         "[broker]\nprotocol = \"{protocol}\"\n\
-         [embedded_broker]\nlisten = \"127.0.0.1:{port}\"\nlisten_v5 = \"127.0.0.1:{port_v5}\"\n\
+         [embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n\
          [limits]\nmax_payload_bytes = 1000\n"
     );
     let rw = Rulewire::start(&config, rules.path()).await;

@@ -1,34 +1,57 @@
-//! The embedded MQTT broker (rumqttd), started in-process when `broker.url` is empty so
-//! devices can publish straight to rulewire at the edge. rulewire then connects its normal
-//! ingest client to it over loopback: one code path for embedded and external brokers.
+//! The embedded MQTT broker (rmqtt, used as a library), started in-process when `broker.url`
+//! is empty so devices can publish straight to rulewire at the edge. rulewire then connects
+//! its normal ingest client to it over loopback: one code path for embedded and external
+//! brokers.
 //!
-//! rumqttd runs its router and listeners on their own threads. Its limits: it refuses
-//! subscriptions to `$`-topics, so Basic Ingest (`$aws/rules/...`) needs an external broker.
+//! Every listener serves MQTT 3.1, 3.1.1 and 5 (the version is read from each CONNECT), as
+//! AWS IoT Core's port 8883 does. `$`-topics follow the MQTT spec, so Basic Ingest
+//! (`$aws/rules/...`) and `$aws/things/...` work here as on Mosquitto; `#` and `+` at the
+//! start of a filter do not match them. Why rmqtt, and what it costs, is in the README
+//! ("The embedded broker") and `docs/notes/embedded-broker-options.md`.
 
-use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod access;
+mod extensions;
+mod tls;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU16;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+use prometheus::IntCounterVec;
+use rmqtt::context::ServerContext;
+use rmqtt::hook::Type;
+use rmqtt::net::Builder;
+use rmqtt::server::MqttServer;
 
-use crate::config::{EmbeddedBrokerConfig, Protocol};
+use crate::config::EmbeddedBrokerConfig;
+use crate::devices::Registry;
+use crate::devices::watch::{self, Devices};
+use crate::stop::CancelFlag;
+use access::Access;
+use extensions::{CountDrops, RetainedInMemory, RoundRobinShares};
+use tls::TlsPeers;
 
-fn server(name: &str, listen: SocketAddr, max_payload: usize) -> ServerSettings {
-    ServerSettings {
-        name: name.to_owned(),
-        listen,
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections: ConnectionSettings {
-            connection_timeout_ms: 60_000,
-            max_payload_size: max_payload,
-            max_inflight_count: 500,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        },
-    }
+/// The rmqtt listener id of the internal listener behind the TLS front.
+const TLS_RELAY_LISTENER: u16 = 100;
+
+/// The broker's counters in rulewire's registry.
+pub struct BrokerMetrics {
+    /// `rulewire_embedded_broker_dropped_total{reason}`.
+    pub dropped: IntCounterVec,
+    /// `rulewire_embedded_broker_denied_total{action}`.
+    pub denied: IntCounterVec,
+}
+
+/// What the broker's listeners accept, from `[embedded_broker]` and `[limits]`.
+pub struct BrokerLimits {
+    /// Largest MQTT packet a client may send (the payload bound plus room for the header).
+    pub max_packet_bytes: usize,
+    /// QoS 1 messages the broker sends a client before waiting for PUBACKs: rulewire's own
+    /// ingest connection keeps up to `limits.max_in_flight` unacknowledged.
+    pub max_inflight: usize,
 }
 
 fn parse_addr(s: &str, key: &str) -> anyhow::Result<SocketAddr> {
@@ -36,74 +59,167 @@ fn parse_addr(s: &str, key: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("embedded_broker.{key} {s:?} is not host:port"))
 }
 
-/// Starts the broker and waits until its MQTT 3.1.1 listener accepts connections.
-/// Returns the `mqtt://` URL rulewire's own clients connect to: the MQTT 5 listener when they
-/// speak MQTT 5 (`broker.protocol = "v5"`, which then needs `embedded_broker.listen_v5`).
-pub fn start(
+fn listener(
+    name: &str,
+    addr: SocketAddr,
+    key: &str,
     cfg: &EmbeddedBrokerConfig,
-    protocol: Protocol,
-    max_payload: usize,
-) -> anyhow::Result<String> {
-    if protocol == Protocol::V5 && cfg.listen_v5.is_empty() {
-        bail!(
-            "broker.protocol = \"v5\" with the embedded broker needs an MQTT 5 listener: set embedded_broker.listen_v5 (e.g. \"127.0.0.1:1884\")"
-        );
+    limits: &BrokerLimits,
+) -> anyhow::Result<rmqtt::net::Listener> {
+    let max_inflight = NonZeroU16::new(limits.max_inflight.clamp(16, u16::MAX as usize) as u16)
+        .expect("clamped above zero");
+    Builder::new()
+        .name(name)
+        .laddr(addr)
+        .nodelay(true)
+        .reuseaddr(Some(true))
+        .max_connections(cfg.max_connections)
+        .max_packet_size(limits.max_packet_bytes.min(u32::MAX as usize) as u32)
+        .max_inflight(max_inflight)
+        .max_mqueue_len(cfg.max_queued_messages)
+        // Every CONNECT goes through `access`, which decides about anonymous clients.
+        .allow_anonymous(false)
+        // Queued messages never expire unless the publisher sets an MQTT 5 expiry.
+        .message_expiry_interval(Duration::ZERO)
+        .bind()
+        .and_then(|l| l.tcp())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "embedded broker cannot listen on {addr} (embedded_broker.{key}): {e}. Is another MQTT \
+                 broker running there? Use it with RULEWIRE_BROKER_URL=mqtt://{addr}, or move the \
+                 embedded one with RULEWIRE_EMBEDDED_BROKER_LISTEN=127.0.0.1:1884"
+            )
+        })
+}
+
+fn load_devices(cfg: &EmbeddedBrokerConfig) -> anyhow::Result<Registry> {
+    if cfg.devices_dir.is_empty() {
+        return Ok(Registry::empty());
     }
+    Registry::load(std::path::Path::new(&cfg.devices_dir))
+        .with_context(|| format!("embedded_broker.devices_dir {}", cfg.devices_dir))
+}
+
+/// The safe default: a plain listener other hosts can reach needs logins, or the
+/// operator's explicit `allow_anonymous`.
+fn check_exposure(
+    addr: SocketAddr,
+    key: &str,
+    cfg: &EmbeddedBrokerConfig,
+    registry: &Registry,
+) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() || cfg.allow_anonymous || registry.has_logins() {
+        return Ok(());
+    }
+    bail!(
+        "embedded_broker.{key} = {addr} would let anyone on the network publish and subscribe to anything: \
+         it has no TLS and no logins. Give devices certificates (embedded_broker.tls_listen with \
+         tls_cert/tls_key and a devices_dir registering their CA), or logins in \
+         <devices_dir>/devices.toml, or listen on 127.0.0.1; to accept anonymous clients from the \
+         network anyway, set embedded_broker.allow_anonymous = true (RULEWIRE_EMBEDDED_BROKER_ALLOW_ANONYMOUS=true)"
+    )
+}
+
+/// Starts the broker on the current tokio runtime and waits until it accepts connections.
+/// Returns the `mqtt://` URL rulewire's own clients connect to.
+pub async fn start(
+    cfg: &EmbeddedBrokerConfig,
+    limits: BrokerLimits,
+    metrics: BrokerMetrics,
+    stop: CancelFlag,
+) -> anyhow::Result<String> {
+    let registry = load_devices(cfg)?;
     let listen = parse_addr(&cfg.listen, "listen")?;
-    // rumqttd only logs bind failures from its threads; check first for a clear error.
-    TcpListener::bind(listen).with_context(|| {
-        format!(
-            "embedded broker cannot listen on {listen} (embedded_broker.listen). Is another MQTT broker running there? \
-             Use it with RULEWIRE_BROKER_URL=mqtt://{listen}, or move the embedded one with \
-             RULEWIRE_EMBEDDED_BROKER_LISTEN=127.0.0.1:1884"
-        )
-    })?;
-    let mut v4 = HashMap::new();
-    v4.insert("1".to_owned(), server("v4", listen, max_payload));
-    let mut v5 = None;
+    check_exposure(listen, "listen", cfg, &registry)?;
+    let mut listeners = vec![(1, listener("mqtt", listen, "listen", cfg, &limits)?)];
     if !cfg.listen_v5.is_empty() {
         let addr = parse_addr(&cfg.listen_v5, "listen_v5")?;
-        TcpListener::bind(addr).with_context(|| {
-            format!("embedded broker cannot listen on {addr} (embedded_broker.listen_v5)")
-        })?;
-        v5 = Some(HashMap::from([(
-            "1".to_owned(),
-            server("v5", addr, max_payload),
-        )]));
+        check_exposure(addr, "listen_v5", cfg, &registry)?;
+        listeners.push((2, listener("mqtt-2", addr, "listen_v5", cfg, &limits)?));
     }
-    let config = Config {
-        id: 0,
-        router: RouterConfig {
-            max_connections: cfg.max_connections,
-            max_outgoing_packet_count: 200,
-            max_segment_size: 16 * 1024 * 1024,
-            max_segment_count: 10,
-            ..Default::default()
-        },
-        v4: Some(v4),
-        v5,
-        ..Default::default()
-    };
-    let mut broker = Broker::new(config);
-    std::thread::Builder::new()
-        .name("rumqttd".into())
-        .spawn(move || {
-            if let Err(e) = broker.start() {
-                tracing::error!(error = %e, "embedded broker stopped");
-            }
-        })?;
+    let mut tls_front = None;
+    if !cfg.tls_listen.is_empty() {
+        let addr = parse_addr(&cfg.tls_listen, "tls_listen")?;
+        if cfg.tls_cert.is_empty() || cfg.tls_key.is_empty() {
+            bail!(
+                "embedded_broker.tls_listen needs tls_cert and tls_key (the server's certificate chain and key, PEM)"
+            );
+        }
+        if !registry.has_certificates() {
+            tracing::warn!(
+                "embedded_broker.tls_listen is set but the device registry has no CA and no certificate: no device can connect over TLS"
+            );
+        }
+        let relay = listener(
+            "tls-relay",
+            "127.0.0.1:0".parse()?,
+            "tls_listen",
+            cfg,
+            &limits,
+        )?;
+        let relay_addr = relay.local_addr()?;
+        listeners.push((TLS_RELAY_LISTENER, relay));
+        tls_front = Some((addr, relay_addr));
+    }
+    let devices = Devices::new(registry);
+    watch::spawn(devices.clone(), stop)?;
+    let peers = Arc::new(TlsPeers::default());
+    let access = Access::new(
+        devices.clone(),
+        cfg.allow_anonymous,
+        tls_front.map(|_| (TLS_RELAY_LISTENER, peers.clone())),
+        metrics.denied,
+    );
+    let dropped = metrics.dropped;
+
+    // rmqtt's busy check refuses CONNECTs while the machine is loaded, which rulewire's own
+    // rule work would trigger.
+    let scx = ServerContext::new().busy_check_enable(false).build().await;
+    *scx.extends.retain_mut().await = Box::new(RetainedInMemory::new());
+    *scx.extends.shared_subscription_mut().await = Box::new(RoundRobinShares::default());
+    let hooks = scx.extends.hook_mgr().register();
+    hooks
+        .add(
+            Type::MessageDropped,
+            Box::new(CountDrops {
+                dropped,
+                logged: AtomicU64::new(0),
+            }),
+        )
+        .await;
+    hooks.start().await;
+    access.install(&scx).await;
+
+    let mut server = MqttServer::new(scx);
+    for (id, l) in listeners {
+        server = server.listener_by_id(l, id);
+    }
+    let server = server.build();
+    tokio::spawn(async move {
+        if let Err(e) = server.run().await {
+            tracing::error!(error = %e, "embedded broker stopped");
+        }
+    });
+
     let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect_timeout(&loopback(listen), Duration::from_millis(200)).is_err() {
+    while tokio::net::TcpStream::connect(loopback(listen))
+        .await
+        .is_err()
+    {
         if Instant::now() > deadline {
             bail!("embedded broker did not start listening on {listen}");
         }
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tracing::info!(%listen, v5 = %cfg.listen_v5, "embedded MQTT broker (rumqttd) listening");
-    let target = match protocol {
-        Protocol::V4 => loopback(listen),
-        Protocol::V5 => loopback(parse_addr(&cfg.listen_v5, "listen_v5")?),
-    };
+    if let Some((addr, relay)) = tls_front {
+        let (cert, key) = (
+            std::path::Path::new(&cfg.tls_cert),
+            std::path::Path::new(&cfg.tls_key),
+        );
+        tls::start(addr, cert, key, devices, relay, peers).await?;
+    }
+    tracing::info!(%listen, second = %cfg.listen_v5, tls = %cfg.tls_listen, "embedded MQTT broker (rmqtt) listening");
+    let target = loopback(listen);
     Ok(format!("mqtt://{}:{}", target.ip(), target.port()))
 }
 

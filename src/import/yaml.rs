@@ -5,8 +5,7 @@
 //!
 //! The crate is yaml-rust2 (0.8), read through its event parser, because the tags are the
 //! point: its `Yaml` tree and every serde front-end built on it drop local tags, while the
-//! parser events carry them. It is also already in the build (rumqttd -> config), so it adds
-//! no compile time, and it is maintained (by the team behind its successor, saphyr, which is
+//! parser events carry them. It is small (one crate with two dependencies), and it is maintained (by the team behind its successor, saphyr, which is
 //! still pre-1.0). serde_yaml has `Value::Tagged` but its author archived it in 2024, and its
 //! forks are either young or carry known quality problems.
 //!

@@ -3,6 +3,7 @@
 //! binary) with its own config and rules directory, and a small rumqttc test client.
 #![allow(dead_code)]
 
+pub mod brokers;
 pub mod kill;
 pub mod tls;
 

@@ -1,0 +1,375 @@
+//! Who may connect, publish, subscribe and receive on the embedded broker, decided as AWS
+//! IoT Core decides: a device proves who it is with its certificate (through the TLS
+//! listener, `tls`) or a login from the device registry, gets the policies attached to that
+//! credential, and every CONNECT, PUBLISH, SUBSCRIBE and delivery is checked against them
+//! (`iot:Connect`, `iot:Publish` / `iot:RetainPublish`, `iot:Subscribe`, `iot:Receive`).
+//!
+//! Clients without credentials are trusted only from loopback (rulewire's own connections,
+//! local tools), or from anywhere when the operator sets `embedded_broker.allow_anonymous`;
+//! they get full access. When the registry changes, connected devices are checked again and
+//! those that lost `iot:Connect` (a revoked certificate, a removed login) are disconnected.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use prometheus::IntCounterVec;
+use rmqtt::codec::v5::SubscribeAckReason;
+use rmqtt::context::ServerContext;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
+use rmqtt::session::Session;
+use rmqtt::types::{AuthResult, ConnectInfo, Id, ListenerId, PublishAclResult, SubscribeAclResult};
+
+use super::tls::TlsPeers;
+use crate::devices::Grant;
+use crate::devices::watch::Devices;
+use crate::policy::{Action, Decision, decide};
+
+const KEY: &str = "rulewire.access";
+
+/// A connection between its CONNECT and its session: client id and remote address.
+type ConnectionKey = (String, Option<SocketAddr>);
+
+/// How a connected device proved who it is, to check it again when the registry changes.
+#[derive(Debug, Clone)]
+enum Credential {
+    Certificate(Vec<u8>),
+    Login {
+        username: String,
+        password_sha256: String,
+    },
+}
+
+/// What a connected client may do: everything (a trusted anonymous client), or what the
+/// policies of its credential allow.
+enum Level {
+    Full,
+    Device {
+        credential: Credential,
+        grant: RwLock<Arc<Grant>>,
+    },
+}
+
+/// The access of one connected client. Every session gets one at CONNECT; a session without
+/// one is refused everything (fail closed).
+pub struct DeviceAccess {
+    id: Id,
+    v5: bool,
+    level: Level,
+}
+
+impl DeviceAccess {
+    fn decide(&self, action: Action, subject: &str) -> Decision {
+        let Level::Device { grant, .. } = &self.level else {
+            return Decision::Allow;
+        };
+        let grant = grant.read().expect("grant lock").clone();
+        let policies: Vec<&crate::policy::Policy> = grant.policies.iter().map(|p| &**p).collect();
+        decide(&policies, action, subject, &grant.principal)
+    }
+}
+
+pub struct Access {
+    devices: Arc<Devices>,
+    allow_anonymous: bool,
+    /// The internal listener behind the TLS front, and the certificates of its connections.
+    tls: Option<(ListenerId, Arc<TlsPeers>)>,
+    /// Accepted at CONNECT, waiting for the session to exist.
+    pending: Mutex<HashMap<ConnectionKey, Arc<DeviceAccess>>>,
+    connected: Mutex<HashMap<String, Arc<DeviceAccess>>>,
+    denied: IntCounterVec,
+    /// (client id, action) pairs already logged: a denial is logged once per client.
+    logged: Mutex<HashSet<(String, &'static str)>>,
+}
+
+impl Access {
+    pub fn new(
+        devices: Arc<Devices>,
+        allow_anonymous: bool,
+        tls: Option<(ListenerId, Arc<TlsPeers>)>,
+        denied: IntCounterVec,
+    ) -> Arc<Access> {
+        Arc::new(Access {
+            devices,
+            allow_anonymous,
+            tls,
+            pending: Mutex::default(),
+            connected: Mutex::default(),
+            denied,
+            logged: Mutex::default(),
+        })
+    }
+
+    /// Registers the hooks on `scx` and starts the task that re-checks devices on reload.
+    pub async fn install(self: &Arc<Access>, scx: &ServerContext) {
+        let hooks = scx.extends.hook_mgr().register();
+        for typ in [
+            Type::ClientAuthenticate,
+            Type::ClientConnected,
+            Type::ClientDisconnected,
+            Type::ClientSubscribeCheckAcl,
+            Type::MessagePublishCheckAcl,
+            Type::MessageExpiryCheck,
+        ] {
+            hooks.add(typ, Box::new(AccessHooks(self.clone()))).await;
+        }
+        hooks.start().await;
+        let access = self.clone();
+        let scx = scx.clone();
+        let mut changes = self.devices.changes();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                access.recheck(&scx).await;
+            }
+        });
+    }
+
+    fn deny(&self, client_id: &str, action: Action, subject: &str, why: &str) {
+        self.denied.with_label_values(&[action.name()]).inc();
+        let first = self
+            .logged
+            .lock()
+            .expect("log lock")
+            .insert((client_id.to_owned(), action.name()));
+        if first {
+            tracing::warn!(
+                client_id,
+                action = action.name(),
+                subject,
+                why,
+                "embedded broker denied a device (logged once per client and action; counted in rulewire_embedded_broker_denied_total)"
+            );
+        }
+    }
+
+    /// The grant for a CONNECT, `Ok(None)` for full access, or the refusal.
+    fn authenticate(&self, ci: &ConnectInfo) -> Result<Option<(Credential, Grant)>, AuthResult> {
+        let id = ci.id();
+        let registry = self.devices.current();
+        if let Some((lid, peers)) = &self.tls
+            && id.lid == *lid
+        {
+            let Some(der) = id.remote_addr.and_then(|a| peers.certificate(a)) else {
+                return Err(AuthResult::NotAuthorized);
+            };
+            return match registry.certificate(&der) {
+                Ok(grant) => Ok(Some((Credential::Certificate(der), grant))),
+                Err(why) => {
+                    self.deny(&id.client_id, Action::Connect, &id.client_id, &why);
+                    Err(AuthResult::NotAuthorized)
+                }
+            };
+        }
+        if let Some(username) = ci.username() {
+            let password = ci.password().map(|p| p.as_ref()).unwrap_or_default();
+            return match registry.login(username, password) {
+                Ok(grant) => {
+                    let credential = Credential::Login {
+                        username: username.to_string(),
+                        password_sha256: crate::devices::sha256_hex(password),
+                    };
+                    Ok(Some((credential, grant)))
+                }
+                Err(why) => {
+                    self.deny(&id.client_id, Action::Connect, &id.client_id, &why);
+                    Err(AuthResult::BadUsernameOrPassword)
+                }
+            };
+        }
+        let loopback = id.remote_addr.is_some_and(|a| a.ip().is_loopback());
+        if loopback || self.allow_anonymous {
+            return Ok(None);
+        }
+        self.deny(
+            &id.client_id,
+            Action::Connect,
+            &id.client_id,
+            "no certificate or login, and not from loopback (embedded_broker.allow_anonymous is false)",
+        );
+        Err(AuthResult::NotAuthorized)
+    }
+
+    fn on_authenticate(&self, ci: &ConnectInfo) -> AuthResult {
+        let id = ci.id();
+        let level = match self.authenticate(ci) {
+            Ok(None) => Level::Full,
+            Ok(Some((credential, mut grant))) => {
+                grant.principal.client_id = id.client_id.to_string();
+                Level::Device {
+                    credential,
+                    grant: RwLock::new(Arc::new(grant)),
+                }
+            }
+            Err(refusal) => return refusal,
+        };
+        let full = matches!(level, Level::Full);
+        let device = Arc::new(DeviceAccess {
+            id: id.clone(),
+            v5: ci.proto_ver() == 5,
+            level,
+        });
+        if !device.decide(Action::Connect, &id.client_id).allowed() {
+            self.deny(
+                &id.client_id,
+                Action::Connect,
+                &id.client_id,
+                "no policy allows it",
+            );
+            return AuthResult::NotAuthorized;
+        }
+        self.pending
+            .lock()
+            .expect("pending lock")
+            .insert((id.client_id.to_string(), id.remote_addr), device);
+        // rmqtt skips the publish and subscribe checks of "superuser" sessions.
+        AuthResult::Allow(full, None)
+    }
+
+    async fn on_connected(&self, s: &Session) {
+        let key = (s.id.client_id.to_string(), s.id.remote_addr);
+        let Some(device) = self.pending.lock().expect("pending lock").remove(&key) else {
+            return;
+        };
+        s.extra_attrs
+            .write()
+            .await
+            .insert(KEY.into(), device.clone());
+        self.connected
+            .lock()
+            .expect("connected lock")
+            .insert(key.0, device);
+    }
+
+    fn on_disconnected(&self, s: &Session) {
+        let mut connected = self.connected.lock().expect("connected lock");
+        if connected
+            .get(&*s.id.client_id)
+            .is_some_and(|d| d.id.create_time == s.id.create_time)
+        {
+            connected.remove(&*s.id.client_id);
+        }
+    }
+
+    /// After a registry change: the new grant of every connected device, or a disconnect.
+    async fn recheck(&self, scx: &ServerContext) {
+        let registry = self.devices.current();
+        let devices: Vec<Arc<DeviceAccess>> = self
+            .connected
+            .lock()
+            .expect("connected lock")
+            .values()
+            .cloned()
+            .collect();
+        for device in devices {
+            let Level::Device { credential, grant } = &device.level else {
+                continue;
+            };
+            let regranted = match credential {
+                Credential::Certificate(der) => registry.certificate(der),
+                Credential::Login {
+                    username,
+                    password_sha256,
+                } => registry.login_again(username, password_sha256),
+            };
+            let still = regranted.and_then(|mut regranted| {
+                regranted.principal.client_id = device.id.client_id.to_string();
+                *grant.write().expect("grant lock") = Arc::new(regranted);
+                match device.decide(Action::Connect, &device.id.client_id) {
+                    Decision::Allow => Ok(()),
+                    _ => Err("its policies no longer allow iot:Connect".to_owned()),
+                }
+            });
+            if let Err(why) = still {
+                tracing::warn!(client_id = %device.id.client_id, why, "disconnecting a device after a registry change");
+                self.denied
+                    .with_label_values(&[Action::Connect.name()])
+                    .inc();
+                let mut entry = scx.extends.shared().await.entry(device.id.clone());
+                if let Err(e) = entry.kick(true, true, true).await {
+                    tracing::warn!(client_id = %device.id.client_id, error = %e, "could not disconnect");
+                }
+            }
+        }
+    }
+}
+
+/// The session's access; a session without one (never expected) is refused everything.
+async fn device_of(s: &Session) -> Result<Arc<DeviceAccess>, ()> {
+    match s.extra_attrs.read().await.get::<Arc<DeviceAccess>>(KEY) {
+        Some(d) => Ok(d.clone()),
+        None => {
+            tracing::error!(client_id = %s.id.client_id, "a session without an access record: refused");
+            Err(())
+        }
+    }
+}
+
+struct AccessHooks(Arc<Access>);
+
+#[async_trait]
+impl Handler for AccessHooks {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        let access = &self.0;
+        match param {
+            Parameter::ClientAuthenticate(ci) => {
+                return (
+                    false,
+                    Some(HookResult::AuthResult(access.on_authenticate(ci))),
+                );
+            }
+            Parameter::ClientConnected(s) => access.on_connected(s).await,
+            Parameter::ClientDisconnected(s, _) => access.on_disconnected(s),
+            Parameter::ClientSubscribeCheckAcl(s, sub) => {
+                let filter = &sub.topic_filter;
+                let device = device_of(s).await;
+                let result = if device.is_ok_and(|d| d.decide(Action::Subscribe, filter).allowed())
+                {
+                    SubscribeAclResult::new_success(sub.opts.qos(), None)
+                } else {
+                    access.deny(
+                        &s.id.client_id,
+                        Action::Subscribe,
+                        filter,
+                        "no policy allows it",
+                    );
+                    SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized)
+                };
+                return (false, Some(HookResult::SubscribeAclResult(result)));
+            }
+            Parameter::MessagePublishCheckAcl(s, publish) => {
+                let topic = &publish.topic;
+                let Ok(device) = device_of(s).await else {
+                    let result = PublishAclResult::rejected(true, None);
+                    return (false, Some(HookResult::PublishAclResult(result)));
+                };
+                let mut action = Action::Publish;
+                let mut allowed = device.decide(action, topic).allowed();
+                if allowed && publish.retain {
+                    action = Action::RetainPublish;
+                    allowed = device.decide(action, topic).allowed();
+                }
+                if !allowed {
+                    access.deny(&s.id.client_id, action, topic, "no policy allows it");
+                    // AWS: MQTT 5 gets PUBACK "Not authorized", MQTT 3.1.1 is disconnected.
+                    let result = PublishAclResult::rejected(!device.v5, None);
+                    return (false, Some(HookResult::PublishAclResult(result)));
+                }
+            }
+            Parameter::MessageExpiryCheck(s, _from, publish) => {
+                let device = device_of(s).await;
+                if !device.is_ok_and(|d| d.decide(Action::Receive, &publish.topic).allowed()) {
+                    access.deny(
+                        &s.id.client_id,
+                        Action::Receive,
+                        &publish.topic,
+                        "no policy allows it",
+                    );
+                    return (false, Some(HookResult::MessageExpiry));
+                }
+            }
+            _ => {}
+        }
+        (true, acc)
+    }
+}

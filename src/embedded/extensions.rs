@@ -1,0 +1,148 @@
+//! What rmqtt leaves to its embedder and rulewire fills in: retained messages in memory
+//! (rmqtt's built-in store only logs a warning and keeps nothing), round-robin `$share/`
+//! groups (rmqtt's default refuses them), and a count of every message the broker drops.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use prometheus::IntCounterVec;
+use rmqtt::context::ServerContext;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
+use rmqtt::retain::{DefaultRetainStorage, RetainStorage};
+use rmqtt::subscribe::SharedSubscription;
+use rmqtt::types::{
+    ClientId, Id, IsOnline, NodeId, Reason, Retain, SharedGroup, SubscriptionIdentifier,
+    SubscriptionOptions, TopicFilter, TopicName,
+};
+
+/// Retained messages, kept in memory for the life of the process (as
+/// Mosquitto does with `persistence false`). An empty retained payload clears the topic.
+pub struct RetainedInMemory(DefaultRetainStorage);
+
+impl RetainedInMemory {
+    pub fn new() -> Self {
+        RetainedInMemory(DefaultRetainStorage::new())
+    }
+}
+
+#[async_trait]
+impl RetainStorage for RetainedInMemory {
+    fn enable(&self) -> bool {
+        true
+    }
+
+    async fn set(
+        &self,
+        topic: &TopicName,
+        retain: Retain,
+        expiry: Option<Duration>,
+    ) -> rmqtt::Result<()> {
+        // rmqtt passes a zero expiry for "never expires".
+        let expiry = expiry.filter(|d| !d.is_zero());
+        self.0.set_with_timeout(topic, retain, expiry).await
+    }
+
+    async fn get(&self, filter: &TopicFilter) -> rmqtt::Result<Vec<(TopicName, Retain)>> {
+        self.0.get_message(filter).await
+    }
+
+    async fn count(&self) -> isize {
+        self.0.count().await
+    }
+
+    async fn max(&self) -> isize {
+        self.0.max().await
+    }
+}
+
+/// `$share/<group>/<filter>`: each message goes to one member of the group, round robin
+/// over the members that are online (an offline member's persistent session gets it only
+/// when no member is online).
+#[derive(Default)]
+pub struct RoundRobinShares {
+    next: AtomicUsize,
+}
+
+type Member = (
+    NodeId,
+    ClientId,
+    SubscriptionOptions,
+    Option<Vec<SubscriptionIdentifier>>,
+    Option<IsOnline>,
+);
+
+#[async_trait]
+impl SharedSubscription for RoundRobinShares {
+    fn is_supported(&self) -> bool {
+        true
+    }
+
+    async fn choice(
+        &self,
+        _scx: &ServerContext,
+        _group: &SharedGroup,
+        _publisher: &Id,
+        _topic: &TopicName,
+        members: &[Member],
+    ) -> Option<(usize, IsOnline)> {
+        if members.is_empty() {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..members.len())
+            .map(|i| (start + i) % members.len())
+            .find(|&i| members[i].4 != Some(false))
+            .map(|i| (i, true))
+            .or(Some((start % members.len(), false)))
+    }
+}
+
+/// Counts what the broker drops (`rulewire_embedded_broker_dropped_total{reason}`) and logs
+/// the first drop and then every 10,000th, so a drop is never silent and never floods the log.
+pub struct CountDrops {
+    pub dropped: IntCounterVec,
+    pub logged: AtomicU64,
+}
+
+fn drop_reason(reason: &Reason) -> &'static str {
+    match reason {
+        Reason::MessageQueueFull => "queue_full",
+        Reason::InflightWindowFull => "inflight_full",
+        Reason::MessageExpiration => "expired",
+        Reason::PublishResult(_) => "refused",
+        _ => "other",
+    }
+}
+
+#[async_trait]
+impl Handler for CountDrops {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        if let Parameter::MessageDropped(to, _from, publish, reason) = param {
+            let expires = publish
+                .properties
+                .as_ref()
+                .is_some_and(|p| p.message_expiry_interval.is_some());
+            if matches!(reason, Reason::MessageExpiration) && !expires {
+                // Not an expiry (none is set): `access` refused the delivery (iot:Receive),
+                // counted in rulewire_embedded_broker_denied_total.
+                return (true, acc);
+            }
+            let label = drop_reason(reason);
+            self.dropped.with_label_values(&[label]).inc();
+            if self
+                .logged
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(10_000)
+            {
+                tracing::warn!(
+                    topic = %publish.topic,
+                    to = ?to.as_ref().map(|t| t.client_id.to_string()),
+                    reason = label,
+                    "the embedded broker dropped a message (counted in rulewire_embedded_broker_dropped_total)"
+                );
+            }
+        }
+        (true, acc)
+    }
+}

@@ -1,0 +1,173 @@
+//! The embedded broker (rmqtt) as devices meet it: `$aws/...` topics, MQTT 3.1.1 and 5 on
+//! one port, `$share/` groups, retained messages, and a client queue that overflows with a
+//! count instead of in silence. Basic Ingest on it is in `service_basic.rs`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::brokers::TestBroker;
+use common::*;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+const T: Duration = Duration::from_secs(10);
+
+const ECHO: &str = "-- [[action]]
+-- type = \"republish\"
+-- topic = \"out/${topic()}\"
+SELECT *, topic() AS t FROM 'dev/#'
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_topics_are_served_and_leading_wildcards_do_not_match_them() {
+    let broker = TestBroker::embedded();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let _rw = Rulewire::start(&broker.config("rw-aws"), rules.path()).await;
+    let port = broker.port();
+    let accepted = "$aws/things/lamp/shadow/update/accepted";
+    let mut shadow = TestClient::connect(port, "shadow-sub", &[accepted]).await;
+    let mut plus = TestClient::connect(port, "wild-sub", &["#", "+/things/#"]).await;
+    let device = TestClient::connect(port, "lamp", &[]).await;
+
+    device.publish(accepted, r#"{"state":{}}"#).await;
+    let (topic, json) = shadow.next_json(T).await;
+    assert_eq!(topic, accepted);
+    assert_eq!(json, serde_json::json!({"state": {}}));
+    // [MQTT-4.7.2-1]: `#` and `+/...` do not match topics that start with `$`; they still
+    // get the device's ordinary messages (and rulewire's republish of one).
+    device.publish("dev/lamp", r#"{"on": true}"#).await;
+    let mut got = plus.drain(Duration::from_secs(1)).await;
+    got.sort();
+    let topics: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(topics, ["dev/lamp", "out/dev/lamp"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mqtt5_and_mqtt311_clients_share_a_listener_and_the_second_one() {
+    use rumqttc::v5::mqttbytes::v5::PublishProperties;
+    let port = free_port();
+    let second = free_port();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let config = format!(
+        "[broker]\nclient_id = \"rw-v5\"\nprotocol = \"v5\"\n\
+         [embedded_broker]\nlisten = \"127.0.0.1:{port}\"\nlisten_v5 = \"127.0.0.1:{second}\"\n"
+    );
+    let _rw = Rulewire::start(&config, rules.path()).await;
+    let mut out = TestClient::connect(port, "v311-sub", &["out/#"]).await;
+
+    for (listener, id) in [(port, "dev-v5-a"), (second, "dev-v5-b")] {
+        let mut opts = rumqttc::v5::MqttOptions::new(id, "127.0.0.1", listener);
+        opts.set_keep_alive(Duration::from_secs(10));
+        let (dev, mut events) = rumqttc::v5::AsyncClient::new(opts, 10);
+        tokio::spawn(async move { while events.poll().await.is_ok() {} });
+        let props = PublishProperties {
+            content_type: Some("application/json".into()),
+            ..Default::default()
+        };
+        dev.publish_with_properties(
+            format!("dev/{id}"),
+            rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+            false,
+            r#"{"n": 1}"#,
+            props,
+        )
+        .await
+        .unwrap();
+        let (topic, json) = out.next_json(T).await;
+        assert_eq!(topic, format!("out/dev/{id}"), "via port {listener}");
+        assert_eq!(json, serde_json::json!({"n": 1, "t": format!("dev/{id}")}));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_subscriptions_give_each_message_to_one_member() {
+    let broker = TestBroker::embedded();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let _rw = Rulewire::start(&broker.config("rw-share"), rules.path()).await;
+    let port = broker.port();
+    let mut a = TestClient::connect(port, "member-a", &["$share/g/feed/#"]).await;
+    let mut b = TestClient::connect(port, "member-b", &["$share/g/feed/#"]).await;
+    let device = TestClient::connect(port, "feeder", &[]).await;
+    for i in 0..20 {
+        device.publish(&format!("feed/{i}"), "{}").await;
+    }
+    let got_a = a.drain(Duration::from_secs(1)).await.len();
+    let got_b = b.drain(Duration::from_millis(200)).await.len();
+    assert_eq!(got_a + got_b, 20, "each message to exactly one member");
+    assert!(
+        got_a > 0 && got_b > 0,
+        "both members served: {got_a} / {got_b}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retained_messages_reach_late_subscribers_until_cleared() {
+    let broker = TestBroker::embedded();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let _rw = Rulewire::start(&broker.config("rw-retain"), rules.path()).await;
+    let port = broker.port();
+    let device = TestClient::connect(port, "retainer", &[]).await;
+    device
+        .client
+        .publish("status/lamp", QoS::AtLeastOnce, true, "on")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut late = TestClient::connect(port, "late-sub", &["status/#"]).await;
+    assert_eq!(
+        late.next(T).await,
+        Some(("status/lamp".to_owned(), b"on".to_vec()))
+    );
+    // An empty retained payload clears it.
+    device
+        .client
+        .publish("status/lamp", QoS::AtLeastOnce, true, "")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut later = TestClient::connect(port, "later-sub", &["status/#"]).await;
+    assert_eq!(later.next(Duration::from_millis(500)).await, None);
+}
+
+/// Subscribes with a persistent session, then goes away without a DISCONNECT.
+async fn subscribe_and_vanish(port: u16, id: &str, filter: &str) {
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_clean_session(false);
+    let (client, mut events) = AsyncClient::new(opts, 10);
+    client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+    tokio::time::timeout(T, async {
+        loop {
+            if let Event::Incoming(Packet::SubAck(_)) = events.poll().await.unwrap() {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("SUBACK");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offline_clients_full_queue_drops_and_counts() {
+    let port = free_port();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let config = format!(
+        "[broker]\nclient_id = \"rw-queue\"\n\
+         [embedded_broker]\nlisten = \"127.0.0.1:{port}\"\nmax_queued_messages = 5\n"
+    );
+    let rw = Rulewire::start(&config, rules.path()).await;
+    subscribe_and_vanish(port, "sleeper", "alarm/#").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let device = TestClient::connect(port, "alarmist", &[]).await;
+    for i in 0..20 {
+        device.publish(&format!("alarm/{i}"), "{}").await;
+    }
+    wait_until("the drops counted", T, async || {
+        rw.metric("rulewire_embedded_broker_dropped_total{reason=\"queue_full\"}")
+            .await
+            == 15.0
+    })
+    .await;
+    let mut back = TestClient::connect_with(port, "sleeper", &[], false).await;
+    let got = back.drain(Duration::from_secs(1)).await;
+    assert_eq!(got.len(), 5, "the queue's 5: {got:?}");
+}
