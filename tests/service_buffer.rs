@@ -6,66 +6,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use common::kill::publish_seqs;
+use common::webhook::Hook;
 use common::*;
-
-/// A webhook that answers `status_when_down` while down and 200 otherwise, and keeps the
-/// `seq` of every message it accepted.
-#[derive(Clone)]
-struct Hook {
-    down: Arc<AtomicBool>,
-    status_when_down: StatusCode,
-    requests: Arc<AtomicUsize>,
-    seqs: Arc<Mutex<Vec<u64>>>,
-    port: u16,
-}
-
-impl Hook {
-    async fn start(status_when_down: StatusCode) -> Hook {
-        async fn hook(State(h): State<Hook>, body: String) -> StatusCode {
-            h.requests.fetch_add(1, Ordering::SeqCst);
-            if h.down.load(Ordering::SeqCst) {
-                return h.status_when_down;
-            }
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            h.seqs.lock().unwrap().push(v["seq"].as_u64().unwrap());
-            StatusCode::OK
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let h = Hook {
-            down: Arc::new(AtomicBool::new(false)),
-            status_when_down,
-            requests: Arc::new(AtomicUsize::new(0)),
-            seqs: Arc::new(Mutex::new(Vec::new())),
-            port: listener.local_addr().unwrap().port(),
-        };
-        let app = Router::new()
-            .route("/hook", post(hook))
-            .with_state(h.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        h
-    }
-
-    fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-
-    fn unique(&self) -> BTreeSet<u64> {
-        self.seqs.lock().unwrap().iter().copied().collect()
-    }
-
-    fn received(&self) -> usize {
-        self.seqs.lock().unwrap().len()
-    }
-}
 
 /// A rule posting `SELECT seq, pad FROM 'load/+'` to the hook through a disk buffer
 /// (`buffer`: the inline table's extra keys), with a republish error action.

@@ -6,6 +6,7 @@
 pub mod brokers;
 pub mod kill;
 pub mod tls;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::io::Write;
