@@ -22,8 +22,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::metrics::Metrics;
 use crate::mqtt::IncomingPublish;
-use crate::mqtt::inbound::{InboundClient, InboundEvent, Received, Rejected};
-use crate::pipeline::{AckQueue, Item, new_trace_id};
+use crate::mqtt::inbound::{InboundClient, InboundEvent, LocalPublish, Received, Rejected};
+use crate::pipeline::{AckQueue, Acknowledge, Item, new_trace_id};
 use crate::registry::{Registry, Subscriptions};
 use crate::stop::CancelFlag;
 
@@ -38,7 +38,8 @@ pub struct Status {
 
 /// Everything the ingest loop needs.
 pub struct Ingest {
-    pub client: InboundClient,
+    /// The ingest connection; `None` when the embedded broker feeds the rules in-process.
+    pub client: Option<InboundClient>,
     pub events: mpsc::Receiver<InboundEvent>,
     pub registry: Arc<Registry>,
     pub subscriptions: Arc<Subscriptions>,
@@ -65,7 +66,24 @@ impl Ingest {
                         p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
                         _ = stop.wait() => break,
                     };
-                    self.route(received, permit);
+                    let publish = received.message;
+                    let ack = match publish.pkid() {
+                        Some(pkid) => Acknowledge::Broker(pkid, received.session),
+                        None => Acknowledge::Nothing,
+                    };
+                    self.route(publish, ack, None, permit);
+                }
+                Some(InboundEvent::Local(LocalPublish {
+                    publish,
+                    client_id,
+                    done,
+                })) => {
+                    let permit = tokio::select! {
+                        p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
+                        _ = stop.wait() => break,
+                    };
+                    let ack = done.map_or(Acknowledge::Nothing, Acknowledge::Notify);
+                    self.route(publish, ack, Some(client_id), permit);
                 }
                 Some(InboundEvent::Rejected(received)) => self.reject(received),
                 Some(event) => self.on_event(event),
@@ -100,7 +118,7 @@ impl Ingest {
                 }
                 *self.status.last_error.lock().expect("not poisoned") = Some(error);
             }
-            InboundEvent::Publish(_) | InboundEvent::Rejected(_) => {}
+            InboundEvent::Publish(_) | InboundEvent::Local(_) | InboundEvent::Rejected(_) => {}
         }
     }
 
@@ -119,16 +137,25 @@ impl Ingest {
         tracing::warn!(topic = %head.topic, client_id = "n/a", qos = head.qos, reason = reason.label(),
             %detail, acked = head.pkid.is_some(),
             "message rejected (acked, not processed)");
-        let ack = head.pkid.map(|pkid| (pkid, received.session));
+        let ack = match head.pkid {
+            Some(pkid) => Acknowledge::Broker(pkid, received.session),
+            None => Acknowledge::Nothing,
+        };
         drop(self.acks.ticket(ack, None, &self.metrics));
     }
 
     /// Sends one message to its rules; its ticket completes once they are all done.
-    fn route(&self, received: Received<IncomingPublish>, permit: OwnedSemaphorePermit) {
+    /// `client_id` is the publisher's when known (the embedded broker knows it).
+    fn route(
+        &self,
+        publish: IncomingPublish,
+        ack: Acknowledge,
+        client_id: Option<String>,
+        permit: OwnedSemaphorePermit,
+    ) {
         self.metrics.messages_received.inc();
-        let publish = received.message;
-        let ack = publish.pkid().map(|pkid| (pkid, received.session));
         let ticket = self.acks.ticket(ack, Some(permit), &self.metrics);
+        let client_id = client_id.unwrap_or_default();
         let topic = publish.topic();
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -142,7 +169,8 @@ impl Ingest {
             match routes.by_name(name) {
                 Some(route) => {
                     route.topic_match.inc();
-                    let msg = publish.to_fired(rest.to_owned(), now_ms, trace_id);
+                    let mut msg = publish.to_fired(rest.to_owned(), now_ms, trace_id);
+                    msg.client_id = client_id;
                     let group = &routes.groups[route.group];
                     let _ = group.tx.send(Item {
                         group: group.group.clone(),
@@ -162,7 +190,8 @@ impl Ingest {
             for &rule in &group.rules {
                 routes.rules[rule].topic_match.inc();
             }
-            let msg = publish.to_fired(topic.clone(), now_ms, trace_id.clone());
+            let mut msg = publish.to_fired(topic.clone(), now_ms, trace_id.clone());
+            msg.client_id.clone_from(&client_id);
             let _ = group.tx.send(Item {
                 group: group.group.clone(),
                 msg,
@@ -187,7 +216,9 @@ impl Ingest {
                 "shutdown timeout: exiting with unacked messages (the broker redelivers them)"
             );
         }
-        self.client.disconnect(Duration::from_secs(2)).await;
+        if let Some(client) = &self.client {
+            client.disconnect(Duration::from_secs(2)).await;
+        }
         self.status.connected.store(false, Ordering::SeqCst);
     }
 }

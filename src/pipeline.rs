@@ -28,10 +28,10 @@ use crate::mqtt::inbound::{InboundClient, SessionEpoch};
 
 /// Completion of one incoming message; completes when the last clone is dropped.
 pub struct Ticket {
-    /// Tells the ack task that this QoS 1 message may be acked; `None` for QoS 0, which
-    /// has no ack and does not pass through the ack queue.
+    /// Tells the ack task (or the embedded broker's connection) that this QoS 1 message may
+    /// be acked; `None` for QoS 0, which has no ack.
     done: Option<oneshot::Sender<()>>,
-    /// The ack queue's count of unsettled messages, decremented here for QoS 0.
+    /// The ack queue's count of unsettled messages, decremented here when no ack task does.
     unacked_qos0: Option<Arc<AtomicUsize>>,
     _permit: Option<OwnedSemaphorePermit>,
     metrics: Arc<Metrics>,
@@ -49,6 +49,19 @@ impl Drop for Ticket {
     }
 }
 
+/// How a message is acknowledged once its ticket completes.
+#[derive(Debug)]
+pub enum Acknowledge {
+    /// QoS 0: nothing to acknowledge.
+    Nothing,
+    /// A PUBACK to the broker, for this packet id of this session, in receive order.
+    Broker(u16, SessionEpoch),
+    /// A message from the embedded broker's publisher, waiting in its connection for this
+    /// signal before the broker sends the PUBACK (each connection waits for its own message,
+    /// so the order per publisher is kept).
+    Notify(oneshot::Sender<()>),
+}
+
 /// Acks in receive order: each QoS 1 entry waits for its ticket, then queues its PUBACK.
 #[derive(Clone)]
 pub struct AckQueue {
@@ -58,6 +71,16 @@ pub struct AckQueue {
 }
 
 impl AckQueue {
+    /// An ack queue with no broker connection to acknowledge to: every ticket is
+    /// `Acknowledge::Nothing` or `Acknowledge::Notify` (the embedded broker's own feed).
+    pub fn local() -> AckQueue {
+        let (tx, _) = mpsc::unbounded_channel();
+        AckQueue {
+            tx,
+            pending: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
     /// Starts the ack task for `client`.
     pub fn start(client: InboundClient) -> AckQueue {
         let (tx, mut rx) = mpsc::unbounded_channel::<(oneshot::Receiver<()>, u16, SessionEpoch)>();
@@ -73,11 +96,10 @@ impl AckQueue {
         AckQueue { tx, pending }
     }
 
-    /// Registers a message in arrival order and returns its ticket. `ack` is the packet id
-    /// (and session) of a message to acknowledge, `None` for QoS 0.
+    /// Registers a message in arrival order and returns its ticket.
     pub fn ticket(
         &self,
-        ack: Option<(u16, SessionEpoch)>,
+        ack: Acknowledge,
         permit: Option<OwnedSemaphorePermit>,
         metrics: &Arc<Metrics>,
     ) -> Arc<Ticket> {
@@ -90,7 +112,7 @@ impl AckQueue {
             metrics: metrics.clone(),
         };
         match ack {
-            Some((pkid, session)) => {
+            Acknowledge::Broker(pkid, session) => {
                 let (done, wait) = oneshot::channel();
                 if self.tx.send((wait, pkid, session)).is_ok() {
                     ticket.done = Some(done);
@@ -98,7 +120,11 @@ impl AckQueue {
                     self.pending.fetch_sub(1, Ordering::SeqCst);
                 }
             }
-            None => ticket.unacked_qos0 = Some(self.pending.clone()),
+            Acknowledge::Nothing => ticket.unacked_qos0 = Some(self.pending.clone()),
+            Acknowledge::Notify(done) => {
+                ticket.done = Some(done);
+                ticket.unacked_qos0 = Some(self.pending.clone());
+            }
         }
         Arc::new(ticket)
     }

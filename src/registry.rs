@@ -131,7 +131,8 @@ pub struct ReloadReport {
 
 /// The broker subscriptions rulewire wants, and those it has made.
 pub struct Subscriptions {
-    client: InboundClient,
+    /// `None` with the embedded broker's in-process feed, which needs no subscriptions.
+    client: Option<InboundClient>,
     shared_group: String,
     basic_ingest: bool,
     state: tokio::sync::Mutex<(BTreeSet<String>, BTreeSet<String>)>,
@@ -139,7 +140,7 @@ pub struct Subscriptions {
 
 impl Subscriptions {
     pub fn new(
-        client: InboundClient,
+        client: Option<InboundClient>,
         shared_group: &str,
         basic_ingest: bool,
     ) -> Arc<Subscriptions> {
@@ -181,9 +182,12 @@ impl Subscriptions {
     }
 
     async fn apply(&self, state: &mut (BTreeSet<String>, BTreeSet<String>)) {
+        let Some(client) = &self.client else {
+            return;
+        };
         let (wanted, active) = state;
         for f in wanted.difference(active).cloned().collect::<Vec<_>>() {
-            match self.client.subscribe(&f, 1) {
+            match client.subscribe(&f, 1) {
                 Ok(()) => {
                     tracing::info!(filter = %f, "subscribing");
                     active.insert(f);
@@ -192,7 +196,7 @@ impl Subscriptions {
             }
         }
         for f in active.difference(wanted).cloned().collect::<Vec<_>>() {
-            if let Err(e) = self.client.unsubscribe(&f) {
+            if let Err(e) = client.unsubscribe(&f) {
                 tracing::warn!(filter = %f, error = %e, "unsubscribe failed");
             }
             tracing::info!(filter = %f, "unsubscribed");

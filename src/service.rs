@@ -41,6 +41,9 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let (trigger, stop) = stop_flag();
     let embedded = config.uses_embedded_broker();
+    // With the embedded broker the rules get its messages in-process (`local_events`), and no
+    // ingest connection is made.
+    let mut local_events = None;
     let url = if embedded {
         let limits = embedded::BrokerLimits {
             max_packet_bytes: config.limits.max_payload_bytes + 1024 * 1024,
@@ -50,10 +53,17 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
             dropped: metrics.embedded_broker_dropped.clone(),
             denied: metrics.embedded_broker_denied.clone(),
         };
+        let (events, rx) = tokio::sync::mpsc::channel(inbound::EVENT_QUEUE);
+        local_events = Some(rx);
+        let feed = embedded::RulesFeed {
+            events,
+            max_payload_bytes: config.limits.max_payload_bytes,
+        };
         embedded::start(
             &config.embedded_broker,
             limits,
             broker_metrics,
+            feed,
             stop.clone(),
         )
         .await?
@@ -77,7 +87,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         publisher_stop.clone(),
     )?;
 
-    // Ingest connection: persistent session, manual acks.
+    // Ingest connection (external broker): persistent session, manual acks.
     let in_flight = config.limits.max_in_flight;
     let spec = inbound::InboundSpec {
         url: url.clone(),
@@ -93,7 +103,18 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
                 .max(config.broker.reconnect_min_ms),
         ),
     };
-    let (client, events) = inbound::start(&config.broker, spec)?;
+    let (client, events) = match local_events {
+        Some(events) => {
+            status
+                .connected
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            (None, events)
+        }
+        None => {
+            let (client, events) = inbound::start(&config.broker, spec)?;
+            (Some(client), events)
+        }
+    };
     let basic_ingest = config.broker.basic_ingest;
     let subscriptions =
         Subscriptions::new(client.clone(), &config.broker.shared_group, basic_ingest);
@@ -163,7 +184,10 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         )
     };
 
-    let acks = AckQueue::start(client.clone());
+    let acks = match &client {
+        Some(client) => AckQueue::start(client.clone()),
+        None => AckQueue::local(),
+    };
     let ingest = Ingest {
         client,
         events,

@@ -28,6 +28,9 @@ use crate::policy::{Action, Decision, decide};
 
 const KEY: &str = "rulewire.access";
 
+/// Hook priority: the access checks run before any other handler of the same hook.
+const ACCESS_PRIORITY: u32 = 10;
+
 /// A connection between its CONNECT and its session: client id and remote address.
 type ConnectionKey = (String, Option<SocketAddr>);
 
@@ -112,7 +115,10 @@ impl Access {
             Type::MessagePublishCheckAcl,
             Type::MessageExpiryCheck,
         ] {
-            hooks.add(typ, Box::new(AccessHooks(self.clone()))).await;
+            // Before the rules' feed (priority 0): a refused publish never reaches the rules.
+            hooks
+                .add_priority(typ, ACCESS_PRIORITY, Box::new(AccessHooks(self.clone())))
+                .await;
         }
         hooks.start().await;
         let access = self.clone();
@@ -203,7 +209,6 @@ impl Access {
             }
             Err(refusal) => return refusal,
         };
-        let full = matches!(level, Level::Full);
         let device = Arc::new(DeviceAccess {
             id: id.clone(),
             v5: ci.proto_ver() == 5,
@@ -222,8 +227,10 @@ impl Access {
             .lock()
             .expect("pending lock")
             .insert((id.client_id.to_string(), id.remote_addr), device);
-        // rmqtt skips the publish and subscribe checks of "superuser" sessions.
-        AuthResult::Allow(full, None)
+        // Never rmqtt's "superuser": it would skip the publish check, where the rules' feed
+        // takes every message (rulewire's own republishes included, as AWS re-runs rules on
+        // them).
+        AuthResult::Allow(false, None)
     }
 
     async fn on_connected(&self, s: &Session) {

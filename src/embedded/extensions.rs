@@ -110,7 +110,6 @@ fn drop_reason(reason: &Reason) -> &'static str {
         Reason::MessageQueueFull => "queue_full",
         Reason::InflightWindowFull => "inflight_full",
         Reason::MessageExpiration => "expired",
-        Reason::PublishResult(_) => "refused",
         _ => "other",
     }
 }
@@ -123,9 +122,12 @@ impl Handler for CountDrops {
                 .properties
                 .as_ref()
                 .is_some_and(|p| p.message_expiry_interval.is_some());
-            if matches!(reason, Reason::MessageExpiration) && !expires {
-                // Not an expiry (none is set): `access` refused the delivery (iot:Receive),
-                // counted in rulewire_embedded_broker_denied_total.
+            if matches!(reason, Reason::MessageExpiration) && !expires
+                || matches!(reason, Reason::PublishResult(_))
+            {
+                // Not drops: `access` refused a delivery (iot:Receive: an "expiry" when none
+                // is set) or a publish (counted in rulewire_embedded_broker_denied_total), or
+                // the feed kept a Basic Ingest message from subscribers.
                 return (true, acc);
             }
             let label = drop_reason(reason);

@@ -1,7 +1,7 @@
 //! The embedded MQTT broker (rmqtt, used as a library), started in-process when `broker.url`
-//! is empty so devices can publish straight to rulewire at the edge. rulewire then connects
-//! its normal ingest client to it over loopback: one code path for embedded and external
-//! brokers.
+//! is empty so devices can publish straight to rulewire at the edge. The rules get its
+//! messages in-process (`feed`); who may do what is decided in `access`, with device TLS in
+//! `tls`.
 //!
 //! Every listener serves MQTT 3.1, 3.1.1 and 5 (the version is read from each CONNECT), as
 //! AWS IoT Core's port 8883 does. `$`-topics follow the MQTT spec, so Basic Ingest
@@ -11,6 +11,7 @@
 
 mod access;
 mod extensions;
+mod feed;
 mod tls;
 
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ use crate::devices::watch::{self, Devices};
 use crate::stop::CancelFlag;
 use access::Access;
 use extensions::{CountDrops, RetainedInMemory, RoundRobinShares};
+pub use feed::RulesFeed;
 use tls::TlsPeers;
 
 /// The rmqtt listener id of the internal listener behind the TLS front.
@@ -126,6 +128,7 @@ pub async fn start(
     cfg: &EmbeddedBrokerConfig,
     limits: BrokerLimits,
     metrics: BrokerMetrics,
+    feed: RulesFeed,
     stop: CancelFlag,
 ) -> anyhow::Result<String> {
     let registry = load_devices(cfg)?;
@@ -186,6 +189,9 @@ pub async fn start(
                 logged: AtomicU64::new(0),
             }),
         )
+        .await;
+    hooks
+        .add(Type::MessagePublishCheckAcl, Box::new(feed))
         .await;
     hooks.start().await;
     access.install(&scx).await;

@@ -32,7 +32,7 @@ use super::IncomingPublish;
 use crate::config::BrokerConfig;
 
 /// Events queued for the ingest loop before the connection stops reading.
-const EVENT_QUEUE: usize = 64;
+pub const EVENT_QUEUE: usize = 64;
 
 /// What the ingest loop receives from the connection.
 #[derive(Debug)]
@@ -41,6 +41,8 @@ pub enum InboundEvent {
         session_present: bool,
     },
     Publish(Received<IncomingPublish>),
+    /// A message from the embedded broker itself (no ingest connection in between).
+    Local(LocalPublish),
     /// A PUBLISH that is not processed; ack it (when it has a packet id) like any other.
     Rejected(Received<Rejected>),
     /// A SUBACK refused one of our filters.
@@ -60,10 +62,26 @@ pub struct Received<T> {
     pub session: SessionEpoch,
 }
 
+/// A message the embedded broker hands to the rules in-process, with its publisher.
+#[derive(Debug)]
+pub struct LocalPublish {
+    pub publish: IncomingPublish,
+    pub client_id: String,
+    /// Fired once its rules are done: the publisher's connection waits for it before the
+    /// PUBACK. `None` when no one waits (QoS 0).
+    pub done: Option<oneshot::Sender<()>>,
+}
+
 /// Counts the broker sessions: a new epoch starts at each CONNACK without a stored session.
 /// An ack from an older epoch is dropped (its packet id may name another message now).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionEpoch(u64);
+
+impl SessionEpoch {
+    /// The epoch of messages the embedded broker hands over in-process (never acked to a
+    /// broker session).
+    pub const LOCAL: SessionEpoch = SessionEpoch(u64::MAX);
+}
 
 /// Why a PUBLISH was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

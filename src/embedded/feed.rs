@@ -1,0 +1,152 @@
+//! The rules' feed: every message a client publishes to the embedded broker, once its
+//! policies allow it, is handed to rulewire's ingest loop in-process (no MQTT client, no
+//! loopback TCP, no second encode and decode), with the publisher's client id for
+//! `clientid()`.
+//!
+//! Delivery: the hook runs in the publisher's connection before rmqtt sends the PUBACK and
+//! forwards the message to subscribers. For QoS 1 it waits until every rule is done with the
+//! message (its actions succeeded, wrote to their disk buffers, or handed the failure to the
+//! error action): a PUBACK means the message is safe, through kill -9 too, and a publisher
+//! that is cut off before it re-sends. The cost: each connection has one QoS 1 message with
+//! the rules at a time. QoS 0 messages are handed over and not waited for. When rulewire has
+//! `limits.max_in_flight` messages in flight the hand-over waits, which stops reading that
+//! connection: backpressure reaches the publisher's TCP window.
+//!
+//! Basic Ingest (`$aws/rules/<rule>/...`) goes to the rule and to no subscriber, as on AWS:
+//! after the rules the message is not forwarded (MQTT 5 publishers get PUBACK 0x10, "no
+//! matching subscribers", a success code).
+
+use async_trait::async_trait;
+use rmqtt::codec::v5::PublishAckReason;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
+use rmqtt::types::{Publish, PublishAclResult, PublishResult, QoS};
+use rumqttc::v5::mqttbytes::v5 as v5b;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::mqtt::IncomingPublish;
+use crate::mqtt::inbound::{
+    InboundEvent, LocalPublish, PublishHead, Received, RejectReason, Rejected, SessionEpoch,
+};
+
+pub struct RulesFeed {
+    pub events: mpsc::Sender<InboundEvent>,
+    pub max_payload_bytes: usize,
+}
+
+fn qos_number(qos: QoS) -> u8 {
+    match qos {
+        QoS::AtMostOnce => 0,
+        QoS::AtLeastOnce => 1,
+        QoS::ExactlyOnce => 2,
+    }
+}
+
+/// rmqtt's PUBLISH as rulewire's ingest reads it: MQTT 5 publishers with their properties,
+/// MQTT 3.1.1 ones without.
+fn incoming(p: &Publish) -> IncomingPublish {
+    let pkid = p.packet_id.map_or(0, |id| id.get());
+    let Some(props) = &p.properties else {
+        let qos = rumqttc::qos(qos_number(p.qos)).unwrap_or(rumqttc::QoS::AtLeastOnce);
+        let mut v4 = rumqttc::Publish::new(p.topic.to_string(), qos, p.payload.clone());
+        v4.retain = p.retain;
+        v4.pkid = pkid;
+        return IncomingPublish::V4(v4);
+    };
+    let properties = v5b::PublishProperties {
+        payload_format_indicator: props.is_utf8_payload.then_some(1),
+        message_expiry_interval: props.message_expiry_interval.map(|i| i.get()),
+        topic_alias: None,
+        response_topic: props.response_topic.as_ref().map(|t| t.to_string()),
+        correlation_data: props.correlation_data.clone(),
+        user_properties: props
+            .user_properties
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        subscription_identifiers: Vec::new(),
+        content_type: props.content_type.as_ref().map(|t| t.to_string()),
+    };
+    IncomingPublish::V5(v5b::Publish {
+        dup: p.dup,
+        qos: rumqttc::v5::mqttbytes::qos(qos_number(p.qos))
+            .unwrap_or(rumqttc::v5::mqttbytes::QoS::AtLeastOnce),
+        retain: p.retain,
+        topic: p.topic.as_bytes().to_vec().into(),
+        pkid,
+        payload: p.payload.clone(),
+        properties: Some(properties),
+    })
+}
+
+impl RulesFeed {
+    /// Hands one message to the ingest loop; for QoS 1, waits until its rules are done.
+    /// False if rulewire is shutting down (the publisher is disconnected unacknowledged and
+    /// sends the message again to the next run).
+    async fn hand_over(&self, client_id: &str, publish: &Publish) -> bool {
+        if publish.payload.len() > self.max_payload_bytes {
+            let rejected = Rejected {
+                head: PublishHead {
+                    topic: publish.topic.to_string(),
+                    qos: qos_number(publish.qos),
+                    pkid: None,
+                    packet_len: publish.payload.len() + publish.topic.len(),
+                },
+                reason: RejectReason::TooLarge,
+                detail: format!(
+                    "{} bytes over limits.max_payload_bytes ({}) from {client_id}",
+                    publish.payload.len(),
+                    self.max_payload_bytes
+                ),
+            };
+            let event = InboundEvent::Rejected(Received {
+                message: rejected,
+                session: SessionEpoch::LOCAL,
+            });
+            return self.events.send(event).await.is_ok();
+        }
+        let (done, wait) = match publish.qos {
+            QoS::AtMostOnce => (None, None),
+            _ => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+        };
+        let event = InboundEvent::Local(LocalPublish {
+            publish: incoming(publish),
+            client_id: client_id.to_owned(),
+            done,
+        });
+        if self.events.send(event).await.is_err() {
+            return false;
+        }
+        if let Some(wait) = wait {
+            // The ticket signals when dropped, so an error here also means "done".
+            let _ = wait.await;
+        }
+        true
+    }
+}
+
+#[async_trait]
+impl Handler for RulesFeed {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        let Parameter::MessagePublishCheckAcl(s, publish) = param else {
+            return (true, acc);
+        };
+        if !self.hand_over(&s.id.client_id, publish).await {
+            let shutting_down = PublishAclResult::rejected(true, Some("shutting down".into()));
+            return (false, Some(HookResult::PublishAclResult(shutting_down)));
+        }
+        if publish.topic.starts_with("$aws/rules/") {
+            let to_rules_only =
+                PublishResult::reason_code(PublishAckReason::NoMatchingSubscribers, None, false);
+            return (
+                false,
+                Some(HookResult::PublishAclResult(PublishAclResult(
+                    to_rules_only,
+                ))),
+            );
+        }
+        (true, acc)
+    }
+}
