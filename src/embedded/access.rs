@@ -28,6 +28,9 @@ use crate::policy::{Action, Decision, decide};
 
 const KEY: &str = "rulewire.access";
 
+/// (client, action) pairs remembered for "log once"; past this the memory starts over.
+const MAX_LOGGED: usize = 10_000;
+
 /// Hook priority: the access checks run before any other handler of the same hook.
 const ACCESS_PRIORITY: u32 = 10;
 
@@ -133,11 +136,14 @@ impl Access {
 
     fn deny(&self, client_id: &str, action: Action, subject: &str, why: &str) {
         self.denied.with_label_values(&[action.name()]).inc();
-        let first = self
-            .logged
-            .lock()
-            .expect("log lock")
-            .insert((client_id.to_owned(), action.name()));
+        let first = {
+            let mut logged = self.logged.lock().expect("log lock");
+            // Bounded: a device cycling through client ids must not grow it forever.
+            if logged.len() >= MAX_LOGGED {
+                logged.clear();
+            }
+            logged.insert((client_id.to_owned(), action.name()))
+        };
         if first {
             tracing::warn!(
                 client_id,
