@@ -29,6 +29,11 @@ pub struct RunOptions {
     pub demo: bool,
 }
 
+/// The client id of the publishing connection (republish action).
+fn publisher_client_id(config: &Config) -> String {
+    format!("{}-pub", config.broker.client_id)
+}
+
 /// Runs the service until SIGTERM/SIGINT.
 pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     mqtt::install_crypto_provider();
@@ -58,6 +63,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         let feed = embedded::RulesFeed {
             events,
             max_payload_bytes: config.limits.max_payload_bytes,
+            own_publisher: publisher_client_id(&config),
         };
         embedded::start(
             &config.embedded_broker,
@@ -81,7 +87,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let publisher = Publisher::start(
         &config.broker,
         &url,
-        format!("{}-pub", config.broker.client_id),
+        publisher_client_id(&config),
         Session::Clean,
         max_packet,
         publisher_stop.clone(),

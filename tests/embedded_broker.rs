@@ -268,3 +268,45 @@ async fn kill_9_three_times_loses_nothing_acknowledged_by_the_embedded_broker() 
     );
     assert!(!rw.logs().contains("panicked"), "{}", rw.logs());
 }
+
+/// Republishes re-enter the rules through the broker; at the in-flight bound that must not
+/// wait on itself (each in-flight message finishes only once its republish was taken).
+/// A burst far over `limits.max_in_flight`, republished at QoS 0 and 1, all comes out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_over_the_in_flight_bound_with_republishes_does_not_stall() {
+    let port = free_port();
+    let republish = |qos: u8| {
+        format!(
+            "-- [[action]]\n-- type = \"republish\"\n-- topic = \"out/q{qos}\"\n-- qos = {qos}\n\
+             SELECT seq FROM 'burst/+'\n"
+        )
+    };
+    let rules = rules_dir(&[("q0", &republish(0)), ("q1", &republish(1))]);
+    let config = format!(
+        "[broker]\nclient_id = \"rw-burst\"\n[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n\
+         [limits]\nmax_in_flight = 8\n"
+    );
+    let _rw = Rulewire::start(&config, rules.path()).await;
+    let mut out = TestClient::connect(port, "burst-watch", &["out/#"]).await;
+    let device = TestClient::connect(port, "burster", &[]).await;
+    const N: usize = 2_000;
+    for seq in 0..N {
+        device
+            .client
+            .publish(
+                format!("burst/{}", seq % 4),
+                QoS::AtMostOnce,
+                false,
+                format!("{{\"seq\": {seq}}}"),
+            )
+            .await
+            .unwrap();
+    }
+    let mut got = 0;
+    while got < 2 * N {
+        match out.next(Duration::from_secs(15)).await {
+            Some(_) => got += 1,
+            None => panic!("stalled after {got} of {} outputs", 2 * N),
+        }
+    }
+}

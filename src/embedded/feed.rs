@@ -12,6 +12,9 @@
 //! `limits.max_in_flight` messages in flight the hand-over waits, which stops reading that
 //! connection: backpressure reaches the publisher's TCP window.
 //!
+//! rulewire's own republishes are the exception: handed over without waiting (see
+//! [`RulesFeed::own_publisher`]).
+//!
 //! Basic Ingest (`$aws/rules/<rule>/...`) goes to the rule and to no subscriber, as on AWS:
 //! after the rules the message is not forwarded (MQTT 5 publishers get PUBACK 0x10, "no
 //! matching subscribers", a success code).
@@ -31,6 +34,11 @@ use crate::mqtt::inbound::{
 pub struct RulesFeed {
     pub events: mpsc::Sender<InboundEvent>,
     pub max_payload_bytes: usize,
+    /// The client id of rulewire's own publishing connection (republish). Its messages are
+    /// handed over without waiting, neither for room nor for their rules: that connection's
+    /// publishes are how in-flight messages finish their republish actions, so making it wait
+    /// for in-flight room would wait on itself.
+    pub own_publisher: String,
 }
 
 fn qos_number(qos: QoS) -> u8 {
@@ -103,6 +111,22 @@ impl RulesFeed {
                 session: SessionEpoch::LOCAL,
             });
             return self.events.send(event).await.is_ok();
+        }
+        if client_id == self.own_publisher {
+            let event = InboundEvent::Local(LocalPublish {
+                publish: incoming(publish),
+                client_id: client_id.to_owned(),
+                done: None,
+            });
+            return match self.events.try_send(event) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(event)) => {
+                    let events = self.events.clone();
+                    tokio::spawn(async move { events.send(event).await });
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            };
         }
         let (done, wait) = match publish.qos {
             QoS::AtMostOnce => (None, None),
