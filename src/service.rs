@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use rulewire_actions::{ActionContext, BufferStore, Connections, RetryPolicy};
+use rulewire_actions::{ActionContext, BufferStore, Connections, MqttPublisher, RetryPolicy};
 
 use crate::config::Config;
 use crate::ingest::{Ingest, Status};
@@ -49,6 +49,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     // With the embedded broker the rules get its messages in-process (`local_events`), and no
     // ingest connection is made.
     let mut local_events = None;
+    let mut embedded_publisher = None;
     let url = if embedded {
         let limits = embedded::BrokerLimits {
             max_packet_bytes: config.limits.max_payload_bytes + 1024 * 1024,
@@ -63,16 +64,18 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         let feed = embedded::RulesFeed {
             events,
             max_payload_bytes: config.limits.max_payload_bytes,
-            own_publisher: publisher_client_id(&config),
         };
-        embedded::start(
+        let broker = embedded::start(
             &config.embedded_broker,
             limits,
             broker_metrics,
             feed,
+            &publisher_client_id(&config),
             stop.clone(),
         )
-        .await?
+        .await?;
+        embedded_publisher = Some(broker.publisher);
+        broker.url
     } else {
         config.broker.url.clone()
     };
@@ -84,14 +87,18 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     // waiting for its PUBACK when the connection drops fails at once, and is retried.
     let max_packet = config.limits.max_payload_bytes.max(1024 * 1024) * 2;
     let (publisher_trigger, publisher_stop) = stop_flag();
-    let publisher = Publisher::start(
-        &config.broker,
-        &url,
-        publisher_client_id(&config),
-        Session::Clean,
-        max_packet,
-        publisher_stop.clone(),
-    )?;
+    let publisher: Arc<dyn MqttPublisher> = match embedded_publisher {
+        // The embedded broker routes republishes in-process.
+        Some(publisher) => publisher,
+        None => Publisher::start(
+            &config.broker,
+            &url,
+            publisher_client_id(&config),
+            Session::Clean,
+            max_packet,
+            publisher_stop.clone(),
+        )?,
+    };
 
     // Ingest connection (external broker): persistent session, manual acks.
     let in_flight = config.limits.max_in_flight;

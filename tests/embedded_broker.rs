@@ -310,3 +310,35 @@ async fn a_burst_over_the_in_flight_bound_with_republishes_does_not_stall() {
         }
     }
 }
+
+/// A republish is routed inside the embedded broker and runs the rules that match it, as on
+/// AWS; those rules see rulewire's own publisher as its client.
+#[tokio::test(flavor = "multi_thread")]
+async fn republished_messages_trigger_the_rules_that_match_them() {
+    let broker = TestBroker::embedded();
+    let first = "-- [[action]]\n-- type = \"republish\"\n-- topic = \"chain/${topic(2)}\"\n-- qos = 1\n\
+                 SELECT n FROM 'dev/#'\n";
+    let second = "-- [[action]]\n-- type = \"republish\"\n-- topic = \"out/chained\"\n\
+                  SELECT n + 1 AS n, clientid() AS c, topic() AS t FROM 'chain/#'\n";
+    let rules = rules_dir(&[("first", first), ("second", second)]);
+    let _rw = Rulewire::start(&broker.config("rw-chain"), rules.path()).await;
+    let mut out = TestClient::connect(broker.port(), "chain-watch", &["out/#", "chain/#"]).await;
+    let device = TestClient::connect(broker.port(), "chain-dev", &[]).await;
+    device.publish("dev/a", r#"{"n": 1}"#).await;
+    let mut got = out.drain(Duration::from_secs(1)).await;
+    got.sort();
+    let got: Vec<(String, serde_json::Value)> = got
+        .into_iter()
+        .map(|(t, p)| (t, serde_json::from_slice(&p).unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("chain/a".to_owned(), serde_json::json!({"n": 1})),
+            (
+                "out/chained".to_owned(),
+                serde_json::json!({"n": 2, "c": "rw-chain-pub", "t": "chain/a"})
+            ),
+        ]
+    );
+}

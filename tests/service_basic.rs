@@ -486,11 +486,10 @@ async fn mqtt5_properties_reach_rules() {
 }
 
 /// The republish action's MQTT 5 headers, rendered from templates, leave the service's own
-/// publisher and reach a real MQTT 5 subscriber through Mosquitto.
-#[tokio::test(flavor = "multi_thread")]
-async fn republish_sends_mqtt5_headers() {
+/// publisher (over Mosquitto) or the embedded broker's in-process one, and reach a real
+/// MQTT 5 subscriber.
+async fn republish_sends_mqtt5_headers(broker: TestBroker) {
     use rumqttc::v5::{Event, mqttbytes::v5::Packet};
-    let broker = Mosquitto::start();
     let rule = "-- [[action]]\n-- type = \"republish\"\n-- topic = \"hdr/out\"\n-- qos = 1\n\
                 -- content_type = \"application/json\"\n\
                 -- correlation_data = \"${encode(topic(), 'base64')}\"\n\
@@ -500,15 +499,12 @@ async fn republish_sends_mqtt5_headers() {
                 -- user_properties = [{key = \"room\", value = \"${topic(2)}\"}]\n\
                 SELECT t FROM 'hdr/+'";
     let rules = rules_dir(&[("headers", rule)]);
-    let _rw = Rulewire::start(
-        &format!(
-            "[broker]\nurl = \"{}\"\nclient_id = \"rw-headers\"\nprotocol = \"v5\"",
-            broker.url()
-        ),
-        rules.path(),
-    )
-    .await;
-    let mut opts = rumqttc::v5::MqttOptions::new("hdr-sub", "127.0.0.1", broker.port);
+    let config =
+        broker
+            .config("rw-headers")
+            .replacen("[broker]\n", "[broker]\nprotocol = \"v5\"\n", 1);
+    let _rw = Rulewire::start(&config, rules.path()).await;
+    let mut opts = rumqttc::v5::MqttOptions::new("hdr-sub", "127.0.0.1", broker.port());
     opts.set_keep_alive(Duration::from_secs(10));
     let (sub, mut events) = rumqttc::v5::AsyncClient::new(opts, 10);
     let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
@@ -520,7 +516,7 @@ async fn republish_sends_mqtt5_headers() {
             }
         }
     });
-    let device = TestClient::connect(broker.port, "hdr-dev", &[]).await;
+    let device = TestClient::connect(broker.port(), "hdr-dev", &[]).await;
     // Give the subscription a moment before the device publishes.
     tokio::time::sleep(Duration::from_millis(300)).await;
     device
@@ -534,11 +530,23 @@ async fn republish_sends_mqtt5_headers() {
     let props = publish.properties.expect("MQTT 5 properties");
     assert_eq!(props.content_type.as_deref(), Some("application/json"));
     assert_eq!(props.correlation_data.as_deref(), Some(&b"hdr/kitchen"[..]));
-    assert_eq!(props.message_expiry_interval, Some(90));
+    // The broker forwards what is left of the 90 s (rmqtt rounds the elapsed part up).
+    let expiry = props.message_expiry_interval.expect("message expiry");
+    assert!((89..=90).contains(&expiry), "{expiry}");
     assert_eq!(props.payload_format_indicator, Some(1));
     assert_eq!(props.response_topic.as_deref(), Some("reply/kitchen"));
     assert_eq!(
         props.user_properties,
         [("room".to_string(), "kitchen".to_string())]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn republish_sends_mqtt5_headers_over_mosquitto() {
+    republish_sends_mqtt5_headers(TestBroker::mosquitto()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn republish_sends_mqtt5_headers_from_the_embedded_broker() {
+    republish_sends_mqtt5_headers(TestBroker::embedded()).await;
 }

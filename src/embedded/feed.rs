@@ -12,8 +12,8 @@
 //! `limits.max_in_flight` messages in flight the hand-over waits, which stops reading that
 //! connection: backpressure reaches the publisher's TCP window.
 //!
-//! rulewire's own republishes are the exception: handed over without waiting (see
-//! [`RulesFeed::own_publisher`]).
+//! rulewire's own republishes do not pass through a connection: `publisher` routes them in
+//! the broker and hands them over without waiting ([`RulesFeed::hand_over_republish`]).
 //!
 //! Basic Ingest (`$aws/rules/<rule>/...`) goes to the rule and to no subscriber, as on AWS:
 //! after the rules the message is not forwarded (MQTT 5 publishers get PUBACK 0x10, "no
@@ -31,14 +31,10 @@ use crate::mqtt::inbound::{
     InboundEvent, LocalPublish, PublishHead, Received, RejectReason, Rejected, SessionEpoch,
 };
 
+#[derive(Clone)]
 pub struct RulesFeed {
     pub events: mpsc::Sender<InboundEvent>,
     pub max_payload_bytes: usize,
-    /// The client id of rulewire's own publishing connection (republish). Its messages are
-    /// handed over without waiting, neither for room nor for their rules: that connection's
-    /// publishes are how in-flight messages finish their republish actions, so making it wait
-    /// for in-flight room would wait on itself.
-    pub own_publisher: String,
 }
 
 fn qos_number(qos: QoS) -> u8 {
@@ -87,6 +83,22 @@ fn incoming(p: &Publish) -> IncomingPublish {
 }
 
 impl RulesFeed {
+    /// Hands rulewire's own republish to the rules (AWS runs rules on republished messages
+    /// too) without waiting, neither for in-flight room nor for those rules: in-flight
+    /// messages finish their republish actions through here, so waiting for room would wait
+    /// on itself.
+    pub fn hand_over_republish(&self, client_id: &str, publish: &Publish) {
+        let event = InboundEvent::Local(LocalPublish {
+            publish: incoming(publish),
+            client_id: client_id.to_owned(),
+            done: None,
+        });
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(event) {
+            let events = self.events.clone();
+            tokio::spawn(async move { events.send(event).await });
+        }
+    }
+
     /// Hands one message to the ingest loop; for QoS 1, waits until its rules are done.
     /// False if rulewire is shutting down (the publisher is disconnected unacknowledged and
     /// sends the message again to the next run).
@@ -111,22 +123,6 @@ impl RulesFeed {
                 session: SessionEpoch::LOCAL,
             });
             return self.events.send(event).await.is_ok();
-        }
-        if client_id == self.own_publisher {
-            let event = InboundEvent::Local(LocalPublish {
-                publish: incoming(publish),
-                client_id: client_id.to_owned(),
-                done: None,
-            });
-            return match self.events.try_send(event) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(event)) => {
-                    let events = self.events.clone();
-                    tokio::spawn(async move { events.send(event).await });
-                    true
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            };
         }
         let (done, wait) = match publish.qos {
             QoS::AtMostOnce => (None, None),

@@ -12,6 +12,7 @@
 mod access;
 mod extensions;
 mod feed;
+mod publisher;
 mod tls;
 
 use std::net::SocketAddr;
@@ -122,15 +123,24 @@ fn check_exposure(
     )
 }
 
+/// The running broker, as the rest of rulewire uses it.
+pub struct Embedded {
+    /// The `mqtt://` URL of its first listener (for the log and for `rulewire bench`).
+    pub url: String,
+    /// The republish action's publisher, in-process.
+    pub publisher: Arc<dyn rulewire_actions::MqttPublisher>,
+}
+
 /// Starts the broker on the current tokio runtime and waits until it accepts connections.
-/// Returns the `mqtt://` URL rulewire's own clients connect to.
+/// `publisher_client_id` is the identity of rulewire's own republishes.
 pub async fn start(
     cfg: &EmbeddedBrokerConfig,
     limits: BrokerLimits,
     metrics: BrokerMetrics,
     feed: RulesFeed,
+    publisher_client_id: &str,
     stop: CancelFlag,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Embedded> {
     let registry = load_devices(cfg)?;
     let listen = parse_addr(&cfg.listen, "listen")?;
     check_exposure(listen, "listen", cfg, &registry)?;
@@ -191,11 +201,23 @@ pub async fn start(
         )
         .await;
     hooks
-        .add(Type::MessagePublishCheckAcl, Box::new(feed))
+        .add(Type::MessagePublishCheckAcl, Box::new(feed.clone()))
         .await;
     hooks.start().await;
     access.install(&scx).await;
 
+    let publisher = Arc::new(publisher::InProcessPublisher {
+        id: rmqtt::types::Id::new(
+            scx.node.id(),
+            0,
+            None,
+            None,
+            publisher_client_id.into(),
+            None,
+        ),
+        scx: scx.clone(),
+        feed,
+    });
     let mut server = MqttServer::new(scx);
     for (id, l) in listeners {
         server = server.listener_by_id(l, id);
@@ -226,7 +248,10 @@ pub async fn start(
     }
     tracing::info!(%listen, second = %cfg.listen_v5, tls = %cfg.tls_listen, "embedded MQTT broker (rmqtt) listening");
     let target = loopback(listen);
-    Ok(format!("mqtt://{}:{}", target.ip(), target.port()))
+    Ok(Embedded {
+        url: format!("mqtt://{}:{}", target.ip(), target.port()),
+        publisher,
+    })
 }
 
 /// Where to connect for a listen address (0.0.0.0 / :: become loopback).
