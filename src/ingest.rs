@@ -1,5 +1,6 @@
-//! The ingest loop: takes the ingest connection's events, applies backpressure, routes each
-//! incoming message to its rules, and drains on shutdown.
+//! The ingest loop: takes the ingest connection's events (or, with the embedded broker, the
+//! messages its publish hook hands over in-process, `InboundEvent::Local`), applies
+//! backpressure, routes each incoming message to its rules, and drains on shutdown.
 //!
 //! Backpressure: a semaphore of `limits.max_in_flight` permits; each PUBLISH takes one
 //! before it is routed, released when the message's ticket completes. With every permit

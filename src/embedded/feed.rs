@@ -7,7 +7,7 @@
 //! forwards the message to subscribers. For QoS 1 it waits until every rule is done with the
 //! message (its actions succeeded, wrote to their disk buffers, or handed the failure to the
 //! error action): a PUBACK means the message is safe, through kill -9 too, and a publisher
-//! that is cut off before it re-sends. The cost: each connection has one QoS 1 message with
+//! cut off before its PUBACK sends the message again. The cost: each connection has one QoS 1 message with
 //! the rules at a time. QoS 0 messages are handed over and not waited for. When rulewire has
 //! `limits.max_in_flight` messages in flight the hand-over waits, which stops reading that
 //! connection: backpressure reaches the publisher's TCP window.
