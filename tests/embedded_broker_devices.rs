@@ -284,6 +284,23 @@ async fn certificates_connect_over_tls_and_revocation_needs_no_restart() {
     assert!(e.contains("UnknownCA"), "{e}");
     drop(rogue);
 
+    // Hostile neighbours: 50 connections that never start TLS and one that sends garbage
+    // stall no one (each handshake runs on its own, with a timeout).
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", tls_port))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut garbage = tokio::net::TcpStream::connect(("127.0.0.1", tls_port))
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut garbage, &[0x10; 4096])
+        .await
+        .unwrap();
+
     let mut lamp = tls_device(tls_port, "lamp", &pki, "client");
     lamp.connected().await;
     lamp.client
@@ -292,6 +309,7 @@ async fn certificates_connect_over_tls_and_revocation_needs_no_restart() {
         .unwrap();
     let (topic, _) = out.next_json(T).await;
     assert_eq!(topic, "out/lamp/state");
+    drop((idle, garbage));
 
     // Revoked while connected: disconnected, and refused at every reconnect.
     write_devices(devices.path(), &registry("REVOKED"));
