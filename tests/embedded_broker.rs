@@ -342,3 +342,40 @@ async fn republished_messages_trigger_the_rules_that_match_them() {
         ]
     );
 }
+
+/// A packet over the broker's limit (`limits.max_payload_bytes` + 1 MiB) costs its sender the
+/// connection, and nobody else anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_packet_over_the_brokers_limit_disconnects_only_its_sender() {
+    let port = free_port();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let config = format!(
+        "[broker]\nclient_id = \"rw-huge\"\n[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n\
+         [limits]\nmax_payload_bytes = 1000\n"
+    );
+    let rw = Rulewire::start(&config, rules.path()).await;
+    let mut out = TestClient::connect(port, "huge-watch", &["out/#"]).await;
+    let good = TestClient::connect(port, "good-device", &[]).await;
+
+    let mut opts = MqttOptions::new("huge-device", "127.0.0.1", port);
+    opts.set_max_packet_size(8 << 20, 8 << 20);
+    let (huge, mut events) = AsyncClient::new(opts, 10);
+    huge.publish("dev/huge", QoS::AtLeastOnce, false, vec![b'x'; 3 << 20])
+        .await
+        .unwrap();
+    let lost = tokio::time::timeout(T, async {
+        loop {
+            if events.poll().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(lost.is_ok(), "the oversized sender is disconnected");
+
+    good.publish("dev/good", r#"{"ok": 1}"#).await;
+    let (topic, json) = out.next_json(T).await;
+    assert_eq!(topic, "out/dev/good");
+    assert_eq!(json["ok"], 1);
+    assert_eq!(rw.get("/readyz").await.unwrap().0, 200);
+}
