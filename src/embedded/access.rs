@@ -31,6 +31,9 @@ const KEY: &str = "rulewire.access";
 /// (client, action) pairs remembered for "log once"; past this the memory starts over.
 const MAX_LOGGED: usize = 10_000;
 
+/// Accepted CONNECTs waiting for their session before old ones are swept.
+const MAX_PENDING: usize = 1_000;
+
 /// Hook priority: the access checks run before any other handler of the same hook.
 const ACCESS_PRIORITY: u32 = 10;
 
@@ -229,10 +232,14 @@ impl Access {
             );
             return AuthResult::NotAuthorized;
         }
-        self.pending
-            .lock()
-            .expect("pending lock")
-            .insert((id.client_id.to_string(), id.remote_addr), device);
+        let mut pending = self.pending.lock().expect("pending lock");
+        if pending.len() >= MAX_PENDING {
+            // Connections that were accepted but never became sessions (they failed later in
+            // the handshake) are dropped here; a real one waits milliseconds, not a minute.
+            let cutoff = rmqtt::utils::timestamp_millis() - 60_000;
+            pending.retain(|_, d| d.id.create_time > cutoff);
+        }
+        pending.insert((id.client_id.to_string(), id.remote_addr), device);
         // Never rmqtt's "superuser": it would skip the publish check, where the rules' feed
         // takes every message (rulewire's own republishes included, as AWS re-runs rules on
         // them).
