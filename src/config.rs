@@ -368,6 +368,27 @@ fn parse_env_value(raw: &str) -> toml::Value {
 mod tests {
     use super::*;
 
+    /// The example at the repository root is what `rulewire run` (and the README's first
+    /// command) reads; it must load, and document the embedded broker with its defaults.
+    #[test]
+    fn the_example_rulewire_toml_loads_with_the_defaults() {
+        let c = Config::from_toml_and_env(include_str!("../rulewire.toml"), |_| None).unwrap();
+        let d = Config::default();
+        let (e, de) = (&c.embedded_broker, &d.embedded_broker);
+        assert_eq!(
+            (e.listen.as_str(), e.max_queued_messages, e.allow_anonymous),
+            (
+                de.listen.as_str(),
+                de.max_queued_messages,
+                de.allow_anonymous
+            )
+        );
+        assert_eq!(
+            (e.devices_dir.as_str(), e.tls_listen.as_str()),
+            (de.devices_dir.as_str(), de.tls_listen.as_str())
+        );
+    }
+
     #[test]
     fn defaults_and_env_overrides() {
         let c = Config::from_toml_and_env("[batch]\nmax_messages = 7\n", |k| match k {
