@@ -4,8 +4,8 @@
 //! credential, and every CONNECT, PUBLISH, SUBSCRIBE and delivery is checked against them
 //! (`iot:Connect`, `iot:Publish` / `iot:RetainPublish`, `iot:Subscribe`, `iot:Receive`).
 //!
-//! Clients without credentials are trusted only from loopback (rulewire's own connections,
-//! local tools), or from anywhere when the operator sets `embedded_broker.allow_anonymous`;
+//! Clients without credentials are trusted only from loopback (local tools and services on
+//! the same host), or from anywhere when the operator sets `embedded_broker.allow_anonymous`;
 //! they get full access. When the registry changes, connected devices are checked again and
 //! those that lost `iot:Connect` (a revoked certificate, a removed login) are disconnected.
 
