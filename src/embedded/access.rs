@@ -74,8 +74,7 @@ impl DeviceAccess {
             return Decision::Allow;
         };
         let grant = grant.read().expect("grant lock").clone();
-        let policies: Vec<&crate::policy::Policy> = grant.policies.iter().map(|p| &**p).collect();
-        decide(&policies, action, subject, &grant.principal)
+        decide(&grant.policies, action, subject, &grant.principal)
     }
 }
 

@@ -8,6 +8,7 @@
 mod document;
 mod pattern;
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -160,13 +161,9 @@ fn conditions_hold(s: &Statement, who: &Principal) -> bool {
             return c.operator.negated();
         };
         let any = |ignore_case: bool| {
-            c.values.iter().any(|v| {
-                if ignore_case {
-                    v.matches_ignoring_case(&actual, who)
-                } else {
-                    v.matches(&actual, who)
-                }
-            })
+            c.values
+                .iter()
+                .any(|v| v.matches_with(&actual, who, ignore_case))
         };
         match c.operator {
             Operator::StringEquals | Operator::StringLike => any(false),
@@ -185,11 +182,17 @@ fn applies(s: &Statement, action: Action, resource: &str, who: &Principal) -> bo
         && conditions_hold(s, who)
 }
 
-/// Whether `policies` let `who` do `action` on `subject` (a client id, topic, filter or thing).
-pub fn decide(policies: &[&Policy], action: Action, subject: &str, who: &Principal) -> Decision {
+/// Whether `policies` (`&Policy` or `Arc<Policy>`) let `who` do `action` on `subject` (a
+/// client id, topic, filter or thing).
+pub fn decide<P: Borrow<Policy>>(
+    policies: &[P],
+    action: Action,
+    subject: &str,
+    who: &Principal,
+) -> Decision {
     let resource = action.resource(subject);
     let mut allowed = false;
-    for s in policies.iter().flat_map(|p| &p.statements) {
+    for s in policies.iter().flat_map(|p| &p.borrow().statements) {
         if applies(s, action, &resource, who) {
             match s.effect {
                 Effect::Deny => return Decision::ExplicitDeny,

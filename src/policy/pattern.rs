@@ -3,6 +3,8 @@
 //! and the escapes `${*}`, `${?}`, `${$}`). A variable's value is matched literally, and a
 //! variable that does not resolve makes the pattern match nothing, as AWS denies then.
 
+use std::borrow::Cow;
+
 use super::PolicyError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +69,11 @@ impl Pattern {
     }
 
     /// The pattern with its variables replaced by their values; None if one does not resolve.
-    fn resolve(&self, vars: &dyn Variables) -> Option<Vec<Token>> {
+    /// Without variables, the pattern itself (no copy).
+    fn resolve(&self, vars: &dyn Variables) -> Option<Cow<'_, [Token]>> {
+        if !self.tokens.iter().any(|t| matches!(t, Token::Variable(_))) {
+            return Some(Cow::Borrowed(&self.tokens));
+        }
         let mut out = Vec::with_capacity(self.tokens.len());
         for t in &self.tokens {
             match t {
@@ -75,22 +81,22 @@ impl Pattern {
                 t => out.push(t.clone()),
             }
         }
-        Some(out)
+        Some(Cow::Owned(out))
     }
 
     pub fn matches(&self, text: &str, vars: &dyn Variables) -> bool {
-        match self.resolve(vars) {
-            Some(tokens) => glob(&tokens, &text.chars().collect::<Vec<_>>(), false),
-            None => false,
-        }
+        self.matches_with(text, vars, false)
     }
 
     /// As `matches`, comparing letters without case (StringEqualsIgnoreCase, action names).
     pub fn matches_ignoring_case(&self, text: &str, vars: &dyn Variables) -> bool {
-        match self.resolve(vars) {
-            Some(tokens) => glob(&tokens, &text.chars().collect::<Vec<_>>(), true),
-            None => false,
-        }
+        self.matches_with(text, vars, true)
+    }
+
+    /// `matches` or `matches_ignoring_case`, chosen by `ignore_case`.
+    pub fn matches_with(&self, text: &str, vars: &dyn Variables, ignore_case: bool) -> bool {
+        self.resolve(vars)
+            .is_some_and(|tokens| glob(&tokens, &text.chars().collect::<Vec<_>>(), ignore_case))
     }
 }
 

@@ -85,7 +85,7 @@ fn an_explicit_deny_in_any_policy_wins() {
     );
     assert!(decide(&[&open, &deny], Action::Subscribe, "admin/#", &who).allowed());
     assert_eq!(
-        decide(&[], Action::Connect, "lamp", &who),
+        decide::<&Policy>(&[], Action::Connect, "lamp", &who),
         Decision::ImplicitDeny
     );
 }
