@@ -24,11 +24,12 @@ listener $PORT 127.0.0.1
 CONF
 }
 
-# $OUT/rulewire.toml: the broker on $PORT, rules from $OUT/rules, client id $1, no admin listener.
+# $OUT/rulewire.toml: the broker on $PORT (BROKER_URL="" for the embedded one, whose section
+# the caller appends), rules from $OUT/rules, client id $1, no admin listener.
 write_rulewire_toml() {
     cat > "$OUT/rulewire.toml" <<CONF
 [broker]
-url = "mqtt://127.0.0.1:$PORT"
+url = "${BROKER_URL-mqtt://127.0.0.1:$PORT}"
 client_id = "$1"
 basic_ingest = false
 [rules]

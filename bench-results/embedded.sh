@@ -15,20 +15,8 @@ mkdir -p "$OUT/rules"
 . "$(dirname "$0")/common.sh"
 rm -f "$OUT"/rules/*.sql
 rule "*, topic(2) AS room FROM 'sensors/+/data'" > "$OUT/rules/bench.sql"
-cat > "$OUT/rulewire.toml" <<CONF
-[broker]
-url = ""
-client_id = "rulewire-embedded-bench"
-[embedded_broker]
-listen = "127.0.0.1:$PORT"
-[rules]
-dir = "$OUT/rules"
-watch = false
-[http]
-listen = ""
-[storage]
-data_dir = "$OUT/data"
-CONF
+BROKER_URL="" write_rulewire_toml rulewire-embedded-bench
+printf '[embedded_broker]\nlisten = "127.0.0.1:%s"\n' "$PORT" >> "$OUT/rulewire.toml"
 RW=""
 trap 'kill ${RW:+$RW} 2>/dev/null || true' EXIT
 bench() { "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
