@@ -61,35 +61,40 @@ impl Ingest {
                 e = self.events.recv() => e,
                 _ = stop.wait() => break,
             };
-            match event {
+            // A message to route: (publish, how to acknowledge it, its publisher when known).
+            let message = match event {
                 Some(InboundEvent::Publish(received)) => {
-                    let permit = tokio::select! {
-                        p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
-                        _ = stop.wait() => break,
-                    };
                     let publish = received.message;
                     let ack = match publish.pkid() {
                         Some(pkid) => Acknowledge::Broker(pkid, received.session),
                         None => Acknowledge::Nothing,
                     };
-                    self.route(publish, ack, None, permit);
+                    (publish, ack, None)
                 }
                 Some(InboundEvent::Local(LocalPublish {
                     publish,
                     client_id,
                     done,
                 })) => {
-                    let permit = tokio::select! {
-                        p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
-                        _ = stop.wait() => break,
-                    };
                     let ack = done.map_or(Acknowledge::Nothing, Acknowledge::Notify);
-                    self.route(publish, ack, Some(client_id), permit);
+                    (publish, ack, Some(client_id))
                 }
-                Some(InboundEvent::Rejected(received)) => self.reject(received),
-                Some(event) => self.on_event(event),
+                Some(InboundEvent::Rejected(received)) => {
+                    self.reject(received);
+                    continue;
+                }
+                Some(event) => {
+                    self.on_event(event);
+                    continue;
+                }
                 None => break,
-            }
+            };
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
+                _ = stop.wait() => break,
+            };
+            let (publish, ack, client_id) = message;
+            self.route(publish, ack, client_id, permit);
         }
         self.drain(drain_timeout).await;
     }
