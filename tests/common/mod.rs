@@ -290,7 +290,7 @@ pub struct TestClient {
 }
 
 impl TestClient {
-    /// Connects (clean session) and subscribes to `filters`; returns once the SUBACK arrived.
+    /// Connects (clean session) and subscribes to `filters`; returns once every SUBACK arrived.
     pub async fn connect(port: u16, id: &str, filters: &[&str]) -> TestClient {
         TestClient::connect_with(port, id, filters, true).await
     }
@@ -312,20 +312,25 @@ impl TestClient {
         let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
         let c = client.clone();
         let filters: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
-        let want_suback = !filters.is_empty();
         tokio::spawn(async move {
+            // One SUBSCRIBE per filter: ready once every one of them is acknowledged.
+            let mut subacks_due = 0;
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         for f in &filters {
                             c.subscribe(f.clone(), QoS::AtLeastOnce).await.unwrap();
                         }
-                        if !want_suback {
+                        subacks_due = filters.len();
+                        if subacks_due == 0 {
                             let _ = ready_tx.send(());
                         }
                     }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        let _ = ready_tx.send(());
+                        subacks_due = subacks_due.saturating_sub(1);
+                        if subacks_due == 0 {
+                            let _ = ready_tx.send(());
+                        }
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
