@@ -1,12 +1,14 @@
 //! The admin HTTP server (axum): `/metrics` (Prometheus text), `/healthz` (the process is
 //! up), `/readyz` (connected to the broker and rules loaded; 503 otherwise) and `GET /rules`
-//! (JSON: name, file, topic filter, enabled, actions, last load error).
+//! (JSON: name, file, topic filter, enabled, actions, last load error), and
+//! `GET /shadows/{thing}` and `/shadows/{thing}/{shadow}` (a Device Shadow as GET returns it to
+//! devices; 404 when there is none or shadows are off).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,6 +16,7 @@ use axum::routing::get;
 use crate::ingest::Status;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::shadow::{ShadowName, ShadowStore};
 use crate::stop::CancelFlag;
 
 #[derive(Clone)]
@@ -21,6 +24,7 @@ struct AppState {
     metrics: Arc<Metrics>,
     status: Arc<Status>,
     registry: Arc<Registry>,
+    shadows: Option<Arc<ShadowStore>>,
 }
 
 /// Binds `listen` (fails now if it can't) and serves until `stop` is set.
@@ -29,21 +33,25 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     status: Arc<Status>,
     registry: Arc<Registry>,
+    shadows: Option<Arc<ShadowStore>>,
     stop: CancelFlag,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         anyhow::anyhow!("admin HTTP server cannot listen on {listen} (http.listen): {e}")
     })?;
-    tracing::info!(addr = %listener.local_addr()?, "admin HTTP server listening (/metrics /healthz /readyz /rules)");
+    tracing::info!(addr = %listener.local_addr()?, "admin HTTP server listening (/metrics /healthz /readyz /rules /shadows)");
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/rules", get(rules))
+        .route("/shadows/{thing}", get(classic_shadow))
+        .route("/shadows/{thing}/{shadow}", get(named_shadow))
         .with_state(AppState {
             metrics,
             status,
             registry,
+            shadows,
         });
     Ok(tokio::spawn(async move {
         let shutdown = async move { stop.wait().await };
@@ -84,4 +92,43 @@ async fn ready(State(s): State<AppState>) -> Response {
 
 async fn rules(State(s): State<AppState>) -> Response {
     axum::Json(s.registry.statuses()).into_response()
+}
+
+async fn classic_shadow(State(s): State<AppState>, Path(thing): Path<String>) -> Response {
+    shadow(
+        &s,
+        ShadowName {
+            thing,
+            shadow: None,
+        },
+    )
+}
+
+async fn named_shadow(
+    State(s): State<AppState>,
+    Path((thing, shadow)): Path<(String, String)>,
+) -> Response {
+    let name = ShadowName {
+        thing,
+        shadow: Some(shadow),
+    };
+    self::shadow(&s, name)
+}
+
+fn shadow(s: &AppState, name: ShadowName) -> Response {
+    let Some(store) = &s.shadows else {
+        return (
+            StatusCode::NOT_FOUND,
+            "Device Shadows are off on this instance (shadows.enabled)\n",
+        )
+            .into_response();
+    };
+    match store.document_json(&name) {
+        Some(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("No shadow exists with name: '{}'\n", name.key()),
+        )
+            .into_response(),
+    }
 }

@@ -22,6 +22,7 @@ pub struct Config {
     pub actions: ActionsConfig,
     pub shutdown: ShutdownConfig,
     pub storage: StorageConfig,
+    pub shadows: ShadowsConfig,
     /// `[s3.connections.<name>]`: named S3 connections for the s3 action (owned by actions).
     pub s3: rulewire_actions::S3Settings,
     /// `[kafka.connections.<name>]`: named Kafka connections for the kafka action.
@@ -264,7 +265,35 @@ impl Default for StorageConfig {
     }
 }
 
+/// `[shadows]`: the Device Shadow service (stored in `<data_dir>/shadows.redb`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShadowsConfig {
+    /// Serve shadow requests. Unset: on, unless `broker.shared_group` is set (shadows are
+    /// local state: with several instances, turn them on in exactly one).
+    pub enabled: Option<bool>,
+    /// Limit on a shadow's `desired` + `reported` JSON after an update (AWS: 8192 bytes,
+    /// raised per account on request).
+    pub max_document_bytes: usize,
+}
+
+impl Default for ShadowsConfig {
+    fn default() -> Self {
+        ShadowsConfig {
+            enabled: None,
+            max_document_bytes: 8192,
+        }
+    }
+}
+
 impl Config {
+    /// Whether this instance serves Device Shadows (see [`ShadowsConfig::enabled`]).
+    pub fn shadows_enabled(&self) -> bool {
+        self.shadows
+            .enabled
+            .unwrap_or(self.broker.shared_group.is_empty())
+    }
+
     /// Loads `path` (a missing file is an error only when `required`), then applies env overrides.
     pub fn load(path: &Path, required: bool) -> anyhow::Result<Config> {
         let text = match std::fs::read_to_string(path) {

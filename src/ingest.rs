@@ -8,7 +8,9 @@
 //! queue is full, the broker's window fills, and the broker holds the rest (nothing is
 //! dropped). Acks and keep-alives still go out meanwhile.
 //!
-//! Routing: `$aws/rules/<rule>/<rest>` (Basic Ingest) goes to that rule alone with topic
+//! Routing: a Device Shadow request (`$aws/things/<thing>/shadow/.../{get,update,delete}`)
+//! goes to the shadow service, and also to the rules whose filter matches it, as on AWS;
+//! `$aws/rules/<rule>/<rest>` (Basic Ingest) goes to that rule alone with topic
 //! `<rest>` (an unknown or disabled rule counts RuleNotFound); any other topic goes, once, to
 //! every rule group whose FROM filter matches (TopicMatch counts each of its rules).
 //! Rejected messages (payload over `limits.max_payload_bytes`, or a PUBLISH that does not
@@ -26,6 +28,7 @@ use crate::mqtt::IncomingPublish;
 use crate::mqtt::inbound::{InboundClient, InboundEvent, LocalPublish, Received, Rejected};
 use crate::pipeline::{AckQueue, Acknowledge, Item, new_trace_id};
 use crate::registry::{Registry, Subscriptions};
+use crate::shadow::{ShadowRequest, ShadowService};
 use crate::stop::CancelFlag;
 
 /// Shared state the admin server reads.
@@ -48,6 +51,8 @@ pub struct Ingest {
     pub metrics: Arc<Metrics>,
     pub status: Arc<Status>,
     pub max_in_flight: usize,
+    /// The Device Shadow service, when `[shadows]` is on.
+    pub shadows: Option<ShadowService>,
 }
 
 impl Ingest {
@@ -169,6 +174,16 @@ impl Ingest {
             .unwrap_or(0);
         // One trace id per message: every rule sees the same `traceid()`.
         let trace_id = new_trace_id();
+        if let Some(shadows) = &self.shadows
+            && let Some((name, operation)) = crate::shadow::parse_topic(&topic)
+        {
+            shadows.submit(ShadowRequest {
+                name,
+                operation,
+                payload: publish.payload().clone(),
+                ticket: ticket.clone(),
+            });
+        }
         let routes = self.registry.routes();
         if let Some(rest) = topic.strip_prefix("$aws/rules/") {
             let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));

@@ -30,4 +30,5 @@ pub mod registry;
 pub mod reload;
 pub mod rulefile;
 pub mod service;
+pub mod shadow;
 pub mod stop;

@@ -55,6 +55,12 @@ pub struct Metrics {
     pub embedded_broker_dropped: IntCounterVec,
     /// Device requests the embedded broker refused, by `action` (iot:Connect, iot:Publish, ...).
     pub embedded_broker_denied: IntCounterVec,
+    /// Shadow requests by `operation` and `result` (`accepted` or the error code).
+    pub shadow_requests: IntCounterVec,
+    /// Shadow answers that could not be published.
+    pub shadow_publish_failures: IntCounter,
+    /// Shadows that exist (deleted ones not counted).
+    pub shadows: IntGauge,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGaugeVec {
@@ -71,6 +77,17 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
         .register(Box::new(c.clone()))
         .expect("unique metric");
     c
+}
+
+/// Registers one metric and returns it.
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> M {
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("unique metric");
+    metric
 }
 
 impl Metrics {
@@ -202,6 +219,25 @@ impl Metrics {
                 "rulewire_embedded_broker_denied_total",
                 "Device requests the embedded broker refused by its policies or credentials, by action (iot:Connect, iot:Publish, iot:Subscribe, iot:Receive, ...)",
                 &["action"],
+            ),
+            shadow_requests: counter(
+                &r,
+                "rulewire_shadow_requests_total",
+                "Device Shadow requests, by operation (get, update, delete) and result (accepted, or the error code sent on /rejected)",
+                &["operation", "result"],
+            ),
+            shadow_publish_failures: registered(
+                &r,
+                IntCounter::new(
+                    "rulewire_shadow_publish_failures_total",
+                    "Device Shadow answers (accepted, rejected, delta, documents) that could not be published",
+                )
+                .expect("valid metric"),
+            ),
+            shadows: registered(
+                &r,
+                IntGauge::new("rulewire_shadows", "Device Shadows stored (classic and named)")
+                    .expect("valid metric"),
             ),
             messages_received,
             broker_reconnects,

@@ -15,6 +15,7 @@ use rulewire_actions::{
     Action, ActionBinding, ActionContext, BufferStatus, BuildError, CheckContext, CheckedAction,
     ConnectionNames, check_action,
 };
+use rulewire_engine::Lookups;
 use rulewire_engine::topic::TopicTrie;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
@@ -135,6 +136,8 @@ pub struct Subscriptions {
     client: Option<InboundClient>,
     shared_group: String,
     basic_ingest: bool,
+    /// Subscribe to the Device Shadow request topics (never shared: shadows are local).
+    shadows: bool,
     state: tokio::sync::Mutex<(BTreeSet<String>, BTreeSet<String>)>,
 }
 
@@ -143,11 +146,13 @@ impl Subscriptions {
         client: Option<InboundClient>,
         shared_group: &str,
         basic_ingest: bool,
+        shadows: bool,
     ) -> Arc<Subscriptions> {
         Arc::new(Subscriptions {
             client,
             shared_group: shared_group.to_owned(),
             basic_ingest,
+            shadows,
             state: tokio::sync::Mutex::new((BTreeSet::new(), BTreeSet::new())),
         })
     }
@@ -166,6 +171,9 @@ impl Subscriptions {
         if self.basic_ingest {
             // `#` never matches `$` topics, so Basic Ingest needs its own subscription.
             wanted.insert(self.wire("$aws/rules/#"));
+        }
+        if self.shadows {
+            wanted.extend(crate::shadow::REQUEST_FILTERS.iter().map(|f| f.to_string()));
         }
         let mut state = self.state.lock().await;
         state.0 = wanted;
@@ -215,9 +223,17 @@ pub struct Registry {
     workers: Workers,
     metrics: Arc<Metrics>,
     subscriptions: Option<Arc<Subscriptions>>,
+    /// What rules' `get_thing_shadow()` reads (the shadow store, when shadows are on).
+    lookups: Option<Arc<dyn Lookups>>,
 }
 
 impl Registry {
+    /// Rules loaded from now on read Device Shadows from `lookups`.
+    pub fn with_lookups(mut self, lookups: Arc<dyn Lookups>) -> Registry {
+        self.lookups = Some(lookups);
+        self
+    }
+
     pub fn new(
         dir: PathBuf,
         ctx: ActionContext,
@@ -238,6 +254,7 @@ impl Registry {
             ),
             metrics,
             subscriptions,
+            lookups: None,
         }
     }
 
@@ -253,7 +270,7 @@ impl Registry {
     /// (Re)loads the directory, then updates routes and subscriptions. Errors are logged,
     /// counted, kept as `last_error`, and returned.
     pub async fn reload(&self) -> ReloadReport {
-        let (files, errors) = rulefile::load_dir(&self.dir);
+        let (files, errors) = rulefile::load_dir(&self.dir, self.lookups.as_ref());
         let mut report = ReloadReport::default();
         let filters = {
             let mut entries = self.entries.lock().unwrap();

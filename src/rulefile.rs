@@ -21,7 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rulewire_engine::{Rule, SqlVersion};
+use rulewire_engine::{Lookups, Rule, SqlVersion};
 use serde::Deserialize;
 
 /// An error in one rule file, positioned in that file (1-based).
@@ -98,8 +98,16 @@ pub fn valid_rule_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Reads and compiles one file.
+/// Reads and compiles one file (its `get_thing_shadow()` reads nothing: Undefined).
 pub fn load_file(path: &Path) -> Result<RuleFile, RuleFileError> {
+    load_file_with(path, None)
+}
+
+/// [`load_file`], the rule reading Device Shadows from `lookups`.
+pub fn load_file_with(
+    path: &Path,
+    lookups: Option<&Arc<dyn Lookups>>,
+) -> Result<RuleFile, RuleFileError> {
     let err = |line, col, message: String| RuleFileError {
         path: path.to_owned(),
         line,
@@ -122,11 +130,21 @@ pub fn load_file(path: &Path) -> Result<RuleFile, RuleFileError> {
     }
     let source =
         std::fs::read_to_string(path).map_err(|e| err(1, 1, format!("cannot read: {e}")))?;
-    parse(&name, path, &source)
+    parse_with(&name, path, &source, lookups)
 }
 
 /// Parses and compiles a rule from its text (`path` only labels errors).
 pub fn parse(name: &str, path: &Path, source: &str) -> Result<RuleFile, RuleFileError> {
+    parse_with(name, path, source, None)
+}
+
+/// [`parse`], the rule reading Device Shadows from `lookups`.
+pub fn parse_with(
+    name: &str,
+    path: &Path,
+    source: &str,
+    lookups: Option<&Arc<dyn Lookups>>,
+) -> Result<RuleFile, RuleFileError> {
     let err = |line: usize, col: usize, message: String| RuleFileError {
         path: path.to_owned(),
         line: line as u32,
@@ -187,6 +205,10 @@ pub fn parse(name: &str, path: &Path, source: &str) -> Result<RuleFile, RuleFile
             e.message.clone(),
         )
     })?;
+    let rule = match lookups {
+        Some(l) => rule.with_lookups(l.clone()),
+        None => rule,
+    };
 
     let action_lines = find_lines(&lines[..header_len], "[[action]]");
     let actions = parsed
@@ -240,8 +262,12 @@ pub fn rule_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-/// Loads every rule of `dir`, reporting every error (not just the first).
-pub fn load_dir(dir: &Path) -> (Vec<RuleFile>, Vec<RuleFileError>) {
+/// Loads every rule of `dir`, reporting every error (not just the first); the rules read
+/// Device Shadows from `lookups`.
+pub fn load_dir(
+    dir: &Path,
+    lookups: Option<&Arc<dyn Lookups>>,
+) -> (Vec<RuleFile>, Vec<RuleFileError>) {
     let paths = match rule_paths(dir) {
         Ok(p) => p,
         Err(e) => {
@@ -257,7 +283,7 @@ pub fn load_dir(dir: &Path) -> (Vec<RuleFile>, Vec<RuleFileError>) {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
-        match load_file(&path) {
+        match load_file_with(&path, lookups) {
             Ok(r) => rules.push(r),
             Err(e) => errors.push(e),
         }

@@ -17,6 +17,7 @@ use crate::mqtt::{self, inbound};
 use crate::pipeline::{AckQueue, BatchBounds};
 use crate::publisher::{Publisher, Session, uplink};
 use crate::registry::{Registry, Subscriptions};
+use crate::shadow::{Limits as ShadowLimits, ShadowService, ShadowStore};
 use crate::stop::stop_flag;
 use crate::{admin, demo, embedded, reload};
 
@@ -129,8 +130,20 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         }
     };
     let basic_ingest = config.broker.basic_ingest;
-    let subscriptions =
-        Subscriptions::new(client.clone(), &config.broker.shared_group, basic_ingest);
+    let shadows_on = config.shadows_enabled();
+    let subscriptions = Subscriptions::new(
+        client.clone(),
+        &config.broker.shared_group,
+        basic_ingest,
+        shadows_on,
+    );
+    let shadow_store = if shadows_on {
+        let path = config.storage.data_dir.join("shadows.redb");
+        Some(Arc::new(ShadowStore::open(&path)?))
+    } else {
+        tracing::info!("Device Shadows are off (shadows.enabled, or broker.shared_group is set)");
+        None
+    };
 
     let http = reqwest::Client::builder()
         .build()
@@ -170,13 +183,17 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let rules_dir = config.rules.dir.clone();
     std::fs::metadata(&rules_dir)
         .with_context(|| format!("rules directory {} (rules.dir)", rules_dir.display()))?;
-    let registry = Arc::new(Registry::new(
+    let mut registry = Registry::new(
         rules_dir.clone(),
         ctx,
         bounds,
         metrics.clone(),
         Some(subscriptions.clone()),
-    ));
+    );
+    if let Some(store) = &shadow_store {
+        registry = registry.with_lookups(store.clone());
+    }
+    let registry = Arc::new(registry);
     let report = registry.reload().await;
     tracing::info!(dir = %rules_dir.display(), rules = registry.routes().rules.len(), errors = report.errors.len(), "rules loaded");
     status.rules_loaded.store(true, Ordering::SeqCst);
@@ -191,6 +208,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
                 metrics.clone(),
                 status.clone(),
                 registry.clone(),
+                shadow_store.clone(),
                 stop.clone(),
             )
             .await?,
@@ -210,6 +228,12 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         status: status.clone(),
         max_in_flight: in_flight,
+        shadows: shadow_store.map(|store| {
+            let limits = ShadowLimits {
+                max_document_bytes: config.shadows.max_document_bytes,
+            };
+            ShadowService::start(store, publisher.clone(), limits, metrics.clone())
+        }),
     };
     let drain_timeout = Duration::from_millis(config.shutdown.timeout_ms);
     let ingest_task = tokio::spawn(ingest.run(stop.clone(), drain_timeout));

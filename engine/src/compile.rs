@@ -10,18 +10,32 @@
 use crate::ast::{Expr, Pos, Projection, Query, SelectItem, Source};
 use crate::batch::BatchPlan;
 use crate::error::CompileError;
-use crate::eval::{Evaluation, Message, evaluate_query};
+use std::sync::Arc;
+
+use crate::eval::{Evaluation, Lookups, Message, evaluate_query_with};
 use crate::functions::java_regex::{JavaRegex, PatternErrorKind};
 use crate::functions::{self, Kind};
 use crate::parser::parse_statement;
 use crate::value::SqlVersion;
 
 /// A compiled rule: parsed and checked once, evaluated for many batches.
-#[derive(Debug)]
 pub struct Rule {
     query: Query,
     version: SqlVersion,
     plan: BatchPlan,
+    /// What `get_thing_shadow()` reads; Undefined without it.
+    lookups: Option<Arc<dyn Lookups>>,
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule")
+            .field("query", &self.query)
+            .field("version", &self.version)
+            .field("plan", &self.plan)
+            .field("lookups", &self.lookups.is_some())
+            .finish()
+    }
 }
 
 impl Rule {
@@ -34,7 +48,14 @@ impl Rule {
             query,
             version,
             plan,
+            lookups: None,
         })
+    }
+
+    /// The rule reading Device Shadows (`get_thing_shadow()`) from `lookups`.
+    pub fn with_lookups(mut self, lookups: Arc<dyn Lookups>) -> Rule {
+        self.lookups = Some(lookups);
+        self
     }
 
     /// The `FROM` topic filter, if any.
@@ -64,17 +85,22 @@ impl Rule {
 
     /// Evaluates one message on the row-at-a-time reference path.
     pub fn evaluate(&self, msg: &Message) -> Evaluation {
-        evaluate_query(&self.query, msg, self.version)
+        evaluate_query_with(&self.query, msg, self.version, self.lookups.as_deref())
     }
 
     /// Evaluates a batch; one result per message, in order. Uses the vectorised path where
     /// the rule and the payloads allow it, the reference path for the rest.
     pub fn evaluate_batch(&self, msgs: &[Message]) -> Vec<Evaluation> {
-        self.plan.evaluate(&self.query, self.version, msgs).0
+        self.evaluate_batch_counted(msgs).0
     }
 
     /// [`Rule::evaluate_batch`], also returning how many messages took the vectorised path.
     pub fn evaluate_batch_counted(&self, msgs: &[Message]) -> (Vec<Evaluation>, usize) {
+        if !self.plan.is_vectorised() {
+            // The reference path, with this rule's lookups (a rule that reads shadows is
+            // never vectorised).
+            return (msgs.iter().map(|m| self.evaluate(m)).collect(), 0);
+        }
         self.plan.evaluate(&self.query, self.version, msgs)
     }
 }
@@ -206,9 +232,54 @@ fn check_literal_pattern(name: &str, args: &[Expr], arg_pos: &[Pos]) -> Result<(
     Err(CompileError::new(pos, message))
 }
 
-/// Checks a template expression like a SELECT expression.
+/// Checks a template expression like a SELECT expression, and refuses functions that read
+/// outside the message (templates are rendered without the rule's lookups).
 pub(crate) fn check_template_expr(e: &Expr, version: SqlVersion) -> Result<(), CompileError> {
-    check_expr(e, version)
+    check_expr(e, version)?;
+    match first_lookup_call(e) {
+        Some((name, pos)) => Err(CompileError::new(
+            pos,
+            format!(
+                "function `{name}` cannot be used in an action's substitution template in rulewire; call it in the rule's SELECT and use the result"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The first call of a [`Kind::Lookup`] function in `e`.
+fn first_lookup_call(e: &Expr) -> Option<(&str, Pos)> {
+    fn first<'e>(mut es: impl Iterator<Item = &'e Expr>) -> Option<(&'e str, Pos)> {
+        es.find_map(first_lookup_call)
+    }
+    match e {
+        Expr::Literal(_) | Expr::Star | Expr::Field(_) | Expr::Var(_) | Expr::Subquery(_) => None,
+        Expr::Member(x, _) | Expr::Unary(_, x) | Expr::Cast(x, _) => first_lookup_call(x),
+        Expr::Index(a, b) | Expr::Binary(_, a, b) => first([&**a, &**b].into_iter()),
+        Expr::In(x, list) => first(std::iter::once(&**x).chain(list)),
+        Expr::Array(items) => first(items.iter()),
+        Expr::Object(members) => first(members.iter().map(|(_, x)| x)),
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => first(
+            operand
+                .as_deref()
+                .into_iter()
+                .chain(whens.iter().flat_map(|(w, t)| [w, t]))
+                .chain(otherwise.as_deref()),
+        ),
+        Expr::Call {
+            name, args, pos, ..
+        } => {
+            if matches!(functions::lookup(name).map(|f| f.kind), Some(Kind::Lookup)) {
+                Some((name.as_str(), *pos))
+            } else {
+                first(args.iter())
+            }
+        }
+    }
 }
 
 #[cfg(test)]

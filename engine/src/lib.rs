@@ -29,6 +29,6 @@ pub mod value;
 pub use batch::group::RuleGroup;
 pub use compile::Rule;
 pub use error::CompileError;
-pub use eval::{Evaluation, Message, MqttProperties, NO_MQTT_PROPERTIES};
+pub use eval::{Evaluation, Lookups, Message, MqttProperties, NO_MQTT_PROPERTIES};
 pub use template::Template;
 pub use value::{Object, SqlVersion, Value};

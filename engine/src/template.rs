@@ -115,6 +115,7 @@ impl Template {
             payload,
             version: self.version,
             vars: Vec::new(),
+            lookups: None,
         };
         let mut out = String::new();
         for part in &self.parts {

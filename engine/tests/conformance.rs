@@ -993,9 +993,9 @@ fn compile_errors_point_at_line_and_column() {
         ),
         (
             "SELECT\n  get_thing_shadow('t', 'r') AS s FROM 't'",
-            V2,
+            V1,
             (2, 3),
-            "not supported",
+            "needs SQL version 2016-03-23",
         ),
         (
             "SELECT get_secret('a','SecretString','k','r') FROM 't'",

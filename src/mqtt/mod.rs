@@ -378,6 +378,13 @@ impl IncomingPublish {
         }
     }
 
+    pub fn payload(&self) -> &bytes::Bytes {
+        match self {
+            IncomingPublish::V4(p) => &p.payload,
+            IncomingPublish::V5(p) => &p.payload,
+        }
+    }
+
     pub fn payload_len(&self) -> usize {
         match self {
             IncomingPublish::V4(p) => p.payload.len(),

@@ -9,6 +9,14 @@ pub mod ops;
 
 pub use message::{Evaluation, Message, MqttProperties, NO_MQTT_PROPERTIES};
 
+/// Data outside the message that a rule may read: Device Shadows for `get_thing_shadow()`.
+/// Implementations answer from memory: evaluation is synchronous and must not wait on I/O.
+pub trait Lookups: Send + Sync {
+    /// The document of `thing`'s classic shadow (`shadow: None`) or of a named one, as the
+    /// shadow service's GET returns it; `None` when there is no such shadow.
+    fn thing_shadow(&self, thing: &str, shadow: Option<&str>) -> Option<Value>;
+}
+
 use crate::ast::{Expr, Projection, Query, SelectItem, Source};
 use crate::functions::{self, Kind};
 use crate::json_in::{Payload, parse_payload};
@@ -24,6 +32,8 @@ pub struct Env<'a> {
     pub version: SqlVersion,
     /// `SET` variables bound so far.
     pub vars: Vec<(String, Value)>,
+    /// Where `get_thing_shadow()` reads; without it the function gives Undefined.
+    pub lookups: Option<&'a dyn Lookups>,
 }
 
 impl<'a> Env<'a> {
@@ -115,6 +125,7 @@ impl<'a> Env<'a> {
                 f(&values, self.version)
             }
             Kind::Context => self.context_function(name, args, row),
+            Kind::Lookup => self.lookup_function(name, args, row),
             Kind::Unsupported(_) => Value::Undefined,
         }
     }
@@ -199,6 +210,33 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// `get_thing_shadow(thingName, [shadowName,] roleArn)`: the role is accepted and not
+    /// used (rulewire's shadows are local). Undefined when an argument is not a string or
+    /// there is no such shadow.
+    fn lookup_function(&self, name: &str, args: &[Expr], row: &Value) -> Value {
+        let (Some(lookups), "get_thing_shadow") = (self.lookups, name) else {
+            return Value::Undefined;
+        };
+        let text = |e: &Expr| match self.eval(e, row) {
+            Value::String(s) => Some(s),
+            _ => None,
+        };
+        let shadow = match args {
+            [_, _] => None,
+            [_, shadow, _] => match text(shadow) {
+                Some(s) => Some(s),
+                None => return Value::Undefined,
+            },
+            _ => return Value::Undefined,
+        };
+        let Some(thing) = text(&args[0]) else {
+            return Value::Undefined;
+        };
+        lookups
+            .thing_shadow(&thing, shadow.as_deref())
+            .unwrap_or_default()
+    }
+
     /// A nested `(SELECT ... FROM attr WHERE ...)`: over an array, one projection per element
     /// that passes WHERE; over an object, the projection of that object (if WHERE passes).
     fn subquery(&self, q: &Query, row: &Value) -> Value {
@@ -273,13 +311,23 @@ pub fn insert_path(obj: &mut Object, path: &[String], value: Value) {
 
 /// Runs a whole statement on one message: decode, SET, WHERE, SELECT, encode.
 pub fn evaluate_query(q: &Query, msg: &Message, version: SqlVersion) -> Evaluation {
+    evaluate_query_with(q, msg, version, None)
+}
+
+/// [`evaluate_query`] with `lookups` for the functions that read outside the message.
+pub fn evaluate_query_with(
+    q: &Query,
+    msg: &Message,
+    version: SqlVersion,
+    lookups: Option<&dyn Lookups>,
+) -> Evaluation {
     let (payload, parse_error) = match parse_payload(msg.payload) {
         Payload::Json(v) => (v, false),
         Payload::Binary { looked_like_json } => {
             (Value::Binary(msg.payload.to_vec()), looked_like_json)
         }
     };
-    let output = evaluate_decoded(q, msg, &payload, version);
+    let output = evaluate_decoded(q, msg, &payload, version, lookups);
     Evaluation {
         output,
         parse_error,
@@ -292,12 +340,14 @@ pub fn evaluate_decoded(
     msg: &Message,
     payload: &Value,
     version: SqlVersion,
+    lookups: Option<&dyn Lookups>,
 ) -> Option<Vec<u8>> {
     let mut env = Env {
         msg,
         payload,
         version,
         vars: Vec::with_capacity(q.set.len()),
+        lookups,
     };
     for (name, e) in &q.set {
         let v = env.eval(e, payload);
@@ -340,7 +390,3 @@ fn msg_len_hint(msg: &Message) -> usize {
 pub fn base64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
-
-#[cfg(test)]
-#[cfg(test)]
-mod tests_placeholder {}

@@ -29,6 +29,9 @@ pub enum Kind {
     Pure(fn(&[Value], SqlVersion) -> Value),
     /// Reads the message or the rule context; evaluated by the evaluator.
     Context,
+    /// Reads data outside the message through the rule's [`crate::eval::Lookups`]
+    /// (`get_thing_shadow`); evaluated by the evaluator, never vectorised.
+    Lookup,
     /// Needs an AWS service; rejected at rule-load time with this explanation.
     Unsupported(&'static str),
 }
@@ -164,10 +167,17 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
     context("sourceip", 0, 0),
     context("get_mqtt_property", 1, 1),
     context("get_user_properties", 0, 1),
+    // rulewire's own Device Shadows
+    FunctionSpec {
+        name: "get_thing_shadow",
+        min_args: 2,
+        max_args: Some(3),
+        since: V2,
+        kind: Kind::Lookup,
+    },
     // external AWS services
     unsupported("aws_lambda", "it invokes an AWS Lambda function"),
     unsupported("get_dynamodb", "it reads an Amazon DynamoDB table"),
-    unsupported("get_thing_shadow", "it reads an AWS IoT Device Shadow"),
     unsupported("get_secret", "it reads AWS Secrets Manager"),
     unsupported(
         "machinelearning_predict",

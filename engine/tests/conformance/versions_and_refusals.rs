@@ -266,11 +266,6 @@ fn refused_forms() {
             "not supported",
         ),
         (
-            "SELECT * FROM 't' WHERE get_thing_shadow(\"MyThing\",\"arn:aws:iam::123456789012:role/AllowsThingShadowAccess\").state.reported.alarm = 'ON'",
-            V2,
-            "not supported",
-        ),
-        (
             "SELECT * FROM 't' WHERE machinelearning_predict('my-model', 'arn:aws:iam::1:role/r', *).predictedLabel=1",
             V2,
             "not supported",

@@ -1,0 +1,157 @@
+//! The shadow service task: takes requests from the ingest loop, handles them in arrival
+//! order, commits each group's changes in one durable transaction (group commit: one disk
+//! sync for every request that arrived meanwhile), then publishes the answers and releases
+//! the requests' tickets, so a QoS 1 request is acknowledged only once its change is on disk
+//! and its answers are sent.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rulewire_actions::{MqttPublisher, PublishProperties};
+use tokio::sync::mpsc;
+
+use super::request::{Entry, Limits, Operation, Outcome, Response, ShadowName, handle};
+use super::store::ShadowStore;
+use crate::metrics::Metrics;
+use crate::pipeline::Ticket;
+
+/// Requests handled (and committed) together at most.
+const MAX_GROUP: usize = 256;
+
+/// One request as the ingest loop hands it over.
+pub struct ShadowRequest {
+    pub name: ShadowName,
+    pub operation: Operation,
+    pub payload: bytes::Bytes,
+    /// The request message's ticket: it completes (the message is acknowledged) when its
+    /// last holder, this request or a rule, drops it.
+    pub ticket: Arc<Ticket>,
+}
+
+/// The handle the ingest loop submits requests to.
+#[derive(Clone)]
+pub struct ShadowService {
+    tx: mpsc::UnboundedSender<ShadowRequest>,
+}
+
+impl ShadowService {
+    /// Starts the task. Answers go out through `publisher` at QoS 1.
+    pub fn start(
+        store: Arc<ShadowStore>,
+        publisher: Arc<dyn MqttPublisher>,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+    ) -> ShadowService {
+        let (tx, rx) = mpsc::unbounded_channel();
+        metrics.shadows.set(store.live_count() as i64);
+        tokio::spawn(run(rx, store, publisher, limits, metrics));
+        ShadowService { tx }
+    }
+
+    /// Queues a request (bounded by the in-flight tickets it holds).
+    pub fn submit(&self, request: ShadowRequest) {
+        if let Err(mpsc::error::SendError(request)) = self.tx.send(request) {
+            tracing::warn!(shadow = %request.name.key(), "shadow service stopped; request dropped unanswered");
+        }
+    }
+}
+
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<ShadowRequest>,
+    store: Arc<ShadowStore>,
+    publisher: Arc<dyn MqttPublisher>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let handled = handle_group(&store, std::mem::take(&mut group), limits).await;
+        metrics.shadows.set(store.live_count() as i64);
+        for (request, outcome) in handled {
+            metrics
+                .shadow_requests
+                .with_label_values(&[request.operation.as_str(), outcome.result])
+                .inc();
+            for Response { topic, payload } in outcome.responses {
+                if let Err(e) = publisher
+                    .publish(
+                        topic.clone(),
+                        1,
+                        false,
+                        payload,
+                        PublishProperties::default(),
+                    )
+                    .await
+                {
+                    metrics.shadow_publish_failures.inc();
+                    tracing::warn!(%topic, error = %e, "shadow answer not published");
+                }
+            }
+            drop(request.ticket);
+        }
+    }
+}
+
+/// Handles a group in order (each request sees the changes of those before it), then commits
+/// the changes; if the commit fails, every request that changed something is answered 500.
+async fn handle_group(
+    store: &Arc<ShadowStore>,
+    group: Vec<ShadowRequest>,
+    limits: Limits,
+) -> Vec<(ShadowRequest, Outcome)> {
+    let now = super::now_secs();
+    let mut changes: HashMap<String, Entry> = HashMap::new();
+    let mut handled = Vec::with_capacity(group.len());
+    for request in group {
+        let key = request.name.key();
+        let stored = store.get(&key);
+        let current = changes.get(&key).or(stored.as_deref());
+        let mut outcome = handle(
+            &request.name,
+            request.operation,
+            &request.payload,
+            current,
+            now,
+            limits,
+        );
+        let wrote = match outcome.write.take() {
+            Some(entry) => {
+                changes.insert(key, entry);
+                true
+            }
+            None => false,
+        };
+        handled.push((request, outcome, wrote));
+    }
+    if changes.is_empty() {
+        return handled.into_iter().map(|(r, o, _)| (r, o)).collect();
+    }
+    let committing = store.clone();
+    let committed =
+        tokio::task::spawn_blocking(move || committing.commit(changes.into_iter().collect()))
+            .await
+            .map_err(|e| anyhow::anyhow!("shadow commit task failed: {e}"))
+            .and_then(|r| r);
+    if let Err(e) = committed {
+        tracing::error!(error = %e, "shadow changes not stored; answering 500");
+        for (request, outcome, wrote) in handled.iter_mut() {
+            if *wrote {
+                *outcome = handle_failure(&request.name, request.operation);
+            }
+        }
+    }
+    handled.into_iter().map(|(r, o, _)| (r, o)).collect()
+}
+
+/// AWS's answer when the service cannot do its job.
+fn handle_failure(name: &ShadowName, operation: Operation) -> Outcome {
+    let body = br#"{"code":500,"message":"Internal service failure"}"#.to_vec();
+    Outcome {
+        responses: vec![Response {
+            topic: format!("{}/{}/rejected", name.prefix(), operation.as_str()),
+            payload: body,
+        }],
+        write: None,
+        result: "500",
+    }
+}
