@@ -1,0 +1,292 @@
+//! Device Shadows over real MQTT clients, on Mosquitto and on the embedded broker: AWS's
+//! documented request/response sequence (compared as text, so key order counts), named
+//! shadows, rules that read `/update/accepted` and call `get_thing_shadow()`, the admin API,
+//! and shadows that survive kill -9.
+
+mod common;
+
+use std::time::Duration;
+
+use common::brokers::TestBroker;
+use common::*;
+
+const T: Duration = Duration::from_secs(10);
+
+/// Every answer topic of `prefix` (a shadow's topic prefix).
+fn answer_filters(prefix: &str) -> Vec<String> {
+    [
+        "get/accepted",
+        "get/rejected",
+        "update/accepted",
+        "update/rejected",
+        "update/delta",
+        "update/documents",
+        "delete/accepted",
+        "delete/rejected",
+    ]
+    .iter()
+    .map(|s| format!("{prefix}/{s}"))
+    .collect()
+}
+
+/// `"timestamp":<digits>` → `"timestamp":T`, so that answers compare as text.
+fn without_times(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("\"timestamp\":") {
+        let (head, tail) = rest.split_at(i + "\"timestamp\":".len());
+        out.push_str(head);
+        out.push('T');
+        rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A device: publishes requests and reads its shadows' answers.
+struct Device {
+    client: TestClient,
+}
+
+impl Device {
+    async fn connect(port: u16, id: &str, prefixes: &[&str]) -> Device {
+        let filters: Vec<String> = prefixes.iter().flat_map(|p| answer_filters(p)).collect();
+        let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+        Device {
+            client: TestClient::connect(port, id, &filters).await,
+        }
+    }
+
+    /// Publishes `payload` to `topic` and returns the next `n` answers as (topic, text
+    /// without timestamps).
+    async fn request(&mut self, topic: &str, payload: &str, n: usize) -> Vec<(String, String)> {
+        self.client.publish(topic, payload).await;
+        let mut answers = Vec::new();
+        for _ in 0..n {
+            let (topic, payload) = self
+                .client
+                .next(T)
+                .await
+                .unwrap_or_else(|| panic!("answer {} of {n} to {topic}", answers.len() + 1));
+            answers.push((topic, without_times(&String::from_utf8(payload).unwrap())));
+        }
+        answers
+    }
+}
+
+fn answer(topic: &str, text: &str) -> (String, String) {
+    (topic.to_owned(), text.to_owned())
+}
+
+const ACCEPTED_COLOR: &str = "-- [[action]]
+-- type = \"republish\"
+-- topic = \"out/accepted/${topic(3)}\"
+SELECT state.reported.color AS color, version FROM '$aws/things/+/shadow/update/accepted'
+";
+
+const ASK_SHADOW: &str = "-- [[action]]
+-- type = \"republish\"
+-- topic = \"out/asked\"
+SELECT get_thing_shadow(topic(2), 'arn:aws:iam::123456789012:role/ShadowRead').state.desired.color AS desired,
+       get_thing_shadow(topic(2), 'config', 'arn:aws:iam::123456789012:role/ShadowRead').state.reported AS config
+FROM 'ask/+'
+";
+
+async fn documented_sequence(broker: TestBroker, name: &str) {
+    let rules = rules_dir(&[("accepted_color", ACCEPTED_COLOR), ("ask", ASK_SHADOW)]);
+    let rw = Rulewire::start(&broker.config(&format!("rw-{name}")), rules.path()).await;
+    let p = "$aws/things/lamp/shadow";
+    let named = "$aws/things/lamp/shadow/name/config";
+    let mut lamp = Device::connect(broker.port(), &format!("{name}-lamp"), &[p, named]).await;
+    let mut out = TestClient::connect(broker.port(), &format!("{name}-out"), &["out/#"]).await;
+
+    assert_eq!(
+        lamp.request(&format!("{p}/get"), r#"{"clientToken":"c0"}"#, 1).await,
+        [answer(
+            &format!("{p}/get/rejected"),
+            r#"{"code":404,"message":"No shadow exists with name: 'lamp'","clientToken":"c0"}"#
+        )]
+    );
+    assert_eq!(
+        lamp.request(
+            &format!("{p}/update"),
+            r#"{"state":{"reported":{"color":"green","on":true}},"clientToken":"c1"}"#,
+            2
+        )
+        .await,
+        [
+            answer(
+                &format!("{p}/update/documents"),
+                r#"{"previous":null,"current":{"state":{"reported":{"color":"green","on":true}},"metadata":{"reported":{"color":{"timestamp":T},"on":{"timestamp":T}}},"version":1},"timestamp":T,"clientToken":"c1"}"#
+            ),
+            answer(
+                &format!("{p}/update/accepted"),
+                r#"{"state":{"reported":{"color":"green","on":true}},"metadata":{"reported":{"color":{"timestamp":T},"on":{"timestamp":T}}},"version":1,"timestamp":T,"clientToken":"c1"}"#
+            ),
+        ]
+    );
+    // A rule reads /update/accepted, as on AWS.
+    let (topic, json) = out.next_json(T).await;
+    assert_eq!(topic, "out/accepted/lamp");
+    assert_eq!(json, serde_json::json!({"color": "green", "version": 1}));
+
+    let answers = lamp
+        .request(
+            &format!("{p}/update"),
+            r#"{"state":{"desired":{"color":"red"}},"version":1}"#,
+            3,
+        )
+        .await;
+    assert_eq!(
+        answers[0],
+        answer(
+            &format!("{p}/update/delta"),
+            r#"{"version":2,"timestamp":T,"state":{"color":"red"},"metadata":{"color":{"timestamp":T}}}"#
+        )
+    );
+    assert_eq!(answers[2].0, format!("{p}/update/accepted"));
+    assert_eq!(
+        lamp.request(
+            &format!("{p}/update"),
+            r#"{"state":{"desired":{"color":"blue"}},"version":1,"clientToken":"stale"}"#,
+            1
+        )
+        .await,
+        [answer(
+            &format!("{p}/update/rejected"),
+            r#"{"code":409,"message":"Version conflict","clientToken":"stale"}"#
+        )]
+    );
+    assert_eq!(
+        lamp.request(&format!("{p}/get"), "", 1).await,
+        [answer(
+            &format!("{p}/get/accepted"),
+            r#"{"state":{"desired":{"color":"red"},"reported":{"color":"green","on":true},"delta":{"color":"red"}},"metadata":{"desired":{"color":{"timestamp":T}},"reported":{"color":{"timestamp":T},"on":{"timestamp":T}}},"version":2,"timestamp":T}"#
+        )]
+    );
+    assert_eq!(
+        lamp.request(&format!("{p}/update"), r#"{"state":{"reported":"x"}}"#, 1)
+            .await,
+        [answer(
+            &format!("{p}/update/rejected"),
+            r#"{"code":400,"message":"Reported node must be an object"}"#
+        )]
+    );
+    // A named shadow is a shadow of its own.
+    let answers = lamp
+        .request(
+            &format!("{named}/update"),
+            r#"{"state":{"reported":{"mode":"eco"}}}"#,
+            2,
+        )
+        .await;
+    assert!(answers[1].1.contains(r#""version":1"#), "{answers:?}");
+    out.drain(Duration::from_millis(300)).await;
+
+    // Rules read both shadows with get_thing_shadow().
+    let asker = TestClient::connect(broker.port(), &format!("{name}-asker"), &[]).await;
+    asker.publish("ask/lamp", "{}").await;
+    let (topic, json) = out.next_json(T).await;
+    assert_eq!(topic, "out/asked");
+    assert_eq!(
+        json,
+        serde_json::json!({"desired": "red", "config": {"mode": "eco"}})
+    );
+
+    // Operators read them over HTTP.
+    let (code, body) = rw.get("/shadows/lamp/config").await.unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        without_times(&body).starts_with(r#"{"state":{"reported":{"mode":"eco"}},"metadata":"#),
+        "{body}"
+    );
+    assert_eq!(rw.get("/shadows/nobody").await.unwrap().0, 404);
+
+    assert_eq!(
+        lamp.request(&format!("{p}/delete"), r#"{"clientToken":"bye"}"#, 1)
+            .await,
+        [answer(
+            &format!("{p}/delete/accepted"),
+            r#"{"version":2,"timestamp":T,"clientToken":"bye"}"#
+        )]
+    );
+    assert_eq!(
+        lamp.request(&format!("{p}/get"), "", 1).await[0].0,
+        format!("{p}/get/rejected")
+    );
+    assert_eq!(rw.get("/shadows/lamp").await.unwrap().0, 404);
+    // The version carries on after the delete.
+    let answers = lamp
+        .request(
+            &format!("{p}/update"),
+            r#"{"state":{"reported":{"on":false}}}"#,
+            2,
+        )
+        .await;
+    assert!(answers[1].1.contains(r#""version":3"#), "{answers:?}");
+    assert_eq!(
+        rw.metric("rulewire_shadow_requests_total{operation=\"update\",result=\"409\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(rw.metric("rulewire_shadows").await, 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn awss_documented_sequence_on_mosquitto() {
+    documented_sequence(TestBroker::mosquitto(), "shm").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn awss_documented_sequence_on_the_embedded_broker() {
+    documented_sequence(TestBroker::embedded(), "she").await;
+}
+
+/// Every update answered "accepted" is on disk: kill -9 right after the last one, and the
+/// restarted service (and its rules) have it.
+#[tokio::test(flavor = "multi_thread")]
+async fn accepted_updates_survive_kill_9() {
+    let broker = TestBroker::embedded();
+    let data = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}[storage]\ndata_dir = {:?}\n",
+        broker.config("rw-shk"),
+        data.path().display().to_string()
+    );
+    let rules = rules_dir(&[("ask", ASK_SHADOW)]);
+    let mut rw = Rulewire::start(&config, rules.path()).await;
+    let p = "$aws/things/pump/shadow";
+    let mut pump = Device::connect(broker.port(), "shk-pump", &[p]).await;
+    const N: u64 = 40;
+    for n in 1..=N {
+        let answers = pump
+            .request(
+                &format!("{p}/update"),
+                &format!(r#"{{"state":{{"desired":{{"color":"c{n}"}}}},"version":{}}}"#, n - 1),
+                3,
+            )
+            .await;
+        assert!(
+            answers[2].1.contains(&format!(r#""version":{n},"#)),
+            "{answers:?}"
+        );
+    }
+    rw.sigkill();
+    drop(pump);
+    let rw = Rulewire::start(&config, rules.path()).await;
+    let mut pump = Device::connect(broker.port(), "shk-pump2", &[p]).await;
+    let got = pump.request(&format!("{p}/get"), "", 1).await;
+    assert!(
+        got[0]
+            .1
+            .starts_with(&format!(r#"{{"state":{{"desired":{{"color":"c{N}"}},"delta":{{"color":"c{N}"}}}}"#)),
+        "{got:?}"
+    );
+    assert!(got[0].1.contains(&format!(r#""version":{N},"#)), "{got:?}");
+    let mut out = TestClient::connect(broker.port(), "shk-out", &["out/#"]).await;
+    let asker = TestClient::connect(broker.port(), "shk-asker", &[]).await;
+    asker.publish("ask/pump", "{}").await;
+    let (_, json) = out.next_json(T).await;
+    assert_eq!(json, serde_json::json!({"desired": format!("c{N}")}));
+    drop(rw);
+}
