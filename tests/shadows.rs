@@ -101,7 +101,8 @@ async fn documented_sequence(broker: TestBroker, name: &str) {
     let mut out = TestClient::connect(broker.port(), &format!("{name}-out"), &["out/#"]).await;
 
     assert_eq!(
-        lamp.request(&format!("{p}/get"), r#"{"clientToken":"c0"}"#, 1).await,
+        lamp.request(&format!("{p}/get"), r#"{"clientToken":"c0"}"#, 1)
+            .await,
         [answer(
             &format!("{p}/get/rejected"),
             r#"{"code":404,"message":"No shadow exists with name: 'lamp'","clientToken":"c0"}"#
@@ -262,7 +263,10 @@ async fn accepted_updates_survive_kill_9() {
         let answers = pump
             .request(
                 &format!("{p}/update"),
-                &format!(r#"{{"state":{{"desired":{{"color":"c{n}"}}}},"version":{}}}"#, n - 1),
+                &format!(
+                    r#"{{"state":{{"desired":{{"color":"c{n}"}}}},"version":{}}}"#,
+                    n - 1
+                ),
                 3,
             )
             .await;
@@ -277,9 +281,9 @@ async fn accepted_updates_survive_kill_9() {
     let mut pump = Device::connect(broker.port(), "shk-pump2", &[p]).await;
     let got = pump.request(&format!("{p}/get"), "", 1).await;
     assert!(
-        got[0]
-            .1
-            .starts_with(&format!(r#"{{"state":{{"desired":{{"color":"c{N}"}},"delta":{{"color":"c{N}"}}}}"#)),
+        got[0].1.starts_with(&format!(
+            r#"{{"state":{{"desired":{{"color":"c{N}"}},"delta":{{"color":"c{N}"}}}}"#
+        )),
         "{got:?}"
     );
     assert!(got[0].1.contains(&format!(r#""version":{N},"#)), "{got:?}");
@@ -289,4 +293,152 @@ async fn accepted_updates_survive_kill_9() {
     let (_, json) = out.next_json(T).await;
     assert_eq!(json, serde_json::json!({"desired": format!("c{N}")}));
     drop(rw);
+}
+
+/// AWS's shadow policy: a thing may use its own shadow's topics and no other's.
+const SHADOW_POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Effect": "Allow", "Action": "iot:Connect",
+     "Resource": "arn:aws:iot:us-east-1:123456789012:client/${iot:Connection.Thing.ThingName}"},
+    {"Effect": "Allow", "Action": "iot:Publish",
+     "Resource": "arn:aws:iot:us-east-1:123456789012:topic/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"},
+    {"Effect": "Allow", "Action": "iot:Subscribe",
+     "Resource": "arn:aws:iot:us-east-1:123456789012:topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"},
+    {"Effect": "Allow", "Action": "iot:Receive",
+     "Resource": "arn:aws:iot:us-east-1:123456789012:topic/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"}
+  ]
+}"#;
+
+/// A device logging in as `thing` (password "secret"): its events, in order.
+fn login(
+    port: u16,
+    thing: &str,
+) -> (
+    rumqttc::AsyncClient,
+    tokio::sync::mpsc::UnboundedReceiver<Result<rumqttc::Packet, String>>,
+) {
+    let mut opts = rumqttc::MqttOptions::new(thing, "127.0.0.1", port);
+    opts.set_credentials(thing, "secret");
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 100);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let event = match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(p)) => Ok(p),
+                Ok(rumqttc::Event::Outgoing(_)) => continue,
+                Err(e) => Err(e.to_string()),
+            };
+            let failed = event.is_err();
+            if tx.send(event).is_err() || failed {
+                return;
+            }
+        }
+    });
+    (client, rx)
+}
+
+/// On the embedded broker a device reaches only its own shadow: another thing's update is
+/// refused before the shadow service sees it, and its answers are not delivered.
+#[tokio::test(flavor = "multi_thread")]
+async fn device_policies_keep_each_thing_to_its_own_shadow() {
+    use rumqttc::{Packet, QoS, SubscribeReasonCode};
+    let devices = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(devices.path().join("policies")).unwrap();
+    std::fs::write(
+        devices.path().join("policies/ShadowPolicy.json"),
+        SHADOW_POLICY,
+    )
+    .unwrap();
+    // sha256("secret")
+    let secret = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+    let mut registry = String::new();
+    for thing in ["lamp", "intruder"] {
+        registry.push_str(&format!(
+            "[[thing]]\nname = \"{thing}\"\n[[login]]\nusername = \"{thing}\"\n\
+             password_sha256 = \"{secret}\"\nthing = \"{thing}\"\npolicies = [\"ShadowPolicy\"]\n"
+        ));
+    }
+    std::fs::write(devices.path().join("devices.toml"), registry).unwrap();
+    let port = free_port();
+    let config = format!(
+        "[broker]\nclient_id = \"rw-shp\"\n[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n\
+         devices_dir = {:?}\n",
+        devices.path().display().to_string()
+    );
+    let rules = rules_dir(&[]);
+    let rw = Rulewire::start(&config, rules.path()).await;
+
+    let (lamp, mut lamp_events) = login(port, "lamp");
+    let (intruder, mut intruder_events) = login(port, "intruder");
+    for events in [&mut lamp_events, &mut intruder_events] {
+        match tokio::time::timeout(T, events.recv()).await.unwrap() {
+            Some(Ok(Packet::ConnAck(_))) => {}
+            other => panic!("expected a CONNACK, got {other:?}"),
+        }
+    }
+    // Subscribing to another thing's answers is refused.
+    intruder
+        .subscribe("$aws/things/lamp/shadow/update/accepted", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    match tokio::time::timeout(T, intruder_events.recv())
+        .await
+        .unwrap()
+    {
+        Some(Ok(Packet::SubAck(a))) => {
+            assert_eq!(a.return_codes, [SubscribeReasonCode::Failure])
+        }
+        other => panic!("expected a SUBACK, got {other:?}"),
+    }
+    // Updating another thing's shadow costs the (MQTT 3.1.1) connection, as on AWS.
+    intruder
+        .publish(
+            "$aws/things/lamp/shadow/update",
+            QoS::AtLeastOnce,
+            false,
+            r#"{"state":{"desired":{"on":false}}}"#,
+        )
+        .await
+        .unwrap();
+    loop {
+        match tokio::time::timeout(T, intruder_events.recv())
+            .await
+            .unwrap()
+        {
+            Some(Err(_)) | None => break,
+            Some(Ok(Packet::PubAck(_))) => panic!("the broker accepted the intruder's update"),
+            Some(Ok(_)) => {}
+        }
+    }
+    assert_eq!(rw.get("/shadows/lamp").await.unwrap().0, 404);
+
+    // The lamp uses its own shadow.
+    lamp.subscribe("$aws/things/lamp/shadow/update/accepted", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    lamp.publish(
+        "$aws/things/lamp/shadow/update",
+        QoS::AtLeastOnce,
+        false,
+        r#"{"state":{"reported":{"on":true}}}"#,
+    )
+    .await
+    .unwrap();
+    let accepted = loop {
+        match tokio::time::timeout(T, lamp_events.recv()).await.unwrap() {
+            Some(Ok(Packet::Publish(p))) => break p,
+            Some(Ok(_)) => {}
+            other => panic!("lamp: {other:?}"),
+        }
+    };
+    assert_eq!(accepted.topic, "$aws/things/lamp/shadow/update/accepted");
+    let (code, body) = rw.get("/shadows/lamp").await.unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains(r#""reported":{"on":true}"#), "{body}");
+    assert!(
+        rw.metric("rulewire_embedded_broker_denied_total{action=\"iot:Publish\"}")
+            .await
+            >= 1.0
+    );
 }
