@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use rulewire_actions::ConnectionNames;
-use rulewire_engine::{Message, MqttProperties, Rule, SqlVersion};
+use rulewire_engine::{Message, Rule, SqlVersion};
 
 use rulewire::config::Config;
 use rulewire::registry::check_action_spec;
@@ -57,43 +57,6 @@ pub struct EvalArgs {
     /// rule alone, which sees `<rest>` as its topic (its FROM filter is not checked).
     #[arg(long)]
     pub rule_name: Option<String>,
-}
-
-/// `--mqtt-property` values as the engine's MQTT 5 properties.
-fn mqtt_properties(pairs: &[(String, String)]) -> anyhow::Result<MqttProperties> {
-    use base64::Engine as _;
-    let mut p = MqttProperties::default();
-    for (name, value) in pairs {
-        match name.as_str() {
-            "content_type" => p.content_type = Some(value.clone()),
-            "response_topic" => p.response_topic = Some(value.clone()),
-            "correlation_data" => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(value)
-                    .with_context(|| {
-                        format!("--mqtt-property correlation_data={value:?} is not base64")
-                    })?;
-                p.correlation_data = Some(bytes);
-            }
-            "format_indicator" => {
-                p.payload_format_indicator = Some(match value.as_str() {
-                    "UTF8_DATA" => 1,
-                    "UNSPECIFIED_BYTES" => 0,
-                    other => anyhow::bail!(
-                        "--mqtt-property format_indicator={other:?}: use UTF8_DATA or UNSPECIFIED_BYTES"
-                    ),
-                })
-            }
-            other => anyhow::bail!(
-                "--mqtt-property {other:?}: use content_type, response_topic, correlation_data or format_indicator"
-            ),
-        }
-    }
-    // Any MQTT 5 property makes it an MQTT 5 message, whose indicator defaults to 0.
-    if !pairs.is_empty() {
-        p.payload_format_indicator.get_or_insert(0);
-    }
-    Ok(p)
 }
 
 fn parse_property(s: &str) -> Result<(String, String), String> {
@@ -159,7 +122,8 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         (None, _) => args.topic.clone(),
     };
-    let mqtt = mqtt_properties(&args.mqtt_properties)?;
+    let mqtt = rulewire::mqtt::engine_properties(&args.mqtt_properties)
+        .map_err(|e| anyhow::anyhow!("--mqtt-property {e}"))?;
     let msg = Message {
         client_id: &args.client_id,
         timestamp_ms: now,

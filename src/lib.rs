@@ -29,6 +29,7 @@ pub mod publisher;
 pub mod registry;
 pub mod reload;
 pub mod rulefile;
+pub mod ruletest;
 pub mod service;
 pub mod shadow;
 pub mod stop;

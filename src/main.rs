@@ -1,5 +1,6 @@
 //! The `rulewire` command: `run` (the service), `eval` and `check` (offline tools, in
-//! `cli_eval.rs`), `import` (AWS rule definitions, in `rulewire::import`), `bench`.
+//! `cli_eval.rs`), `test` (rule unit tests, in `rulewire::ruletest`), `import` (AWS rule
+//! definitions, in `rulewire::import`), `bench`.
 //! Everything else lives in the library (`src/lib.rs`).
 
 mod cli_eval;
@@ -38,6 +39,8 @@ enum Command {
     Eval(cli_eval::EvalArgs),
     /// Check rule files (SQL, header, actions) without running them.
     Check(cli_eval::CheckArgs),
+    /// Run rule unit tests (`<rule>.test.toml` beside each rule), offline.
+    Test(rulewire::ruletest::TestArgs),
     /// Convert AWS IoT rule definitions (get-topic-rule JSON, TopicRulePayload, CloudFormation
     /// or SAM templates) into rule files.
     Import(rulewire::import::ImportArgs),
@@ -82,6 +85,7 @@ fn main() -> std::process::ExitCode {
         Command::Check(args) => {
             load_config(&args.config).and_then(|config| cli_eval::check(args, &config))
         }
+        Command::Test(args) => rulewire::ruletest::run(args),
         Command::Import(args) => rulewire::import::run(args),
         Command::Bench(args) => rulewire::loadgen::run(args),
     };

@@ -88,6 +88,11 @@ impl Rule {
         evaluate_query_with(&self.query, msg, self.version, self.lookups.as_deref())
     }
 
+    /// [`Rule::evaluate`] reading from `lookups` instead of the rule's own (rule unit tests).
+    pub fn evaluate_with(&self, msg: &Message, lookups: &dyn Lookups) -> Evaluation {
+        evaluate_query_with(&self.query, msg, self.version, Some(lookups))
+    }
+
     /// Evaluates a batch; one result per message, in order. Uses the vectorised path where
     /// the rule and the payloads allow it, the reference path for the rest.
     pub fn evaluate_batch(&self, msgs: &[Message]) -> Vec<Evaluation> {

@@ -6,7 +6,7 @@
 
 use crate::ast::{Expr, Pos};
 use crate::error::CompileError;
-use crate::eval::{Env, Message};
+use crate::eval::{Env, Lookups, Message};
 use crate::json_in::{Payload, parse_payload};
 use crate::parser::parse_expression;
 use crate::value::{SqlVersion, Value};
@@ -84,6 +84,11 @@ impl Template {
 
     /// Renders against the original message.
     pub fn render(&self, msg: &Message) -> String {
+        self.render_with(msg, None)
+    }
+
+    /// [`Template::render`] with `lookups` (a fixed `newuuid()` in rule unit tests).
+    pub fn render_with(&self, msg: &Message, lookups: Option<&dyn Lookups>) -> String {
         if !self.has_exprs {
             return self
                 .parts
@@ -105,17 +110,26 @@ impl Template {
                 Payload::Binary { .. } => Value::Binary(msg.payload.to_vec()),
             }
         };
-        self.render_decoded(msg, &payload)
+        self.render_decoded_with(msg, &payload, lookups)
     }
 
     /// Renders with an already decoded payload.
     pub fn render_decoded(&self, msg: &Message, payload: &Value) -> String {
+        self.render_decoded_with(msg, payload, None)
+    }
+
+    fn render_decoded_with(
+        &self,
+        msg: &Message,
+        payload: &Value,
+        lookups: Option<&dyn Lookups>,
+    ) -> String {
         let env = Env {
             msg,
             payload,
             version: self.version,
             vars: Vec::new(),
-            lookups: None,
+            lookups,
         };
         let mut out = String::new();
         for part in &self.parts {

@@ -370,6 +370,47 @@ pub(crate) fn describe_error(e: &str) -> String {
     }
 }
 
+/// MQTT 5 publish properties given as `NAME=VALUE` pairs (`rulewire eval --mqtt-property`,
+/// rule unit tests) as the engine reads them: `content_type`, `response_topic`,
+/// `correlation_data` (base64) and `format_indicator` (`UTF8_DATA` or `UNSPECIFIED_BYTES`).
+/// Any property makes it an MQTT 5 message, whose indicator defaults to 0.
+pub fn engine_properties(pairs: &[(String, String)]) -> Result<MqttProperties, String> {
+    use base64::Engine as _;
+    let mut p = MqttProperties::default();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "content_type" => p.content_type = Some(value.clone()),
+            "response_topic" => p.response_topic = Some(value.clone()),
+            "correlation_data" => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(value)
+                    .map_err(|_| format!("correlation_data={value:?} is not base64"))?;
+                p.correlation_data = Some(bytes);
+            }
+            "format_indicator" => {
+                p.payload_format_indicator = Some(match value.as_str() {
+                    "UTF8_DATA" => 1,
+                    "UNSPECIFIED_BYTES" => 0,
+                    other => {
+                        return Err(format!(
+                            "format_indicator={other:?}: use UTF8_DATA or UNSPECIFIED_BYTES"
+                        ));
+                    }
+                })
+            }
+            other => {
+                return Err(format!(
+                    "{other:?}: use content_type, response_topic, correlation_data or format_indicator"
+                ));
+            }
+        }
+    }
+    if !pairs.is_empty() {
+        p.payload_format_indicator.get_or_insert(0);
+    }
+    Ok(p)
+}
+
 impl IncomingPublish {
     pub fn topic(&self) -> String {
         match self {

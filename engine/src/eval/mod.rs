@@ -9,12 +9,18 @@ pub mod ops;
 
 pub use message::{Evaluation, Message, MqttProperties, NO_MQTT_PROPERTIES};
 
-/// Data outside the message that a rule may read: Device Shadows for `get_thing_shadow()`.
-/// Implementations answer from memory: evaluation is synchronous and must not wait on I/O.
+/// Data outside the message that a rule may read: Device Shadows for `get_thing_shadow()`,
+/// and (for rule unit tests) a fixed `newuuid()`. Implementations answer from memory:
+/// evaluation is synchronous and must not wait on I/O.
 pub trait Lookups: Send + Sync {
     /// The document of `thing`'s classic shadow (`shadow: None`) or of a named one, as the
     /// shadow service's GET returns it; `None` when there is no such shadow.
     fn thing_shadow(&self, thing: &str, shadow: Option<&str>) -> Option<Value>;
+
+    /// What `newuuid()` returns; `None` (the default): a new random UUID each call.
+    fn fixed_uuid(&self) -> Option<String> {
+        None
+    }
 }
 
 use crate::ast::{Expr, Projection, Query, SelectItem, Source};
@@ -162,7 +168,11 @@ impl<'a> Env<'a> {
             "accountid" => non_empty(m.account_id),
             "sourceip" => non_empty(m.source_ip),
             "timestamp" => Value::Int(m.timestamp_ms.into()),
-            "newuuid" => Value::String(uuid::Uuid::new_v4().to_string()),
+            "newuuid" => Value::String(
+                self.lookups
+                    .and_then(|l| l.fixed_uuid())
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            ),
             "rand" => Value::double(rand::random::<f64>()),
             "sql_version" => Value::str(self.version.as_str()),
             "get_mqtt_property" => {
