@@ -41,6 +41,8 @@ pub struct Metrics {
     pub batch_size: Histogram,
     pub rule_eval: HistogramVec,
     pub in_flight: IntGauge,
+    /// `limits.max_in_flight`: in-flight at this bound means ingestion waits (alert on it).
+    pub max_in_flight: IntGauge,
     pub rule_load_errors: IntCounter,
     /// Disk buffers and circuit breakers, per rule and action.
     pub buffer_records: IntGaugeVec,
@@ -324,6 +326,14 @@ impl Metrics {
             batch_size,
             rule_eval,
             in_flight,
+            max_in_flight: registered(
+                &r,
+                IntGauge::new(
+                    "rulewire_max_in_flight_messages",
+                    "limits.max_in_flight: when rulewire_in_flight_messages reaches it, rulewire stops reading new messages",
+                )
+                .expect("valid metric"),
+            ),
             rule_load_errors,
             registry: r,
         }

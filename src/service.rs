@@ -103,6 +103,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
 
     // Ingest connection (external broker): persistent session, manual acks.
     let in_flight = config.limits.max_in_flight;
+    metrics.max_in_flight.set(in_flight as i64);
     let spec = inbound::InboundSpec {
         url: url.clone(),
         client_id: config.broker.client_id.clone(),
