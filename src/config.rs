@@ -275,6 +275,11 @@ pub struct ShadowsConfig {
     /// Limit on a shadow's `desired` + `reported` JSON after an update (AWS: 8192 bytes,
     /// raised per account on request).
     pub max_document_bytes: usize,
+    /// Requests per second per thing (AWS: 20); more are answered 429. 0: no limit.
+    pub requests_per_second_per_thing: usize,
+    /// Requests one device connection may have waiting at once (AWS: 10); more are answered
+    /// 429. Known on the embedded broker only. 0: no limit.
+    pub max_in_flight_per_connection: usize,
 }
 
 impl Default for ShadowsConfig {
@@ -282,6 +287,8 @@ impl Default for ShadowsConfig {
         ShadowsConfig {
             enabled: None,
             max_document_bytes: 8192,
+            requests_per_second_per_thing: 20,
+            max_in_flight_per_connection: 10,
         }
     }
 }

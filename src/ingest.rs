@@ -181,6 +181,7 @@ impl Ingest {
                 name,
                 operation,
                 payload: publish.payload().clone(),
+                client_id: client_id.clone(),
                 ticket: ticket.clone(),
             });
         }

@@ -232,6 +232,8 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         shadows: shadow_store.map(|store| {
             let limits = ShadowLimits {
                 max_document_bytes: config.shadows.max_document_bytes,
+                requests_per_second_per_thing: config.shadows.requests_per_second_per_thing,
+                max_in_flight_per_connection: config.shadows.max_in_flight_per_connection,
             };
             ShadowService::start(store, publisher.clone(), limits, metrics.clone())
         }),

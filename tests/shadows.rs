@@ -249,8 +249,9 @@ async fn awss_documented_sequence_on_the_embedded_broker() {
 async fn accepted_updates_survive_kill_9() {
     let broker = TestBroker::embedded();
     let data = tempfile::tempdir().unwrap();
+    // 40 updates as fast as they are answered: over AWS's 20 a second, so no limit here.
     let config = format!(
-        "{}[storage]\ndata_dir = {:?}\n",
+        "{}[shadows]\nrequests_per_second_per_thing = 0\n[storage]\ndata_dir = {:?}\n",
         broker.config("rw-shk"),
         data.path().display().to_string()
     );
@@ -440,5 +441,49 @@ async fn device_policies_keep_each_thing_to_its_own_shadow() {
         rw.metric("rulewire_embedded_broker_denied_total{action=\"iot:Publish\"}")
             .await
             >= 1.0
+    );
+}
+
+/// AWS's limit of 20 requests a second per thing: a burst of 40 updates gets 429 answers for
+/// what is over it (Mosquitto: the limit per connection needs the client id, which an
+/// external broker does not pass on).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_over_20_requests_a_second_per_thing_gets_429() {
+    let broker = TestBroker::mosquitto();
+    let rules = rules_dir(&[]);
+    let rw = Rulewire::start(&broker.config("rw-sh429"), rules.path()).await;
+    let p = "$aws/things/chatty/shadow";
+    let mut device = Device::connect(broker.port(), "sh429-chatty", &[p]).await;
+    for n in 0..40 {
+        device
+            .client
+            .publish(
+                &format!("{p}/update"),
+                format!(r#"{{"state":{{"reported":{{"n":{n}}}}},"clientToken":"t{n}"}}"#),
+            )
+            .await;
+    }
+    let answers = device.client.drain(Duration::from_secs(2)).await;
+    let accepted = answers
+        .iter()
+        .filter(|(t, _)| t.ends_with("/update/accepted"))
+        .count();
+    let throttled: Vec<String> = answers
+        .iter()
+        .filter(|(t, _)| t.ends_with("/update/rejected"))
+        .map(|(_, p)| String::from_utf8(p.clone()).unwrap())
+        .collect();
+    assert_eq!(accepted + throttled.len(), 40, "{answers:?}");
+    assert!((20..40).contains(&accepted), "{accepted} accepted");
+    assert!(
+        throttled
+            .iter()
+            .all(|t| t.starts_with(r#"{"code":429,"message":"Too Many Requests","clientToken":"t"#)),
+        "{throttled:?}"
+    );
+    assert_eq!(
+        rw.metric("rulewire_shadow_requests_total{operation=\"update\",result=\"429\"}")
+            .await as usize,
+        throttled.len()
     );
 }

@@ -6,7 +6,8 @@
 //! - `document`: one shadow and the pure operations on it (merge, metadata, delta);
 //! - `request`: topics, checks and AWS's answers for one request (pure);
 //! - `store`: the entries in memory and in redb (`<data_dir>/shadows.redb`);
-//! - `service`: the task that handles requests in order and commits them in groups.
+//! - `service`: the task that handles requests in order and commits them in groups;
+//! - `throttle`: AWS's request limits (per thing per second, per connection in flight).
 //!
 //! Requests reach the service through the ingest loop (the embedded broker's feed, or the
 //! subscriptions [`REQUEST_FILTERS`] on an external broker), each holding its message's ticket.
@@ -15,6 +16,7 @@ mod document;
 mod request;
 mod service;
 mod store;
+mod throttle;
 
 pub use request::{Limits, Operation, REQUEST_FILTERS, ShadowName, parse_topic};
 pub use service::{ShadowRequest, ShadowService};

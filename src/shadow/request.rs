@@ -166,18 +166,22 @@ pub struct Refusal {
     pub message: String,
 }
 
-fn refusal(code: u16, message: impl Into<String>) -> Refusal {
+pub fn refusal(code: u16, message: impl Into<String>) -> Refusal {
     Refusal {
         code,
         message: message.into(),
     }
 }
 
-/// Limits the operator may raise (AWS lets accounts raise the document size too).
+/// Limits the operator may raise (AWS lets accounts raise them too).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Compact `desired` + `reported` bytes after the merge (AWS: 8 KB).
     pub max_document_bytes: usize,
+    /// Requests per second per thing, all its shadows together (AWS: 20); 0: no limit.
+    pub requests_per_second_per_thing: usize,
+    /// Requests one connection may have waiting at once (AWS: 10 in flight); 0: no limit.
+    pub max_in_flight_per_connection: usize,
 }
 
 fn int(v: impl Into<i128>) -> Value {
@@ -191,8 +195,9 @@ fn with_token(mut o: Object, token: Option<&str>) -> Vec<u8> {
     json(&Value::Object(o))
 }
 
-/// The `clientToken` of a get or delete request, whose content is otherwise ignored.
-fn lenient_token(payload: &[u8]) -> Option<String> {
+/// The `clientToken` of a get or delete request (whose content is otherwise ignored), or of
+/// any request being refused before it is read.
+pub fn lenient_token(payload: &[u8]) -> Option<String> {
     match parse_json(payload) {
         Ok(Value::Object(o)) => match o.get("clientToken") {
             Some(Value::String(t)) if t.len() <= MAX_CLIENT_TOKEN_BYTES => Some(t.clone()),
@@ -227,20 +232,7 @@ pub fn handle(
     limits: Limits,
 ) -> Outcome {
     let prefix = format!("{}/{}", name.prefix(), op.as_str());
-    let rejected = |r: Refusal, token: Option<&str>| {
-        let body = Object(vec![
-            ("code".to_owned(), int(r.code)),
-            ("message".to_owned(), Value::String(r.message)),
-        ]);
-        Outcome {
-            responses: vec![Response {
-                topic: format!("{prefix}/rejected"),
-                payload: with_token(body, token),
-            }],
-            write: None,
-            result: code_label(r.code),
-        }
-    };
+    let rejected = |r: Refusal, token: Option<&str>| rejection(name, op, r, token);
     if let Err(message) = name.check() {
         return rejected(refusal(400, message), None);
     }
@@ -298,6 +290,22 @@ pub fn handle(
     }
 }
 
+/// The `/rejected` answer to a request.
+pub fn rejection(name: &ShadowName, op: Operation, r: Refusal, token: Option<&str>) -> Outcome {
+    let body = Object(vec![
+        ("code".to_owned(), int(r.code)),
+        ("message".to_owned(), Value::String(r.message)),
+    ]);
+    Outcome {
+        responses: vec![Response {
+            topic: format!("{}/{}/rejected", name.prefix(), op.as_str()),
+            payload: with_token(body, token),
+        }],
+        write: None,
+        result: code_label(r.code),
+    }
+}
+
 fn code_label(code: u16) -> &'static str {
     match code {
         400 => "400",
@@ -305,6 +313,7 @@ fn code_label(code: u16) -> &'static str {
         409 => "409",
         413 => "413",
         415 => "415",
+        429 => "429",
         _ => "500",
     }
 }

@@ -4,6 +4,8 @@ use super::*;
 
 const LIMITS: Limits = Limits {
     max_document_bytes: 8192,
+    requests_per_second_per_thing: 20,
+    max_in_flight_per_connection: 10,
 };
 
 /// One shadow and the requests made to it, as the service would run them.

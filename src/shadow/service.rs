@@ -10,8 +10,12 @@ use std::sync::Arc;
 use rulewire_actions::{MqttPublisher, PublishProperties};
 use tokio::sync::mpsc;
 
-use super::request::{Entry, Limits, Operation, Outcome, Response, ShadowName, handle};
+use super::request::{
+    Entry, Limits, Operation, Outcome, Response, ShadowName, handle, lenient_token, refusal,
+    rejection,
+};
 use super::store::ShadowStore;
+use super::throttle::Throttle;
 use crate::metrics::Metrics;
 use crate::pipeline::Ticket;
 
@@ -23,6 +27,8 @@ pub struct ShadowRequest {
     pub name: ShadowName,
     pub operation: Operation,
     pub payload: bytes::Bytes,
+    /// The publisher's client id when the broker tells it (the embedded broker), else empty.
+    pub client_id: String,
     /// The request message's ticket: it completes (the message is acknowledged) when its
     /// last holder, this request or a rule, drops it.
     pub ticket: Arc<Ticket>,
@@ -64,8 +70,12 @@ async fn run(
     metrics: Arc<Metrics>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut throttle = Throttle::new(
+        limits.requests_per_second_per_thing,
+        limits.max_in_flight_per_connection,
+    );
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let handled = handle_group(&store, std::mem::take(&mut group), limits).await;
+        let handled = handle_group(&store, std::mem::take(&mut group), limits, &mut throttle).await;
         metrics.shadows.set(store.live_count() as i64);
         for (request, outcome) in handled {
             metrics
@@ -94,15 +104,37 @@ async fn run(
 
 /// Handles a group in order (each request sees the changes of those before it), then commits
 /// the changes; if the commit fails, every request that changed something is answered 500.
+/// Requests over AWS's limits are answered 429 (the group is what waits at once).
 async fn handle_group(
     store: &Arc<ShadowStore>,
     group: Vec<ShadowRequest>,
     limits: Limits,
+    throttle: &mut Throttle,
 ) -> Vec<(ShadowRequest, Outcome)> {
     let now = super::now_secs();
+    let instant = std::time::Instant::now();
     let mut changes: HashMap<String, Entry> = HashMap::new();
     let mut handled = Vec::with_capacity(group.len());
+    let mut waiting: HashMap<String, usize> = HashMap::new();
     for request in group {
+        let ahead = if request.client_id.is_empty() {
+            0
+        } else {
+            let n = waiting.entry(request.client_id.clone()).or_default();
+            *n += 1;
+            *n - 1
+        };
+        if throttle.connection_full(ahead) || !throttle.admit_thing(&request.name.thing, instant) {
+            let token = lenient_token(&request.payload);
+            let outcome = rejection(
+                &request.name,
+                request.operation,
+                refusal(429, "Too Many Requests"),
+                token.as_deref(),
+            );
+            handled.push((request, outcome, false));
+            continue;
+        }
         let key = request.name.key();
         let stored = store.get(&key);
         let current = changes.get(&key).or(stored.as_deref());
@@ -145,13 +177,10 @@ async fn handle_group(
 
 /// AWS's answer when the service cannot do its job.
 fn handle_failure(name: &ShadowName, operation: Operation) -> Outcome {
-    let body = br#"{"code":500,"message":"Internal service failure"}"#.to_vec();
-    Outcome {
-        responses: vec![Response {
-            topic: format!("{}/{}/rejected", name.prefix(), operation.as_str()),
-            payload: body,
-        }],
-        write: None,
-        result: "500",
-    }
+    rejection(
+        name,
+        operation,
+        refusal(500, "Internal service failure"),
+        None,
+    )
 }
