@@ -18,6 +18,8 @@ command -v make >/dev/null || missing+=(make)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 # The Java oracle of the engine's property tests (java.util.regex, String, BigDecimal).
 command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
+# The web console's tests drive a real headless browser through chromedriver.
+command -v chromedriver >/dev/null || missing+=(chromium chromium-driver)
 command -v moto_server >/dev/null || python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"

@@ -2,57 +2,126 @@
 //! up), `/readyz` (connected to the broker and rules loaded; 503 otherwise) and `GET /rules`
 //! (JSON: name, file, topic filter, enabled, actions, last load error), and
 //! `GET /shadows/{thing}` and `/shadows/{thing}/{shadow}` (a Device Shadow as GET returns it to
-//! devices; 404 when there is none or shadows are off).
+//! devices; 404 when there is none or shadows are off). The web console and its APIs are in
+//! [`crate::console`]. With `http.auth` set, everything but `/healthz` and `/readyz` needs
+//! the bearer token or the basic-auth user and password.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use base64::Engine as _;
 
+use crate::config::HttpConfig;
+use crate::console;
 use crate::ingest::Status;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::shadow::{ShadowName, ShadowStore};
 use crate::stop::CancelFlag;
 
+/// What the admin server serves from.
 #[derive(Clone)]
-struct AppState {
-    metrics: Arc<Metrics>,
-    status: Arc<Status>,
-    registry: Arc<Registry>,
-    shadows: Option<Arc<ShadowStore>>,
+pub struct AppState {
+    pub metrics: Arc<Metrics>,
+    pub status: Arc<Status>,
+    pub registry: Arc<Registry>,
+    pub shadows: Option<Arc<ShadowStore>>,
 }
 
-/// Binds `listen` (fails now if it can't) and serves until `stop` is set.
+impl FromRef<AppState> for Arc<Registry> {
+    fn from_ref(s: &AppState) -> Arc<Registry> {
+        s.registry.clone()
+    }
+}
+
+/// The `Authorization` header `http.auth` asks for: `bearer:<token>` or
+/// `basic:<user>:<password>`.
+fn expected_authorization(auth: &str) -> anyhow::Result<Option<String>> {
+    if auth.is_empty() {
+        return Ok(None);
+    }
+    if let Some(token) = auth.strip_prefix("bearer:")
+        && !token.is_empty()
+    {
+        return Ok(Some(format!("Bearer {token}")));
+    }
+    if let Some(user_password) = auth.strip_prefix("basic:")
+        && user_password.contains(':')
+    {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(user_password);
+        return Ok(Some(format!("Basic {encoded}")));
+    }
+    anyhow::bail!("http.auth must be \"bearer:<token>\" or \"basic:<user>:<password>\"")
+}
+
+async fn authorize(State(expected): State<Arc<String>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path == "/healthz" || path == "/readyz" {
+        return next.run(req).await;
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    // Digests are compared, so the time taken says nothing about how much of a guess matched.
+    let digest = |b: &[u8]| ring::digest::digest(&ring::digest::SHA256, b);
+    if digest(given).as_ref() == digest(expected.as_bytes()).as_ref() {
+        return next.run(req).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"rulewire\"")],
+        "unauthorized: this admin listener needs http.auth's credentials\n",
+    )
+        .into_response()
+}
+
+/// Binds `http.listen` (fails now if it can't) and serves until `stop` is set.
 pub async fn serve(
-    listen: &str,
-    metrics: Arc<Metrics>,
-    status: Arc<Status>,
-    registry: Arc<Registry>,
-    shadows: Option<Arc<ShadowStore>>,
+    http: &HttpConfig,
+    state: AppState,
     stop: CancelFlag,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listen = &http.listen;
+    let expected = expected_authorization(&http.auth)?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         anyhow::anyhow!("admin HTTP server cannot listen on {listen} (http.listen): {e}")
     })?;
-    tracing::info!(addr = %listener.local_addr()?, "admin HTTP server listening (/metrics /healthz /readyz /rules /shadows)");
-    let app = Router::new()
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "admin HTTP server listening (console at /, /metrics /healthz /readyz /rules /shadows)");
+    if expected.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the admin listener (console, rule tester, traces, metrics) is reachable beyond this machine without http.auth");
+    }
+    let mut app = Router::new()
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::file))
+        .route("/console/{dir}/{file}", get(console::page))
+        .route("/api/test", post(console::test))
+        .route(
+            "/api/trace/{rule}",
+            post(console::trace_on).delete(console::trace_off),
+        )
+        .route("/api/trace/{rule}/events", get(console::trace_events))
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/rules", get(rules))
         .route("/shadows/{thing}", get(classic_shadow))
         .route("/shadows/{thing}/{shadow}", get(named_shadow))
-        .with_state(AppState {
-            metrics,
-            status,
-            registry,
-            shadows,
-        });
+        .with_state(state);
+    if let Some(expected) = expected {
+        app = app.layer(middleware::from_fn_with_state(
+            Arc::new(expected),
+            authorize,
+        ));
+    }
     Ok(tokio::spawn(async move {
         let shutdown = async move { stop.wait().await };
         if let Err(e) = axum::serve(listener, app)

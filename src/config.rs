@@ -202,12 +202,16 @@ impl Default for LimitsConfig {
 pub struct HttpConfig {
     /// Empty = no admin server.
     pub listen: String,
+    /// Access to everything but `/healthz` and `/readyz`: `bearer:<token>` or
+    /// `basic:<user>:<password>`; empty = none (keep the listener on loopback then).
+    pub auth: String,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:9464".into(),
+            auth: String::new(),
         }
     }
 }

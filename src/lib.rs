@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod devices;
 pub mod embedded;
@@ -33,3 +34,4 @@ pub mod ruletest;
 pub mod service;
 pub mod shadow;
 pub mod stop;
+pub mod trace;

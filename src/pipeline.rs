@@ -25,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use crate::metrics::{Metrics, RuleMetrics};
 use crate::mqtt::inbound::{InboundClient, SessionEpoch};
+use crate::trace::{Tracer, shown};
 
 /// Completion of one incoming message; completes when the last clone is dropped.
 pub struct Ticket {
@@ -153,6 +154,8 @@ pub struct RuleRuntime {
     pub actions: Vec<Arc<dyn Action>>,
     pub error_action: Option<Arc<dyn Action>>,
     pub metrics: RuleMetrics,
+    /// Live traces (the console); sends events only while this rule is traced.
+    pub tracer: Arc<Tracer>,
 }
 
 /// The rules of one group, and the engine's view of them (which shares the decode).
@@ -315,6 +318,9 @@ fn run_batch(group: &GroupRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<S
                 )
             })),
         }
+        for (rule, eval) in &results {
+            trace_evaluation(&group.rules[*rule], &item.msg, eval);
+        }
         results.retain(|(_, e)| e.output.is_some() || e.parse_error);
         let Item { msg, ticket, .. } = item;
         // The last rule takes the message; the others get a copy.
@@ -337,6 +343,43 @@ fn run_batch(group: &GroupRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<S
         runtime.metrics.parse_errors.inc_by(parse_errors);
     }
     settling
+}
+
+/// The trace event of one evaluation (when the rule is traced).
+fn trace_evaluation(rule: &RuleRuntime, msg: &FiredMessage, eval: &Evaluation) {
+    rule.tracer.emit(&rule.name, || {
+        serde_json::json!({
+            "kind": "evaluation",
+            "trace_id": msg.trace_id,
+            "topic": msg.topic,
+            "client_id": msg.client_id,
+            "payload": shown(&msg.original_payload),
+            "fired": eval.output.is_some(),
+            "parse_error": eval.parse_error,
+            "output": eval.output.as_deref().map(shown),
+        })
+    });
+}
+
+/// The trace event of one action run (when the rule is traced).
+fn trace_action(
+    rule: &RuleRuntime,
+    msg: &FiredMessage,
+    action: &str,
+    started: Instant,
+    result: &Result<(), ActionFailure>,
+) {
+    rule.tracer.emit(&rule.name, || {
+        serde_json::json!({
+            "kind": "action",
+            "trace_id": msg.trace_id,
+            "action": action,
+            "ok": result.is_ok(),
+            "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
+            "error": result.as_ref().err().map(|f| f.to_string()),
+            "payload": (action == "error_action").then(|| shown(&msg.output)),
+        })
+    });
 }
 
 /// One message of a batch that has actions (or the error action) to run.
@@ -396,11 +439,15 @@ async fn settle(rule: Arc<RuleRuntime>, settle: Settle) {
     } = settle;
     if fired {
         let msg = &msg;
+        let rule = &rule;
         let runs = rule.actions.iter().map(|action| async move {
-            match AssertUnwindSafe(action.execute(msg)).catch_unwind().await {
+            let started = Instant::now();
+            let result = match AssertUnwindSafe(action.execute(msg)).catch_unwind().await {
                 Ok(result) => result,
                 Err(_) => Err(action_panicked(action.kind())),
-            }
+            };
+            trace_action(rule, msg, action.kind(), started, &result);
+            result
         });
         failures.extend(join_all(runs).await.into_iter().filter_map(Result::err));
     }
@@ -411,7 +458,10 @@ async fn settle(rule: Arc<RuleRuntime>, settle: Settle) {
         match &rule.error_action {
             Some(error_action) => {
                 let error_msg = msg.for_error_action(&failures);
-                if let Err(e) = error_action.execute(&error_msg).await {
+                let started = Instant::now();
+                let result = error_action.execute(&error_msg).await;
+                trace_action(&rule, &error_msg, "error_action", started, &result);
+                if let Err(e) = result {
                     tracing::error!(rule = %rule.name, topic = %msg.topic, error = %e,
                         "error action failed too; the message is acked anyway (as AWS drops it)");
                 }

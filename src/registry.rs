@@ -24,6 +24,7 @@ use crate::metrics::{Metrics, RuleActionHooks, RuleMetrics};
 use crate::mqtt::inbound::InboundClient;
 use crate::pipeline::{BatchBounds, GroupRuntime, Item, RuleRuntime, Workers};
 use crate::rulefile::{self, ActionSpec, RuleFile, RuleFileError};
+use crate::trace::Tracer;
 
 /// One routable (enabled and loaded) rule.
 pub struct Route {
@@ -104,6 +105,8 @@ pub struct RuleStatus {
     /// A version of the rule is running (false if it never compiled).
     pub loaded: bool,
     pub sql_version: Option<String>,
+    /// The statement (without the header).
+    pub sql: Option<String>,
     pub actions: Vec<String>,
     pub error_action: Option<String>,
     /// The last load error (file:line:col: message), cleared by a successful load.
@@ -225,6 +228,8 @@ pub struct Registry {
     subscriptions: Option<Arc<Subscriptions>>,
     /// What rules' `get_thing_shadow()` reads (the shadow store, when shadows are on).
     lookups: Option<Arc<dyn Lookups>>,
+    /// Live traces of rules (the console).
+    tracer: Arc<Tracer>,
 }
 
 impl Registry {
@@ -255,7 +260,24 @@ impl Registry {
             metrics,
             subscriptions,
             lookups: None,
+            tracer: Arc::default(),
         }
+    }
+
+    /// Live traces of this registry's rules.
+    pub fn tracer(&self) -> &Arc<Tracer> {
+        &self.tracer
+    }
+
+    /// The loaded file of rule `name`, if it loaded.
+    pub fn rule_file(&self, name: &str) -> Option<RuleFile> {
+        let entries = self.entries.lock().unwrap();
+        entries.get(name).and_then(|e| e.file.clone())
+    }
+
+    /// The lookups rules read (`get_thing_shadow()`), for rules compiled elsewhere.
+    pub fn lookups(&self) -> Option<&Arc<dyn Lookups>> {
+        self.lookups.as_ref()
     }
 
     pub fn dir(&self) -> &PathBuf {
@@ -446,6 +468,7 @@ impl Registry {
         Ok(Arc::new(RuleRuntime {
             name: file.name.clone(),
             rule: file.rule.clone(),
+            tracer: self.tracer.clone(),
             actions,
             error_action,
             metrics: RuleMetrics::new(&self.metrics, &file.name),
@@ -467,6 +490,7 @@ impl Registry {
                     enabled: f.is_some_and(|f| f.enabled),
                     loaded: f.is_some(),
                     sql_version: f.map(|f| f.sql_version.as_str().to_owned()),
+                    sql: f.map(|f| f.sql.clone()),
                     actions: f
                         .map(|f| f.actions.iter().map(kind_of).collect())
                         .unwrap_or_default(),

@@ -203,17 +203,13 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let admin = if config.http.listen.is_empty() {
         None
     } else {
-        Some(
-            admin::serve(
-                &config.http.listen,
-                metrics.clone(),
-                status.clone(),
-                registry.clone(),
-                shadow_store.clone(),
-                stop.clone(),
-            )
-            .await?,
-        )
+        let state = admin::AppState {
+            metrics: metrics.clone(),
+            status: status.clone(),
+            registry: registry.clone(),
+            shadows: shadow_store.clone(),
+        };
+        Some(admin::serve(&config.http, state, stop.clone()).await?)
     };
 
     let acks = match &client {

@@ -110,11 +110,13 @@ fn pretty(bytes: &[u8]) -> String {
     }
 }
 
-/// Every rendered action field of the rule, by its target name.
-fn rendered_targets(
+/// Every string field of the rule's actions rendered for `msg` (templates filled in), by its
+/// target name: `<type>.<field>`, `<type>#2.<field>` for the second action of a type,
+/// `error_action.<field>`.
+pub fn rendered_targets(
     rule: &RuleFile,
     msg: &Message,
-    lookups: &CaseLookups,
+    lookups: Option<&dyn Lookups>,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -142,7 +144,7 @@ fn rendered_targets(
                 .map_err(|e| format!("{prefix}.{field}: {e}"))?;
             out.insert(
                 format!("{prefix}.{field}"),
-                template.render_with(msg, Some(lookups)),
+                template.render_with(msg, lookups),
             );
         }
     }
@@ -279,7 +281,7 @@ impl Case {
             if result.output.is_none() {
                 failures.push(format!("targets: {}", not_reached()));
             } else {
-                let rendered = rendered_targets(rule, &msg, &lookups)?;
+                let rendered = rendered_targets(rule, &msg, Some(&lookups))?;
                 for (name, want) in &self.targets {
                     match rendered.get(name) {
                         None => failures.push(format!(

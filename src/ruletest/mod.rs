@@ -8,6 +8,8 @@ mod case;
 mod diff;
 mod junit;
 
+pub use case::rendered_targets;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

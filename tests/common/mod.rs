@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod brokers;
+pub mod browser;
 pub mod kill;
 pub mod tls;
 pub mod webhook;
@@ -187,6 +188,11 @@ impl Rulewire {
     /// Starts without waiting for readiness. Without a `[storage]` table in `config` the data
     /// directory is a temporary one of this instance.
     pub fn spawn(config: &str, rules: &Path) -> Rulewire {
+        Rulewire::spawn_with_env(config, rules, &[])
+    }
+
+    /// [`Rulewire::spawn`] with extra environment variables (e.g. `RULEWIRE_HTTP_AUTH`).
+    pub fn spawn_with_env(config: &str, rules: &Path, env: &[(&str, &str)]) -> Rulewire {
         let dir = tempfile::tempdir().unwrap();
         let http_port = free_port();
         let path = dir.path().join("rulewire.toml");
@@ -206,6 +212,7 @@ impl Rulewire {
             .args(["run", "--config"])
             .arg(&path)
             .env("RUST_LOG", "info,rulewire=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()

@@ -1,0 +1,250 @@
+//! The web console on the admin listener: a small single-page app (`assets/`, built into the
+//! binary: no Node toolchain) and the JSON APIs behind it.
+//!
+//! - `GET /` and `GET /console/{file}`: the page and its scripts; each console page is one
+//!   file under `assets/pages/` and one line in `assets/app.js`.
+//! - `POST /api/test`: runs a message through an existing rule or a SQL statement, with the
+//!   service's engine (and shadows): the output, or the error with line:col, and the rule's
+//!   rendered action fields.
+//! - `POST /api/trace/{rule}?seconds=N`, `DELETE /api/trace/{rule}`: turn a rule's live trace
+//!   on (bounded, see [`crate::trace`]) or off; `GET /api/trace/{rule}/events`: its events as
+//!   Server-Sent Events.
+//!
+//! The rules and counters pages read `GET /rules` and `GET /metrics`, as Prometheus does.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::Stream;
+use rulewire_engine::{Message, Rule, SqlVersion};
+use serde::Deserialize;
+
+use crate::registry::Registry;
+use crate::trace::MAX_TRACE;
+
+/// A console file by name: (content type, text).
+fn asset(name: &str) -> Option<(&'static str, &'static str)> {
+    const JS: &str = "text/javascript; charset=utf-8";
+    Some(match name {
+        "index.html" => (
+            "text/html; charset=utf-8",
+            include_str!("assets/index.html"),
+        ),
+        "style.css" => ("text/css; charset=utf-8", include_str!("assets/style.css")),
+        "app.js" => (JS, include_str!("assets/app.js")),
+        "pages/rules.js" => (JS, include_str!("assets/pages/rules.js")),
+        "pages/tester.js" => (JS, include_str!("assets/pages/tester.js")),
+        "pages/trace.js" => (JS, include_str!("assets/pages/trace.js")),
+        _ => return None,
+    })
+}
+
+fn serve(name: &str) -> Response {
+    match asset(name) {
+        Some((kind, text)) => ([(header::CONTENT_TYPE, kind)], text).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such console file\n").into_response(),
+    }
+}
+
+pub async fn index() -> Response {
+    serve("index.html")
+}
+
+pub async fn file(Path(name): Path<String>) -> Response {
+    serve(&name)
+}
+
+pub async fn page(Path((dir, name)): Path<(String, String)>) -> Response {
+    serve(&format!("{dir}/{name}"))
+}
+
+/// `POST /api/test`.
+#[derive(Deserialize)]
+pub struct TestRequest {
+    /// An existing rule's name, or:
+    rule: Option<String>,
+    /// a SQL statement.
+    sql: Option<String>,
+    #[serde(default)]
+    sql_version: Option<String>,
+    topic: String,
+    #[serde(default)]
+    payload: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    user_properties: Vec<(String, String)>,
+}
+
+fn json_error(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "message": message })),
+    )
+        .into_response()
+}
+
+pub async fn test(
+    State(registry): State<Arc<Registry>>,
+    body: axum::Json<TestRequest>,
+) -> Response {
+    let req = body.0;
+    let file = match (&req.rule, &req.sql) {
+        (Some(name), None) => match registry.rule_file(name) {
+            Some(f) => Some(f),
+            None => {
+                return json_error(
+                    StatusCode::NOT_FOUND,
+                    format!("no loaded rule named {name:?}"),
+                );
+            }
+        },
+        (None, Some(_)) => None,
+        _ => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "give either `rule` or `sql`".into(),
+            );
+        }
+    };
+    let rule = match (&file, &req.sql) {
+        (Some(f), _) => f.rule.clone(),
+        (None, Some(sql)) => {
+            let version = match req.sql_version.as_deref().map(SqlVersion::parse) {
+                None => SqlVersion::default(),
+                Some(Some(v)) => v,
+                Some(None) => {
+                    return json_error(
+                        StatusCode::BAD_REQUEST,
+                        "sql_version: use 2016-03-23 or 2015-10-08".into(),
+                    );
+                }
+            };
+            match Rule::compile(sql, version) {
+                Ok(rule) => Arc::new(match registry.lookups() {
+                    Some(l) => rule.with_lookups(l.clone()),
+                    None => rule,
+                }),
+                Err(e) => {
+                    return axum::Json(serde_json::json!({
+                        "error": { "line": e.line, "col": e.col, "message": e.message },
+                    }))
+                    .into_response();
+                }
+            }
+        }
+        (None, None) => unreachable!("checked above"),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let topic_ok = rule
+        .topic_filter()
+        .is_none_or(|f| rulewire_engine::topic::matches(f, &req.topic));
+    let msg = Message {
+        client_id: &req.client_id,
+        timestamp_ms: now,
+        user_properties: &req.user_properties,
+        ..Message::new(&req.topic, req.payload.as_bytes())
+    };
+    let result = rule.evaluate(&msg);
+    let targets = match (&file, &result.output) {
+        (Some(f), Some(_)) => crate::ruletest::rendered_targets(f, &msg, None)
+            .map(|t| {
+                t.into_iter()
+                    .map(|(k, v)| {
+                        let secret = ["password", "secret", "token"]
+                            .iter()
+                            .any(|s| k.to_ascii_lowercase().contains(s));
+                        (k, if secret { "(hidden)".to_owned() } else { v })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => std::collections::BTreeMap::new(),
+    };
+    axum::Json(serde_json::json!({
+        "topic_matches": topic_ok,
+        "fired": result.output.is_some(),
+        "parse_error": result.parse_error,
+        "output": result.output.as_deref().map(|o| String::from_utf8_lossy(o).into_owned()),
+        "targets": targets,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct TraceParams {
+    seconds: Option<u64>,
+}
+
+/// `POST /api/trace/{rule}`: on for `seconds` (default 60, at most 600).
+pub async fn trace_on(
+    State(registry): State<Arc<Registry>>,
+    Path(rule): Path<String>,
+    Query(p): Query<TraceParams>,
+) -> Response {
+    if registry.rule_file(&rule).is_none() {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            format!("no loaded rule named {rule:?}"),
+        );
+    }
+    let duration = Duration::from_secs(p.seconds.unwrap_or(60).max(1)).min(MAX_TRACE);
+    registry.tracer().start(&rule, duration);
+    tracing::info!(%rule, ?duration, "live trace on");
+    axum::Json(serde_json::json!({ "rule": rule, "seconds": duration.as_secs() })).into_response()
+}
+
+/// `DELETE /api/trace/{rule}`.
+pub async fn trace_off(
+    State(registry): State<Arc<Registry>>,
+    Path(rule): Path<String>,
+) -> Response {
+    registry.tracer().stop(&rule);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET /api/trace/{rule}/events`: the trace's events until it ends.
+pub async fn trace_events(
+    State(registry): State<Arc<Registry>>,
+    Path(rule): Path<String>,
+) -> Response {
+    let Some((rx, until)) = registry.tracer().watch(&rule) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            format!("rule {rule:?} is not traced (POST /api/trace/{rule} first)"),
+        );
+    };
+    Sse::new(events(rx, until))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn events(
+    rx: tokio::sync::broadcast::Receiver<String>,
+    until: std::time::Instant,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    use tokio::sync::broadcast::error::RecvError;
+    let deadline = tokio::time::Instant::from_std(until);
+    futures_util::stream::unfold(Some(rx), move |rx| async move {
+        let mut rx = rx?;
+        let event = match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(e)) => Event::default().data(e),
+            Ok(Err(RecvError::Lagged(n))) => Event::default()
+                .data(serde_json::json!({"kind": "missed", "events": n}).to_string()),
+            // The trace ended (stopped, or its time is up).
+            Ok(Err(RecvError::Closed)) | Err(_) => {
+                let end = Event::default().data(r#"{"kind":"end"}"#);
+                return Some((Ok(end), None));
+            }
+        };
+        Some((Ok(event), Some(rx)))
+    })
+}
