@@ -53,6 +53,10 @@ async fn the_console_lists_rules_tests_them_and_traces_one_live() {
     browser
         .wait_for_text("#rule-detail .sql", "WHERE temperature > 30")
         .await;
+    let actions = browser
+        .wait_for_text("#rule-detail .actions", "republish")
+        .await;
+    assert!(actions.contains("republish 1 0"), "{actions}");
     keep("console-rules.png", &browser.screenshot().await);
 
     // The tester: an existing rule, then SQL that does not compile.
@@ -79,6 +83,17 @@ async fn the_console_lists_rules_tests_them_and_traces_one_live() {
     browser.click("#test-run").await;
     browser
         .wait_for_text("#test-result", "1:8: unknown function `nosuch`")
+        .await;
+    browser
+        .type_into(
+            "#test-sql",
+            "SELECT get_user_properties('site') AS site FROM 'sensors/+/data'",
+        )
+        .await;
+    browser.type_into("#test-properties", "site=north").await;
+    browser.click("#test-run").await;
+    browser
+        .wait_for_text("#test-result", r#"{"site":["north"]}"#)
         .await;
 
     // A live trace: on for the rule, then a message shows up as it happens.

@@ -9,18 +9,23 @@ const COUNTERS = {
   parse_errors: "rulewire_parse_errors_total",
 };
 
-// Sums each counter per rule from the Prometheus text format.
+// Sums each counter per rule, and per rule and action, from the Prometheus text format.
 function perRule(metricsText) {
   const totals = {};
   for (const line of metricsText.split("\n")) {
     const m = line.match(/^(rulewire_[a-z_]+)\{([^}]*)\} ([0-9.e+-]+)$/);
     if (!m) continue;
     const rule = (m[2].match(/rule="([^"]*)"/) || [])[1];
+    const action = (m[2].match(/action="([^"]*)"/) || [])[1];
     if (rule === undefined) continue;
     for (const [name, metric] of Object.entries(COUNTERS)) {
       if (m[1] !== metric) continue;
-      totals[rule] ??= {};
-      totals[rule][name] = (totals[rule][name] || 0) + Number(m[3]);
+      const t = (totals[rule] ??= { actions: {} });
+      t[name] = (t[name] || 0) + Number(m[3]);
+      if (action !== undefined) {
+        const a = (t.actions[action] ??= {});
+        a[name] = (a[name] || 0) + Number(m[3]);
+      }
     }
   }
   return totals;
@@ -68,13 +73,21 @@ export default {
         const before = previous?.totals[r.name]?.matched || 0;
         const rate = previous ? ((t.matched || 0) - before) / ((now - previous.at) / 1000) : 0;
         cell(row, rate.toFixed(1), "num");
-        row.onclick = () => { selected = r.name; show(r); };
-        if (selected === r.name) show(r);
+        row.onclick = () => { selected = r.name; show(r, t); };
+        if (selected === r.name) show(r, t);
       }
       previous = { at: now, totals };
     }
-    function show(r) {
-      detail.innerHTML = `<h3></h3><p class="muted"></p><pre class="sql"></pre><pre class="bad err"></pre>`;
+    function show(r, t) {
+      detail.innerHTML = `<h3></h3><p class="muted"></p><pre class="sql"></pre><pre class="bad err"></pre>
+        <table class="actions"><thead><tr><th>action</th><th>succeeded</th><th>failed</th></tr></thead><tbody></tbody></table>`;
+      const actions = detail.querySelector(".actions tbody");
+      for (const [name, a] of Object.entries(t.actions || {})) {
+        const row = actions.insertRow();
+        cell(row, name);
+        cell(row, String(a.succeeded || 0), "num");
+        cell(row, String(a.failed || 0), "num");
+      }
       detail.querySelector("h3").textContent = r.name;
       detail.querySelector("p").textContent = `${r.file} · SQL ${r.sql_version ?? ""} · ${r.description}`;
       detail.querySelector(".sql").textContent = r.sql ?? "";

@@ -11,6 +11,7 @@ export default {
         <label for="test-topic">Topic</label><input id="test-topic" value="sensors/kitchen/data">
         <label for="test-payload">Payload</label><textarea id="test-payload">{"temperature": 35}</textarea>
         <label for="test-client">Client id</label><input id="test-client" value="">
+        <label for="test-properties">MQTT 5 user properties (key=value, one a line)</label><textarea id="test-properties"></textarea>
         <button id="test-run">Run</button>
       </div><div><label>Result</label><pre id="test-result" class="muted">Run a message through a rule.</pre>
         <table id="test-targets"></table></div></div>`;
@@ -25,6 +26,8 @@ export default {
         topic: $("test-topic").value,
         payload: $("test-payload").value,
         client_id: $("test-client").value,
+        user_properties: $("test-properties").value.split("\n").filter((l) => l.includes("="))
+          .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
         ...(rule ? { rule } : { sql: $("test-sql").value }),
       };
       const response = await fetch("/api/test", {
