@@ -178,29 +178,78 @@ pub fn check(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let connections =
         ConnectionNames::from_settings(&config.s3, &config.kafka, &config.aws, &config.opensearch)
             .with("mqtt", config.mqtt.names());
-    let (mut ok, mut failed) = (0usize, 0usize);
+    let mut files = Vec::new();
     for path in &args.paths {
-        let files = if path.is_dir() {
-            rulefile::rule_paths(path).with_context(|| format!("cannot list {}", path.display()))?
+        if path.is_dir() {
+            files.extend(
+                rulefile::rule_paths(path)
+                    .with_context(|| format!("cannot list {}", path.display()))?,
+            );
         } else {
-            vec![path.clone()]
-        };
-        for file in files {
-            match rulefile::load_file(&file).and_then(|rf| check_actions(&rf, &connections)) {
-                Ok(()) => ok += 1,
-                Err(e) => {
-                    failed += 1;
-                    println!("{e}");
-                }
-            }
+            files.push(path.clone());
         }
     }
-    eprintln!("{ok} rule(s) ok, {failed} with errors");
+    let (mut ok, mut failed) = (0usize, 0usize);
+    let mut progress = Progress::new(files.len());
+    for file in &files {
+        match rulefile::load_file(file).and_then(|rf| check_actions(&rf, &connections)) {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                failed += 1;
+                println!("{e}");
+            }
+        }
+        progress.tick(ok + failed);
+    }
+    progress.done();
+    eprintln!();
+    eprintln!("{:>8}  {:>8}  {:>11}", "rules", "ok", "with errors");
+    eprintln!("{:>8}  {:>8}  {:>11}", ok + failed, ok, failed);
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A progress line on stderr for runs longer than two seconds (when stderr is a terminal).
+struct Progress {
+    total: usize,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let now = std::time::Instant::now();
+        Progress {
+            total,
+            started: now,
+            last: now,
+            shown: false,
+        }
+    }
+
+    fn tick(&mut self, done: usize) {
+        use std::io::IsTerminal;
+        let now = std::time::Instant::now();
+        if now.duration_since(self.started).as_secs() < 2
+            || now.duration_since(self.last).as_millis() < 250
+            || !std::io::stderr().is_terminal()
+        {
+            return;
+        }
+        self.last = now;
+        self.shown = true;
+        eprint!("\rchecked {done}/{} rule files", self.total);
+    }
+
+    fn done(&self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
 }
 
 /// Checks every action of a rule file (templates, limits, connection names) without

@@ -122,8 +122,11 @@ fn check_reports_every_error_as_file_line_col() {
         "-- [[action]]\n-- type = \"republish\"\n-- topic = \"a/${nosuch()}\"\nSELECT a FROM 'x'\n",
     )
     .unwrap();
-    let (code, out, _) = rulewire(&["check", dir.path().to_str().unwrap()]);
+    let (code, out, err) = rulewire(&["check", dir.path().to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
+    // The summary table: rules, ok, with errors.
+    let summary: Vec<&str> = err.lines().last().unwrap().split_whitespace().collect();
+    assert_eq!(summary, ["3", "1", "2"], "{err}");
     let bad_sql = format!(
         "{}:3:15: expected an expression",
         dir.path().join("bad_sql.sql").display()
