@@ -83,6 +83,29 @@ async fn authorize(State(expected): State<Arc<String>>, req: Request, next: Next
         .into_response()
 }
 
+/// On a loopback listener without `http.auth`: only requests addressed to a loopback name
+/// (`Host: localhost`, `127.0.0.1`, `[::1]`), so that a web page the operator opens cannot
+/// reach the console by DNS rebinding (its requests name the attacker's host).
+async fn loopback_host(req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    if matches!(name, "localhost" | "127.0.0.1" | "::1") {
+        return next.run(req).await;
+    }
+    (
+        StatusCode::FORBIDDEN,
+        "forbidden: this admin listener answers requests for localhost only (set http.auth to serve other names)\n",
+    )
+        .into_response()
+}
+
 /// Binds `http.listen` (fails now if it can't) and serves until `stop` is set.
 pub async fn serve(
     http: &HttpConfig,
@@ -116,11 +139,15 @@ pub async fn serve(
         .route("/shadows/{thing}", get(classic_shadow))
         .route("/shadows/{thing}/{shadow}", get(named_shadow))
         .with_state(state);
-    if let Some(expected) = expected {
-        app = app.layer(middleware::from_fn_with_state(
-            Arc::new(expected),
-            authorize,
-        ));
+    match expected {
+        Some(expected) => {
+            app = app.layer(middleware::from_fn_with_state(
+                Arc::new(expected),
+                authorize,
+            ));
+        }
+        None if addr.ip().is_loopback() => app = app.layer(middleware::from_fn(loopback_host)),
+        None => {}
     }
     Ok(tokio::spawn(async move {
         let shutdown = async move { stop.wait().await };

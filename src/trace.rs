@@ -84,16 +84,16 @@ impl Tracer {
         if self.active.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let t = {
-            let rules = self.rules.lock().expect("not poisoned");
-            let t = rules.get(rule)?;
-            (t.tx.clone(), t.until)
-        };
-        if Instant::now() >= t.1 {
-            self.stop(rule);
-            return None;
-        }
-        Some(t)
+        let mut rules = self.rules.lock().expect("not poisoned");
+        // Every trace past its time ends here (also those of rules nobody evaluates any more,
+        // so the cheap check above becomes cheap again).
+        let now = Instant::now();
+        let before = rules.len();
+        rules.retain(|_, t| t.until > now);
+        self.active
+            .fetch_sub(before - rules.len(), Ordering::SeqCst);
+        let t = rules.get(rule)?;
+        Some((t.tx.clone(), t.until))
     }
 
     /// Sends `event` (built only when `rule` is traced) to its watchers.
@@ -101,11 +101,6 @@ impl Tracer {
         if let Some((tx, _)) = self.sender(rule) {
             let _ = tx.send(event().to_string());
         }
-    }
-
-    /// True when some rule is traced (the pipeline's cheap check).
-    pub fn any(&self) -> bool {
-        self.active.load(Ordering::Relaxed) > 0
     }
 }
 
@@ -116,7 +111,6 @@ mod tests {
     #[test]
     fn a_trace_is_off_by_default_bounded_and_stoppable() {
         let tracer = Tracer::default();
-        assert!(!tracer.any());
         assert!(tracer.watch("r").is_none());
         let until = tracer.start("r", Duration::from_secs(3600));
         assert!(until <= Instant::now() + MAX_TRACE);
@@ -126,9 +120,12 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap(), r#"{"kind":"eval"}"#);
         tracer.start("short", Duration::from_millis(1));
         std::thread::sleep(Duration::from_millis(5));
+        // Any rule's event ends every expired trace.
+        tracer.emit("r", || serde_json::json!({}));
+        assert_eq!(tracer.active.load(Ordering::SeqCst), 1);
         assert!(tracer.watch("short").is_none(), "expired");
         tracer.stop("r");
-        assert!(!tracer.any());
+        assert_eq!(tracer.active.load(Ordering::SeqCst), 0);
         assert_eq!(shown(&[b'a'; 5000]).len(), 4096 + "… (5000 bytes)".len());
     }
 }

@@ -167,3 +167,46 @@ async fn http_auth_guards_everything_but_health_checks() {
         200
     );
 }
+
+/// Without `http.auth` the loopback console answers only requests for a loopback name (no DNS
+/// rebinding), and a trace starts only from a JSON request (no cross-site form).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_loopback_console_refuses_other_host_names_and_cross_site_posts() {
+    let port = free_port();
+    let config = format!(
+        "[broker]\nclient_id = \"rw-host\"\n[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n"
+    );
+    let rules = rules_dir(&[("hot", HOT)]);
+    let rw = Rulewire::start(&config, rules.path()).await;
+    rulewire::mqtt::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("http://127.0.0.1:{}{p}", rw.http_port);
+    let rebound = http
+        .get(url("/rules"))
+        .header("host", format!("attacker.example:{}", rw.http_port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    let local = http
+        .get(url("/rules"))
+        .header("host", format!("localhost:{}", rw.http_port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.status(), 200);
+    let form = http
+        .post(url("/api/trace/hot?seconds=5"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 415);
+    let json = http
+        .post(url("/api/trace/hot?seconds=5"))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 200);
+}

@@ -258,7 +258,31 @@ fn first_lookup_call(e: &Expr) -> Option<(&str, Pos)> {
         es.find_map(first_lookup_call)
     }
     match e {
-        Expr::Literal(_) | Expr::Star | Expr::Field(_) | Expr::Var(_) | Expr::Subquery(_) => None,
+        Expr::Literal(_) | Expr::Star | Expr::Field(_) | Expr::Var(_) => None,
+        Expr::Subquery(q) => {
+            let source = match &q.source {
+                Source::Attribute(e) => Some(e),
+                _ => None,
+            };
+            let projection: Vec<&Expr> = match &q.projection {
+                Projection::Value(e) => vec![e],
+                Projection::Items(items) => items
+                    .iter()
+                    .filter_map(|i| match i {
+                        SelectItem::Expr { expr, .. } => Some(expr),
+                        SelectItem::Star => None,
+                    })
+                    .collect(),
+            };
+            first(
+                q.set
+                    .iter()
+                    .map(|(_, e)| e)
+                    .chain(source)
+                    .chain(projection)
+                    .chain(q.filter.as_ref()),
+            )
+        }
         Expr::Member(x, _) | Expr::Unary(_, x) | Expr::Cast(x, _) => first_lookup_call(x),
         Expr::Index(a, b) | Expr::Binary(_, a, b) => first([&**a, &**b].into_iter()),
         Expr::In(x, list) => first(std::iter::once(&**x).chain(list)),

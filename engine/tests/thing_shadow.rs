@@ -78,4 +78,11 @@ fn without_lookups_it_is_undefined_and_templates_refuse_it() {
             .contains("cannot be used in an action's substitution template"),
         "{e}"
     );
+    // Also inside a nested query.
+    let e = Template::parse(
+        "a/${get((SELECT VALUE get_thing_shadow(t, 'r').version FROM items), 0)}",
+        SqlVersion::V2016_03_23,
+    )
+    .unwrap_err();
+    assert!(e.message.contains("get_thing_shadow"), "{e}");
 }

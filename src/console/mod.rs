@@ -4,13 +4,15 @@
 //! - `GET /` and `GET /console/{file}`: the page and its scripts; each console page is one
 //!   file under `assets/pages/` and one line in `assets/app.js`.
 //! - `POST /api/test`: runs a message through an existing rule or a SQL statement, with the
-//!   service's engine (and shadows): the output, or the error with line:col, and the rule's
-//!   rendered action fields.
+//!   service's engine: the output, or the error with line:col, and the rule's rendered
+//!   action fields (secrets hidden).
 //! - `POST /api/trace/{rule}?seconds=N`, `DELETE /api/trace/{rule}`: turn a rule's live trace
 //!   on (bounded, see [`crate::trace`]) or off; `GET /api/trace/{rule}/events`: its events as
 //!   Server-Sent Events.
 //!
 //! The rules and counters pages read `GET /rules` and `GET /metrics`, as Prometheus does.
+//! The tester runs an existing rule as loaded (reading shadows when they are on) and renders
+//! its action fields without them (as `rulewire test` does).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -159,10 +161,8 @@ pub async fn test(
             .map(|t| {
                 t.into_iter()
                     .map(|(k, v)| {
-                        let secret = ["password", "secret", "token"]
-                            .iter()
-                            .any(|s| k.to_ascii_lowercase().contains(s));
-                        (k, if secret { "(hidden)".to_owned() } else { v })
+                        let v = without_secrets(&k, v);
+                        (k, v)
                     })
                     .collect()
             })
@@ -179,17 +179,50 @@ pub async fn test(
     .into_response()
 }
 
+/// A rendered action field as the console may show it: fields named like a secret are
+/// hidden, and so is the password of a URL.
+fn without_secrets(field: &str, value: String) -> String {
+    let field = field.to_ascii_lowercase();
+    if ["password", "secret", "token"]
+        .iter()
+        .any(|s| field.contains(s))
+    {
+        return "(hidden)".to_owned();
+    }
+    match reqwest::Url::parse(&value) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("hidden"));
+            url.to_string()
+        }
+        _ => value,
+    }
+}
+
 #[derive(Deserialize)]
 pub struct TraceParams {
     seconds: Option<u64>,
 }
 
-/// `POST /api/trace/{rule}`: on for `seconds` (default 60, at most 600).
+/// `POST /api/trace/{rule}`: on for `seconds` (default 60, at most 600). It must say
+/// `content-type: application/json`, which a cross-site form cannot send without the
+/// browser asking first (and rulewire answers no such question): no trace starts from
+/// another site's page.
 pub async fn trace_on(
     State(registry): State<Arc<Registry>>,
     Path(rule): Path<String>,
     Query(p): Query<TraceParams>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send content-type: application/json".into(),
+        );
+    }
     if registry.rule_file(&rule).is_none() {
         return json_error(
             StatusCode::NOT_FOUND,
@@ -247,4 +280,22 @@ fn events(
         };
         Some((Ok(event), Some(rx)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_are_hidden() {
+        use super::without_secrets;
+        assert_eq!(
+            without_secrets("http.url", "https://a.example/x".into()),
+            "https://a.example/x"
+        );
+        assert_eq!(
+            without_secrets("http.url", "https://user:pw@a.example/x".into()),
+            "https://user:hidden@a.example/x"
+        );
+        assert_eq!(without_secrets("mqtt.password", "pw".into()), "(hidden)");
+        assert_eq!(without_secrets("republish.topic", "a/b".into()), "a/b");
+    }
 }

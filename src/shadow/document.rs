@@ -166,7 +166,7 @@ impl Document {
             .sum()
     }
 
-    /// `{"desired":..,"reported":..}` with the sections present, plus `extra` members.
+    /// `{"desired":..,"reported":..}` with the sections present.
     fn sections(&self, which: fn(&Document, Section) -> &Option<Object>) -> Object {
         let mut out = Object::new();
         for s in [Section::Desired, Section::Reported] {

@@ -74,7 +74,7 @@ impl ShadowName {
     }
 
     /// AWS's name rules: things `[a-zA-Z0-9:_-]{1,128}`, shadows `[$a-zA-Z0-9:_-]{1,64}`.
-    fn check(&self) -> Result<(), &'static str> {
+    pub fn check(&self) -> Result<(), &'static str> {
         let allowed = |c: char, dollar: bool| {
             c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-') || (dollar && c == '$')
         };

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures_util::future::join_all;
 use rulewire_actions::{MqttPublisher, PublishProperties};
 use tokio::sync::mpsc;
 
@@ -77,13 +78,23 @@ async fn run(
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let handled = handle_group(&store, std::mem::take(&mut group), limits, &mut throttle).await;
         metrics.shadows.set(store.live_count() as i64);
+        let mut answers = Vec::new();
+        let mut tickets = Vec::with_capacity(handled.len());
         for (request, outcome) in handled {
             metrics
                 .shadow_requests
                 .with_label_values(&[request.operation.as_str(), outcome.result])
                 .inc();
-            for Response { topic, payload } in outcome.responses {
-                if let Err(e) = publisher
+            answers.extend(outcome.responses);
+            tickets.push(request.ticket);
+        }
+        // All answers of the group at once: `join_all` polls them first in order, so they
+        // leave in order, and the group waits for one round of acknowledgements, not one per
+        // answer.
+        let published = join_all(answers.into_iter().map(|Response { topic, payload }| {
+            let publisher = &publisher;
+            async move {
+                let result = publisher
                     .publish(
                         topic.clone(),
                         1,
@@ -91,19 +102,24 @@ async fn run(
                         payload,
                         PublishProperties::default(),
                     )
-                    .await
-                {
-                    metrics.shadow_publish_failures.inc();
-                    tracing::warn!(%topic, error = %e, "shadow answer not published");
-                }
+                    .await;
+                (topic, result)
             }
-            drop(request.ticket);
+        }))
+        .await;
+        for (topic, result) in published {
+            if let Err(e) = result {
+                metrics.shadow_publish_failures.inc();
+                tracing::warn!(%topic, error = %e, "shadow answer not published");
+            }
         }
+        drop(tickets);
     }
 }
 
 /// Handles a group in order (each request sees the changes of those before it), then commits
-/// the changes; if the commit fails, every request that changed something is answered 500.
+/// the changes; if the commit fails, every request about a shadow the group changed is
+/// answered 500.
 /// Requests over AWS's limits are answered 429 (the group is what waits at once).
 async fn handle_group(
     store: &Arc<ShadowStore>,
@@ -124,7 +140,13 @@ async fn handle_group(
             *n += 1;
             *n - 1
         };
-        if throttle.connection_full(ahead) || !throttle.admit_thing(&request.name.thing, instant) {
+        // Names are checked first (the request is answered 400 below, unthrottled), so the
+        // throttle only ever keys valid thing names.
+        let valid = request.name.check().is_ok();
+        if valid
+            && (throttle.connection_full(ahead)
+                || !throttle.admit_thing(&request.name.thing, instant))
+        {
             let token = lenient_token(&request.payload);
             let outcome = rejection(
                 &request.name,
@@ -158,6 +180,7 @@ async fn handle_group(
     if changes.is_empty() {
         return handled.into_iter().map(|(r, o, _)| (r, o)).collect();
     }
+    let changed: std::collections::HashSet<String> = changes.keys().cloned().collect();
     let committing = store.clone();
     let committed =
         tokio::task::spawn_blocking(move || committing.commit(changes.into_iter().collect()))
@@ -165,10 +188,12 @@ async fn handle_group(
             .map_err(|e| anyhow::anyhow!("shadow commit task failed: {e}"))
             .and_then(|r| r);
     if let Err(e) = committed {
+        // Requests of the group that read a shadow changed in it saw changes that are not
+        // stored: they are all answered 500, not only the writes.
         tracing::error!(error = %e, "shadow changes not stored; answering 500");
-        for (request, outcome, wrote) in handled.iter_mut() {
-            if *wrote {
-                *outcome = handle_failure(&request.name, request.operation);
+        for (request, outcome, _) in handled.iter_mut() {
+            if changed.contains(&request.name.key()) {
+                *outcome = handle_failure(request);
             }
         }
     }
@@ -176,11 +201,12 @@ async fn handle_group(
 }
 
 /// AWS's answer when the service cannot do its job.
-fn handle_failure(name: &ShadowName, operation: Operation) -> Outcome {
+fn handle_failure(request: &ShadowRequest) -> Outcome {
+    let token = lenient_token(&request.payload);
     rejection(
-        name,
-        operation,
+        &request.name,
+        request.operation,
         refusal(500, "Internal service failure"),
-        None,
+        token.as_deref(),
     )
 }

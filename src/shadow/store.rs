@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
@@ -17,7 +18,7 @@ use rulewire_engine::json_in::parse_json;
 use rulewire_engine::{Lookups, Object, Value};
 
 use super::document::{Document, json};
-use super::request::{Entry, ShadowName};
+use super::request::{Entry, ShadowName, VERSION_KEPT_AFTER_DELETE_SECS};
 
 const SHADOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shadows");
 
@@ -26,6 +27,8 @@ pub struct ShadowStore {
     db: Database,
     path: PathBuf,
     entries: RwLock<HashMap<String, Arc<Entry>>>,
+    /// Live entries (not deleted), kept as commits change them.
+    live: AtomicUsize,
 }
 
 impl ShadowStore {
@@ -55,6 +58,12 @@ impl ShadowStore {
                             path.display()
                         )
                     })?;
+                    // A tombstone past its 48 hours is as good as nothing.
+                    if let Entry::Deleted { at, .. } = entry
+                        && super::now_secs() - at >= VERSION_KEPT_AFTER_DELETE_SECS
+                    {
+                        continue;
+                    }
                     entries.insert(key.value().to_owned(), Arc::new(entry));
                 }
             }
@@ -62,10 +71,12 @@ impl ShadowStore {
             Err(e) => return Err(e.into()),
         }
         drop(read);
+        let live = entries.values().filter(|e| is_live(e)).count();
         Ok(ShadowStore {
             db,
             path: path.to_owned(),
             entries: RwLock::new(entries),
+            live: AtomicUsize::new(live),
         })
     }
 
@@ -76,11 +87,7 @@ impl ShadowStore {
 
     /// How many shadows exist (deleted ones not counted).
     pub fn live_count(&self) -> usize {
-        let entries = self.entries.read().expect("not poisoned");
-        entries
-            .values()
-            .filter(|e| matches!(***e, Entry::Live(_)))
-            .count()
+        self.live.load(Ordering::Relaxed)
     }
 
     /// Writes `changes` durably in one transaction, then makes them visible. Blocking (a
@@ -98,33 +105,47 @@ impl ShadowStore {
             .with_context(|| format!("writing shadows to {}", self.path.display()))?;
         let mut entries = self.entries.write().expect("not poisoned");
         for (key, entry) in changes {
-            entries.insert(key, Arc::new(entry));
+            let now_live = is_live(&entry);
+            let was_live = entries
+                .insert(key, Arc::new(entry))
+                .is_some_and(|old| is_live(&old));
+            match (was_live, now_live) {
+                (false, true) => self.live.fetch_add(1, Ordering::Relaxed),
+                (true, false) => self.live.fetch_sub(1, Ordering::Relaxed),
+                _ => 0,
+            };
         }
         Ok(())
     }
+
+    /// The GET document of a live shadow with a valid name (see [`ShadowName::check`]).
+    fn document(&self, name: &ShadowName) -> Option<Object> {
+        name.check().ok()?;
+        match &*self.get(&name.key())? {
+            Entry::Live(doc) => Some(doc.get_document(super::now_secs())),
+            Entry::Deleted { .. } => None,
+        }
+    }
+}
+
+fn is_live(entry: &Entry) -> bool {
+    matches!(entry, Entry::Live(_))
 }
 
 impl ShadowStore {
     /// The GET document of a live shadow as JSON text (the admin API's answer).
     pub fn document_json(&self, name: &ShadowName) -> Option<Vec<u8>> {
-        match &*self.get(&name.key())? {
-            Entry::Live(doc) => Some(json(&Value::Object(doc.get_document(super::now_secs())))),
-            Entry::Deleted { .. } => None,
-        }
+        self.document(name).map(|d| json(&Value::Object(d)))
     }
 }
 
 impl Lookups for ShadowStore {
     fn thing_shadow(&self, thing: &str, shadow: Option<&str>) -> Option<Value> {
-        let key = ShadowName {
+        let name = ShadowName {
             thing: thing.to_owned(),
             shadow: shadow.map(str::to_owned),
-        }
-        .key();
-        match &*self.get(&key)? {
-            Entry::Live(doc) => Some(Value::Object(doc.get_document(super::now_secs()))),
-            Entry::Deleted { .. } => None,
-        }
+        };
+        self.document(&name).map(Value::Object)
     }
 }
 
@@ -190,15 +211,21 @@ mod tests {
             version: 3,
             ..Document::default()
         });
+        let recent = Entry::Deleted {
+            version: 9,
+            at: crate::shadow::now_secs() - 60,
+        };
         {
             let store = ShadowStore::open(&path).unwrap();
             store
                 .commit(vec![
                     ("lamp".into(), live.clone()),
+                    ("lamp~config".into(), recent.clone()),
+                    // Deleted more than 48 hours ago: forgotten at the next open.
                     (
-                        "lamp~config".into(),
+                        "old".into(),
                         Entry::Deleted {
-                            version: 9,
+                            version: 4,
                             at: 100,
                         },
                     ),
@@ -210,13 +237,9 @@ mod tests {
         }
         let store = ShadowStore::open(&path).unwrap();
         assert_eq!(*store.get("lamp").unwrap(), live);
-        assert_eq!(
-            *store.get("lamp~config").unwrap(),
-            Entry::Deleted {
-                version: 9,
-                at: 100
-            }
-        );
+        assert_eq!(*store.get("lamp~config").unwrap(), recent);
+        assert!(store.get("old").is_none());
+        assert_eq!(store.live_count(), 1);
         let doc = store.thing_shadow("lamp", None).unwrap();
         assert_eq!(
             doc.field("state").field("reported").field("a"),
@@ -224,5 +247,7 @@ mod tests {
         );
         assert!(store.thing_shadow("lamp", Some("config")).is_none());
         assert!(store.thing_shadow("nobody", None).is_none());
+        // `~` joins a thing and a shadow in keys; it is in neither name.
+        assert!(store.thing_shadow("lamp~config", None).is_none());
     }
 }

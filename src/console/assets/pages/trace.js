@@ -29,14 +29,20 @@ export default {
       } else {
         li.textContent = e.kind === "missed" ? `(${e.events} events missed)` : "trace ended";
       }
-      $("trace-events").prepend(li);
+      const list = $("trace-events");
+      list.prepend(li);
+      while (list.children.length > 500) list.lastChild.remove();
     }
     function close() { if (source) { source.close(); source = null; } }
     $("trace-start").onclick = async () => {
       const rule = $("trace-rule").value;
-      const r = await fetch(`/api/trace/${encodeURIComponent(rule)}?seconds=${$("trace-seconds").value}`, { method: "POST" });
-      if (!r.ok) { state((await r.json()).message); return; }
-      const { seconds } = await r.json();
+      const seconds = Math.max(1, Number($("trace-seconds").value) || 60);
+      const r = await fetch(`/api/trace/${encodeURIComponent(rule)}?seconds=${seconds}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+      });
+      if (!r.ok) { state(await r.text()); return; }
+      const on = await r.json();
       close();
       source = new EventSource(`/api/trace/${encodeURIComponent(rule)}/events`);
       source.onmessage = (m) => {
@@ -44,7 +50,7 @@ export default {
         show(e);
         if (e.kind === "end") { close(); state("Tracing is off."); }
       };
-      state(`Tracing ${rule} for ${seconds} s.`);
+      state(`Tracing ${rule} for ${on.seconds} s.`);
     };
     $("trace-stop").onclick = async () => {
       await fetch(`/api/trace/${encodeURIComponent($("trace-rule").value)}`, { method: "DELETE" });
