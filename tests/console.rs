@@ -56,7 +56,7 @@ async fn the_console_lists_rules_tests_them_and_traces_one_live() {
     let actions = browser
         .wait_for_text("#rule-detail .actions", "republish")
         .await;
-    assert!(actions.contains("republish 1 0"), "{actions}");
+    assert!(actions.contains("republish 1 0 0.0 0.0"), "{actions}");
     keep("console-rules.png", &browser.screenshot().await);
 
     // The tester: an existing rule, then SQL that does not compile.

@@ -73,20 +73,28 @@ export default {
         const before = previous?.totals[r.name]?.matched || 0;
         const rate = previous ? ((t.matched || 0) - before) / ((now - previous.at) / 1000) : 0;
         cell(row, rate.toFixed(1), "num");
-        row.onclick = () => { selected = r.name; show(r, t); };
-        if (selected === r.name) show(r, t);
+        const was = previous?.totals[r.name];
+        const seconds = previous ? (now - previous.at) / 1000 : 0;
+        row.onclick = () => { selected = r.name; show(r, t, was, seconds); };
+        if (selected === r.name) show(r, t, was, seconds);
       }
       previous = { at: now, totals };
     }
-    function show(r, t) {
+    // `was` and `seconds`: the previous poll's totals of this rule and the time since, for rates.
+    function show(r, t, was, seconds) {
       detail.innerHTML = `<h3></h3><p class="muted"></p><pre class="sql"></pre><pre class="bad err"></pre>
-        <table class="actions"><thead><tr><th>action</th><th>succeeded</th><th>failed</th></tr></thead><tbody></tbody></table>`;
+        <table class="actions"><thead><tr><th>action</th><th>succeeded</th><th>failed</th>
+        <th>succeeded/s</th><th>failed/s</th></tr></thead><tbody></tbody></table>`;
       const actions = detail.querySelector(".actions tbody");
       for (const [name, a] of Object.entries(t.actions || {})) {
         const row = actions.insertRow();
+        const before = was?.actions?.[name] || {};
+        const rate = (k) => (seconds ? ((a[k] || 0) - (before[k] || 0)) / seconds : 0).toFixed(1);
         cell(row, name);
         cell(row, String(a.succeeded || 0), "num");
         cell(row, String(a.failed || 0), "num");
+        cell(row, rate("succeeded"), "num");
+        cell(row, rate("failed"), "num");
       }
       detail.querySelector("h3").textContent = r.name;
       detail.querySelector("p").textContent = `${r.file} · SQL ${r.sql_version ?? ""} · ${r.description}`;
