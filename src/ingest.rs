@@ -25,7 +25,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::metrics::Metrics;
 use crate::mqtt::IncomingPublish;
-use crate::mqtt::inbound::{InboundClient, InboundEvent, LocalPublish, Received, Rejected};
+use crate::mqtt::inbound::{
+    InboundClient, InboundEvent, LocalPublish, Received, RejectReason, Rejected,
+};
 use crate::pipeline::{AckQueue, Acknowledge, Item, new_trace_id};
 use crate::registry::{Registry, Subscriptions};
 use crate::shadow::{ShadowRequest, ShadowService};
@@ -152,7 +154,20 @@ impl Ingest {
             Some(pkid) => Acknowledge::Broker(pkid, received.session),
             None => Acknowledge::Nothing,
         };
-        drop(self.acks.ticket(ack, None, &self.metrics));
+        let ticket = self.acks.ticket(ack, None, &self.metrics);
+        // A shadow request too large to read still gets AWS's 413 answer.
+        if let (Some(shadows), RejectReason::TooLarge) = (&self.shadows, reason)
+            && let Some((name, operation)) = crate::shadow::parse_topic(&head.topic)
+        {
+            shadows.submit(ShadowRequest {
+                name,
+                operation,
+                payload: bytes::Bytes::new(),
+                client_id: String::new(),
+                too_large: true,
+                ticket,
+            });
+        }
     }
 
     /// Sends one message to its rules; its ticket completes once they are all done.
@@ -182,6 +197,7 @@ impl Ingest {
                 operation,
                 payload: publish.payload().clone(),
                 client_id: client_id.clone(),
+                too_large: false,
                 ticket: ticket.clone(),
             });
         }

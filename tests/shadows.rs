@@ -487,3 +487,29 @@ async fn a_burst_over_20_requests_a_second_per_thing_gets_429() {
         throttled.len()
     );
 }
+
+/// A request over `limits.max_payload_bytes` is not read, and still gets AWS's 413 answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_request_gets_413() {
+    for broker in [TestBroker::embedded(), TestBroker::mosquitto()] {
+        let config = format!(
+            "{}[limits]\nmax_payload_bytes = 1000\n",
+            broker.config("rw-sh413")
+        );
+        let rules = rules_dir(&[]);
+        let _rw = Rulewire::start(&config, rules.path()).await;
+        let p = "$aws/things/big/shadow";
+        let mut device = Device::connect(broker.port(), "sh413-big", &[p]).await;
+        let huge = format!(
+            r#"{{"state":{{"reported":{{"x":"{}"}}}}}}"#,
+            "y".repeat(2000)
+        );
+        assert_eq!(
+            device.request(&format!("{p}/update"), &huge, 1).await,
+            [answer(
+                &format!("{p}/update/rejected"),
+                r#"{"code":413,"message":"The payload exceeds the maximum size allowed"}"#
+            )]
+        );
+    }
+}

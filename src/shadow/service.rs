@@ -30,6 +30,8 @@ pub struct ShadowRequest {
     pub payload: bytes::Bytes,
     /// The publisher's client id when the broker tells it (the embedded broker), else empty.
     pub client_id: String,
+    /// The payload was over `limits.max_payload_bytes` and not read: answered 413.
+    pub too_large: bool,
     /// The request message's ticket: it completes (the message is acknowledged) when its
     /// last holder, this request or a rule, drops it.
     pub ticket: Arc<Ticket>,
@@ -140,6 +142,16 @@ async fn handle_group(
             *n += 1;
             *n - 1
         };
+        if request.too_large {
+            let outcome = rejection(
+                &request.name,
+                request.operation,
+                refusal(413, "The payload exceeds the maximum size allowed"),
+                None,
+            );
+            handled.push((request, outcome, false));
+            continue;
+        }
         // Names are checked first (the request is answered 400 below, unthrottled), so the
         // throttle only ever keys valid thing names.
         let valid = request.name.check().is_ok();
