@@ -68,7 +68,8 @@ impl Ingest {
                 e = self.events.recv() => e,
                 _ = stop.wait() => break,
             };
-            // A message to route: (publish, how to acknowledge it, its publisher when known).
+            // A message to route: (publish, how to acknowledge it, its publisher when known,
+            // whether it is a last will).
             let message = match event {
                 Some(InboundEvent::Publish(received)) => {
                     let publish = received.message;
@@ -76,15 +77,16 @@ impl Ingest {
                         Some(pkid) => Acknowledge::Broker(pkid, received.session),
                         None => Acknowledge::Nothing,
                     };
-                    (publish, ack, None)
+                    (publish, ack, None, false)
                 }
                 Some(InboundEvent::Local(LocalPublish {
                     publish,
                     client_id,
                     done,
+                    will,
                 })) => {
                     let ack = done.map_or(Acknowledge::Nothing, Acknowledge::Notify);
-                    (publish, ack, Some(client_id))
+                    (publish, ack, Some(client_id), will)
                 }
                 Some(InboundEvent::Rejected(received)) => {
                     self.reject(received);
@@ -100,8 +102,8 @@ impl Ingest {
                 p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
                 _ = stop.wait() => break,
             };
-            let (publish, ack, client_id) = message;
-            self.route(publish, ack, client_id, permit);
+            let (publish, ack, client_id, will) = message;
+            self.route(publish, ack, client_id, will, permit);
         }
         self.drain(drain_timeout).await;
     }
@@ -171,12 +173,14 @@ impl Ingest {
     }
 
     /// Sends one message to its rules; its ticket completes once they are all done.
-    /// `client_id` is the publisher's when known (the embedded broker knows it).
+    /// `client_id` is the publisher's when known (the embedded broker knows it); a last
+    /// `will` goes to rules only (AWS's shadow service ignores wills).
     fn route(
         &self,
         publish: IncomingPublish,
         ack: Acknowledge,
         client_id: Option<String>,
+        will: bool,
         permit: OwnedSemaphorePermit,
     ) {
         self.metrics.messages_received.inc();
@@ -190,6 +194,7 @@ impl Ingest {
         // One trace id per message: every rule sees the same `traceid()`.
         let trace_id = new_trace_id();
         if let Some(shadows) = &self.shadows
+            && !will
             && let Some((name, operation)) = crate::shadow::parse_topic(&topic)
         {
             shadows.submit(ShadowRequest {

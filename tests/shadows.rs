@@ -513,3 +513,43 @@ async fn an_oversized_request_gets_413() {
         );
     }
 }
+
+/// A last will reaches the rules on the embedded broker (AWS runs rules on wills), and the
+/// shadow service ignores it (as AWS's does): a will sent to a shadow's update topic changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn wills_reach_the_rules_and_not_the_shadow_service() {
+    let broker = TestBroker::embedded();
+    let seen = "-- [[action]]\n-- type = \"republish\"\n-- topic = \"out/will\"\n\
+                SELECT *, clientid() AS c FROM '$aws/things/+/shadow/update'\n";
+    let rules = rules_dir(&[("seen", seen)]);
+    let rw = Rulewire::start(&broker.config("rw-shwill"), rules.path()).await;
+    let mut out = TestClient::connect(broker.port(), "shwill-out", &["out/#"]).await;
+
+    let mut opts = rumqttc::MqttOptions::new("ghost-device", "127.0.0.1", broker.port());
+    opts.set_last_will(rumqttc::LastWill::new(
+        "$aws/things/ghost/shadow/update",
+        r#"{"state":{"reported":{"online":false}}}"#,
+        rumqttc::QoS::AtLeastOnce,
+        false,
+    ));
+    let (_client, mut eventloop) = rumqttc::AsyncClient::new(opts, 10);
+    let connection = tokio::spawn(async move {
+        loop {
+            if eventloop.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Gone without a DISCONNECT: the broker publishes the will.
+    connection.abort();
+    let (topic, json) = out.next_json(T).await;
+    assert_eq!(topic, "out/will");
+    assert_eq!(
+        json,
+        serde_json::json!({"state": {"reported": {"online": false}}, "c": "ghost-device"})
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rw.get("/shadows/ghost").await.unwrap().0, 404);
+}

@@ -14,6 +14,9 @@
 //!
 //! rulewire's own republishes do not pass through a connection: `publisher` routes them in
 //! the broker and hands them over without waiting ([`RulesFeed::hand_over_republish`]).
+//! Last wills do not pass the publish check either: they are taken from rmqtt's
+//! `MessagePublish` hook ([`RulesFeed::hand_over_will`]) and reach the rules, not the shadow
+//! service.
 //!
 //! Basic Ingest (`$aws/rules/<rule>/...`) goes to the rule and to no subscriber, as on AWS:
 //! after the rules the message is not forwarded (MQTT 5 publishers get PUBACK 0x10, "no
@@ -22,7 +25,7 @@
 use async_trait::async_trait;
 use rmqtt::codec::v5::PublishAckReason;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
-use rmqtt::types::{Publish, PublishAclResult, PublishResult, QoS};
+use rmqtt::types::{FromType, Publish, PublishAclResult, PublishResult, QoS};
 use rumqttc::v5::mqttbytes::v5 as v5b;
 use tokio::sync::{mpsc, oneshot};
 
@@ -92,7 +95,25 @@ impl RulesFeed {
             publish: incoming(publish),
             client_id: client_id.to_owned(),
             done: None,
+            will: false,
         });
+        self.send_now(event);
+    }
+
+    /// Hands a client's last will to the rules (AWS runs rules on wills), without waiting:
+    /// the broker publishes it from the connection's teardown, where nobody acknowledges it.
+    pub fn hand_over_will(&self, client_id: &str, publish: &Publish) {
+        let event = InboundEvent::Local(LocalPublish {
+            publish: incoming(publish),
+            client_id: client_id.to_owned(),
+            done: None,
+            will: true,
+        });
+        self.send_now(event);
+    }
+
+    /// Queues `event`, or (the queue full) sends it from a task of its own.
+    fn send_now(&self, event: InboundEvent) {
         if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(event) {
             let events = self.events.clone();
             tokio::spawn(async move { events.send(event).await });
@@ -135,6 +156,7 @@ impl RulesFeed {
             publish: incoming(publish),
             client_id: client_id.to_owned(),
             done,
+            will: false,
         });
         if self.events.send(event).await.is_err() {
             return false;
@@ -150,6 +172,13 @@ impl RulesFeed {
 #[async_trait]
 impl Handler for RulesFeed {
     async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        // Wills do not pass the publish check: they are taken where the broker publishes them.
+        if let Parameter::MessagePublish(_, from, publish) = param {
+            if matches!(from.typ(), FromType::LastWill) {
+                self.hand_over_will(&from.id.client_id, publish);
+            }
+            return (true, acc);
+        }
         let Parameter::MessagePublishCheckAcl(s, publish) = param else {
             return (true, acc);
         };

@@ -203,6 +203,9 @@ pub async fn start(
     hooks
         .add(Type::MessagePublishCheckAcl, Box::new(feed.clone()))
         .await;
+    hooks
+        .add(Type::MessagePublish, Box::new(feed.clone()))
+        .await;
     hooks.start().await;
     access.install(&scx).await;
 

@@ -70,6 +70,9 @@ pub struct LocalPublish {
     /// Fired once its rules are done: the publisher's connection waits for it before the
     /// PUBACK. `None` when no one waits (QoS 0).
     pub done: Option<oneshot::Sender<()>>,
+    /// A client's last will, published by the broker when it went away: rules see it, the
+    /// shadow service does not (as on AWS).
+    pub will: bool,
 }
 
 /// Counts the broker sessions: a new epoch starts at each CONNACK without a stored session.
