@@ -311,16 +311,26 @@ const SHADOW_POLICY: &str = r#"{
   ]
 }"#;
 
-/// A device logging in as `thing` (password "secret"): its events, in order.
+/// A device logging in as `thing` (password "secret"), with a last will on `will` if given:
+/// its events, in order.
 fn login(
     port: u16,
     thing: &str,
+    will: Option<&str>,
 ) -> (
     rumqttc::AsyncClient,
     tokio::sync::mpsc::UnboundedReceiver<Result<rumqttc::Packet, String>>,
 ) {
     let mut opts = rumqttc::MqttOptions::new(thing, "127.0.0.1", port);
     opts.set_credentials(thing, "secret");
+    if let Some(topic) = will {
+        opts.set_last_will(rumqttc::LastWill::new(
+            topic,
+            r#"{"state":{"desired":{"on":true}}}"#,
+            rumqttc::QoS::AtLeastOnce,
+            false,
+        ));
+    }
     let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 100);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -370,8 +380,8 @@ async fn device_policies_keep_each_thing_to_its_own_shadow() {
     let rules = rules_dir(&[]);
     let rw = Rulewire::start(&config, rules.path()).await;
 
-    let (lamp, mut lamp_events) = login(port, "lamp");
-    let (intruder, mut intruder_events) = login(port, "intruder");
+    let (lamp, mut lamp_events) = login(port, "lamp", None);
+    let (intruder, mut intruder_events) = login(port, "intruder", None);
     for events in [&mut lamp_events, &mut intruder_events] {
         match tokio::time::timeout(T, events.recv()).await.unwrap() {
             Some(Ok(Packet::ConnAck(_))) => {}
@@ -413,6 +423,17 @@ async fn device_policies_keep_each_thing_to_its_own_shadow() {
         }
     }
     assert_eq!(rw.get("/shadows/lamp").await.unwrap().0, 404);
+    // Nor through a last will (the broker publishes wills without the publish check): a
+    // CONNECT whose will the device may not publish is refused.
+    let (_sneaky, mut sneaky_events) =
+        login(port, "intruder", Some("$aws/things/lamp/shadow/update"));
+    match tokio::time::timeout(T, sneaky_events.recv()).await.unwrap() {
+        Some(Ok(Packet::ConnAck(a))) => {
+            assert_ne!(a.code, rumqttc::ConnectReturnCode::Success)
+        }
+        Some(Err(e)) => assert!(e.contains("NotAuthorized") || e.contains("refused"), "{e}"),
+        other => panic!("expected a refused CONNECT, got {other:?}"),
+    }
 
     // The lamp uses its own shadow.
     lamp.subscribe("$aws/things/lamp/shadow/update/accepted", QoS::AtLeastOnce)

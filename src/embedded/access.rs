@@ -19,7 +19,9 @@ use rmqtt::codec::v5::SubscribeAckReason;
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::session::Session;
-use rmqtt::types::{AuthResult, ConnectInfo, Id, ListenerId, PublishAclResult, SubscribeAclResult};
+use rmqtt::types::{
+    AuthResult, ConnectInfo, Id, LastWill, ListenerId, PublishAclResult, SubscribeAclResult,
+};
 
 use super::tls::TlsPeers;
 use crate::devices::Grant;
@@ -231,6 +233,23 @@ impl Access {
             );
             return AuthResult::NotAuthorized;
         }
+        // The broker publishes a last will without the publish check: a will the device may
+        // not publish is refused with its CONNECT.
+        let will = ci.last_will().map(|w| match w {
+            LastWill::V3(w) => (w.topic.clone(), w.retain),
+            LastWill::V5(w) => (w.topic.clone(), w.retain),
+        });
+        if let Some((topic, retain)) = will
+            && let Err(action) = may_publish(&device, &topic, retain)
+        {
+            self.deny(
+                &id.client_id,
+                action,
+                &topic,
+                "no policy allows its last will's topic",
+            );
+            return AuthResult::NotAuthorized;
+        }
         let mut pending = self.pending.lock().expect("pending lock");
         if pending.len() >= MAX_PENDING {
             // Connections that were accepted but never became sessions (they failed later in
@@ -314,6 +333,17 @@ impl Access {
 }
 
 /// The session's access; a session without one (never expected) is refused everything.
+/// Whether `device` may publish to `topic` (and retain there): the action refused, if any.
+fn may_publish(device: &DeviceAccess, topic: &str, retain: bool) -> Result<(), Action> {
+    if !device.decide(Action::Publish, topic).allowed() {
+        return Err(Action::Publish);
+    }
+    if retain && !device.decide(Action::RetainPublish, topic).allowed() {
+        return Err(Action::RetainPublish);
+    }
+    Ok(())
+}
+
 async fn device_of(s: &Session) -> Result<Arc<DeviceAccess>, ()> {
     match s.extra_attrs.read().await.get::<Arc<DeviceAccess>>(KEY) {
         Some(d) => Ok(d.clone()),
@@ -362,13 +392,7 @@ impl Handler for AccessHooks {
                     let result = PublishAclResult::rejected(true, None);
                     return (false, Some(HookResult::PublishAclResult(result)));
                 };
-                let mut action = Action::Publish;
-                let mut allowed = device.decide(action, topic).allowed();
-                if allowed && publish.retain {
-                    action = Action::RetainPublish;
-                    allowed = device.decide(action, topic).allowed();
-                }
-                if !allowed {
+                if let Err(action) = may_publish(&device, topic, publish.retain) {
                     access.deny(&s.id.client_id, action, topic, "no policy allows it");
                     // AWS: MQTT 5 gets PUBACK "Not authorized", MQTT 3.1.1 is disconnected.
                     let result = PublishAclResult::rejected(!device.v5, None);
