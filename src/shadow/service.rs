@@ -149,7 +149,7 @@ async fn handle_group(
                 refusal(413, "The payload exceeds the maximum size allowed"),
                 None,
             );
-            handled.push((request, outcome, false));
+            handled.push((request, outcome));
             continue;
         }
         // Names are checked first (the request is answered 400 below, unthrottled), so the
@@ -166,7 +166,7 @@ async fn handle_group(
                 refusal(429, "Too Many Requests"),
                 token.as_deref(),
             );
-            handled.push((request, outcome, false));
+            handled.push((request, outcome));
             continue;
         }
         let key = request.name.key();
@@ -180,17 +180,13 @@ async fn handle_group(
             now,
             limits,
         );
-        let wrote = match outcome.write.take() {
-            Some(entry) => {
-                changes.insert(key, entry);
-                true
-            }
-            None => false,
-        };
-        handled.push((request, outcome, wrote));
+        if let Some(entry) = outcome.write.take() {
+            changes.insert(key, entry);
+        }
+        handled.push((request, outcome));
     }
     if changes.is_empty() {
-        return handled.into_iter().map(|(r, o, _)| (r, o)).collect();
+        return handled;
     }
     let changed: std::collections::HashSet<String> = changes.keys().cloned().collect();
     let committing = store.clone();
@@ -203,13 +199,13 @@ async fn handle_group(
         // Requests of the group that read a shadow changed in it saw changes that are not
         // stored: they are all answered 500, not only the writes.
         tracing::error!(error = %e, "shadow changes not stored; answering 500");
-        for (request, outcome, _) in handled.iter_mut() {
+        for (request, outcome) in handled.iter_mut() {
             if changed.contains(&request.name.key()) {
                 *outcome = handle_failure(request);
             }
         }
     }
-    handled.into_iter().map(|(r, o, _)| (r, o)).collect()
+    handled
 }
 
 /// AWS's answer when the service cannot do its job.
