@@ -96,9 +96,12 @@ pub async fn test(
     body: axum::Json<TestRequest>,
 ) -> Response {
     let req = body.0;
-    let file = match (&req.rule, &req.sql) {
+    let (file, rule) = match (&req.rule, &req.sql) {
         (Some(name), None) => match registry.rule_file(name) {
-            Some(f) => Some(f),
+            Some(f) => {
+                let rule = f.rule.clone();
+                (Some(f), rule)
+            }
             None => {
                 return json_error(
                     StatusCode::NOT_FOUND,
@@ -106,41 +109,16 @@ pub async fn test(
                 );
             }
         },
-        (None, Some(_)) => None,
+        (None, Some(sql)) => match compile(&registry, sql, req.sql_version.as_deref()) {
+            Ok(rule) => (None, rule),
+            Err(response) => return *response,
+        },
         _ => {
             return json_error(
                 StatusCode::BAD_REQUEST,
                 "give either `rule` or `sql`".into(),
             );
         }
-    };
-    let rule = match (&file, &req.sql) {
-        (Some(f), _) => f.rule.clone(),
-        (None, Some(sql)) => {
-            let version = match req.sql_version.as_deref().map(SqlVersion::parse) {
-                None => SqlVersion::default(),
-                Some(Some(v)) => v,
-                Some(None) => {
-                    return json_error(
-                        StatusCode::BAD_REQUEST,
-                        "sql_version: use 2016-03-23 or 2015-10-08".into(),
-                    );
-                }
-            };
-            match Rule::compile(sql, version) {
-                Ok(rule) => Arc::new(match registry.lookups() {
-                    Some(l) => rule.with_lookups(l.clone()),
-                    None => rule,
-                }),
-                Err(e) => {
-                    return axum::Json(serde_json::json!({
-                        "error": { "line": e.line, "col": e.col, "message": e.message },
-                    }))
-                    .into_response();
-                }
-            }
-        }
-        (None, None) => unreachable!("checked above"),
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -161,8 +139,8 @@ pub async fn test(
             .map(|t| {
                 t.into_iter()
                     .map(|(k, v)| {
-                        let v = without_secrets(&k, v);
-                        (k, v)
+                        let shown = without_secrets(&k, v);
+                        (k, shown)
                     })
                     .collect()
             })
@@ -195,6 +173,37 @@ fn without_secrets(field: &str, value: String) -> String {
             url.to_string()
         }
         _ => value,
+    }
+}
+
+/// The tester's SQL as a rule reading the service's shadows; the answer for SQL that does not
+/// compile (its line:col) or an unknown version.
+fn compile(
+    registry: &Registry,
+    sql: &str,
+    version: Option<&str>,
+) -> Result<Arc<Rule>, Box<Response>> {
+    let version = match version.map(SqlVersion::parse) {
+        None => SqlVersion::default(),
+        Some(Some(v)) => v,
+        Some(None) => {
+            return Err(Box::new(json_error(
+                StatusCode::BAD_REQUEST,
+                "sql_version: use 2016-03-23 or 2015-10-08".into(),
+            )));
+        }
+    };
+    match Rule::compile(sql, version) {
+        Ok(rule) => Ok(Arc::new(match registry.lookups() {
+            Some(l) => rule.with_lookups(l.clone()),
+            None => rule,
+        })),
+        Err(e) => Err(Box::new(
+            axum::Json(serde_json::json!({
+                "error": { "line": e.line, "col": e.col, "message": e.message },
+            }))
+            .into_response(),
+        )),
     }
 }
 

@@ -109,11 +109,11 @@ impl ShadowStore {
             let was_live = entries
                 .insert(key, Arc::new(entry))
                 .is_some_and(|old| is_live(&old));
-            match (was_live, now_live) {
-                (false, true) => self.live.fetch_add(1, Ordering::Relaxed),
-                (true, false) => self.live.fetch_sub(1, Ordering::Relaxed),
-                _ => 0,
-            };
+            if now_live && !was_live {
+                self.live.fetch_add(1, Ordering::Relaxed);
+            } else if was_live && !now_live {
+                self.live.fetch_sub(1, Ordering::Relaxed);
+            }
         }
         Ok(())
     }
