@@ -32,7 +32,7 @@ pub struct Config {
     /// `[opensearch.connections.<name>]`: how the opensearch action authenticates.
     pub opensearch: rulewire_actions::OpenSearchSettings,
     /// `[mqtt.connections.<name>]`: remote brokers for the mqtt action.
-    pub mqtt: crate::publisher::uplink::UplinkSettings,
+    pub mqtt: crate::mqtt::publisher::uplink::UplinkSettings,
 }
 
 /// MQTT protocol version spoken to the broker.

@@ -1,13 +1,11 @@
-//! The `rulewire` command: `run` (the service), `eval` and `check` (offline tools, in
-//! `cli_eval.rs`), `test` (rule unit tests, in `rulewire::ruletest`), `import` (AWS rule
-//! definitions, in `rulewire::import`), `bench`.
+//! The `rulewire` command: `run` (the service, `rulewire::service`) and the offline commands
+//! `eval`, `check`, `test`, `import` and `bench` (`rulewire::cli`).
 //! Everything else lives in the library (`src/lib.rs`).
-
-mod cli_eval;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use rulewire::cli;
 use rulewire::config::Config;
 use rulewire::service::{self, RunOptions};
 
@@ -36,16 +34,16 @@ enum Command {
     /// Run the service: MQTT in, rules from .sql files, actions out.
     Run(RunArgs),
     /// Evaluate a rule against a message, offline.
-    Eval(cli_eval::EvalArgs),
+    Eval(cli::eval::EvalArgs),
     /// Check rule files (SQL, header, actions) without running them.
-    Check(cli_eval::CheckArgs),
+    Check(cli::eval::CheckArgs),
     /// Run rule unit tests (`<rule>.test.toml` beside each rule), offline.
-    Test(rulewire::ruletest::TestArgs),
+    Test(cli::ruletest::TestArgs),
     /// Convert AWS IoT rule definitions (get-topic-rule JSON, TopicRulePayload, CloudFormation
     /// or SAM templates) into rule files.
-    Import(rulewire::import::ImportArgs),
+    Import(cli::import::ImportArgs),
     /// Load a running rulewire (or the broker alone) and meter rate, loss and latency.
-    Bench(rulewire::loadgen::BenchArgs),
+    Bench(cli::loadgen::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -81,13 +79,13 @@ fn main() -> std::process::ExitCode {
     init_logs(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => run(args),
-        Command::Eval(args) => cli_eval::eval(args),
+        Command::Eval(args) => cli::eval::eval(args),
         Command::Check(args) => {
-            load_config(&args.config).and_then(|config| cli_eval::check(args, &config))
+            load_config(&args.config).and_then(|config| cli::eval::check(args, &config))
         }
-        Command::Test(args) => rulewire::ruletest::run(args),
-        Command::Import(args) => rulewire::import::run(args),
-        Command::Bench(args) => rulewire::loadgen::run(args),
+        Command::Test(args) => cli::ruletest::run(args),
+        Command::Import(args) => cli::import::run(args),
+        Command::Bench(args) => cli::loadgen::run(args),
     };
     match result {
         Ok(code) => code,

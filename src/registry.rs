@@ -1,5 +1,6 @@
-//! The loaded rules: loading and hot-reloading the rules directory, the route table the
-//! router reads, the broker subscriptions that follow it, and the status `GET /rules` shows.
+//! The loaded rules: loading and hot-reloading the rules directory, building the route table
+//! the router reads (`ingest::router`) and setting the broker subscriptions that follow it
+//! (`ingest::subscriptions`), and the status `GET /rules` shows.
 //!
 //! Rules with the same FROM topic filter form a group, evaluated together (see `pipeline`).
 //! Reload keeps what works: a group whose rules are all unchanged is kept as it is; a group
@@ -16,68 +17,15 @@ use rulewire_actions::{
     ConnectionNames, check_action,
 };
 use rulewire_engine::Lookups;
-use rulewire_engine::topic::TopicTrie;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::metrics::{Metrics, RuleActionHooks, RuleMetrics};
-use crate::mqtt::inbound::InboundClient;
+use crate::ingest::Subscriptions;
+use crate::ingest::router::{GroupRoute, Route, Routes};
+use crate::ops::metrics::{Metrics, RuleActionHooks, RuleMetrics};
+use crate::ops::trace::Tracer;
 use crate::pipeline::{BatchBounds, GroupRuntime, Item, RuleRuntime, Workers};
 use crate::rulefile::{self, ActionSpec, RuleFile, RuleFileError};
-use crate::trace::Tracer;
-
-/// One routable (enabled and loaded) rule.
-pub struct Route {
-    pub name: String,
-    pub filter: Option<String>,
-    /// Its group, in [`Routes::groups`], and its index among the group's rules.
-    pub group: usize,
-    pub member: usize,
-    /// This rule's `rulewire_topic_match_total` series (resolved once, not per message).
-    pub topic_match: prometheus::IntCounter,
-}
-
-/// A group of rules as the router sees it: the group and its worker's queue.
-pub struct GroupRoute {
-    pub group: Arc<GroupRuntime>,
-    pub tx: UnboundedSender<Item>,
-    /// Its rules, as indices into [`Routes::rules`].
-    pub rules: Vec<usize>,
-}
-
-/// The rules the router sends messages to; replaced whole on reload. A topic-filter trie
-/// indexes their groups, so a message costs only the groups whose filter can match its topic.
-#[derive(Default)]
-pub struct Routes {
-    pub rules: Vec<Route>,
-    pub groups: Vec<GroupRoute>,
-    trie: TopicTrie<usize>,
-}
-
-impl Routes {
-    pub fn new(rules: Vec<Route>, groups: Vec<GroupRoute>) -> Routes {
-        let mut trie = TopicTrie::new();
-        for (i, g) in groups.iter().enumerate() {
-            if let Some(f) = g.rules.first().and_then(|&r| rules[r].filter.as_ref()) {
-                trie.insert(f, i);
-            }
-        }
-        Routes {
-            rules,
-            groups,
-            trie,
-        }
-    }
-
-    pub fn by_name(&self, name: &str) -> Option<&Route> {
-        self.rules.iter().find(|r| r.name == name)
-    }
-
-    /// Calls `f` for every group whose FROM filter matches `topic`.
-    pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(&GroupRoute)) {
-        self.trie.for_each_match(topic, |&i| f(&self.groups[i]));
-    }
-}
 
 /// What makes rules one group: the same FROM filter. A rule without one (reachable by
 /// Basic Ingest only) is a group of its own.
@@ -131,89 +79,6 @@ pub struct ReloadReport {
     pub errors: Vec<RuleFileError>,
     pub loaded: Vec<String>,
     pub removed: Vec<String>,
-}
-
-/// The broker subscriptions rulewire wants, and those it has made.
-pub struct Subscriptions {
-    /// `None` with the embedded broker's in-process feed, which needs no subscriptions.
-    client: Option<InboundClient>,
-    shared_group: String,
-    basic_ingest: bool,
-    /// Subscribe to the Device Shadow request topics (never shared: shadows are local).
-    shadows: bool,
-    state: tokio::sync::Mutex<(BTreeSet<String>, BTreeSet<String>)>,
-}
-
-impl Subscriptions {
-    pub fn new(
-        client: Option<InboundClient>,
-        shared_group: &str,
-        basic_ingest: bool,
-        shadows: bool,
-    ) -> Arc<Subscriptions> {
-        Arc::new(Subscriptions {
-            client,
-            shared_group: shared_group.to_owned(),
-            basic_ingest,
-            shadows,
-            state: tokio::sync::Mutex::new((BTreeSet::new(), BTreeSet::new())),
-        })
-    }
-
-    fn wire(&self, filter: &str) -> String {
-        if self.shared_group.is_empty() {
-            filter.to_owned()
-        } else {
-            format!("$share/{}/{}", self.shared_group, filter)
-        }
-    }
-
-    /// Sets the wanted rule filters and (un)subscribes the difference.
-    pub async fn set_filters(&self, filters: BTreeSet<String>) {
-        let mut wanted: BTreeSet<String> = filters.iter().map(|f| self.wire(f)).collect();
-        if self.basic_ingest {
-            // `#` never matches `$` topics, so Basic Ingest needs its own subscription.
-            wanted.insert(self.wire("$aws/rules/#"));
-        }
-        if self.shadows {
-            wanted.extend(crate::shadow::REQUEST_FILTERS.iter().map(|f| f.to_string()));
-        }
-        let mut state = self.state.lock().await;
-        state.0 = wanted;
-        self.apply(&mut state).await;
-    }
-
-    /// After CONNACK: without a stored session the broker forgot every subscription.
-    pub async fn on_connect(&self, session_present: bool) {
-        let mut state = self.state.lock().await;
-        if !session_present {
-            state.1.clear();
-        }
-        self.apply(&mut state).await;
-    }
-
-    async fn apply(&self, state: &mut (BTreeSet<String>, BTreeSet<String>)) {
-        let Some(client) = &self.client else {
-            return;
-        };
-        let (wanted, active) = state;
-        for f in wanted.difference(active).cloned().collect::<Vec<_>>() {
-            match client.subscribe(&f, 1) {
-                Ok(()) => {
-                    tracing::info!(filter = %f, "subscribing");
-                    active.insert(f);
-                }
-                Err(e) => tracing::warn!(filter = %f, error = %e, "subscribe failed"),
-            }
-        }
-        for f in active.difference(wanted).cloned().collect::<Vec<_>>() {
-            if let Err(e) = client.unsubscribe(&f) {
-                tracing::warn!(filter = %f, error = %e, "unsubscribe failed");
-            }
-            tracing::info!(filter = %f, "unsubscribed");
-            active.remove(&f);
-        }
-    }
 }
 
 /// Every rule of the rules directory.

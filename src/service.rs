@@ -10,16 +10,19 @@ use std::time::Duration;
 use anyhow::Context;
 use rulewire_actions::{ActionContext, BufferStore, Connections, MqttPublisher, RetryPolicy};
 
+use crate::cli::demo;
 use crate::config::Config;
+use crate::embedded;
+use crate::ingest::Subscriptions;
 use crate::ingest::{Ingest, Status};
-use crate::metrics::Metrics;
+use crate::mqtt::publisher::{Publisher, Session, uplink};
 use crate::mqtt::{self, inbound};
+use crate::ops::metrics::Metrics;
+use crate::ops::stop::stop_flag;
+use crate::ops::{admin, reload};
 use crate::pipeline::{AckQueue, BatchBounds};
-use crate::publisher::{Publisher, Session, uplink};
-use crate::registry::{Registry, Subscriptions};
+use crate::registry::Registry;
 use crate::shadow::{Limits as ShadowLimits, ShadowService, ShadowStore};
-use crate::stop::stop_flag;
-use crate::{admin, demo, embedded, reload};
 
 /// Options from the command line.
 #[derive(Debug, Clone, Default)]

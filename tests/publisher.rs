@@ -1,4 +1,4 @@
-//! The republish connection (`rulewire::publisher`) against a real Mosquitto, over MQTT 3.1.1
+//! The republish connection (`rulewire::mqtt::publisher`) against a real Mosquitto, over MQTT 3.1.1
 //! and 5: QoS 0 and 1 publishes arrive intact; a publish in flight when the broker dies fails
 //! clearly instead of hanging; one made while the broker is down waits for the reconnect and
 //! completes once the restarted broker acknowledges it; the connection comes back by itself.
@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::*;
 use rulewire::config::{BrokerConfig, Protocol};
-use rulewire::publisher::{Publisher, Session};
-use rulewire::stop::stop_flag;
+use rulewire::mqtt::publisher::{Publisher, Session};
+use rulewire::ops::stop::stop_flag;
 use rulewire_actions::MqttPublisher;
 
 const T: Duration = Duration::from_secs(10);

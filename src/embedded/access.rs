@@ -24,9 +24,9 @@ use rmqtt::types::{
 };
 
 use super::tls::TlsPeers;
-use crate::devices::Grant;
-use crate::devices::watch::Devices;
-use crate::policy::{Action, Decision, decide};
+use crate::embedded::devices::Grant;
+use crate::embedded::devices::watch::Devices;
+use crate::embedded::policy::{Action, Decision, decide};
 
 const KEY: &str = "rulewire.access";
 
@@ -183,7 +183,7 @@ impl Access {
                 Ok(grant) => {
                     let credential = Credential::Login {
                         username: username.to_string(),
-                        password_sha256: crate::devices::sha256_hex(password),
+                        password_sha256: crate::embedded::devices::sha256_hex(password),
                     };
                     Ok(Some((credential, grant)))
                 }

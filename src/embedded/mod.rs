@@ -1,7 +1,7 @@
 //! The embedded MQTT broker (rmqtt, used as a library), started in-process when `broker.url`
 //! is empty so devices can publish straight to rulewire at the edge. The rules get its
-//! messages in-process (`feed`); who may do what is decided in `access`, with device TLS in
-//! `tls`.
+//! messages in-process (`feed`); who may do what is decided in `access` (from the device
+//! registry in [`devices`] and the AWS IoT policies in [`policy`]), with device TLS in `tls`.
 //!
 //! Every listener serves MQTT 3.1, 3.1.1 and 5 (the version is read from each CONNECT), as
 //! AWS IoT Core's port 8883 does. `$`-topics follow the MQTT spec, so Basic Ingest
@@ -10,8 +10,10 @@
 //! ("The embedded broker") and `docs/notes/embedded-broker-options.md`.
 
 mod access;
+pub mod devices;
 mod extensions;
 mod feed;
+pub mod policy;
 mod publisher;
 mod tls;
 
@@ -29,9 +31,9 @@ use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
 
 use crate::config::EmbeddedBrokerConfig;
-use crate::devices::Registry;
-use crate::devices::watch::{self, Devices};
-use crate::stop::CancelFlag;
+use crate::embedded::devices::Registry;
+use crate::embedded::devices::watch::{self, Devices};
+use crate::ops::stop::CancelFlag;
 use access::Access;
 use extensions::{CountDrops, RetainedInMemory, RoundRobinShares};
 pub use feed::RulesFeed;

@@ -21,8 +21,8 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureS
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::devices::Registry;
-use crate::devices::watch::Devices;
+use crate::embedded::devices::Registry;
+use crate::embedded::devices::watch::Devices;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 

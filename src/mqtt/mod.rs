@@ -3,9 +3,10 @@
 //! persistent session, manual acks), a normalised event stream ([`NetEvent`]), and acks,
 //! subscriptions and publishes on either protocol ([`MqttClient`]), used by the demo's
 //! clients. rulewire's own connections are in [`transport`] (TCP/TLS, shared),
-//! [`crate::publisher`] (republish) and [`inbound`] (ingest).
+//! [`crate::mqtt::publisher`] (republish) and [`inbound`] (ingest).
 
 pub mod inbound;
+pub mod publisher;
 pub mod transport;
 pub mod wire;
 

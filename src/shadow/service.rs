@@ -17,7 +17,7 @@ use super::request::{
 };
 use super::store::ShadowStore;
 use super::throttle::Throttle;
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 use crate::pipeline::Ticket;
 
 /// Requests handled (and committed) together at most.

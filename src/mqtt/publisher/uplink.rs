@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Publisher, Session};
 use crate::config::{BrokerConfig, Protocol};
-use crate::stop::CancelFlag;
+use crate::ops::stop::CancelFlag;
 
 /// One `[mqtt.connections.<name>]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

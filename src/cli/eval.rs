@@ -15,9 +15,9 @@ use anyhow::Context;
 use rulewire_actions::ConnectionNames;
 use rulewire_engine::{Message, Rule, SqlVersion};
 
-use rulewire::config::Config;
-use rulewire::registry::check_action_spec;
-use rulewire::rulefile::{self, RuleFile, RuleFileError};
+use crate::config::Config;
+use crate::registry::check_action_spec;
+use crate::rulefile::{self, RuleFile, RuleFileError};
 
 /// Arguments of `rulewire eval`.
 #[derive(clap::Args)]
@@ -122,7 +122,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         (None, _) => args.topic.clone(),
     };
-    let mqtt = rulewire::mqtt::engine_properties(&args.mqtt_properties)
+    let mqtt = crate::mqtt::engine_properties(&args.mqtt_properties)
         .map_err(|e| anyhow::anyhow!("--mqtt-property {e}"))?;
     let msg = Message {
         client_id: &args.client_id,

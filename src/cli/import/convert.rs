@@ -181,7 +181,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::import::problem::Severity;
+    use crate::cli::import::problem::Severity;
 
     fn run(payload: Value) -> (Option<String>, Vec<Problem>) {
         let source = RuleSource {

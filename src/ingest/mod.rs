@@ -9,10 +9,8 @@
 //! dropped). Acks and keep-alives still go out meanwhile.
 //!
 //! Routing: a Device Shadow request (`$aws/things/<thing>/shadow/.../{get,update,delete}`)
-//! goes to the shadow service, and also to the rules whose filter matches it, as on AWS;
-//! `$aws/rules/<rule>/<rest>` (Basic Ingest) goes to that rule alone with topic
-//! `<rest>` (an unknown or disabled rule counts RuleNotFound); any other topic goes, once, to
-//! every rule group whose FROM filter matches (TopicMatch counts each of its rules).
+//! goes to the shadow service, and also to the rules whose filter matches it, as on AWS; the
+//! [`router`] picks the rules. The [`subscriptions`] follow the rules on the broker.
 //! Rejected messages (payload over `limits.max_payload_bytes`, or a PUBLISH that does not
 //! decode) are logged, counted in `rulewire_payload_rejected_total{reason}` and acked in
 //! their turn, so the broker does not deliver them again.
@@ -23,15 +21,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::metrics::Metrics;
 use crate::mqtt::IncomingPublish;
 use crate::mqtt::inbound::{
     InboundClient, InboundEvent, LocalPublish, Received, RejectReason, Rejected,
 };
-use crate::pipeline::{AckQueue, Acknowledge, Item, new_trace_id};
-use crate::registry::{Registry, Subscriptions};
+use crate::ops::metrics::Metrics;
+use crate::pipeline::{AckQueue, Acknowledge, new_trace_id};
+use crate::registry::Registry;
 use crate::shadow::{ShadowRequest, ShadowService};
-use crate::stop::CancelFlag;
+
+pub mod router;
+pub mod subscriptions;
+
+use crate::ops::stop::CancelFlag;
+pub use router::Routes;
+pub use subscriptions::Subscriptions;
 
 /// Shared state the admin server reads.
 #[derive(Default)]
@@ -206,42 +210,14 @@ impl Ingest {
                 ticket: ticket.clone(),
             });
         }
-        let routes = self.registry.routes();
-        if let Some(rest) = topic.strip_prefix("$aws/rules/") {
-            let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
-            match routes.by_name(name) {
-                Some(route) => {
-                    route.topic_match.inc();
-                    let mut msg = publish.to_fired(rest.to_owned(), now_ms, trace_id);
-                    msg.client_id = client_id;
-                    let group = &routes.groups[route.group];
-                    let _ = group.tx.send(Item {
-                        group: group.group.clone(),
-                        msg,
-                        ticket,
-                        only: Some(route.member),
-                    });
-                }
-                None => {
-                    self.metrics.rule_not_found.with_label_values(&[name]).inc();
-                    tracing::warn!(rule = %name, %topic, "Basic Ingest to an unknown or disabled rule (RuleNotFound)");
-                }
-            }
-            return;
-        }
-        routes.for_each_match(&topic, |group| {
-            for &rule in &group.rules {
-                routes.rules[rule].topic_match.inc();
-            }
-            let mut msg = publish.to_fired(topic.clone(), now_ms, trace_id.clone());
-            msg.client_id.clone_from(&client_id);
-            let _ = group.tx.send(Item {
-                group: group.group.clone(),
-                msg,
-                ticket: ticket.clone(),
-                only: None,
-            });
-        });
+        self.registry.routes().dispatch(
+            &publish,
+            &client_id,
+            now_ms,
+            trace_id,
+            ticket,
+            &self.metrics,
+        );
     }
 
     async fn drain(self, timeout: Duration) {

@@ -11,8 +11,8 @@ pub use notify::RecursiveMode;
 use notify::Watcher;
 use tokio::sync::mpsc;
 
+use crate::ops::stop::CancelFlag;
 use crate::registry::Registry;
-use crate::stop::CancelFlag;
 
 const DEBOUNCE: Duration = Duration::from_millis(250);
 

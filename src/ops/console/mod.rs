@@ -7,7 +7,7 @@
 //!   service's engine: the output, or the error with line:col, and the rule's rendered
 //!   action fields (secrets hidden).
 //! - `POST /api/trace/{rule}?seconds=N`, `DELETE /api/trace/{rule}`: turn a rule's live trace
-//!   on (bounded, see [`crate::trace`]) or off; `GET /api/trace/{rule}/events`: its events as
+//!   on (bounded, see [`crate::ops::trace`]) or off; `GET /api/trace/{rule}/events`: its events as
 //!   Server-Sent Events.
 //!
 //! The rules and counters pages read `GET /rules` and `GET /metrics`, as Prometheus does.
@@ -26,8 +26,8 @@ use futures_util::stream::Stream;
 use rulewire_engine::{Message, Rule, SqlVersion};
 use serde::Deserialize;
 
+use crate::ops::trace::MAX_TRACE;
 use crate::registry::Registry;
-use crate::trace::MAX_TRACE;
 
 /// A console file by name: (content type, text).
 fn asset(name: &str) -> Option<(&'static str, &'static str)> {
@@ -135,7 +135,7 @@ pub async fn test(
     };
     let result = rule.evaluate(&msg);
     let targets = match (&file, &result.output) {
-        (Some(f), Some(_)) => crate::ruletest::rendered_targets(f, &msg, None)
+        (Some(f), Some(_)) => crate::cli::ruletest::rendered_targets(f, &msg, None)
             .map(|t| {
                 t.into_iter()
                     .map(|(k, v)| {

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::import::header::inline;
-use crate::import::problem::Severity;
+use crate::cli::import::header::inline;
+use crate::cli::import::problem::Severity;
 
 /// Converts `action`; the rulewire table as inline TOML (or `None`) and the problems.
 fn run(action: Value) -> (Option<String>, Vec<Problem>) {

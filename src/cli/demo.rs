@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::config::{BrokerConfig, Config};
 use crate::mqtt::{self, ConnectSpec, IncomingPublish, NetEvent};
-use crate::stop::CancelFlag;
+use crate::ops::stop::CancelFlag;
 
 const ROOMS: [&str; 3] = ["kitchen", "office", "server_room"];
 

@@ -7,8 +7,8 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
 use super::Registry;
-use crate::reload::{RecursiveMode, spawn_reloader};
-use crate::stop::CancelFlag;
+use crate::ops::reload::{RecursiveMode, spawn_reloader};
+use crate::ops::stop::CancelFlag;
 
 #[derive(Debug)]
 pub struct Devices {

@@ -20,7 +20,7 @@ use super::{MAX_IN_FLIGHT, Outgoing};
 use crate::config::{BrokerConfig, Protocol};
 use crate::mqtt::transport::{Stream, Transport};
 use crate::mqtt::wire::{self, ConnectParams, Incoming, OutPublish};
-use crate::stop::CancelFlag;
+use crate::ops::stop::CancelFlag;
 
 /// Publishes taken from the queue per write.
 const BATCH: usize = 512;

@@ -3,7 +3,7 @@
 //! (JSON: name, file, topic filter, enabled, actions, last load error), and
 //! `GET /shadows/{thing}` and `/shadows/{thing}/{shadow}` (a Device Shadow as GET returns it to
 //! devices; 404 when there is none or shadows are off). The web console and its APIs are in
-//! [`crate::console`]. With `http.auth` set, everything but `/healthz` and `/readyz` needs
+//! [`crate::ops::console`]. With `http.auth` set, everything but `/healthz` and `/readyz` needs
 //! the bearer token or the basic-auth user and password.
 
 use std::sync::Arc;
@@ -18,12 +18,12 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 
 use crate::config::HttpConfig;
-use crate::console;
 use crate::ingest::Status;
-use crate::metrics::Metrics;
+use crate::ops::console;
+use crate::ops::metrics::Metrics;
+use crate::ops::stop::CancelFlag;
 use crate::registry::Registry;
 use crate::shadow::{ShadowName, ShadowStore};
-use crate::stop::CancelFlag;
 
 /// What the admin server serves from.
 #[derive(Clone)]

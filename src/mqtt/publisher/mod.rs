@@ -30,7 +30,7 @@ use rulewire_actions::{BoxFuture, MqttPublisher, PublishProperties};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::BrokerConfig;
-use crate::stop::CancelFlag;
+use crate::ops::stop::CancelFlag;
 
 /// How long a QoS 1 publish may wait for its PUBACK before failing (the action retries it).
 pub const PUBACK_TIMEOUT: Duration = Duration::from_secs(30);

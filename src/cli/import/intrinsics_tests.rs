@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::import::problem::Severity;
+use crate::cli::import::problem::Severity;
 
 fn template() -> Value {
     json!({

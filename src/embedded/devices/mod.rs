@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use rustls::pki_types::CertificateDer;
 
-use crate::policy::{Policy, Principal, Thing};
+use crate::embedded::policy::{Policy, Principal, Thing};
 pub use certificate::{CertificateFields, id as sha256_hex};
 pub use file::Status;
 
