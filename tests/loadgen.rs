@@ -1,12 +1,13 @@
 //! `rulewire bench` against a real Mosquitto (its own instance on a free port, with
-//! `max_queued_messages 0`): the built binary in `--baseline` mode at a fixed rate, checked
-//! through its `--json` summary.
+//! `max_queued_messages 0`): the built binary in `--baseline` mode at a fixed rate, and
+//! metering a running rulewire's http action with `--http-listen`, checked through its
+//! `--json` summary.
 
 mod common;
 
 use std::process::Command;
 
-use common::Mosquitto;
+use common::{Mosquitto, Rulewire, free_port, rules_dir};
 use serde_json::Value;
 
 fn bench(args: &[&str]) -> Value {
@@ -117,6 +118,52 @@ fn warmup_and_duration_qos1() {
     assert_eq!(summary["lost"], 0);
     assert_eq!(summary["duplicates"], 0);
     assert_eq!(summary["latency_ms"]["count"].as_u64().unwrap(), sent);
+}
+
+/// The http action's outputs reach the bench's HTTP meter: every message is counted once,
+/// with its latency, and the QoS 1 publishers' messages all went through the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_outputs_are_metered() {
+    let broker = Mosquitto::start();
+    let meter = format!("127.0.0.1:{}", free_port());
+    let rule = format!(
+        "-- [[action]]\n-- type = \"http\"\n-- url = \"http://{meter}/ingest/${{topic(2)}}\"\n\
+         SELECT seq, ts FROM 'sensors/+/data'\n"
+    );
+    let rules = rules_dir(&[("to_http", &rule)]);
+    let config = format!(
+        "[broker]\nurl = \"{}\"\nclient_id = \"rw-bench-http\"\n",
+        broker.url()
+    );
+    let rw = Rulewire::start(&config, rules.path()).await;
+    let url = broker.url();
+    let summary = tokio::task::spawn_blocking(move || {
+        bench(&[
+            "--broker",
+            &url,
+            "--http-listen",
+            &meter,
+            "--qos",
+            "1",
+            "--connections",
+            "2",
+            "--rate",
+            "1000",
+            "--count",
+            "1500",
+            "--drain",
+            "3s",
+            "--json",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(summary["sent"], 1500, "{summary:#}");
+    assert_eq!(summary["received"], 1500, "{summary:#}\n{}", rw.logs());
+    assert_eq!(summary["lost"], 0, "{summary:#}");
+    assert_eq!(summary["duplicates"], 0, "{summary:#}");
+    assert_eq!(summary["foreign"], 0, "{summary:#}");
+    assert_eq!(summary["latency_ms"]["count"], 1500, "{summary:#}");
 }
 
 #[test]

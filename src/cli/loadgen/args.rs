@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// Output topic filter to meter (repeatable), e.g. 'alerts/#'.
     #[arg(long)]
     pub subscribe: Vec<String>,
+    /// Also meter outputs POSTed over HTTP to this address (e.g. 127.0.0.1:18980): the body
+    /// of every request, on any path, is an output (an http action's URL points here).
+    #[arg(long)]
+    pub http_listen: Option<std::net::SocketAddr>,
     /// Meter the broker alone: subscribe to the INPUT topic filter (the topic template with
     /// every templated level as +) instead of --subscribe.
     #[arg(long)]
@@ -84,6 +88,7 @@ pub struct Plan {
     pub duration: Option<Duration>,
     pub count: Option<u64>,
     pub filters: Vec<String>,
+    pub http_listen: Option<std::net::SocketAddr>,
     pub baseline: bool,
     pub warmup: Duration,
     pub drain: Duration,
@@ -118,8 +123,8 @@ impl BenchArgs {
             vec![topic.topic_filter()]
         } else {
             anyhow::ensure!(
-                !self.subscribe.is_empty(),
-                "give the output topic(s) with --subscribe, or use --baseline"
+                !self.subscribe.is_empty() || self.http_listen.is_some(),
+                "give the output topic(s) with --subscribe (or --http-listen), or use --baseline"
             );
             self.subscribe.clone()
         };
@@ -142,6 +147,7 @@ impl BenchArgs {
             duration,
             count: self.count,
             filters,
+            http_listen: self.http_listen,
             baseline: self.baseline,
             warmup: self.warmup,
             drain: self.drain,

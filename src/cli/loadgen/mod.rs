@@ -180,6 +180,7 @@ pub async fn bench(plan: &Plan) -> anyhow::Result<Summary> {
         mode: if plan.baseline { "baseline" } else { "rules" },
         broker: plan.broker.clone(),
         subscribe: plan.filters.clone(),
+        http_listen: plan.http_listen.map(|a| a.to_string()),
         connections: plan.connections,
         qos: plan.qos as u8,
         target_rate: plan.rate,

@@ -1,5 +1,6 @@
 //! The meter: one MQTT connection subscribed to the output topic filters (before anything is
-//! published). Every output is scanned for the echoed seq and send timestamp; the [`Meter`]
+//! published), and with `--http-listen` an HTTP server whose request bodies are outputs too
+//! (for http actions). Every output is scanned for the echoed seq and send timestamp; the [`Meter`]
 //! counts unique outputs per seq (duplicates beyond the expected copies), and records the
 //! end-to-end latency (receive time - send time) in a histogram.
 
@@ -136,6 +137,8 @@ pub struct Receiver {
     pub meter: Arc<Mutex<Meter>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
+    /// The HTTP meter, with `--http-listen`.
+    http: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Receiver {
@@ -178,20 +181,69 @@ impl Receiver {
         }
         let meter = Arc::new(Mutex::new(Meter::new(plan)));
         let (stop, stop_rx) = watch::channel(false);
+        let http = match plan.http_listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("--http-listen {addr}: {e}"))?;
+                Some(tokio::spawn(serve_http(
+                    listener,
+                    meter.clone(),
+                    stop_rx.clone(),
+                )))
+            }
+            None => None,
+        };
         let task = tokio::spawn(receive(client, eventloop, meter.clone(), stop_rx));
-        Ok(Receiver { meter, stop, task })
+        Ok(Receiver {
+            meter,
+            stop,
+            task,
+            http,
+        })
     }
 
     /// Stops metering and disconnects.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
+        if let Some(http) = self.http {
+            tokio::time::timeout(Duration::from_secs(5), http)
+                .await
+                .map_err(|_| anyhow::anyhow!("the HTTP meter did not stop within 5 s"))???;
+        }
         self.task.await?
     }
 
-    /// True when the meter task ended by itself (a connection error).
+    /// True when a meter task ended by itself (a connection or server error).
     pub fn failed(&self) -> bool {
-        self.task.is_finished()
+        self.task.is_finished() || self.http.as_ref().is_some_and(|h| h.is_finished())
     }
+}
+
+/// The HTTP meter: every request's body, on any path and method, is one output; it answers
+/// 200 with no body. Stops (closing idle keep-alive connections) when `stop` changes.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    meter: Arc<Mutex<Meter>>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let meter = meter.clone();
+        async move {
+            meter
+                .lock()
+                .unwrap()
+                .record(&body, now_ns(), Instant::now());
+            axum::http::StatusCode::OK
+        }
+    });
+    let shutdown = async move {
+        let _ = stop.changed().await;
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| anyhow::anyhow!("HTTP meter: {e}"))
 }
 
 async fn receive(

@@ -14,6 +14,9 @@ pub struct Summary {
     pub mode: &'static str,
     pub broker: String,
     pub subscribe: Vec<String>,
+    /// The HTTP meter's address (`--http-listen`), when outputs are also POSTed to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_listen: Option<String>,
     pub connections: usize,
     pub qos: u8,
     /// Target rate, messages/s (0 = max).
@@ -91,7 +94,12 @@ impl Summary {
                 "{} ({} -> {})",
                 self.mode,
                 self.broker,
-                self.subscribe.join(", ")
+                self.subscribe
+                    .iter()
+                    .cloned()
+                    .chain(self.http_listen.iter().map(|a| format!("http://{a}")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
         row(
