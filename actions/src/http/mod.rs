@@ -223,12 +223,19 @@ impl Sink for Http {
                 metrics.http_error("unknown_host");
                 Err(AttemptError::retryable(error_chain(&e)))
             }
-            Err(e) => {
-                if e.is_timeout() {
-                    metrics.http_error("timeout");
-                }
+            Err(e) if e.is_timeout() => {
+                metrics.http_error("timeout");
                 Err(AttemptError::permanent(error_chain(&e)))
             }
+            // The connection broke before an answer (a keep-alive connection the server
+            // closed as the request went out, a server restarting): retried, since the
+            // request may never have been seen (at-least-once, like a 5xx). Counted as
+            // `unknown_host`, AWS's metric for a request that got no connection.
+            Err(e) if e.is_request() => {
+                metrics.http_error("unknown_host");
+                Err(AttemptError::retryable(error_chain(&e)))
+            }
+            Err(e) => Err(AttemptError::permanent(error_chain(&e))),
         }
     }
 

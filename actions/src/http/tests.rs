@@ -244,6 +244,54 @@ async fn connection_refused_fails_after_retries() {
     );
 }
 
+/// A server that reads the first request and closes the connection without an answer (as a
+/// keep-alive connection closed under a request, or a server restarting), then answers 200.
+#[tokio::test]
+async fn a_connection_closed_before_the_answer_is_retried() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(Mutex::new(0));
+    let seen = requests.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 64 << 10];
+            let mut read = 0;
+            // Up to the end of the small body ("{}") after the headers.
+            while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") || !buf[..read].ends_with(b"{}")
+            {
+                match socket.read(&mut buf[read..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read += n,
+                }
+            }
+            let first = {
+                let mut n = seen.lock().unwrap();
+                *n += 1;
+                *n == 1
+            };
+            if !first {
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+            // The first connection is dropped unanswered; the others after their answer.
+        }
+    });
+    let (ctx, metrics) = ctx();
+    let action = build_action(
+        &http_config(format!("http://{addr}/x"), &[], ""),
+        SqlVersion::default(),
+        &ctx,
+    )
+    .unwrap();
+    action.execute(&message(b"{}")).await.unwrap();
+    assert_eq!(*requests.lock().unwrap(), 2);
+    assert_eq!(metrics.get("retry:http"), 1);
+    assert_eq!(metrics.get("error:unknown_host"), 1);
+}
+
 #[tokio::test]
 async fn a_slow_server_times_out_without_retry() {
     let (addr, script) = serve(&[], Duration::from_secs(5)).await;
