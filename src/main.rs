@@ -4,6 +4,13 @@
 
 use std::path::PathBuf;
 
+/// mimalloc instead of glibc's malloc: rulewire allocates a message's buffers on one thread
+/// and frees them on another (the broker connection, the workers, the disk buffer's threads,
+/// the HTTP client), where glibc spends a quarter of the CPU consolidating its arenas
+/// (BENCHMARKS.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use rulewire::cli;
 use rulewire::config::Config;
