@@ -102,11 +102,17 @@ impl Ingest {
                 }
                 None => break,
             };
+            let (publish, ack, client_id, will) = message;
+            // A message no rule reads and no ack waits for in order (the embedded broker's
+            // own republishes, mostly) is only counted: no permit, ticket or trace id.
+            if !matches!(ack, Acknowledge::Broker(..)) && !self.wanted(&publish, will) {
+                self.metrics.messages_received.inc();
+                continue;
+            }
             let permit = tokio::select! {
                 p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
                 _ = stop.wait() => break,
             };
-            let (publish, ack, client_id, will) = message;
             self.route(publish, ack, client_id, will, permit);
         }
         self.drain(drain_timeout).await;
@@ -139,6 +145,13 @@ impl Ingest {
             }
             InboundEvent::Publish(_) | InboundEvent::Local(_) | InboundEvent::Rejected(_) => {}
         }
+    }
+
+    /// Whether a message goes anywhere: to a rule, or (not a will) to the shadow service.
+    fn wanted(&self, publish: &IncomingPublish, will: bool) -> bool {
+        let topic = publish.topic_str();
+        self.registry.routes().wants(&topic)
+            || (self.shadows.is_some() && !will && crate::shadow::parse_topic(&topic).is_some())
     }
 
     /// Counts and logs a message that is not processed; its ack waits for its turn.

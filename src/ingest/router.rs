@@ -61,6 +61,17 @@ impl Routes {
         self.rules.iter().find(|r| r.name == name)
     }
 
+    /// Whether `topic` goes to any rule: Basic Ingest (to a rule or, unknown, counted as
+    /// RuleNotFound) or a group whose FROM filter matches.
+    pub fn wants(&self, topic: &str) -> bool {
+        if topic.starts_with("$aws/rules/") {
+            return true;
+        }
+        let mut any = false;
+        self.trie.for_each_match(topic, |_| any = true);
+        any
+    }
+
     /// Calls `f` for every group whose FROM filter matches `topic`.
     pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(&GroupRoute)) {
         self.trie.for_each_match(topic, |&i| f(&self.groups[i]));
