@@ -6,6 +6,7 @@
 # ACTION=republish (out/<room>, metered by subscription) or http (the bench's --http-listen);
 # the action runs unbuffered (memory) and behind a disk buffer (disk), alternating per rate,
 # each on a fresh Mosquitto and rulewire, so that each pair shares the machine's mood.
+# RATES=0 is a flood: the publishers as fast as they go (max offered rate).
 # Usage: RATES="20000 25000 30000" ACTION=http bench-results/sustained.sh [release rulewire]
 set -euo pipefail
 BIN=${1:-target/release/rulewire}

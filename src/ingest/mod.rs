@@ -103,9 +103,11 @@ impl Ingest {
                 None => break,
             };
             let (publish, ack, client_id, will) = message;
+            // The route table this message is routed with (read once per message).
+            let routes = self.registry.routes();
             // A message no rule reads and no ack waits for in order (the embedded broker's
             // own republishes, mostly) is only counted: no permit, ticket or trace id.
-            if !matches!(ack, Acknowledge::Broker(..)) && !self.wanted(&publish, will) {
+            if !matches!(ack, Acknowledge::Broker(..)) && !self.wanted(&routes, &publish, will) {
                 self.metrics.messages_received.inc();
                 continue;
             }
@@ -113,7 +115,7 @@ impl Ingest {
                 p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
                 _ = stop.wait() => break,
             };
-            self.route(publish, ack, client_id, will, permit);
+            self.route(&routes, publish, ack, client_id, will, permit);
         }
         self.drain(drain_timeout).await;
     }
@@ -148,9 +150,9 @@ impl Ingest {
     }
 
     /// Whether a message goes anywhere: to a rule, or (not a will) to the shadow service.
-    fn wanted(&self, publish: &IncomingPublish, will: bool) -> bool {
+    fn wanted(&self, routes: &Routes, publish: &IncomingPublish, will: bool) -> bool {
         let topic = publish.topic_str();
-        self.registry.routes().wants(&topic)
+        routes.wants(&topic)
             || (self.shadows.is_some() && !will && crate::shadow::parse_topic(&topic).is_some())
     }
 
@@ -194,6 +196,7 @@ impl Ingest {
     /// `will` goes to rules only (AWS's shadow service ignores wills).
     fn route(
         &self,
+        routes: &Routes,
         publish: IncomingPublish,
         ack: Acknowledge,
         client_id: Option<String>,
@@ -223,7 +226,7 @@ impl Ingest {
                 ticket: ticket.clone(),
             });
         }
-        self.registry.routes().dispatch(
+        routes.dispatch(
             &publish,
             &client_id,
             now_ms,
