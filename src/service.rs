@@ -14,7 +14,7 @@ use crate::cli::demo;
 use crate::config::Config;
 use crate::embedded;
 use crate::ingest::Subscriptions;
-use crate::ingest::{Ingest, Status};
+use crate::ingest::{Admission, Ingest, Status};
 use crate::mqtt::publisher::{Publisher, Session, uplink};
 use crate::mqtt::{self, inbound};
 use crate::ops::metrics::Metrics;
@@ -54,6 +54,8 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     // ingest connection is made.
     let mut local_events = None;
     let mut embedded_publisher = None;
+    // Set once the rules are loaded: the embedded broker's publish hook admits through it.
+    let mut direct_admission = None;
     let url = if embedded {
         let limits = embedded::BrokerLimits {
             max_packet_bytes: config.limits.max_payload_bytes + 1024 * 1024,
@@ -65,9 +67,12 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         };
         let (events, rx) = tokio::sync::mpsc::channel(inbound::EVENT_QUEUE);
         local_events = Some(rx);
+        let direct = Arc::new(std::sync::OnceLock::new());
+        direct_admission = Some(direct.clone());
         let feed = embedded::RulesFeed {
             events,
             max_payload_bytes: config.limits.max_payload_bytes,
+            admission: direct,
         };
         let broker = embedded::start(
             &config.embedded_broker,
@@ -219,23 +224,31 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         Some(client) => AckQueue::start(client.clone()),
         None => AckQueue::local(),
     };
+    let shadows = shadow_store.map(|store| {
+        let limits = ShadowLimits {
+            max_document_bytes: config.shadows.max_document_bytes,
+            requests_per_second_per_thing: config.shadows.requests_per_second_per_thing,
+            max_in_flight_per_connection: config.shadows.max_in_flight_per_connection,
+        };
+        ShadowService::start(store, publisher.clone(), limits, metrics.clone())
+    });
+    let admission = Arc::new(Admission::new(
+        registry.clone(),
+        acks,
+        metrics.clone(),
+        shadows,
+        in_flight,
+    ));
+    // From here the embedded broker's clients' messages are admitted in their connections.
+    if let Some(direct) = &direct_admission {
+        let _ = direct.set((admission.clone(), stop.clone()));
+    }
     let ingest = Ingest {
         client,
         events,
-        registry: registry.clone(),
+        admission,
         subscriptions,
-        acks,
-        metrics: metrics.clone(),
         status: status.clone(),
-        max_in_flight: in_flight,
-        shadows: shadow_store.map(|store| {
-            let limits = ShadowLimits {
-                max_document_bytes: config.shadows.max_document_bytes,
-                requests_per_second_per_thing: config.shadows.requests_per_second_per_thing,
-                max_in_flight_per_connection: config.shadows.max_in_flight_per_connection,
-            };
-            ShadowService::start(store, publisher.clone(), limits, metrics.clone())
-        }),
     };
     let drain_timeout = Duration::from_millis(config.shutdown.timeout_ms);
     let ingest_task = tokio::spawn(ingest.run(stop.clone(), drain_timeout));

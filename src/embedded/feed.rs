@@ -1,10 +1,11 @@
 //! The rules' feed: every message a client publishes to the embedded broker, once its
-//! policies allow it, is handed to rulewire's ingest loop in-process (no MQTT client, no
-//! loopback TCP, no second encode and decode), with the publisher's client id for
-//! `clientid()`.
+//! policies allow it, goes to rulewire's rules in-process (no MQTT client, no loopback TCP,
+//! no second encode and decode), with the publisher's client id for `clientid()`.
 //!
 //! Delivery: the hook runs in the publisher's connection before rmqtt sends the PUBACK and
-//! forwards the message to subscribers. For QoS 1 it waits until every rule is done with the
+//! forwards the message to subscribers, and admits the message to the rules right there
+//! ([`Admission::admit`]: in-flight permit, ticket, routing), without a hop through the
+//! ingest loop. For QoS 1 it waits until every rule is done with the
 //! message (its actions succeeded, wrote to their disk buffers, or handed the failure to the
 //! error action): a PUBACK means the message is safe, through kill -9 too, and a publisher
 //! cut off before its PUBACK sends the message again. The cost: each connection has one QoS 1 message with
@@ -29,15 +30,25 @@ use rmqtt::types::{FromType, Publish, PublishAclResult, PublishResult, QoS};
 use rumqttc::v5::mqttbytes::v5 as v5b;
 use tokio::sync::{mpsc, oneshot};
 
+use std::sync::{Arc, OnceLock};
+
+use crate::ingest::{Admission, Incoming};
 use crate::mqtt::IncomingPublish;
 use crate::mqtt::inbound::{
     InboundEvent, LocalPublish, PublishHead, Received, RejectReason, Rejected, SessionEpoch,
 };
+use crate::ops::stop::CancelFlag;
+use crate::pipeline::Acknowledge;
+
+/// The admission the publish hook admits its clients' messages through, with the service's
+/// stop flag; set once the rules are loaded (until then the ingest loop's queue takes them).
+pub type DirectAdmission = Arc<OnceLock<(Arc<Admission>, CancelFlag)>>;
 
 #[derive(Clone)]
 pub struct RulesFeed {
     pub events: mpsc::Sender<InboundEvent>,
     pub max_payload_bytes: usize,
+    pub admission: DirectAdmission,
 }
 
 fn qos_number(qos: QoS) -> u8 {
@@ -91,6 +102,11 @@ impl RulesFeed {
     /// messages finish their republish actions through here, so waiting for room would wait
     /// on itself.
     pub fn hand_over_republish(&self, client_id: &str, publish: &Publish) {
+        if let Some((admission, _)) = self.admission.get()
+            && admission.skip_unread(&publish.topic, false)
+        {
+            return;
+        }
         let event = InboundEvent::Local(LocalPublish {
             publish: incoming(publish),
             client_id: client_id.to_owned(),
@@ -120,7 +136,8 @@ impl RulesFeed {
         }
     }
 
-    /// Hands one message to the ingest loop; for QoS 1, waits until its rules are done.
+    /// Admits one message to the rules (through the ingest loop's queue until the rules are
+    /// loaded); for QoS 1, waits until its rules are done.
     /// False if rulewire is shutting down (the publisher is disconnected unacknowledged and
     /// sends the message again to the next run).
     async fn hand_over(&self, client_id: &str, publish: &Publish) -> bool {
@@ -152,14 +169,26 @@ impl RulesFeed {
                 (Some(tx), Some(rx))
             }
         };
-        let event = InboundEvent::Local(LocalPublish {
-            publish: incoming(publish),
-            client_id: client_id.to_owned(),
-            done,
-            will: false,
-        });
-        if self.events.send(event).await.is_err() {
-            return false;
+        if let Some((admission, stop)) = self.admission.get() {
+            let message = Incoming {
+                publish: incoming(publish),
+                ack: done.map_or(Acknowledge::Nothing, Acknowledge::Notify),
+                client_id: Some(client_id.to_owned()),
+                will: false,
+            };
+            if !admission.admit(message, stop).await {
+                return false;
+            }
+        } else {
+            let event = InboundEvent::Local(LocalPublish {
+                publish: incoming(publish),
+                client_id: client_id.to_owned(),
+                done,
+                will: false,
+            });
+            if self.events.send(event).await.is_err() {
+                return false;
+            }
         }
         if let Some(wait) = wait {
             // The ticket signals when dropped, so an error here also means "done".

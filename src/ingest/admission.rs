@@ -1,0 +1,185 @@
+//! Admission: what happens to one incoming message before its rules run. It waits for an
+//! in-flight permit (backpressure), gets its [`Ticket`](crate::pipeline::Ticket), and goes
+//! to the shadow service and to the rules the [`router`](super::router) picks.
+//!
+//! Shared by the ingest loop (messages from the ingest connection, and the embedded broker's
+//! republishes and wills) and, with the embedded broker, its publish hook, which admits its
+//! clients' messages in the publishing connection's own task: no hand-over to the ingest
+//! loop and back per message.
+//!
+//! Rejected messages (payload over `limits.max_payload_bytes`, or a PUBLISH that does not
+//! decode) are logged, counted in `rulewire_payload_rejected_total{reason}` and acked in
+//! their turn, so the broker does not deliver them again.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::Routes;
+use crate::mqtt::IncomingPublish;
+use crate::mqtt::inbound::{Received, RejectReason, Rejected};
+use crate::ops::metrics::Metrics;
+use crate::ops::stop::CancelFlag;
+use crate::pipeline::{AckQueue, Acknowledge, new_trace_id};
+use crate::registry::Registry;
+use crate::shadow::{ShadowRequest, ShadowService};
+
+/// Everything admitting a message needs; one per service.
+pub struct Admission {
+    pub registry: Arc<Registry>,
+    pub acks: AckQueue,
+    pub metrics: Arc<Metrics>,
+    /// The Device Shadow service, when `[shadows]` is on.
+    pub shadows: Option<ShadowService>,
+    /// `limits.max_in_flight` permits; each routed message holds one until its ticket
+    /// completes.
+    permits: Arc<Semaphore>,
+}
+
+/// One message to admit.
+pub struct Incoming {
+    pub publish: IncomingPublish,
+    pub ack: Acknowledge,
+    /// The publisher's client id, when the broker tells it (the embedded one does).
+    pub client_id: Option<String>,
+    /// A last will: goes to rules only (AWS's shadow service ignores wills).
+    pub will: bool,
+}
+
+impl Admission {
+    pub fn new(
+        registry: Arc<Registry>,
+        acks: AckQueue,
+        metrics: Arc<Metrics>,
+        shadows: Option<ShadowService>,
+        max_in_flight: usize,
+    ) -> Admission {
+        Admission {
+            registry,
+            acks,
+            metrics,
+            shadows,
+            permits: Arc::new(Semaphore::new(max_in_flight)),
+        }
+    }
+
+    /// Waits for in-flight room, then sends the message to the shadow service and its
+    /// rules; its ticket completes once they are all done. A message no rule reads and no
+    /// ack waits for in order (the embedded broker's own republishes, mostly) is only
+    /// counted: no permit, ticket or trace id. False, and the message is dropped unrouted
+    /// (its ack not sent, so it comes again), once `stop` is set.
+    pub async fn admit(&self, incoming: Incoming, stop: &CancelFlag) -> bool {
+        if stop.is_set() {
+            return false;
+        }
+        // The route table this message is routed with (read once per message).
+        let routes = self.registry.routes();
+        if !matches!(incoming.ack, Acknowledge::Broker(..))
+            && !self.wanted(&routes, &incoming.publish.topic_str(), incoming.will)
+        {
+            self.metrics.messages_received.inc();
+            return true;
+        }
+        let permit = tokio::select! {
+            p = self.permits.clone().acquire_owned() => p.expect("the semaphore never closes"),
+            _ = stop.wait() => return false,
+        };
+        self.route(&routes, incoming, permit);
+        true
+    }
+
+    /// Whether a message on `topic` goes anywhere: to a rule, or (not a will) to the shadow
+    /// service.
+    fn wanted(&self, routes: &Routes, topic: &str, will: bool) -> bool {
+        routes.wants(topic)
+            || (self.shadows.is_some() && !will && crate::shadow::parse_topic(topic).is_some())
+    }
+
+    /// Counts a message on `topic` that nothing reads and returns true (the caller drops
+    /// it); false if a rule or the shadow service wants it. Lets the embedded broker drop
+    /// rulewire's own republishes without handing them to the ingest loop.
+    pub fn skip_unread(&self, topic: &str, will: bool) -> bool {
+        if self.wanted(&self.registry.routes(), topic, will) {
+            return false;
+        }
+        self.metrics.messages_received.inc();
+        true
+    }
+
+    /// Counts and logs a message that is not processed; its ack waits for its turn.
+    pub fn reject(&self, received: Received<Rejected>) {
+        let Rejected {
+            head,
+            reason,
+            detail,
+        } = received.message;
+        self.metrics.messages_received.inc();
+        self.metrics
+            .payload_rejected
+            .with_label_values(&[reason.label()])
+            .inc();
+        tracing::warn!(topic = %head.topic, client_id = "n/a", qos = head.qos, reason = reason.label(),
+            %detail, acked = head.pkid.is_some(),
+            "message rejected (acked, not processed)");
+        let ack = match head.pkid {
+            Some(pkid) => Acknowledge::Broker(pkid, received.session),
+            None => Acknowledge::Nothing,
+        };
+        let ticket = self.acks.ticket(ack, None, &self.metrics);
+        // A shadow request too large to read still gets AWS's 413 answer.
+        if let (Some(shadows), RejectReason::TooLarge) = (&self.shadows, reason)
+            && let Some((name, operation)) = crate::shadow::parse_topic(&head.topic)
+        {
+            shadows.submit(ShadowRequest {
+                name,
+                operation,
+                payload: bytes::Bytes::new(),
+                client_id: String::new(),
+                too_large: true,
+                ticket,
+            });
+        }
+    }
+
+    /// Sends one message to the shadow service (a Device Shadow request, not a will) and to
+    /// its rules, each holding a clone of its ticket.
+    fn route(&self, routes: &Routes, incoming: Incoming, permit: OwnedSemaphorePermit) {
+        let Incoming {
+            publish,
+            ack,
+            client_id,
+            will,
+        } = incoming;
+        self.metrics.messages_received.inc();
+        let ticket = self.acks.ticket(ack, Some(permit), &self.metrics);
+        let client_id = client_id.unwrap_or_default();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        // One trace id per message: every rule sees the same `traceid()`.
+        let trace_id = new_trace_id();
+        if let Some(shadows) = &self.shadows
+            && !will
+            && let Some((name, operation)) = crate::shadow::parse_topic(&publish.topic_str())
+        {
+            shadows.submit(ShadowRequest {
+                name,
+                operation,
+                payload: publish.payload().clone(),
+                client_id: client_id.clone(),
+                too_large: false,
+                ticket: ticket.clone(),
+            });
+        }
+        routes.dispatch(
+            &publish,
+            &client_id,
+            now_ms,
+            trace_id,
+            ticket,
+            &self.metrics,
+        );
+    }
+}
