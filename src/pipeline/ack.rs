@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ingest::in_flight::InFlightPermit;
 
 use crate::mqtt::inbound::{InboundClient, SessionEpoch};
 use crate::ops::metrics::Metrics;
@@ -18,7 +20,7 @@ pub struct Ticket {
     done: Option<oneshot::Sender<()>>,
     /// The ack queue's count of unsettled messages, decremented here when no ack task does.
     unacked_qos0: Option<Arc<AtomicUsize>>,
-    _permit: Option<OwnedSemaphorePermit>,
+    _permit: Option<InFlightPermit>,
     metrics: Arc<Metrics>,
 }
 
@@ -85,7 +87,7 @@ impl AckQueue {
     pub fn ticket(
         &self,
         ack: Acknowledge,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<InFlightPermit>,
         metrics: &Arc<Metrics>,
     ) -> Arc<Ticket> {
         self.pending.fetch_add(1, Ordering::SeqCst);
