@@ -14,8 +14,9 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use super::Routes;
-use super::in_flight::{InFlight, InFlightPermit};
 use crate::mqtt::IncomingPublish;
 use crate::mqtt::inbound::{Received, RejectReason, Rejected};
 use crate::ops::metrics::Metrics;
@@ -33,7 +34,7 @@ pub struct Admission {
     pub shadows: Option<ShadowService>,
     /// `limits.max_in_flight` permits; each routed message holds one until its ticket
     /// completes.
-    permits: Arc<InFlight>,
+    permits: Arc<Semaphore>,
 }
 
 /// One message to admit.
@@ -59,7 +60,7 @@ impl Admission {
             acks,
             metrics,
             shadows,
-            permits: InFlight::new(max_in_flight),
+            permits: Arc::new(Semaphore::new(max_in_flight)),
         }
     }
 
@@ -81,7 +82,7 @@ impl Admission {
             return true;
         }
         let permit = tokio::select! {
-            permit = self.permits.acquire() => permit,
+            p = self.permits.clone().acquire_owned() => p.expect("the semaphore never closes"),
             _ = stop.wait() => return false,
         };
         self.route(&routes, incoming, permit);
@@ -143,7 +144,7 @@ impl Admission {
 
     /// Sends one message to the shadow service (a Device Shadow request, not a will) and to
     /// its rules, each holding a clone of its ticket.
-    fn route(&self, routes: &Routes, incoming: Incoming, permit: InFlightPermit) {
+    fn route(&self, routes: &Routes, incoming: Incoming, permit: OwnedSemaphorePermit) {
         let Incoming {
             publish,
             ack,

@@ -24,7 +24,6 @@ use crate::mqtt::inbound::{InboundClient, InboundEvent, LocalPublish};
 use crate::pipeline::Acknowledge;
 
 pub mod admission;
-pub mod in_flight;
 pub mod router;
 pub mod subscriptions;
 

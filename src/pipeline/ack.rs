@@ -6,9 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::{mpsc, oneshot};
-
-use crate::ingest::in_flight::InFlightPermit;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use crate::mqtt::inbound::{InboundClient, SessionEpoch};
 use crate::ops::metrics::Metrics;
@@ -20,7 +18,7 @@ pub struct Ticket {
     done: Option<oneshot::Sender<()>>,
     /// The ack queue's count of unsettled messages, decremented here when no ack task does.
     unacked_qos0: Option<Arc<AtomicUsize>>,
-    _permit: Option<InFlightPermit>,
+    _permit: Option<OwnedSemaphorePermit>,
     metrics: Arc<Metrics>,
 }
 
@@ -87,7 +85,7 @@ impl AckQueue {
     pub fn ticket(
         &self,
         ack: Acknowledge,
-        permit: Option<InFlightPermit>,
+        permit: Option<OwnedSemaphorePermit>,
         metrics: &Arc<Metrics>,
     ) -> Arc<Ticket> {
         self.pending.fetch_add(1, Ordering::SeqCst);
