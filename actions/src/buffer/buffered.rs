@@ -2,7 +2,7 @@
 //!
 //! [`Buffered`] is what the rule runs: it writes the message to the action's
 //! [`SegmentLog`] and returns once the record is fsync'd, so the message can be acknowledged.
-//! The drain task (on threads of its own, [`drain_runtime`]) reads records in order and runs the real action on them, up to
+//! The drain task reads records in order and runs the real action on them, up to
 //! `max_in_flight` at once; the real action was bound in buffered mode (retryable errors are
 //! retried until they succeed, at the pace of its circuit breaker), so what comes back as a
 //! failure is permanent and goes to the rule's error action, as AWS's does. Finished records
@@ -11,7 +11,7 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, OnceLock, RwLock},
+    sync::{Arc, RwLock},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -34,29 +34,6 @@ const READ_BATCH: usize = 256;
 const READ_AHEAD_BATCHES: usize = 4;
 /// The largest segment file; smaller buffers get segments of an eighth of `max_bytes`.
 const MAX_SEGMENT_BYTES: u64 = 64 << 20;
-
-/// The runtime every drain runs on, started with the first buffer: threads of their own
-/// (as many as the service's), so that in a flood, when ingestion always has work, the
-/// operating system shares the CPU between taking messages in and delivering them from the
-/// buffers. On the service's runtime a drain is one task among the ingestion's many and
-/// delivers a fraction of what it takes in until the flood ends (BENCHMARKS.md, "A flood").
-/// Never shut down: drains stop when their buffer is dropped, and the threads idle.
-fn drain_runtime() -> std::io::Result<&'static tokio::runtime::Handle> {
-    static DRAINS: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let runtime = DRAINS.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("rulewire-drain")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the disk buffers' drain threads: {e}"))
-    });
-    match runtime {
-        Ok(runtime) => Ok(runtime.handle()),
-        Err(e) => Err(std::io::Error::other(e.clone())),
-    }
-}
 
 /// What the drain delivers to: the action and the rule's error action, replaced when the rule
 /// is reloaded while the buffer drains.
@@ -128,9 +105,8 @@ pub(crate) fn bind_buffered(
         .get_or_open(&dir, || {
             let log = Arc::new(SegmentLog::open(&dir, segment_bytes)?);
             let target = Arc::new(RwLock::new(target.clone()));
-            let drain = drain_runtime()?
-                .spawn(drain(log.clone(), target.clone(), metrics.clone()))
-                .abort_handle();
+            let drain =
+                tokio::spawn(drain(log.clone(), target.clone(), metrics.clone())).abort_handle();
             tracing::info!(dir = %dir.display(), records = log.usage().records,
                 bytes = log.usage().bytes, "disk buffer opened");
             Ok(Arc::new(BufferHandle { log, target, drain }))
