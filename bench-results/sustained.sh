@@ -12,6 +12,7 @@ set -euo pipefail
 BIN=${1:-target/release/rulewire}
 OUT=${OUT:-/tmp/rw-sustained}
 DUR=${DUR:-10s}
+DRAIN=${DRAIN:-5s}
 CONNS=${CONNS:-4}
 PORT=${PORT:-18880}
 HTTP_PORT=${HTTP_PORT:-18881}
@@ -52,7 +53,7 @@ step() {
     echo "== $name" >&2
     # shellcheck disable=SC2046
     "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
-        --topic 'sensors/{conn}/data' $(meter_args) --duration "$DUR" --warmup 1s --drain 5s \
+        --topic 'sensors/{conn}/data' $(meter_args) --duration "$DUR" --warmup 1s --drain "$DRAIN" \
         --rate "$rate" --json --quiet > "$OUT/$name.json"
     echo "$name: rulewire $(python3 -c "print(round($(cpu "$RW") - $r0, 2))") s CPU" >> "$OUT/cpu.txt"
     kill "$RW" "$MOSQ"; wait "$RW" "$MOSQ" 2>/dev/null || true; RW=""; MOSQ=""
