@@ -379,3 +379,63 @@ async fn a_packet_over_the_brokers_limit_disconnects_only_its_sender() {
     assert_eq!(json["ok"], 1);
     assert_eq!(rw.get("/readyz").await.unwrap().0, 200);
 }
+
+/// After SIGTERM the rules take no new message: one a device publishes at QoS 1 while
+/// rulewire drains its in-flight messages is refused (the device is disconnected without a
+/// PUBACK and sends it again to the next run), never acknowledged unprocessed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_qos1_message_published_during_the_shutdown_drain_is_not_acknowledged() {
+    // An endpoint that takes connections and never answers keeps the first message in flight.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let rule = format!(
+        "-- [[action]]\n-- type = \"http\"\n-- url = \"http://127.0.0.1:{port}/hang\"\n\
+         -- timeout_ms = 30000\nSELECT seq FROM 'load/+'\n"
+    );
+    let broker = TestBroker::embedded();
+    let rules = rules_dir(&[("hang", &rule)]);
+    let config = format!(
+        "{}[shutdown]\ntimeout_ms = 4000\n",
+        broker.config("rw-drain")
+    );
+    let mut rw = Rulewire::start(&config, rules.path()).await;
+    let first = TestClient::connect(broker.port(), "first", &[]).await;
+    first.publish("load/1", r#"{"seq": 1}"#).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopping = tokio::task::spawn_blocking(move || {
+        rw.sigterm(Duration::from_secs(20));
+        rw
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut opts = MqttOptions::new("late", "127.0.0.1", broker.port());
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = AsyncClient::new(opts, 10);
+    client
+        .publish("load/2", QoS::AtLeastOnce, false, r#"{"seq": 2}"#)
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => return "acknowledged",
+                Ok(_) => {}
+                Err(_) => return "refused",
+            }
+        }
+    })
+    .await
+    .unwrap_or("no answer");
+    assert_eq!(
+        outcome, "refused",
+        "a message published during the drain must be refused at once, not taken"
+    );
+    let rw = stopping.await.unwrap();
+    assert!(!rw.logs().contains("panicked"), "{}", rw.logs());
+}
