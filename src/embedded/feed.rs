@@ -5,11 +5,11 @@
 //! Delivery: the hook runs in the publisher's connection before rmqtt sends the PUBACK and
 //! forwards the message to subscribers, and admits the message to the rules right there
 //! ([`Admission::admit`]: in-flight permit, ticket, routing), without a hop through the
-//! ingest loop. For QoS 1 it waits until every rule is done with the
-//! message (its actions succeeded, wrote to their disk buffers, or handed the failure to the
-//! error action): a PUBACK means the message is safe, through kill -9 too, and a publisher
-//! cut off before its PUBACK sends the message again. The cost: each connection has one QoS 1 message with
-//! the rules at a time. QoS 0 messages are handed over and not waited for. When rulewire has
+//! ingest loop. For QoS 1 it waits until every rule is done with the message (its actions
+//! succeeded, wrote to their disk buffers, or handed the failure to the error action): a
+//! PUBACK means the message is safe, through kill -9 too, and a publisher cut off before its
+//! PUBACK sends the message again. The cost: each connection has one QoS 1 message with the
+//! rules at a time. QoS 0 messages are handed over and not waited for. When rulewire has
 //! `limits.max_in_flight` messages in flight the hand-over waits, which stops reading that
 //! connection: backpressure reaches the publisher's TCP window.
 //!
@@ -23,14 +23,14 @@
 //! after the rules the message is not forwarded (MQTT 5 publishers get PUBACK 0x10, "no
 //! matching subscribers", a success code).
 
+use std::sync::{Arc, OnceLock};
+
 use async_trait::async_trait;
 use rmqtt::codec::v5::PublishAckReason;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
 use rmqtt::types::{FromType, Publish, PublishAclResult, PublishResult, QoS};
 use rumqttc::v5::mqttbytes::v5 as v5b;
 use tokio::sync::{mpsc, oneshot};
-
-use std::sync::{Arc, OnceLock};
 
 use crate::ingest::{Admission, Incoming};
 use crate::mqtt::IncomingPublish;
