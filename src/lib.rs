@@ -6,8 +6,8 @@
 //!   ([`mqtt::inbound`]), the republish and uplink connections ([`mqtt::publisher`]);
 //! - [`embedded`]: the in-process MQTT broker (rmqtt) that feeds the rules without a
 //!   connection, with its device registry and AWS IoT policies;
-//! - [`ingest`]: the ingest loop (backpressure), the [`ingest::router`] and the broker
-//!   [`ingest::subscriptions`] that follow the rules;
+//! - [`ingest`]: the ingest loop, [`ingest::admission`] (backpressure, tickets), the
+//!   [`ingest::router`] and the broker [`ingest::subscriptions`] that follow the rules;
 //! - [`pipeline`]: workers, micro-batches, evaluation, actions, error action, in-order acks;
 //! - [`shadow`]: the Device Shadow service;
 //! - [`ops`]: what operators see and do: the admin HTTP server, metrics, the console, live

@@ -9,8 +9,9 @@
 //! - `service`: the task that handles requests in order and commits them in groups;
 //! - `throttle`: AWS's request limits (per thing per second, per connection in flight).
 //!
-//! Requests reach the service through the ingest loop (the embedded broker's feed, or the
-//! subscriptions [`REQUEST_FILTERS`] on an external broker), each holding its message's ticket.
+//! Requests reach the service through admission (`ingest::admission`: from the embedded
+//! broker's feed, or the subscriptions [`REQUEST_FILTERS`] on an external broker), each
+//! holding its message's ticket.
 
 mod document;
 mod request;

@@ -1,4 +1,4 @@
-//! The shadow service task: takes requests from the ingest loop, handles them in arrival
+//! The shadow service task: takes requests from admission, handles them in arrival
 //! order, commits each group's changes in one durable transaction (group commit: one disk
 //! sync for every request that arrived meanwhile), then publishes the answers and releases
 //! the requests' tickets, so a QoS 1 request is acknowledged only once its change is on disk
@@ -23,7 +23,7 @@ use crate::pipeline::Ticket;
 /// Requests handled (and committed) together at most.
 const MAX_GROUP: usize = 256;
 
-/// One request as the ingest loop hands it over.
+/// One request as admission hands it over.
 pub struct ShadowRequest {
     pub name: ShadowName,
     pub operation: Operation,
@@ -37,7 +37,7 @@ pub struct ShadowRequest {
     pub ticket: Arc<Ticket>,
 }
 
-/// The handle the ingest loop submits requests to.
+/// The handle admission submits requests to.
 #[derive(Clone)]
 pub struct ShadowService {
     tx: mpsc::UnboundedSender<ShadowRequest>,
