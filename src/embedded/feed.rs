@@ -38,7 +38,6 @@ use crate::mqtt::inbound::{
     InboundEvent, LocalPublish, PublishHead, Received, RejectReason, Rejected, SessionEpoch,
 };
 use crate::ops::stop::CancelFlag;
-use crate::pipeline::Acknowledge;
 
 /// The admission the publish hook admits its clients' messages through, with the service's
 /// stop flag; set once the rules are loaded (until then the ingest loop's queue takes them).
@@ -169,26 +168,18 @@ impl RulesFeed {
                 (Some(tx), Some(rx))
             }
         };
-        if let Some((admission, stop)) = self.admission.get() {
-            let message = Incoming {
-                publish: incoming(publish),
-                ack: done.map_or(Acknowledge::Nothing, Acknowledge::Notify),
-                client_id: Some(client_id.to_owned()),
-                will: false,
-            };
-            if !admission.admit(message, stop).await {
-                return false;
-            }
-        } else {
-            let event = InboundEvent::Local(LocalPublish {
-                publish: incoming(publish),
-                client_id: client_id.to_owned(),
-                done,
-                will: false,
-            });
-            if self.events.send(event).await.is_err() {
-                return false;
-            }
+        let local = LocalPublish {
+            publish: incoming(publish),
+            client_id: client_id.to_owned(),
+            done,
+            will: false,
+        };
+        let taken = match self.admission.get() {
+            Some((admission, stop)) => admission.admit(Incoming::from(local), stop).await,
+            None => self.events.send(InboundEvent::Local(local)).await.is_ok(),
+        };
+        if !taken {
+            return false;
         }
         if let Some(wait) = wait {
             // The ticket signals when dropped, so an error here also means "done".

@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Routes;
 use crate::mqtt::IncomingPublish;
-use crate::mqtt::inbound::{Received, RejectReason, Rejected};
+use crate::mqtt::inbound::{LocalPublish, Received, RejectReason, Rejected};
 use crate::ops::metrics::Metrics;
 use crate::ops::stop::CancelFlag;
 use crate::pipeline::{AckQueue, Acknowledge, new_trace_id};
@@ -45,6 +45,18 @@ pub struct Incoming {
     pub client_id: Option<String>,
     /// A last will: goes to rules only (AWS's shadow service ignores wills).
     pub will: bool,
+}
+
+impl From<LocalPublish> for Incoming {
+    /// A message the embedded broker hands over: its ack is the publisher's connection's.
+    fn from(local: LocalPublish) -> Incoming {
+        Incoming {
+            publish: local.publish,
+            ack: local.done.map_or(Acknowledge::Nothing, Acknowledge::Notify),
+            client_id: Some(local.client_id),
+            will: local.will,
+        }
+    }
 }
 
 impl Admission {

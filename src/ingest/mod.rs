@@ -13,14 +13,13 @@
 //! goes to the shadow service, and also to the rules whose filter matches it, as on AWS; the
 //! [`router`] picks the rules. The [`subscriptions`] follow the rules on the broker.
 
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::mqtt::inbound::{InboundClient, InboundEvent, LocalPublish};
+use crate::mqtt::inbound::{InboundClient, InboundEvent};
 use crate::pipeline::Acknowledge;
 
 pub mod admission;
@@ -75,17 +74,7 @@ impl Ingest {
                         will: false,
                     }
                 }
-                Some(InboundEvent::Local(LocalPublish {
-                    publish,
-                    client_id,
-                    done,
-                    will,
-                })) => Incoming {
-                    publish,
-                    ack: done.map_or(Acknowledge::Nothing, Acknowledge::Notify),
-                    client_id: Some(client_id),
-                    will,
-                },
+                Some(InboundEvent::Local(local)) => Incoming::from(local),
                 Some(InboundEvent::Rejected(received)) => {
                     self.admission.reject(received);
                     continue;

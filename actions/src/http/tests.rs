@@ -17,7 +17,7 @@ use bytes::Bytes;
 use rulewire_engine::SqlVersion;
 
 use crate::{
-    ActionContext, FiredMessage,
+    Action, ActionContext, FiredMessage,
     test_util::{CountingMetrics, NoPublisher, build_action, context, fired, table},
 };
 
@@ -84,6 +84,14 @@ fn http_config(url: String, headers: &[(&str, &str)], extra: &str) -> toml::Tabl
     cfg
 }
 
+/// An http action posting to `http://{addr}/x` with default settings, and its metrics.
+fn plain_action(addr: SocketAddr) -> (Arc<dyn Action>, Arc<CountingMetrics>) {
+    let (ctx, metrics) = ctx();
+    let cfg = http_config(format!("http://{addr}/x"), &[], "");
+    let action = build_action(&cfg, SqlVersion::default(), &ctx).unwrap();
+    (action, metrics)
+}
+
 fn ctx() -> (ActionContext, Arc<CountingMetrics>) {
     context(Arc::new(NoPublisher))
 }
@@ -144,13 +152,7 @@ async fn content_type_header_overrides_the_default_case_insensitively() {
 #[tokio::test]
 async fn retries_503_twice_then_succeeds() {
     let (addr, script) = serve(&[503, 503], Duration::ZERO).await;
-    let (ctx, metrics) = ctx();
-    let action = build_action(
-        &http_config(format!("http://{addr}/x"), &[], ""),
-        SqlVersion::default(),
-        &ctx,
-    )
-    .unwrap();
+    let (action, metrics) = plain_action(addr);
     action.execute(&message(b"{}")).await.unwrap();
     assert_eq!(script.seen.lock().unwrap().len(), 3);
     assert_eq!(metrics.get("retry:http"), 2);
@@ -279,13 +281,7 @@ async fn a_connection_closed_before_the_answer_is_retried() {
             // The first connection is dropped unanswered; the others after their answer.
         }
     });
-    let (ctx, metrics) = ctx();
-    let action = build_action(
-        &http_config(format!("http://{addr}/x"), &[], ""),
-        SqlVersion::default(),
-        &ctx,
-    )
-    .unwrap();
+    let (action, metrics) = plain_action(addr);
     action.execute(&message(b"{}")).await.unwrap();
     assert_eq!(*requests.lock().unwrap(), 2);
     assert_eq!(metrics.get("retry:http"), 1);
