@@ -368,3 +368,87 @@ fn an_exposed_listener_without_credentials_refuses_to_start() {
         "{err}"
     );
 }
+
+/// AWS's certificate-variable example policy, unchanged: a device connects with its
+/// certificate's serial number (in decimal) as client id and publishes under its
+/// organization and client id; a second statement lets it publish under the DNS name of its
+/// subjectAltName.
+const CERT_POLICY: &str = r#"{
+ "Version":"2012-10-17",
+ "Statement": [
+ {"Effect": "Allow", "Action": ["iot:Connect"],
+  "Resource": ["arn:aws:iot:us-east-1:123456789012:client/${iot:Certificate.SerialNumber}"]},
+ {"Effect": "Allow", "Action": ["iot:Publish"],
+  "Resource": ["arn:aws:iot:us-east-1:123456789012:topic/${iot:Certificate.Subject.Organization}/device-stats/${iot:ClientId}/*"]},
+ {"Effect": "Allow", "Action": ["iot:Publish"],
+  "Resource": ["arn:aws:iot:us-east-1:123456789012:topic/${iot:Certificate.Subject.AlternativeName.DNSName}/*"],
+  "Condition": {"Null": {"iot:Certificate.Subject.CommonName": "false"}}}
+ ]
+}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificate_fields_confine_a_device_through_policy_variables() {
+    let pki = Pki::new();
+    pki.device(
+        "bulb",
+        "/C=US/O=IoT Devices/CN=LightBulb Device Cert",
+        "DNS:bulb.example.com",
+        "0x921285cbb7a5e086",
+    );
+    let serial = "10525622389124227206";
+    let devices = tempfile::tempdir().unwrap();
+    write_devices(
+        devices.path(),
+        &format!(
+            "[[certificate]]\nfile = \"{}\"\npolicies = [\"CertPolicy\"]\n",
+            pki.path("bulb.crt")
+        ),
+    );
+    std::fs::write(devices.path().join("policies/CertPolicy.json"), CERT_POLICY).unwrap();
+    let (port, tls_port) = (free_port(), free_port());
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let config = format!(
+        "[broker]\nclient_id = \"rw-cert-vars\"\n[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n\
+         devices_dir = \"{}\"\ntls_listen = \"127.0.0.1:{tls_port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        devices.path().display(),
+        pki.path("server.crt"),
+        pki.path("server.key"),
+    );
+    let rw = Rulewire::start(&config, rules.path()).await;
+    let mut watcher = TestClient::connect(port, "watcher", &["#"]).await;
+
+    // Any other client id (the serial in hex too) is refused.
+    let mut hex_id = tls_device(tls_port, "921285cbb7a5e086", &pki, "bulb");
+    let e = hex_id.refused().await;
+    assert!(e.contains("NotAuthorized"), "{e}");
+    drop(hex_id);
+
+    let mut bulb = tls_device(tls_port, serial, &pki, "bulb");
+    bulb.connected().await;
+    let stats = format!("IoT Devices/device-stats/{serial}/temperature");
+    for topic in [stats.as_str(), "bulb.example.com/state"] {
+        bulb.client
+            .publish(topic, QoS::AtLeastOnce, false, r#"{"t": 21}"#)
+            .await
+            .unwrap();
+        let (got, _) = watcher.next_json(T).await;
+        assert_eq!(got, topic);
+    }
+    // Outside what its certificate's fields allow: refused (3.1.1 closes the connection).
+    bulb.client
+        .publish(
+            "IoT Devices/device-stats/other/temperature",
+            QoS::AtLeastOnce,
+            false,
+            "{}",
+        )
+        .await
+        .unwrap();
+    assert!(!bulb.refused().await.is_empty());
+    assert_eq!(watcher.next(Duration::from_secs(1)).await, None);
+    assert!(
+        rw.logs().contains("iot:Publish"),
+        "the denial is logged: {}",
+        rw.logs()
+    );
+}

@@ -34,43 +34,42 @@ pub fn ca(dir: &Path, ca: &str) {
 }
 
 pub fn signed(dir: &Path, ca: &str, name: &str, cn: &str) {
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    let (key, csr, crt, subj) = (
+    sign(
+        dir,
+        ca,
+        name,
+        &format!("/CN={cn}"),
+        "DNS:localhost,IP:127.0.0.1",
+        None,
+    );
+}
+
+/// A certificate `<name>.crt/.key` that `ca` signs, with this subject (`/O=.../CN=...`),
+/// subjectAltName and serial number (`0x...` or decimal; none: a random one).
+fn sign(dir: &Path, ca: &str, name: &str, subject: &str, alt_names: &str, serial: Option<&str>) {
+    let ext = format!("{name}.cnf");
+    std::fs::write(dir.join(&ext), format!("subjectAltName={alt_names}\n")).unwrap();
+    let (key, csr, crt) = (
         format!("{name}.key"),
         format!("{name}.csr"),
         format!("{name}.crt"),
-        format!("/CN={cn}"),
     );
     openssl(
         dir,
         &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj,
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject,
         ],
     );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &format!("{ca}.crt"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
+    let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
+    let mut args = vec![
+        "x509", "-req", "-in", &csr, "-CA", &ca_crt, "-CAkey", &ca_key, "-out", &crt, "-days", "2",
+        "-extfile", &ext,
+    ];
+    match serial {
+        Some(serial) => args.extend(["-set_serial", serial]),
+        None => args.push("-CAcreateserial"),
+    }
+    openssl(dir, &args);
 }
 
 pub struct Pki {
@@ -97,6 +96,19 @@ impl Pki {
         }
         Pki { dir }
     }
+    /// A device certificate `<name>.crt/.key` that `ca` signs, with this subject
+    /// (`/O=.../CN=...`), subjectAltName and serial number (`0x...` or decimal).
+    pub fn device(&self, name: &str, subject: &str, alt_names: &str, serial: &str) {
+        sign(
+            self.dir.path(),
+            "ca",
+            name,
+            subject,
+            alt_names,
+            Some(serial),
+        );
+    }
+
     pub fn path(&self, f: &str) -> String {
         self.dir.path().join(f).display().to_string()
     }

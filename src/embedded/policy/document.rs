@@ -23,6 +23,8 @@ pub enum Operator {
     StringLike,
     StringNotLike,
     Bool,
+    /// `"true"`: the key has no value; `"false"`: it has one.
+    Null,
 }
 
 impl Operator {
@@ -35,6 +37,7 @@ impl Operator {
             "StringLike" => Operator::StringLike,
             "StringNotLike" => Operator::StringNotLike,
             "Bool" => Operator::Bool,
+            "Null" => Operator::Null,
             _ => return None,
         })
     }
@@ -121,7 +124,7 @@ fn conditions(value: &Value) -> Result<Vec<Condition>, PolicyError> {
             PolicyError::new(format!(
                 "condition operator {op_name} is not supported by rulewire (supported: StringEquals, \
                  StringNotEquals, StringEqualsIgnoreCase, StringNotEqualsIgnoreCase, StringLike, \
-                 StringNotLike, Bool)"
+                 StringNotLike, Bool, Null)"
             ))
         })?;
         let Value::Object(keys) = keys else {
@@ -130,16 +133,26 @@ fn conditions(value: &Value) -> Result<Vec<Condition>, PolicyError> {
             )));
         };
         for (key, values) in keys {
-            // The key is a variable name: check it as `${key}` would be checked.
-            Pattern::parse(&format!("${{{key}}}"), false)?;
+            // The key is a variable name, checked as `${key}` would be.
+            let key = super::variables::canonical(key)?;
             let wildcards = matches!(operator, Operator::StringLike | Operator::StringNotLike);
-            let values = strings(values, &format!("Condition.{op_name}.{key}"))?
+            let values = strings(values, &format!("Condition.{op_name}.{key}"))?;
+            if operator == Operator::Null
+                && let Some(v) = values
+                    .iter()
+                    .find(|v| !matches!(v.as_str(), "true" | "false"))
+            {
+                return Err(PolicyError::new(format!(
+                    "Condition.Null.{key}: {v:?} is not \"true\" or \"false\""
+                )));
+            }
+            let values = values
                 .iter()
                 .map(|v| Pattern::parse(v, wildcards))
                 .collect::<Result<_, _>>()?;
             out.push(Condition {
                 operator,
-                key: key.clone(),
+                key,
                 values,
             });
         }

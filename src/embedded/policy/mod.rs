@@ -7,6 +7,7 @@
 
 mod document;
 mod pattern;
+pub mod variables;
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -157,8 +158,12 @@ impl Decision {
 
 fn conditions_hold(s: &Statement, who: &Principal) -> bool {
     s.conditions.iter().all(|c| {
+        let is_null = |null: &str| c.values.iter().any(|v| v.matches(null, who));
         let Some(actual) = who.get(&c.key) else {
-            return c.operator.negated();
+            return match c.operator {
+                Operator::Null => is_null("true"),
+                operator => operator.negated(),
+            };
         };
         let any = |ignore_case: bool| {
             c.values
@@ -170,6 +175,7 @@ fn conditions_hold(s: &Statement, who: &Principal) -> bool {
             Operator::StringNotEquals | Operator::StringNotLike => !any(false),
             Operator::StringEqualsIgnoreCase | Operator::Bool => any(true),
             Operator::StringNotEqualsIgnoreCase => !any(true),
+            Operator::Null => is_null("false"),
         }
     })
 }

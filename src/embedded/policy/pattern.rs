@@ -54,10 +54,7 @@ impl Pattern {
                         "*" => Token::Literal('*'),
                         "?" => Token::Literal('?'),
                         "$" => Token::Literal('$'),
-                        _ => {
-                            check_variable(&name)?;
-                            Token::Variable(name)
-                        }
+                        _ => Token::Variable(super::variables::canonical(&name)?),
                     });
                 }
                 '*' if wildcards => tokens.push(Token::Star),
@@ -97,32 +94,6 @@ impl Pattern {
     pub fn matches_with(&self, text: &str, vars: &dyn Variables, ignore_case: bool) -> bool {
         self.resolve(vars)
             .is_some_and(|tokens| glob(&tokens, &text.chars().collect::<Vec<_>>(), ignore_case))
-    }
-}
-
-/// The variables AWS IoT Core defines for policies; any other name is refused at load, so a
-/// policy never silently denies because of a variable rulewire does not know.
-fn check_variable(name: &str) -> Result<(), PolicyError> {
-    const EXACT: &[&str] = &[
-        "iot:ClientId",
-        "iot:Connection.Thing.ThingName",
-        "iot:Connection.Thing.ThingTypeName",
-        "iot:Connection.Thing.IsAttached",
-    ];
-    const PREFIXES: &[&str] = &[
-        "iot:Connection.Thing.Attributes[",
-        "iot:Certificate.Subject.",
-        "iot:Certificate.Issuer.",
-        "iot:Certificate.SerialNumber",
-        "iot:Certificate.SubjectAlternativeName.",
-    ];
-    if EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p)) {
-        Ok(())
-    } else {
-        Err(PolicyError::new(format!(
-            "policy variable ${{{name}}} is not supported by rulewire (supported: iot:ClientId, \
-             iot:Connection.Thing.*, iot:Certificate.*)"
-        )))
     }
 }
 

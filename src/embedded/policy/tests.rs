@@ -174,3 +174,84 @@ fn what_rulewire_does_not_evaluate_is_refused_with_the_policy_name() {
     refused(r#"{"Version":"2008-10-17","Statement":[]}"#, "2012-10-17");
     refused("{not json", "not JSON");
 }
+
+/// The two example policies of AWS's "Using X.509 certificate policy variables", pasted as
+/// AWS shows them.
+#[test]
+fn aws_certificate_variable_examples_work_unchanged() {
+    let serial_and_org = r#"{
+ "Version":"2012-10-17",
+ "Statement": [
+ {"Effect": "Allow", "Action": ["iot:Connect"],
+  "Resource": ["arn:aws:iot:us-east-1:123456789012:client/${iot:Certificate.SerialNumber}"]},
+ {"Effect": "Allow", "Action": ["iot:Publish"],
+  "Resource": ["arn:aws:iot:us-east-1:123456789012:topic/${iot:Certificate.Subject.Organization}/device-stats/${iot:ClientId}/*"]}
+ ]
+}"#;
+    let present = r#"{
+ "Version":"2012-10-17",
+ "Statement": [
+ {"Effect": "Allow", "Action": ["iot:Connect"],
+  "Resource": ["arn:aws:iot:us-east-1:123456789012:client/*"],
+  "Condition": {"Null": {"iot:Certificate.SerialNumber": "false",
+                         "iot:Certificate.Subject.CommonName": "false"}}}
+ ]
+}"#;
+    let device = Principal {
+        client_id: "10525622389124227206".into(),
+        thing: None,
+        certificate: HashMap::from([
+            ("SerialNumber".into(), "10525622389124227206".into()),
+            ("Subject.Organization".into(), "IoT Devices".into()),
+            ("Subject.CommonName".into(), "LightBulb Device Cert".into()),
+        ]),
+    };
+    let id = "10525622389124227206";
+    assert!(allowed(serial_and_org, Action::Connect, id, &device).allowed());
+    assert!(!allowed(serial_and_org, Action::Connect, "921285cbb7a5e086", &device).allowed());
+    let topic = format!("IoT Devices/device-stats/{id}/temperature");
+    assert!(allowed(serial_and_org, Action::Publish, &topic, &device).allowed());
+    assert!(
+        !allowed(
+            serial_and_org,
+            Action::Publish,
+            "Other/device-stats/x/t",
+            &device
+        )
+        .allowed()
+    );
+
+    assert!(allowed(present, Action::Connect, id, &device).allowed());
+    let mut no_cn = device.clone();
+    no_cn.certificate.remove("Subject.CommonName");
+    assert!(!allowed(present, Action::Connect, id, &no_cn).allowed());
+    // "true": only without the value.
+    let absent = present.replace("\"false\"", "\"true\"");
+    assert!(allowed(&absent, Action::Connect, id, &Principal::default()).allowed());
+    assert!(!allowed(&absent, Action::Connect, id, &device).allowed());
+
+    let e = Policy::parse(
+        "p",
+        r#"{"Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+            "Condition":{"Null":{"iot:ClientId":"maybe"}}}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("Null") && e.contains("maybe"), "{e}");
+}
+
+#[test]
+fn variable_names_take_their_canonical_spelling() {
+    // AWS's own table writes `initials` in lower case.
+    let p = r#"{"Statement":[{"Effect":"Allow","Action":"iot:Publish",
+        "Resource":"arn:aws:iot:*:*:topic/${iot:Certificate.Subject.initials}/*",
+        "Condition":{"StringEquals":{"iot:Certificate.subject.alternativename.dnsname":"a.example"}}}]}"#;
+    let who = Principal {
+        certificate: HashMap::from([
+            ("Subject.Initials".into(), "ZZ".into()),
+            ("Subject.AlternativeName.DNSName".into(), "a.example".into()),
+        ]),
+        ..Default::default()
+    };
+    assert!(allowed(p, Action::Publish, "ZZ/x", &who).allowed());
+}
