@@ -452,3 +452,65 @@ async fn certificate_fields_confine_a_device_through_policy_variables() {
         rw.logs()
     );
 }
+
+/// Two logins: one whose policy admits it only from the loopback network and lets it
+/// publish under its own address, one admitted only from elsewhere.
+const NETWORK_POLICIES: [(&str, &str); 2] = [
+    (
+        "Loopback",
+        r#"{"Version":"2012-10-17","Statement":[
+  {"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+   "Condition":{"IpAddress":{"aws:SourceIp":["127.0.0.0/8","::1"]}}},
+  {"Effect":"Allow","Action":"iot:Publish",
+   "Resource":"arn:aws:iot:us-east-1:123456789012:topic/gateways/${aws:SourceIp}/*"}]}"#,
+    ),
+    (
+        "Remote",
+        r#"{"Version":"2012-10-17","Statement":[
+  {"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+   "Condition":{"NotIpAddress":{"aws:SourceIp":"127.0.0.0/8"}}}]}"#,
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_source_address_confines_a_device_through_aws_source_ip() {
+    let devices = tempfile::tempdir().unwrap();
+    write_devices(
+        devices.path(),
+        &format!(
+            "[[login]]\nusername = \"gw\"\npassword_sha256 = \"{SECRET}\"\npolicies = [\"Loopback\"]\n\
+             [[login]]\nusername = \"roamer\"\npassword_sha256 = \"{SECRET}\"\npolicies = [\"Remote\"]\n"
+        ),
+    );
+    for (name, policy) in NETWORK_POLICIES {
+        std::fs::write(devices.path().join(format!("policies/{name}.json")), policy).unwrap();
+    }
+    let port = free_port();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let config = format!(
+        "[broker]\nclient_id = \"rw-source-ip\"\n[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\ndevices_dir = \"{}\"\n",
+        devices.path().display()
+    );
+    let _rw = Rulewire::start(&config, rules.path()).await;
+    let mut watcher = TestClient::connect(port, "watcher", &["gateways/#"]).await;
+
+    let mut roamer = Device::login(port, "roamer-1", "roamer", "secret");
+    assert!(roamer.refused().await.contains("NotAuthorized"));
+    drop(roamer);
+
+    let mut gw = Device::login(port, "gw-1", "gw", "secret");
+    gw.connected().await;
+    gw.client
+        .publish("gateways/127.0.0.1/up", QoS::AtLeastOnce, false, "{}")
+        .await
+        .unwrap();
+    let (topic, _) = watcher.next_json(T).await;
+    assert_eq!(topic, "gateways/127.0.0.1/up");
+    // Another address's topic: refused (3.1.1 closes the connection).
+    gw.client
+        .publish("gateways/10.0.0.9/up", QoS::AtLeastOnce, false, "{}")
+        .await
+        .unwrap();
+    assert!(!gw.refused().await.is_empty());
+    assert_eq!(watcher.next(Duration::from_secs(1)).await, None);
+}

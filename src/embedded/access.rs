@@ -166,11 +166,14 @@ impl Access {
         if let Some((lid, peers)) = &self.tls
             && id.lid == *lid
         {
-            let Some(der) = id.remote_addr.and_then(|a| peers.certificate(a)) else {
+            let Some((der, device)) = id.remote_addr.and_then(|a| peers.device(a)) else {
                 return Err(AuthResult::NotAuthorized);
             };
             return match registry.certificate(&der) {
-                Ok(grant) => Ok(Some((Credential::Certificate(der), grant))),
+                Ok(mut grant) => {
+                    grant.principal.source_ip = Some(device.ip().to_canonical());
+                    Ok(Some((Credential::Certificate(der), grant)))
+                }
                 Err(why) => {
                     self.deny(&id.client_id, Action::Connect, &id.client_id, &why);
                     Err(AuthResult::NotAuthorized)
@@ -180,7 +183,8 @@ impl Access {
         if let Some(username) = ci.username() {
             let password = ci.password().map(|p| p.as_ref()).unwrap_or_default();
             return match registry.login(username, password) {
-                Ok(grant) => {
+                Ok(mut grant) => {
+                    grant.principal.source_ip = id.remote_addr.map(|a| a.ip().to_canonical());
                     let credential = Credential::Login {
                         username: username.to_string(),
                         password_sha256: crate::embedded::devices::sha256_hex(password),
@@ -310,8 +314,10 @@ impl Access {
                     password_sha256,
                 } => registry.login_again(username, password_sha256),
             };
+            let source_ip = grant.read().expect("grant lock").principal.source_ip;
             let still = regranted.and_then(|mut regranted| {
                 regranted.principal.client_id = device.id.client_id.to_string();
+                regranted.principal.source_ip = source_ip;
                 *grant.write().expect("grant lock") = Arc::new(regranted);
                 match device.decide(Action::Connect, &device.id.client_id) {
                     Decision::Allow => Ok(()),

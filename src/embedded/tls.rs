@@ -26,12 +26,13 @@ use crate::embedded::devices::watch::Devices;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The device certificate of each relayed connection, by the relay's loopback address.
+/// The device of each relayed connection (its certificate, and its own address, which
+/// `aws:SourceIp` gives), by the relay's loopback address.
 #[derive(Default)]
-pub struct TlsPeers(Mutex<HashMap<SocketAddr, Vec<u8>>>);
+pub struct TlsPeers(Mutex<HashMap<SocketAddr, (Vec<u8>, SocketAddr)>>);
 
 impl TlsPeers {
-    pub fn certificate(&self, relay: SocketAddr) -> Option<Vec<u8>> {
+    pub fn device(&self, relay: SocketAddr) -> Option<(Vec<u8>, SocketAddr)> {
         self.0.lock().expect("peers lock").get(&relay).cloned()
     }
 }
@@ -225,7 +226,11 @@ async fn relay(
     let Ok(relay_addr) = upstream.local_addr() else {
         return;
     };
-    peers.0.lock().expect("peers lock").insert(relay_addr, leaf);
+    peers
+        .0
+        .lock()
+        .expect("peers lock")
+        .insert(relay_addr, (leaf, remote));
     let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
     peers.0.lock().expect("peers lock").remove(&relay_addr);
 }

@@ -228,9 +228,9 @@ impl Registry {
         let id = certificate::id(leaf);
         let fields = CertificateFields::parse(leaf).map_err(|e| e.to_string())?;
         let principal = |thing: Option<Thing>| Principal {
-            client_id: String::new(),
             thing,
             certificate: fields.variables.clone(),
+            ..Principal::default()
         };
         if let Some(r) = self.certificates.get(&id) {
             if r.status != Status::Active {
@@ -275,9 +275,8 @@ impl Registry {
         Ok(Grant {
             policies: l.policies.clone(),
             principal: Principal {
-                client_id: String::new(),
                 thing: l.thing.clone(),
-                certificate: HashMap::new(),
+                ..Principal::default()
             },
             credential: format!("login:{username}"),
         })

@@ -3,6 +3,8 @@
 //! unknown condition operator or key) is refused with the policy's name, never ignored: an
 //! ignored Deny would open a door.
 
+use std::net::IpAddr;
+
 use serde_json::{Map, Value};
 
 use super::PolicyError;
@@ -25,6 +27,9 @@ pub enum Operator {
     Bool,
     /// `"true"`: the key has no value; `"false"`: it has one.
     Null,
+    /// The key (`aws:SourceIp`) is an address in one of the ranges.
+    IpAddress,
+    NotIpAddress,
 }
 
 impl Operator {
@@ -38,6 +43,8 @@ impl Operator {
             "StringNotLike" => Operator::StringNotLike,
             "Bool" => Operator::Bool,
             "Null" => Operator::Null,
+            "IpAddress" => Operator::IpAddress,
+            "NotIpAddress" => Operator::NotIpAddress,
             _ => return None,
         })
     }
@@ -49,6 +56,7 @@ impl Operator {
             Operator::StringNotEquals
                 | Operator::StringNotEqualsIgnoreCase
                 | Operator::StringNotLike
+                | Operator::NotIpAddress
         )
     }
 }
@@ -59,7 +67,48 @@ pub struct Condition {
     pub operator: Operator,
     /// A policy variable name, e.g. `iot:Connection.Thing.IsAttached`.
     pub key: String,
+    /// The values of the string, Bool and Null operators.
     pub values: Vec<Pattern>,
+    /// The ranges of IpAddress and NotIpAddress.
+    pub ranges: Vec<IpRange>,
+}
+
+/// An address range of `IpAddress` conditions: `10.0.0.0/8`, `2001:db8::/32`, or one address.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IpRange {
+    network: IpAddr,
+    prefix: u32,
+}
+
+impl IpRange {
+    fn parse(text: &str) -> Result<IpRange, PolicyError> {
+        let bad = || PolicyError::new(format!("{text:?} is not an IP address or CIDR range"));
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u32>().map_err(|_| bad())?)),
+            None => (text, None),
+        };
+        let network: IpAddr = address.trim().parse().map_err(|_| bad())?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(bits);
+        if prefix > bits {
+            return Err(bad());
+        }
+        Ok(IpRange { network, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let as_bits = |ip: IpAddr| match ip.to_canonical() {
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, true),
+            IpAddr::V6(v6) => (u128::from(v6), false),
+        };
+        let ((net, net_v4), (addr, addr_v4)) = (as_bits(self.network), as_bits(ip));
+        if net_v4 != addr_v4 {
+            return false;
+        }
+        // IPv4 sits in the top 32 bits, so one mask of the top `prefix` bits serves both.
+        let mask = u128::MAX.checked_shl(128 - self.prefix).unwrap_or(0);
+        net & mask == addr & mask
+    }
 }
 
 /// A resource: `*`, or an ARN whose part after `<account>:` is a pattern. The partition,
@@ -124,7 +173,7 @@ fn conditions(value: &Value) -> Result<Vec<Condition>, PolicyError> {
             PolicyError::new(format!(
                 "condition operator {op_name} is not supported by rulewire (supported: StringEquals, \
                  StringNotEquals, StringEqualsIgnoreCase, StringNotEqualsIgnoreCase, StringLike, \
-                 StringNotLike, Bool, Null)"
+                 StringNotLike, Bool, Null, IpAddress, NotIpAddress)"
             ))
         })?;
         let Value::Object(keys) = keys else {
@@ -146,6 +195,22 @@ fn conditions(value: &Value) -> Result<Vec<Condition>, PolicyError> {
                     "Condition.Null.{key}: {v:?} is not \"true\" or \"false\""
                 )));
             }
+            let ip = matches!(operator, Operator::IpAddress | Operator::NotIpAddress);
+            if ip && key != "aws:SourceIp" {
+                return Err(PolicyError::new(format!(
+                    "Condition.{op_name}.{key}: rulewire compares IP ranges with aws:SourceIp only"
+                )));
+            }
+            let ranges = if ip {
+                values
+                    .iter()
+                    .map(|v| IpRange::parse(v))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| PolicyError::new(format!("Condition.{op_name}.{key}: {e}")))?
+            } else {
+                Vec::new()
+            };
+            let values = if ip { &[][..] } else { &values[..] };
             let values = values
                 .iter()
                 .map(|v| Pattern::parse(v, wildcards))
@@ -154,6 +219,7 @@ fn conditions(value: &Value) -> Result<Vec<Condition>, PolicyError> {
                 operator,
                 key,
                 values,
+                ranges,
             });
         }
     }

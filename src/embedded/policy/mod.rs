@@ -103,6 +103,9 @@ impl Policy {
 #[derive(Debug, Clone, Default)]
 pub struct Principal {
     pub client_id: String,
+    /// The device's IP address (`aws:SourceIp`): of its own TCP connection, not the TLS
+    /// front's relay.
+    pub source_ip: Option<std::net::IpAddr>,
     /// The thing the certificate or login is attached to.
     pub thing: Option<Thing>,
     /// Certificate fields by their variable suffix: `Subject.CommonName`, `Issuer.Organization`,
@@ -121,6 +124,9 @@ impl Variables for Principal {
     fn get(&self, name: &str) -> Option<String> {
         if name == "iot:ClientId" {
             return Some(self.client_id.clone());
+        }
+        if name == "aws:SourceIp" {
+            return self.source_ip.map(|ip| ip.to_string());
         }
         if name == "iot:Connection.Thing.IsAttached" {
             return Some(self.thing.is_some().to_string());
@@ -176,6 +182,12 @@ fn conditions_hold(s: &Statement, who: &Principal) -> bool {
             Operator::StringEqualsIgnoreCase | Operator::Bool => any(true),
             Operator::StringNotEqualsIgnoreCase => !any(true),
             Operator::Null => is_null("false"),
+            Operator::IpAddress | Operator::NotIpAddress => {
+                let inside = actual
+                    .parse()
+                    .is_ok_and(|ip| c.ranges.iter().any(|r| r.contains(ip)));
+                inside == (c.operator == Operator::IpAddress)
+            }
         }
     })
 }

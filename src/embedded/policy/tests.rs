@@ -17,6 +17,7 @@ const THING_POLICY: &str = r#"{
 fn lamp(client_id: &str) -> Principal {
     Principal {
         client_id: client_id.into(),
+        source_ip: Some("192.168.1.20".parse().unwrap()),
         thing: Some(Thing {
             name: "lamp".into(),
             type_name: Some("light".into()),
@@ -155,13 +156,13 @@ fn what_rulewire_does_not_evaluate_is_refused_with_the_policy_name() {
     );
     refused(
         r#"{"Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*",
-            "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#,
-        "IpAddress",
+            "Condition":{"DateGreaterThan":{"aws:CurrentTime":"2026-01-01T00:00:00Z"}}}]}"#,
+        "DateGreaterThan",
     );
     refused(
         r#"{"Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*",
-            "Condition":{"StringEquals":{"aws:SourceIp":"x"}}}]}"#,
-        "aws:SourceIp",
+            "Condition":{"StringEquals":{"aws:username":"x"}}}]}"#,
+        "aws:username",
     );
     refused(
         r#"{"Statement":[{"Effect":"Maybe","Action":"iot:Connect","Resource":"*"}]}"#,
@@ -199,6 +200,7 @@ fn aws_certificate_variable_examples_work_unchanged() {
 }"#;
     let device = Principal {
         client_id: "10525622389124227206".into(),
+        source_ip: None,
         thing: None,
         certificate: HashMap::from([
             ("SerialNumber".into(), "10525622389124227206".into()),
@@ -254,4 +256,55 @@ fn variable_names_take_their_canonical_spelling() {
         ..Default::default()
     };
     assert!(allowed(p, Action::Publish, "ZZ/x", &who).allowed());
+}
+
+#[test]
+fn source_ip_ranges_and_the_source_ip_variable() {
+    // AWS's IAM-style condition: only from the plant's network.
+    let lan = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect",
+        "Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":["192.168.1.0/24","10.0.0.7"]}}}]}"#;
+    let from = |ip: Option<&str>| Principal {
+        source_ip: ip.map(|ip| ip.parse().unwrap()),
+        ..Default::default()
+    };
+    assert!(allowed(lan, Action::Connect, "x", &from(Some("192.168.1.20"))).allowed());
+    assert!(allowed(lan, Action::Connect, "x", &from(Some("10.0.0.7"))).allowed());
+    assert!(!allowed(lan, Action::Connect, "x", &from(Some("10.0.0.8"))).allowed());
+    assert!(!allowed(lan, Action::Connect, "x", &from(Some("192.168.2.1"))).allowed());
+    assert!(!allowed(lan, Action::Connect, "x", &from(None)).allowed());
+    // An IPv4 client seen through an IPv6 socket is the same address.
+    assert!(allowed(lan, Action::Connect, "x", &from(Some("::ffff:192.168.1.9"))).allowed());
+
+    let not_lan = lan.replace("\"IpAddress\"", "\"NotIpAddress\"");
+    assert!(!allowed(&not_lan, Action::Connect, "x", &from(Some("192.168.1.20"))).allowed());
+    assert!(allowed(&not_lan, Action::Connect, "x", &from(Some("172.16.0.1"))).allowed());
+
+    let v6 = r#"{"Statement":[{"Effect":"Deny","Action":"iot:*","Resource":"*",
+        "Condition":{"IpAddress":{"aws:SourceIp":"2001:db8::/32"}}},
+        {"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#;
+    assert_eq!(
+        allowed(v6, Action::Connect, "x", &from(Some("2001:db8:1::5"))),
+        Decision::ExplicitDeny
+    );
+    assert!(allowed(v6, Action::Connect, "x", &from(Some("2001:db9::5"))).allowed());
+    assert!(allowed(v6, Action::Connect, "x", &from(Some("192.168.1.1"))).allowed());
+
+    let by_ip = r#"{"Statement":[{"Effect":"Allow","Action":"iot:Publish",
+        "Resource":"arn:aws:iot:*:*:topic/gateways/${aws:SourceIp}/*"}]}"#;
+    let gw = from(Some("10.1.2.3"));
+    assert!(allowed(by_ip, Action::Publish, "gateways/10.1.2.3/up", &gw).allowed());
+    assert!(!allowed(by_ip, Action::Publish, "gateways/10.1.2.4/up", &gw).allowed());
+
+    for (bad, needle) in [
+        (r#"{"aws:SourceIp":"10.0.0.0/33"}"#, "10.0.0.0/33"),
+        (r#"{"aws:SourceIp":"lan"}"#, "\"lan\""),
+        (r#"{"iot:ClientId":"10.0.0.1"}"#, "aws:SourceIp only"),
+    ] {
+        let doc = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+                "Condition":{{"IpAddress":{bad}}}}}]}}"#
+        );
+        let e = Policy::parse("p", &doc).unwrap_err().to_string();
+        assert!(e.contains(needle), "{e}");
+    }
 }

@@ -43,6 +43,7 @@ pub const MAX_VALUES: usize = 5;
 
 const EXACT: &[&str] = &[
     "iot:ClientId",
+    "aws:SourceIp",
     "iot:Connection.Thing.ThingName",
     "iot:Connection.Thing.ThingTypeName",
     "iot:Connection.Thing.IsAttached",
@@ -63,7 +64,7 @@ pub fn canonical(name: &str) -> Result<String, PolicyError> {
     }
     Err(PolicyError::new(format!(
         "policy variable ${{{name}}} is not supported by rulewire (supported: iot:ClientId, \
-         iot:Connection.Thing.*, iot:Certificate.*)"
+         aws:SourceIp, iot:Connection.Thing.*, iot:Certificate.*)"
     )))
 }
 
