@@ -253,7 +253,8 @@ impl Default for ShutdownConfig {
     }
 }
 
-/// `[storage]`: everything rulewire keeps on disk (disk buffers under `<data_dir>/buffers`).
+/// `[storage]`: everything rulewire keeps on disk (disk buffers under `<data_dir>/buffers`,
+/// `shadows.redb`, the embedded broker's `retained.redb`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {

@@ -26,3 +26,4 @@ pub mod registry;
 pub mod rulefile;
 pub mod service;
 pub mod shadow;
+pub mod storage;

@@ -76,6 +76,7 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
         };
         let broker = embedded::start(
             &config.embedded_broker,
+            &config.storage.data_dir,
             limits,
             broker_metrics,
             feed,

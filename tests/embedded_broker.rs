@@ -129,6 +129,57 @@ async fn retained_messages_reach_late_subscribers_until_cleared() {
     assert_eq!(later.next(Duration::from_millis(500)).await, None);
 }
 
+/// As on AWS IoT Core, retained messages outlive the broker: kill -9, start again with the
+/// same data directory, and a new subscriber still gets them (and not the cleared one).
+#[tokio::test(flavor = "multi_thread")]
+async fn retained_messages_outlive_kill_9_and_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let config = format!(
+        "[broker]\nclient_id = \"rw-retain-disk\"\n[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n\
+         [storage]\ndata_dir = {:?}\n",
+        data.path().display().to_string()
+    );
+    let mut rw = Rulewire::start(&config, rules.path()).await;
+    let device = TestClient::connect(port, "retainer", &[]).await;
+    for (topic, payload) in [
+        ("status/lamp", "on"),
+        ("status/door", "open"),
+        ("status/door", ""),
+    ] {
+        device
+            .client
+            .publish(topic, QoS::AtLeastOnce, true, payload)
+            .await
+            .unwrap();
+    }
+    // Seen by a new subscriber: the broker has stored it (on disk first).
+    let mut probes = 0;
+    wait_until("the retained messages are stored", T, async || {
+        probes += 1;
+        let id = format!("probe-{probes}");
+        let mut probe = TestClient::connect(port, &id, &["status/#"]).await;
+        probe.drain(Duration::from_millis(300)).await
+            == [("status/lamp".to_owned(), b"on".to_vec())]
+    })
+    .await;
+    drop(device);
+    rw.sigkill();
+
+    let _rw = Rulewire::start(&config, rules.path()).await;
+    let mut late = TestClient::connect(port, "late-sub", &["status/#"]).await;
+    assert_eq!(
+        late.drain(Duration::from_millis(500)).await,
+        [("status/lamp".to_owned(), b"on".to_vec())]
+    );
+    assert!(
+        _rw.logs().contains("retained messages loaded"),
+        "{}",
+        _rw.logs()
+    );
+}
+
 /// Subscribes with a persistent session, then goes away without a DISCONNECT.
 async fn subscribe_and_vanish(port: u16, id: &str, filter: &str) {
     let mut opts = MqttOptions::new(id, "127.0.0.1", port);

@@ -1,60 +1,18 @@
-//! What rmqtt leaves to its embedder and rulewire fills in: retained messages in memory
-//! (rmqtt's built-in store only logs a warning and keeps nothing), round-robin `$share/`
-//! groups (rmqtt's default refuses them), and a count of every message the broker drops.
+//! What rmqtt leaves to its embedder and rulewire fills in: round-robin `$share/` groups
+//! (rmqtt's default refuses them) and a count of every message the broker drops. Retained
+//! messages (rmqtt's built-in store keeps nothing) are in `retained`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use prometheus::IntCounterVec;
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
-use rmqtt::retain::{DefaultRetainStorage, RetainStorage};
 use rmqtt::subscribe::SharedSubscription;
 use rmqtt::types::{
-    ClientId, Id, IsOnline, NodeId, Reason, Retain, SharedGroup, SubscriptionIdentifier,
-    SubscriptionOptions, TopicFilter, TopicName,
+    ClientId, Id, IsOnline, NodeId, Reason, SharedGroup, SubscriptionIdentifier,
+    SubscriptionOptions, TopicName,
 };
-
-/// Retained messages, kept in memory for the life of the process (as
-/// Mosquitto does with `persistence false`). An empty retained payload clears the topic.
-pub struct RetainedInMemory(DefaultRetainStorage);
-
-impl RetainedInMemory {
-    pub fn new() -> Self {
-        RetainedInMemory(DefaultRetainStorage::new())
-    }
-}
-
-#[async_trait]
-impl RetainStorage for RetainedInMemory {
-    fn enable(&self) -> bool {
-        true
-    }
-
-    async fn set(
-        &self,
-        topic: &TopicName,
-        retain: Retain,
-        expiry: Option<Duration>,
-    ) -> rmqtt::Result<()> {
-        // rmqtt passes a zero expiry for "never expires".
-        let expiry = expiry.filter(|d| !d.is_zero());
-        self.0.set_with_timeout(topic, retain, expiry).await
-    }
-
-    async fn get(&self, filter: &TopicFilter) -> rmqtt::Result<Vec<(TopicName, Retain)>> {
-        self.0.get_message(filter).await
-    }
-
-    async fn count(&self) -> isize {
-        self.0.count().await
-    }
-
-    async fn max(&self) -> isize {
-        self.0.max().await
-    }
-}
 
 /// `$share/<group>/<filter>`: each message goes to one member of the group, round robin
 /// over the members that are online (an offline member's persistent session gets it only

@@ -1,7 +1,8 @@
 //! The embedded MQTT broker (rmqtt, used as a library), started in-process when `broker.url`
 //! is empty so devices can publish straight to rulewire at the edge. The rules get its
 //! messages in-process (`feed`); who may do what is decided in `access` (from the device
-//! registry in [`devices`] and the AWS IoT policies in [`policy`]), with device TLS in `tls`.
+//! registry in [`devices`] and the AWS IoT policies in [`policy`]), with device TLS in `tls`;
+//! retained messages are kept on disk by `retained`.
 //!
 //! Every listener serves MQTT 3.1, 3.1.1 and 5 (the version is read from each CONNECT), as
 //! AWS IoT Core's port 8883 does. `$`-topics follow the MQTT spec, so Basic Ingest
@@ -15,6 +16,7 @@ mod extensions;
 mod feed;
 pub mod policy;
 mod publisher;
+mod retained;
 mod tls;
 
 use std::net::SocketAddr;
@@ -35,8 +37,9 @@ use crate::embedded::devices::Registry;
 use crate::embedded::devices::watch::{self, Devices};
 use crate::ops::stop::CancelFlag;
 use access::Access;
-use extensions::{CountDrops, RetainedInMemory, RoundRobinShares};
+use extensions::{CountDrops, RoundRobinShares};
 pub use feed::RulesFeed;
+use retained::RetainedMessages;
 use tls::TlsPeers;
 
 /// The rmqtt listener id of the internal listener behind the TLS front.
@@ -134,9 +137,11 @@ pub struct Embedded {
 }
 
 /// Starts the broker on the current tokio runtime and waits until it accepts connections.
-/// `publisher_client_id` is the identity of rulewire's own republishes.
+/// `publisher_client_id` is the identity of rulewire's own republishes; retained messages
+/// are kept in `data_dir`.
 pub async fn start(
     cfg: &EmbeddedBrokerConfig,
+    data_dir: &std::path::Path,
     limits: BrokerLimits,
     metrics: BrokerMetrics,
     feed: RulesFeed,
@@ -190,7 +195,8 @@ pub async fn start(
     // rmqtt's busy check refuses CONNECTs while the machine is loaded, which rulewire's own
     // rule work would trigger.
     let scx = ServerContext::new().busy_check_enable(false).build().await;
-    *scx.extends.retain_mut().await = Box::new(RetainedInMemory::new());
+    let retained = RetainedMessages::open(&data_dir.join("retained.redb")).await?;
+    *scx.extends.retain_mut().await = Box::new(retained);
     *scx.extends.shared_subscription_mut().await = Box::new(RoundRobinShares::default());
     let hooks = scx.extends.hook_mgr().register();
     hooks

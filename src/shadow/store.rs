@@ -34,17 +34,7 @@ pub struct ShadowStore {
 impl ShadowStore {
     /// Opens (or creates) the database and reads every entry into memory.
     pub fn open(path: &Path) -> anyhow::Result<ShadowStore> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the shadow directory {}", dir.display()))?;
-        }
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => anyhow::anyhow!(
-                "shadow database {} is open in another rulewire process: two instances cannot share a data directory (storage.data_dir)",
-                path.display()
-            ),
-            other => anyhow::anyhow!("opening the shadow database {}: {other}", path.display()),
-        })?;
+        let db = crate::storage::open_database(path, "shadow database")?;
         let mut entries = HashMap::new();
         let read = db.begin_read()?;
         match read.open_table(SHADOWS) {
