@@ -110,6 +110,9 @@ pub struct EmbeddedBrokerConfig {
     /// Messages the broker queues per client beyond those in flight; more are dropped and
     /// counted (`rulewire_embedded_broker_dropped_total{reason="queue_full"}`).
     pub max_queued_messages: usize,
+    /// Topics with a retained message, at most; a retained message for one more topic is
+    /// delivered but not kept, and counted (`...dropped_total{reason="retained_limit"}`).
+    pub max_retained_messages: usize,
     /// The device registry directory (`devices.toml`, `policies/*.json`); empty = none.
     pub devices_dir: String,
     /// Accept clients without a certificate or login from other hosts (with full access).
@@ -130,6 +133,7 @@ impl Default for EmbeddedBrokerConfig {
             listen_v5: String::new(),
             max_connections: 10_000,
             max_queued_messages: 100_000,
+            max_retained_messages: 100_000,
             devices_dir: String::new(),
             allow_anonymous: false,
             tls_listen: String::new(),
@@ -417,10 +421,16 @@ mod tests {
         let d = Config::default();
         let (e, de) = (&c.embedded_broker, &d.embedded_broker);
         assert_eq!(
-            (e.listen.as_str(), e.max_queued_messages, e.allow_anonymous),
+            (
+                e.listen.as_str(),
+                e.max_queued_messages,
+                e.max_retained_messages,
+                e.allow_anonymous
+            ),
             (
                 de.listen.as_str(),
                 de.max_queued_messages,
+                de.max_retained_messages,
                 de.allow_anonymous
             )
         );

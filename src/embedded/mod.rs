@@ -195,7 +195,12 @@ pub async fn start(
     // rmqtt's busy check refuses CONNECTs while the machine is loaded, which rulewire's own
     // rule work would trigger.
     let scx = ServerContext::new().busy_check_enable(false).build().await;
-    let retained = RetainedMessages::open(&data_dir.join("retained.redb")).await?;
+    let retained = RetainedMessages::open(
+        &data_dir.join("retained.redb"),
+        cfg.max_retained_messages,
+        dropped.clone(),
+    )
+    .await?;
     *scx.extends.retain_mut().await = Box::new(retained);
     *scx.extends.shared_subscription_mut().await = Box::new(RoundRobinShares::default());
     let hooks = scx.extends.hook_mgr().register();

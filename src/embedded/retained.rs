@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use async_trait::async_trait;
+use prometheus::IntCounterVec;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use rmqtt::retain::{DefaultRetainStorage, RetainStorage};
 use rmqtt::types::{Retain, TopicFilter, TopicName};
@@ -35,6 +36,10 @@ fn now_ms() -> u64 {
 
 pub struct RetainedMessages {
     memory: DefaultRetainStorage,
+    /// Topics kept at most (`embedded_broker.max_retained_messages`).
+    max_topics: usize,
+    /// `rulewire_embedded_broker_dropped_total`: `retained_limit` counts what was not kept.
+    dropped: IntCounterVec,
     db: Arc<Database>,
     path: PathBuf,
     /// One change at a time, so the disk and memory agree on the last one.
@@ -43,10 +48,16 @@ pub struct RetainedMessages {
 
 impl RetainedMessages {
     /// Opens (or creates) the file and loads what it holds.
-    pub async fn open(path: &Path) -> anyhow::Result<RetainedMessages> {
+    pub async fn open(
+        path: &Path,
+        max_topics: usize,
+        dropped: IntCounterVec,
+    ) -> anyhow::Result<RetainedMessages> {
         let db = crate::storage::open_database(path, "retained message store")?;
         let store = RetainedMessages {
             memory: DefaultRetainStorage::new(),
+            max_topics,
+            dropped,
             db: Arc::new(db),
             path: path.to_owned(),
             writing: tokio::sync::Mutex::new(()),
@@ -97,6 +108,20 @@ impl RetainedMessages {
         Ok(out)
     }
 
+    /// Whether keeping a message for `topic` would pass the bound: it is a new topic and the
+    /// store is full.
+    async fn full_for(&self, topic: &TopicName) -> bool {
+        if (self.memory.count().await.max(0) as usize) < self.max_topics {
+            return false;
+        }
+        let known = self
+            .memory
+            .get_message(&TopicFilter::from(topic.as_ref()))
+            .await
+            .is_ok_and(|found| !found.is_empty());
+        !known
+    }
+
     /// Writes (or, `None`, removes) the record of `topic`, synced, off the async threads.
     async fn persist(&self, topic: &str, record: Option<Vec<u8>>) -> anyhow::Result<()> {
         let (db, topic) = (self.db.clone(), topic.to_owned());
@@ -136,6 +161,16 @@ impl RetainStorage for RetainedMessages {
         // rmqtt passes a zero expiry for "never expires".
         let expiry = expiry.filter(|d| !d.is_zero());
         let _one_at_a_time = self.writing.lock().await;
+        if !retain.publish.payload.is_empty() && self.full_for(topic).await {
+            // Delivered as usual (rmqtt forwards it after this), just not kept.
+            let dropped = self.dropped.with_label_values(&["retained_limit"]);
+            dropped.inc();
+            if dropped.get() % 10_000 == 1 {
+                tracing::warn!(%topic, max = self.max_topics,
+                    "a retained message was delivered but not kept: embedded_broker.max_retained_messages topics already have one (counted in rulewire_embedded_broker_dropped_total{{reason=\"retained_limit\"}})");
+            }
+            return Ok(());
+        }
         let record = if retain.publish.payload.is_empty() {
             None
         } else {
@@ -222,7 +257,10 @@ mod tests {
                 ("a/broken", b"{not json".to_vec()),
             ],
         );
-        let store = RetainedMessages::open(&path).await.unwrap();
+        let dropped = IntCounterVec::new(prometheus::Opts::new("d", "d"), &["reason"]).unwrap();
+        let store = RetainedMessages::open(&path, 3, dropped.clone())
+            .await
+            .unwrap();
         let mut topics: Vec<String> = store
             .get(&TopicFilter::from("a/#"))
             .await
@@ -245,5 +283,23 @@ mod tests {
         let mut on_disk: Vec<String> = store.read_all().unwrap().into_iter().map(|r| r.0).collect();
         on_disk.sort();
         assert_eq!(on_disk, ["a/later", "a/new"]);
+
+        // At the bound (3 topics): a new topic is not kept and is counted; replacing is fine.
+        store
+            .set(&TopicName::from("a/third"), retain("a/third", b"x"), None)
+            .await
+            .unwrap();
+        store
+            .set(&TopicName::from("a/fourth"), retain("a/fourth", b"x"), None)
+            .await
+            .unwrap();
+        store
+            .set(&TopicName::from("a/new"), retain("a/new", b"y"), None)
+            .await
+            .unwrap();
+        let mut kept: Vec<String> = store.read_all().unwrap().into_iter().map(|r| r.0).collect();
+        kept.sort();
+        assert_eq!(kept, ["a/later", "a/new", "a/third"]);
+        assert_eq!(dropped.with_label_values(&["retained_limit"]).get(), 1);
     }
 }
