@@ -114,6 +114,21 @@ impl Device {
         }
     }
 
+    /// Two more refusals as the client reconnects by itself (a CONNACK that accepts fails).
+    async fn refused_twice_more(&mut self) {
+        let mut refusals = 0;
+        while refusals < 2 {
+            match self.next().await {
+                Err(e) if e.contains("NotAuthorized") => refusals += 1,
+                Err(_) => {}
+                Ok(Packet::ConnAck(a)) if a.code == ConnectReturnCode::Success => {
+                    panic!("a revoked certificate connected again")
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
     /// The next PUBLISH, or None after `wait`.
     async fn message(&mut self, wait: Duration) -> Option<(String, Vec<u8>)> {
         let deadline = tokio::time::Instant::now() + wait;
@@ -315,17 +330,7 @@ async fn certificates_connect_over_tls_and_revocation_needs_no_restart() {
     write_devices(devices.path(), &registry("REVOKED"));
     let e = lamp.refused().await;
     assert!(!e.is_empty());
-    let mut refusals = 0;
-    while refusals < 2 {
-        match lamp.next().await {
-            Err(e) if e.contains("NotAuthorized") => refusals += 1,
-            Err(_) => {}
-            Ok(Packet::ConnAck(a)) if a.code == ConnectReturnCode::Success => {
-                panic!("a revoked certificate connected again")
-            }
-            Ok(_) => {}
-        }
-    }
+    lamp.refused_twice_more().await;
     assert!(
         rw.logs()
             .contains("disconnecting a device after a registry change")
@@ -513,4 +518,60 @@ async fn the_source_address_confines_a_device_through_aws_source_ip() {
         .unwrap();
     assert!(!gw.refused().await.is_empty());
     assert_eq!(watcher.next(Duration::from_secs(1)).await, None);
+}
+
+/// A certificate that a registered CA signed, not registered itself: its CA's revocation
+/// list revokes it without a restart (the device is cut off and refused), a list the CA did
+/// not sign is refused with the file named, and the previous registry stays in force.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cas_revocation_list_revokes_its_certificates_without_a_restart() {
+    let pki = Pki::new();
+    let devices = tempfile::tempdir().unwrap();
+    let registry = |crl: Option<&str>| {
+        let crl = crl.map_or(String::new(), |c| format!("crl = \"{c}\"\n"));
+        format!(
+            "[[ca]]\nfile = \"{}\"\npolicies = [\"Open\"]\n{crl}",
+            pki.path("ca.crt")
+        )
+    };
+    std::fs::create_dir_all(devices.path().join("policies")).unwrap();
+    std::fs::write(
+        devices.path().join("policies/Open.json"),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
+    )
+    .unwrap();
+    write_devices(devices.path(), &registry(None));
+    let (port, tls_port) = (free_port(), free_port());
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let config = format!(
+        "[broker]\nclient_id = \"rw-crl\"\n[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n\
+         devices_dir = \"{}\"\ntls_listen = \"127.0.0.1:{tls_port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        devices.path().display(),
+        pki.path("server.crt"),
+        pki.path("server.key"),
+    );
+    let rw = Rulewire::start(&config, rules.path()).await;
+
+    let mut lamp = tls_device(tls_port, "lamp", &pki, "client");
+    lamp.connected().await;
+
+    // A list signed by another CA: refused, naming the file; the device stays connected.
+    let rogue_crl = pki.revoke("rogue_ca", &["rogue"]);
+    write_devices(devices.path(), &registry(Some(&rogue_crl)));
+    wait_until("the bad list is reported", T, async || {
+        rw.logs().contains("rogue_ca.crl")
+    })
+    .await;
+    assert!(lamp.message(Duration::from_millis(300)).await.is_none());
+
+    // The CA revokes it: cut off, and refused at every reconnect.
+    let crl = pki.revoke("ca", &["client"]);
+    write_devices(devices.path(), &registry(Some(&crl)));
+    assert!(!lamp.refused().await.is_empty());
+    lamp.refused_twice_more().await;
+    assert!(
+        rw.logs().contains("revocation list"),
+        "the reason is logged: {}",
+        rw.logs()
+    );
 }

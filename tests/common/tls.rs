@@ -109,6 +109,48 @@ impl Pki {
         );
     }
 
+    /// A certificate revocation list `<ca>.crl` in which `ca` revokes the certificates
+    /// `<name>.crt` (made with `openssl ca`); returns its path.
+    pub fn revoke(&self, ca: &str, names: &[&str]) -> String {
+        let dir = self.dir.path();
+        let (db, number, config) = (
+            format!("{ca}.index"),
+            format!("{ca}.crlnumber"),
+            format!("{ca}.ca.cnf"),
+        );
+        std::fs::write(dir.join(&db), "").unwrap();
+        std::fs::write(dir.join(&number), "01\n").unwrap();
+        std::fs::write(
+            dir.join(&config),
+            format!(
+                "[ca]\ndefault_ca = d\n[d]\ndatabase = {db}\ncrlnumber = {number}\n\
+                 default_md = sha256\ndefault_crl_days = 2\n"
+            ),
+        )
+        .unwrap();
+        let (key, crt, crl) = (
+            format!("{ca}.key"),
+            format!("{ca}.crt"),
+            format!("{ca}.crl"),
+        );
+        for name in names {
+            let revoked = format!("{name}.crt");
+            openssl(
+                dir,
+                &[
+                    "ca", "-config", &config, "-keyfile", &key, "-cert", &crt, "-revoke", &revoked,
+                ],
+            );
+        }
+        openssl(
+            dir,
+            &[
+                "ca", "-config", &config, "-keyfile", &key, "-cert", &crt, "-gencrl", "-out", &crl,
+            ],
+        );
+        self.path(&crl)
+    }
+
     pub fn path(&self, f: &str) -> String {
         self.dir.path().join(f).display().to_string()
     }

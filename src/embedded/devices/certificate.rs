@@ -1,14 +1,16 @@
 //! Device certificates: the PEM files of the registry, the AWS certificate id (SHA-256 of
-//! the DER, lowercase hex) and the fields AWS exposes as `iot:Certificate.*` policy
-//! variables.
+//! the DER, lowercase hex), the fields AWS exposes as `iot:Certificate.*` policy
+//! variables, and the serial numbers a CA's revocation list revokes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, bail};
 use ring::digest::{SHA256, digest};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name};
+use x509_parser::prelude::{
+    CertificateRevocationList, FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name,
+};
 
 use crate::embedded::policy::variables::{MAX_VALUES, NAME_ATTRIBUTES};
 
@@ -50,6 +52,8 @@ pub struct CertificateFields {
     /// DER of the subject and issuer names, to find the CA that signed a certificate.
     pub subject_raw: Vec<u8>,
     pub issuer_raw: Vec<u8>,
+    /// The serial number as encoded, to look up in its CA's revocation list.
+    pub serial_raw: Vec<u8>,
     /// Policy variable suffixes (after `iot:Certificate.`) and their values: `SerialNumber`
     /// (decimal), `Subject.CommonName`, `Subject.CommonName.1`,
     /// `Subject.AlternativeName.DNSName`, ... (see `policy::variables`).
@@ -205,7 +209,35 @@ impl CertificateFields {
         Ok(CertificateFields {
             subject_raw: cert.subject().as_raw().to_vec(),
             issuer_raw: cert.issuer().as_raw().to_vec(),
+            serial_raw: cert.raw_serial().to_vec(),
             variables,
         })
     }
+}
+
+/// The serial numbers a CA's certificate revocation list (PEM or DER) revokes, once its
+/// signature is checked against the CA certificate `ca_der`.
+pub fn revoked_serials(crl: &[u8], ca_der: &[u8]) -> anyhow::Result<HashSet<Vec<u8>>> {
+    let der = match x509_parser::pem::parse_x509_pem(crl) {
+        Ok((_, pem)) if pem.label == "X509 CRL" => pem.contents,
+        Ok((_, pem)) => bail!("a PEM {:?}, not an X509 CRL", pem.label),
+        Err(_) => crl.to_vec(),
+    };
+    let (_, list) = CertificateRevocationList::from_der(&der)
+        .map_err(|e| anyhow::anyhow!("not a certificate revocation list: {e}"))?;
+    let (_, ca) = X509Certificate::from_der(ca_der)
+        .map_err(|e| anyhow::anyhow!("the CA is not an X.509 certificate: {e}"))?;
+    if list.issuer().as_raw() != ca.subject().as_raw() {
+        bail!(
+            "the list was issued by {}, not by this CA ({})",
+            list.issuer(),
+            ca.subject()
+        );
+    }
+    list.verify_signature(ca.public_key())
+        .map_err(|e| anyhow::anyhow!("its signature does not verify with the CA's key: {e}"))?;
+    Ok(list
+        .iter_revoked_certificates()
+        .map(|r| r.raw_serial().to_vec())
+        .collect())
 }

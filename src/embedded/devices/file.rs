@@ -1,5 +1,6 @@
 //! The registry directory's `devices.toml`, as written by operators: registered CA
-//! certificates, device certificates with their status, things, and logins.
+//! certificates (with their revocation lists), device certificates with their status,
+//! things, and logins.
 
 use std::collections::HashMap;
 
@@ -26,6 +27,9 @@ pub struct DevicesFile {
 #[serde(deny_unknown_fields)]
 pub struct CaEntry {
     pub file: String,
+    /// A certificate revocation list this CA issued (PEM or DER): the certificates it names
+    /// are refused, registered or not. Reloaded like every file of the registry.
+    pub crl: Option<String>,
     #[serde(default)]
     pub policies: Vec<String>,
 }

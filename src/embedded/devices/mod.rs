@@ -9,7 +9,7 @@ mod certificate;
 mod file;
 pub mod watch;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,6 +37,8 @@ struct Ca {
     der: CertificateDer<'static>,
     subject: Vec<u8>,
     policies: Vec<Arc<Policy>>,
+    /// Serial numbers its revocation list (`crl`) revokes.
+    revoked: HashSet<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -156,10 +158,16 @@ impl Registry {
                 .with_context(|| in_file(format!("ca {:?}", ca.file)))?;
             let fields = CertificateFields::parse(&der)
                 .with_context(|| in_file(format!("ca {:?}", ca.file)))?;
+            let revoked = match &ca.crl {
+                Some(crl) => certificate::revoked_serials(&read(dir, crl)?, &der)
+                    .with_context(|| in_file(format!("ca {:?}: crl {crl:?}", ca.file)))?,
+                None => HashSet::new(),
+            };
             cas.push(Ca {
                 subject: fields.subject_raw.clone(),
                 policies: attach(&ca.policies, &format!("ca {:?}", ca.file))?,
                 der,
+                revoked,
             });
         }
         let mut certificates = HashMap::new();
@@ -232,6 +240,12 @@ impl Registry {
             certificate: fields.variables.clone(),
             ..Principal::default()
         };
+        let ca = self.cas.iter().find(|ca| ca.subject == fields.issuer_raw);
+        if ca.is_some_and(|ca| ca.revoked.contains(&fields.serial_raw)) {
+            return Err(format!(
+                "certificate {id} is revoked by its CA's certificate revocation list"
+            ));
+        }
         if let Some(r) = self.certificates.get(&id) {
             if r.status != Status::Active {
                 return Err(format!("certificate {id} is {:?}", r.status));
@@ -242,7 +256,7 @@ impl Registry {
                 credential: id,
             });
         }
-        match self.cas.iter().find(|ca| ca.subject == fields.issuer_raw) {
+        match ca {
             Some(ca) if !ca.policies.is_empty() => Ok(Grant {
                 policies: ca.policies.clone(),
                 principal: principal(None),
