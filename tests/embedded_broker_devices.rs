@@ -556,7 +556,7 @@ async fn a_cas_revocation_list_revokes_its_certificates_without_a_restart() {
     lamp.connected().await;
 
     // A list signed by another CA: refused, naming the file; the device stays connected.
-    let rogue_crl = pki.revoke("rogue_ca", &["rogue"]);
+    let rogue_crl = pki.revoke("rogue_ca", &["rogue"], 3600);
     write_devices(devices.path(), &registry(Some(&rogue_crl)));
     wait_until("the bad list is reported", T, async || {
         rw.logs().contains("rogue_ca.crl")
@@ -564,14 +564,18 @@ async fn a_cas_revocation_list_revokes_its_certificates_without_a_restart() {
     .await;
     assert!(lamp.message(Duration::from_millis(300)).await.is_none());
 
-    // The CA revokes it: cut off, and refused at every reconnect.
-    let crl = pki.revoke("ca", &["client"]);
+    // The CA revokes it: cut off, and refused at every reconnect. The list is already past
+    // its nextUpdate: still used, with a warning.
+    let crl = pki.revoke("ca", &["client"], 1);
+    // Whole seconds: 2 s after it was made, its nextUpdate (1 s) has passed.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     write_devices(devices.path(), &registry(Some(&crl)));
     assert!(!lamp.refused().await.is_empty());
     lamp.refused_twice_more().await;
+    let logs = rw.logs();
     assert!(
-        rw.logs().contains("revocation list"),
-        "the reason is logged: {}",
-        rw.logs()
+        logs.contains("revoked by its CA's certificate revocation list"),
+        "the reason is logged: {logs}"
     );
+    assert!(logs.contains("past its nextUpdate"), "{logs}");
 }

@@ -110,8 +110,9 @@ impl Pki {
     }
 
     /// A certificate revocation list `<ca>.crl` in which `ca` revokes the certificates
-    /// `<name>.crt` (made with `openssl ca`); returns its path.
-    pub fn revoke(&self, ca: &str, names: &[&str]) -> String {
+    /// `<name>.crt` (made with `openssl ca`), due again in `next_update_secs`; returns its
+    /// path.
+    pub fn revoke(&self, ca: &str, names: &[&str], next_update_secs: u32) -> String {
         let dir = self.dir.path();
         let (db, number, config) = (
             format!("{ca}.index"),
@@ -142,10 +143,12 @@ impl Pki {
                 ],
             );
         }
+        let secs = next_update_secs.to_string();
         openssl(
             dir,
             &[
-                "ca", "-config", &config, "-keyfile", &key, "-cert", &crt, "-gencrl", "-out", &crl,
+                "ca", "-config", &config, "-keyfile", &key, "-cert", &crt, "-gencrl", "-crlsec",
+                &secs, "-out", &crl,
             ],
         );
         self.path(&crl)

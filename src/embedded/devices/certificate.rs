@@ -9,7 +9,8 @@ use ring::digest::{SHA256, digest};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use x509_parser::prelude::{
-    CertificateRevocationList, FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name,
+    ASN1Time, CertificateRevocationList, FromDer, GeneralName, ParsedExtension, X509Certificate,
+    X509Name,
 };
 
 use crate::embedded::policy::variables::{MAX_VALUES, NAME_ATTRIBUTES};
@@ -236,6 +237,13 @@ pub fn revoked_serials(crl: &[u8], ca_der: &[u8]) -> anyhow::Result<HashSet<Vec<
     }
     list.verify_signature(ca.public_key())
         .map_err(|e| anyhow::anyhow!("its signature does not verify with the CA's key: {e}"))?;
+    // A stale list still revokes what it names; the operator is told to publish a new one.
+    if let Some(next) = list.next_update()
+        && next.timestamp() < ASN1Time::now().timestamp()
+    {
+        tracing::warn!(issuer = %list.issuer(), next_update = %next,
+            "a certificate revocation list is past its nextUpdate; it is still used: publish a new one");
+    }
     Ok(list
         .iter_revoked_certificates()
         .map(|r| r.raw_serial().to_vec())
