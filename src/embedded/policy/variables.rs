@@ -49,10 +49,11 @@ const EXACT: &[&str] = &[
     "iot:Connection.Thing.IsAttached",
 ];
 
-/// The canonical spelling of the variable `name`, or why rulewire refuses it.
+/// The canonical spelling of the variable `name`, or why rulewire refuses it. Names compare
+/// without case, as IAM's condition keys do (`aws:sourceip` is `aws:SourceIp`).
 pub fn canonical(name: &str) -> Result<String, PolicyError> {
-    if EXACT.contains(&name) {
-        return Ok(name.to_owned());
+    if let Some(exact) = EXACT.iter().find(|e| e.eq_ignore_ascii_case(name)) {
+        return Ok((*exact).to_owned());
     }
     if let Some(attr) = name.strip_prefix("iot:Connection.Thing.Attributes[")
         && attr.ends_with(']')
@@ -153,6 +154,8 @@ mod tests {
             ok("iot:Certificate.SerialNumber"),
             "iot:Certificate.SerialNumber"
         );
+        assert_eq!(ok("aws:sourceip"), "aws:SourceIp");
+        assert_eq!(ok("IOT:ClientId"), "iot:ClientId");
         for refused in [
             // Not among AWS's attributes.
             "iot:Certificate.Subject.Locality",
