@@ -1,9 +1,10 @@
 //! AWS IoT Core policies, evaluated as AWS evaluates them: the policies attached to a
 //! device's certificate (or login) are combined, an explicit Deny in any of them wins, then
 //! any Allow, and anything not allowed is denied. Resources are matched with IAM wildcards
-//! and policy variables (`${iot:ClientId}`, `${iot:Connection.Thing.ThingName}`, certificate
-//! fields); conditions with the string and Bool operators. See `document` for what a policy
-//! may contain and `pattern` for matching.
+//! and policy variables (`${iot:ClientId}`, `${aws:SourceIp}`,
+//! `${iot:Connection.Thing.ThingName}`, certificate fields; `variables` lists them);
+//! conditions with the string, Bool, Null and IpAddress operators. See `document` for what a
+//! policy may contain and `pattern` for matching.
 
 mod document;
 mod pattern;
