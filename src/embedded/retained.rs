@@ -237,6 +237,20 @@ mod tests {
         w.commit().unwrap();
     }
 
+    async fn set(store: &RetainedMessages, topic: &str, payload: &'static [u8]) {
+        store
+            .set(&TopicName::from(topic), retain(topic, payload), None)
+            .await
+            .unwrap();
+    }
+
+    /// The topics on disk, sorted.
+    fn on_disk(store: &RetainedMessages) -> Vec<String> {
+        let mut topics: Vec<String> = store.read_all().unwrap().into_iter().map(|r| r.0).collect();
+        topics.sort();
+        topics
+    }
+
     #[tokio::test]
     async fn expired_and_unreadable_records_are_not_loaded_and_the_rest_is() {
         let dir = tempfile::tempdir().unwrap();
@@ -272,34 +286,15 @@ mod tests {
         assert_eq!(topics, ["a/kept", "a/later"]);
 
         // A change is on disk before `set` returns; an empty payload removes it.
-        store
-            .set(&TopicName::from("a/new"), retain("a/new", b"x"), None)
-            .await
-            .unwrap();
-        store
-            .set(&TopicName::from("a/kept"), retain("a/kept", b""), None)
-            .await
-            .unwrap();
-        let mut on_disk: Vec<String> = store.read_all().unwrap().into_iter().map(|r| r.0).collect();
-        on_disk.sort();
-        assert_eq!(on_disk, ["a/later", "a/new"]);
+        set(&store, "a/new", b"x").await;
+        set(&store, "a/kept", b"").await;
+        assert_eq!(on_disk(&store), ["a/later", "a/new"]);
 
         // At the bound (3 topics): a new topic is not kept and is counted; replacing is fine.
-        store
-            .set(&TopicName::from("a/third"), retain("a/third", b"x"), None)
-            .await
-            .unwrap();
-        store
-            .set(&TopicName::from("a/fourth"), retain("a/fourth", b"x"), None)
-            .await
-            .unwrap();
-        store
-            .set(&TopicName::from("a/new"), retain("a/new", b"y"), None)
-            .await
-            .unwrap();
-        let mut kept: Vec<String> = store.read_all().unwrap().into_iter().map(|r| r.0).collect();
-        kept.sort();
-        assert_eq!(kept, ["a/later", "a/new", "a/third"]);
+        set(&store, "a/third", b"x").await;
+        set(&store, "a/fourth", b"x").await;
+        set(&store, "a/new", b"y").await;
+        assert_eq!(on_disk(&store), ["a/later", "a/new", "a/third"]);
         assert_eq!(dropped.with_label_values(&["retained_limit"]).get(), 1);
     }
 }
