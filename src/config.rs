@@ -113,6 +113,10 @@ pub struct EmbeddedBrokerConfig {
     /// Topics with a retained message, at most; a retained message for one more topic is
     /// delivered but not kept, and counted (`...dropped_total{reason="retained_limit"}`).
     pub max_retained_messages: usize,
+    /// How long a persistent session (`clean_session = false`) outlives its client's
+    /// connection, and the most an MQTT 5 client may ask for: AWS IoT's persistent session
+    /// expiry period (1 hour unless raised, at most 7 days).
+    pub session_expiry_secs: u64,
     /// The device registry directory (`devices.toml`, `policies/*.json`); empty = none.
     pub devices_dir: String,
     /// Accept clients without a certificate or login from other hosts (with full access).
@@ -134,6 +138,7 @@ impl Default for EmbeddedBrokerConfig {
             max_connections: 10_000,
             max_queued_messages: 100_000,
             max_retained_messages: 100_000,
+            session_expiry_secs: 3_600,
             devices_dir: String::new(),
             allow_anonymous: false,
             tls_listen: String::new(),
@@ -435,8 +440,16 @@ mod tests {
             )
         );
         assert_eq!(
-            (e.devices_dir.as_str(), e.tls_listen.as_str()),
-            (de.devices_dir.as_str(), de.tls_listen.as_str())
+            (
+                e.devices_dir.as_str(),
+                e.tls_listen.as_str(),
+                e.session_expiry_secs
+            ),
+            (
+                de.devices_dir.as_str(),
+                de.tls_listen.as_str(),
+                de.session_expiry_secs
+            )
         );
     }
 

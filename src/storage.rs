@@ -1,5 +1,5 @@
 //! The files rulewire keeps under `storage.data_dir`: opening one of its redb databases
-//! (Device Shadows, the embedded broker's retained messages) with errors that say which.
+//! (Device Shadows, the embedded broker's retained messages and persistent sessions) with errors that say which.
 
 use std::path::Path;
 

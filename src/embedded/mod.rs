@@ -2,7 +2,7 @@
 //! is empty so devices can publish straight to rulewire at the edge. The rules get its
 //! messages in-process (`feed`); who may do what is decided in `access` (from the device
 //! registry in [`devices`] and the AWS IoT policies in [`policy`]), with device TLS in `tls`;
-//! retained messages are kept on disk by `retained`.
+//! retained messages and persistent sessions are kept on disk by `retained` and `sessions`.
 //!
 //! Every listener serves MQTT 3.1, 3.1.1 and 5 (the version is read from each CONNECT), as
 //! AWS IoT Core's port 8883 does. `$`-topics follow the MQTT spec, so Basic Ingest
@@ -17,6 +17,7 @@ mod feed;
 pub mod policy;
 mod publisher;
 mod retained;
+mod sessions;
 mod tls;
 
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ use access::Access;
 use extensions::{CountDrops, RoundRobinShares};
 pub use feed::RulesFeed;
 use retained::RetainedMessages;
+use sessions::{PersistentSessions, SessionHooks};
 use tls::TlsPeers;
 
 /// The rmqtt listener id of the internal listener behind the TLS front.
@@ -85,6 +87,8 @@ fn listener(
         .max_packet_size(limits.max_packet_bytes.min(u32::MAX as usize) as u32)
         .max_inflight(max_inflight)
         .max_mqueue_len(cfg.max_queued_messages)
+        .session_expiry_interval(Duration::from_secs(cfg.session_expiry_secs))
+        .max_session_expiry_interval(Duration::from_secs(cfg.session_expiry_secs))
         // Every CONNECT goes through `access`, which decides about anonymous clients.
         .allow_anonymous(false)
         // Queued messages never expire unless the publisher sets an MQTT 5 expiry.
@@ -138,7 +142,7 @@ pub struct Embedded {
 
 /// Starts the broker on the current tokio runtime and waits until it accepts connections.
 /// `publisher_client_id` is the identity of rulewire's own republishes; retained messages
-/// are kept in `data_dir`.
+/// and persistent sessions are kept in `data_dir`.
 pub async fn start(
     cfg: &EmbeddedBrokerConfig,
     data_dir: &std::path::Path,
@@ -219,6 +223,12 @@ pub async fn start(
     hooks
         .add(Type::MessagePublish, Box::new(feed.clone()))
         .await;
+    let sessions = PersistentSessions::open(&data_dir.join("sessions.redb"))?;
+    for typ in sessions::HOOKS {
+        hooks
+            .add(typ, Box::new(SessionHooks(sessions.clone())))
+            .await;
+    }
     hooks.start().await;
     access.install(&scx).await;
 
@@ -234,11 +244,16 @@ pub async fn start(
         scx: scx.clone(),
         feed,
     });
-    let mut server = MqttServer::new(scx);
+    let mut server = MqttServer::new(scx.clone());
     for (id, l) in listeners {
         server = server.listener_by_id(l, id);
     }
     let server = server.build();
+    // Before the listeners run: a returning client must find its session.
+    let restored = sessions.restore(&scx).await?;
+    if restored > 0 {
+        tracing::info!(count = restored, "persistent sessions restored");
+    }
     tokio::spawn(async move {
         if let Err(e) = server.run().await {
             tracing::error!(error = %e, "embedded broker stopped");

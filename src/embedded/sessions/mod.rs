@@ -1,0 +1,383 @@
+//! Persistent sessions that outlive restarts, as AWS IoT Core keeps them: a client that
+//! connects with `clean_session = false` (MQTT 5: a session expiry above 0) finds its
+//! subscriptions, and the QoS 1 messages it has not acknowledged, after rulewire restarts
+//! (kill -9 included), until the session expires.
+//!
+//! rmqtt keeps sessions in memory. This module follows them through its hooks and keeps a
+//! copy in `<data_dir>/sessions.redb` ([`store`]): the session (CONNECT without password
+//! and will, subscriptions, expiry, when its client left) and every QoS 1 message for it
+//! until the client acknowledges it (queued while it is away, or sent and awaiting its
+//! PUBACK). At start, before the listeners accept anyone, [`restore`] rebuilds each
+//! unexpired session as an offline one in the broker, with its subscriptions routed and its
+//! messages queued (sent ones again with DUP and their packet id), so a reconnecting client
+//! gets `session present` and its messages as if nothing had happened.
+//!
+//! Limits (the README's "Persistent sessions"): changes are written in order but not waited
+//! for, so a crash within milliseconds of a change can lose it; messages waiting behind a
+//! connected client's full in-flight window are not visible to hooks and are not kept; QoS 2
+//! messages are kept as QoS 1 would be (AWS IoT has no QoS 2); wills are not kept.
+
+mod restore;
+mod store;
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
+use rmqtt::session::Session;
+use rmqtt::types::{ConnectInfo, From, Id, Publish, QoS, Subscribe, TopicFilter};
+
+use store::{Change, Pending, Record, Store};
+
+/// The hook types this module follows.
+pub const HOOKS: [Type; 9] = [
+    Type::ClientConnected,
+    Type::SessionSubscribed,
+    Type::SessionUnsubscribed,
+    Type::ClientDisconnected,
+    Type::OfflineMessage,
+    Type::MessageDelivered,
+    Type::MessageAcked,
+    Type::MessageDropped,
+    Type::SessionTerminated,
+];
+
+/// The persistent sessions the broker has, and their copy on disk.
+pub struct PersistentSessions {
+    store: Store,
+    /// By client id.
+    clients: Mutex<HashMap<String, Tracked>>,
+    next_seq: AtomicU64,
+    /// What the file held at start, until [`PersistentSessions::restore`] takes it.
+    loaded: Mutex<Option<store::Loaded>>,
+}
+
+/// One persistent session: its record, and its unacknowledged QoS 1 messages in order.
+struct Tracked {
+    record: Record,
+    rows: Vec<Row>,
+}
+
+struct Row {
+    seq: u64,
+    /// Tells the message apart from others (see [`fingerprint`]).
+    fingerprint: u64,
+    pending: Pending,
+}
+
+fn now_ms() -> i64 {
+    rmqtt::utils::timestamp_millis()
+}
+
+/// Whether a CONNECT starts clean (discarding the client's previous session) and whether
+/// its session is persistent (outlives the connection).
+fn session_kind(connect: &ConnectInfo) -> (bool, bool) {
+    match connect {
+        ConnectInfo::V3(_, c) => (c.clean_session, !c.clean_session),
+        ConnectInfo::V5(_, c) => (c.clean_start, c.session_expiry_interval_secs > 0),
+    }
+}
+
+/// The CONNECT as it is kept: no password on disk, and no will (the broker would publish
+/// it again at every start).
+fn stripped(connect: &ConnectInfo) -> ConnectInfo {
+    let mut connect = connect.clone();
+    match &mut connect {
+        ConnectInfo::V3(_, c) => {
+            c.password = None;
+            c.last_will = None;
+        }
+        ConnectInfo::V5(_, c) => {
+            c.password = None;
+            c.last_will = None;
+        }
+    }
+    connect
+}
+
+/// One message as the hooks see it at every stage (queued, sent, resent, acknowledged):
+/// its publisher, topic, payload and creation time. Its packet id, DUP flag and QoS change
+/// on the way, so they are left out; two messages alike in all of these are
+/// interchangeable.
+fn fingerprint(from: &From, publish: &Publish) -> u64 {
+    let mut h = DefaultHasher::new();
+    from.id.client_id.hash(&mut h);
+    publish.topic.hash(&mut h);
+    publish.payload.hash(&mut h);
+    publish.create_time.hash(&mut h);
+    h.finish()
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("session records serialize")
+}
+
+impl PersistentSessions {
+    /// Opens `path`; call [`PersistentSessions::restore`] before the broker runs.
+    pub fn open(path: &Path) -> anyhow::Result<Arc<PersistentSessions>> {
+        let (store, loaded) = Store::open(path)?;
+        let next = loaded.messages.iter().map(|m| m.1 + 1).max().unwrap_or(0);
+        Ok(Arc::new(PersistentSessions {
+            store,
+            clients: Mutex::new(HashMap::new()),
+            next_seq: AtomicU64::new(next),
+            loaded: Mutex::new(Some(loaded)),
+        }))
+    }
+
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, Tracked>> {
+        self.clients
+            .lock()
+            .expect("the session index is never poisoned")
+    }
+
+    /// Writes and waits; a failure is logged (by the writer) and otherwise ignored: the
+    /// session goes on in memory.
+    async fn write(&self, changes: Vec<Change>) {
+        if !changes.is_empty() {
+            let _ = self.store.write(changes).await;
+        }
+    }
+
+    /// The changes that delete a session and its messages.
+    fn forget(client: &str, tracked: &Tracked) -> Vec<Change> {
+        let mut changes = vec![Change::DeleteSession(client.to_owned())];
+        changes.extend(
+            tracked
+                .rows
+                .iter()
+                .map(|r| Change::DeleteMessage(client.to_owned(), r.seq)),
+        );
+        changes
+    }
+
+    /// A client connected: start (or, resuming, continue) following its session, or forget
+    /// the one it had if it starts clean or is not persistent.
+    async fn connected(&self, s: &Session) {
+        let Ok(connect) = s.connect_info().await else {
+            return;
+        };
+        let created_at = s.created_at().await.unwrap_or_else(|_| now_ms());
+        let (clean, persistent) = session_kind(&connect);
+        let client = s.id.client_id.to_string();
+        let mut changes = Vec::new();
+        {
+            let mut clients = self.clients();
+            let old = clients.remove(&client);
+            if let Some(old) = &old
+                && (clean || !persistent)
+            {
+                changes = Self::forget(&client, old);
+            }
+            if persistent {
+                let (subscriptions, rows) = match old {
+                    Some(old) if !clean => (old.record.subscriptions, old.rows),
+                    _ => (Vec::new(), Vec::new()),
+                };
+                let record = Record {
+                    id: s.id.clone(),
+                    connect: stripped(&connect),
+                    created_at,
+                    subscriptions,
+                    expiry_ms: s.fitter.session_expiry_interval(None).as_millis() as u64,
+                    disconnected_at_ms: None,
+                };
+                changes.push(Change::PutSession(client.clone(), encode(&record)));
+                clients.insert(client, Tracked { record, rows });
+            }
+        }
+        self.write(changes).await;
+    }
+
+    /// Applies `edit` to the record of `s`'s session, if it is followed, and writes it.
+    fn edit_record(&self, s: &Session, edit: impl FnOnce(&mut Record)) -> Option<Change> {
+        let client = s.id.client_id.to_string();
+        let mut clients = self.clients();
+        let tracked = clients.get_mut(&client).filter(|t| t.record.id == s.id)?;
+        edit(&mut tracked.record);
+        Some(Change::PutSession(client, encode(&tracked.record)))
+    }
+
+    async fn subscribed(&self, s: &Session, sub: &Subscribe) {
+        let change = self.edit_record(s, |record| {
+            record.subscriptions.retain(|(f, _)| *f != sub.topic_filter);
+            record
+                .subscriptions
+                .push((sub.topic_filter.clone(), sub.opts.clone()));
+        });
+        self.write(change.into_iter().collect()).await;
+    }
+
+    async fn unsubscribed(&self, s: &Session, filter: &TopicFilter) {
+        let change = self.edit_record(s, |record| {
+            record.subscriptions.retain(|(f, _)| f != filter);
+        });
+        self.write(change.into_iter().collect()).await;
+    }
+
+    /// The client left: the session's expiry runs from now.
+    async fn disconnected(&self, s: &Session) {
+        let disconnect = s.disconnect().await.ok().flatten();
+        let expiry = s.fitter.session_expiry_interval(disconnect.as_ref());
+        let change = self.edit_record(s, |record| {
+            record.disconnected_at_ms = Some(now_ms());
+            record.expiry_ms = expiry.as_millis() as u64;
+        });
+        self.store.send(change.into_iter().collect());
+    }
+
+    /// A message for a followed session was queued (its client away) or sent: keep it until
+    /// it is acknowledged. A resend (same packet id) changes nothing.
+    fn queued_or_sent(&self, s: &Session, from: &From, publish: &Publish, sent: bool) {
+        if publish.qos == QoS::AtMostOnce {
+            return;
+        }
+        let fp = fingerprint(from, publish);
+        let packet_id = if sent {
+            publish.packet_id.map(|p| p.get())
+        } else {
+            None
+        };
+        let client = s.id.client_id.to_string();
+        let mut changes = Vec::new();
+        {
+            let mut clients = self.clients();
+            let Some(tracked) = clients.get_mut(&client).filter(|t| t.record.id == s.id) else {
+                return;
+            };
+            if let Some(pid) = packet_id {
+                if tracked
+                    .rows
+                    .iter()
+                    .any(|r| r.fingerprint == fp && r.pending.packet_id == Some(pid))
+                {
+                    return;
+                }
+                // The client acknowledged whatever had this packet id before: the broker
+                // reuses an id only once it is free.
+                tracked.rows.retain(|r| {
+                    let stale = r.pending.packet_id == Some(pid);
+                    if stale {
+                        changes.push(Change::DeleteMessage(client.clone(), r.seq));
+                    }
+                    !stale
+                });
+                if let Some(row) = tracked
+                    .rows
+                    .iter_mut()
+                    .find(|r| r.fingerprint == fp && r.pending.packet_id.is_none())
+                {
+                    row.pending.packet_id = Some(pid);
+                    changes.push(Change::PutMessage(
+                        client.clone(),
+                        row.seq,
+                        encode(&row.pending),
+                    ));
+                    drop(clients);
+                    self.store.send(changes);
+                    return;
+                }
+            }
+            let row = Row {
+                seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+                fingerprint: fp,
+                pending: Pending {
+                    from: from.clone(),
+                    publish: publish.clone(),
+                    packet_id,
+                },
+            };
+            changes.push(Change::PutMessage(
+                client.clone(),
+                row.seq,
+                encode(&row.pending),
+            ));
+            tracked.rows.push(row);
+        }
+        self.store.send(changes);
+    }
+
+    /// The message left the session (acknowledged, dropped or expired): forget it.
+    fn settled(&self, client: &str, from: &From, publish: &Publish) {
+        let fp = fingerprint(from, publish);
+        let packet_id = publish.packet_id.map(|p| p.get());
+        let mut clients = self.clients();
+        let Some(tracked) = clients.get_mut(client) else {
+            return;
+        };
+        let position = tracked
+            .rows
+            .iter()
+            .position(|r| r.fingerprint == fp && r.pending.packet_id == packet_id)
+            .or_else(|| tracked.rows.iter().position(|r| r.fingerprint == fp));
+        if let Some(i) = position {
+            let row = tracked.rows.remove(i);
+            drop(clients);
+            self.store
+                .send(vec![Change::DeleteMessage(client.to_owned(), row.seq)]);
+        }
+    }
+
+    /// The session ended (expired, or its clean client left): forget it.
+    fn terminated(&self, s: &Session) {
+        let client = s.id.client_id.to_string();
+        let mut clients = self.clients();
+        if clients.get(&client).is_some_and(|t| t.record.id == s.id) {
+            let tracked = clients.remove(&client).expect("just found");
+            drop(clients);
+            self.store.send(Self::forget(&client, &tracked));
+        }
+    }
+}
+
+/// The broker's hooks, feeding [`PersistentSessions`].
+pub struct SessionHooks(pub Arc<PersistentSessions>);
+
+#[async_trait]
+impl Handler for SessionHooks {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        let sessions = &self.0;
+        match param {
+            Parameter::ClientConnected(s) => sessions.connected(s).await,
+            Parameter::SessionSubscribed(s, sub) => sessions.subscribed(s, sub).await,
+            Parameter::SessionUnsubscribed(s, unsub) => {
+                sessions.unsubscribed(s, &unsub.topic_filter).await
+            }
+            Parameter::ClientDisconnected(s, _) => sessions.disconnected(s).await,
+            Parameter::OfflineMessage(s, from, publish) => {
+                sessions.queued_or_sent(s, from, publish, false)
+            }
+            Parameter::MessageDelivered(s, from, publish) => {
+                sessions.queued_or_sent(s, from, publish, true)
+            }
+            Parameter::MessageAcked(s, from, publish) => {
+                sessions.settled(&s.id.client_id, from, publish)
+            }
+            Parameter::MessageDropped(Some(to), from, publish, _) => {
+                sessions.settled(&to.client_id, from, publish)
+            }
+            Parameter::SessionTerminated(s, _) => sessions.terminated(s),
+            _ => {}
+        }
+        (true, acc)
+    }
+}
+
+/// The id a restored session has in this broker: the stored one, on this node.
+fn on_this_node(id: &Id, node_id: rmqtt::types::NodeId) -> Id {
+    if id.node_id == node_id {
+        return id.clone();
+    }
+    Id::new(
+        node_id,
+        id.lid,
+        id.local_addr,
+        id.remote_addr,
+        id.client_id.clone(),
+        id.username.clone(),
+    )
+}
