@@ -117,6 +117,11 @@ pub struct EmbeddedBrokerConfig {
     /// connection, and the most an MQTT 5 client may ask for: AWS IoT's persistent session
     /// expiry period (1 hour unless raised, at most 7 days).
     pub session_expiry_secs: u64,
+    /// Sessions the broker holds at most, connected or persistent and offline: a client id
+    /// with no session is refused (CONNACK "server unavailable") once there are this many,
+    /// so a device connecting under ever new client ids cannot fill memory and disk. 0: no
+    /// bound.
+    pub max_sessions: usize,
     /// The device registry directory (`devices.toml`, `policies/*.json`); empty = none.
     pub devices_dir: String,
     /// Accept clients without a certificate or login from other hosts (with full access).
@@ -139,6 +144,7 @@ impl Default for EmbeddedBrokerConfig {
             max_queued_messages: 100_000,
             max_retained_messages: 100_000,
             session_expiry_secs: 3_600,
+            max_sessions: 100_000,
             devices_dir: String::new(),
             allow_anonymous: false,
             tls_listen: String::new(),

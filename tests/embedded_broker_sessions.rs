@@ -18,7 +18,7 @@ struct Edge {
     port: u16,
     config: String,
     rules: tempfile::TempDir,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl Edge {
@@ -34,7 +34,7 @@ impl Edge {
             port,
             config,
             rules: rules_dir(&[]),
-            _data: data,
+            data,
         }
     }
 
@@ -227,4 +227,69 @@ async fn a_session_that_expires_while_rulewire_is_down_is_gone() {
     let (mut sleeper, present) = Device::connect(port, "short", false, false).await;
     assert!(!present, "expired: a new session");
     assert!(sleeper.receive(Duration::from_millis(500)).await.is_empty());
+}
+
+/// A device that connects under ever new client ids with persistent sessions would fill
+/// memory and disk: past `max_sessions`, a new client id is refused, while the sessions
+/// there go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn new_client_ids_are_refused_past_max_sessions() {
+    let edge = Edge::new("max_sessions = 3\n");
+    let port = edge.port;
+    let _rw = edge.start().await;
+    for id in ["churn-1", "churn-2", "churn-3"] {
+        let (mut device, _) = Device::connect(port, id, false, false).await;
+        device.subscribe("cmd/#").await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let opts = MqttOptions::new("churn-4", "127.0.0.1", port);
+    let (_client, mut events) = AsyncClient::new(opts, 10);
+    let refused = tokio::time::timeout(T, events.poll())
+        .await
+        .expect("an answer");
+    assert!(
+        matches!(
+            refused,
+            Err(rumqttc::ConnectionError::ConnectionRefused(
+                rumqttc::ConnectReturnCode::ServiceUnavailable
+            ))
+        ),
+        "{refused:?}"
+    );
+    let (_back, present) = Device::connect(port, "churn-2", false, false).await;
+    assert!(present, "a client id with a session still gets in");
+}
+
+/// A record that does not read (a disk error, a file from another version) is logged and
+/// skipped: the broker starts, and the other sessions are restored.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_session_record_is_skipped_at_start() {
+    let edge = Edge::new("");
+    let port = edge.port;
+    let mut rw = edge.start().await;
+    {
+        let (mut device, _) = Device::connect(port, "intact", false, false).await;
+        device.subscribe("cmd/#").await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rw.sigkill();
+    {
+        let db = redb::Database::create(edge.data.path().join("sessions.redb")).unwrap();
+        let write = db.begin_write().unwrap();
+        {
+            let table: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("sessions");
+            let mut table = write.open_table(table).unwrap();
+            table.insert("garbled", b"{not json".as_slice()).unwrap();
+        }
+        write.commit().unwrap();
+    }
+    let rw = edge.start().await;
+    assert!(
+        rw.logs()
+            .contains("skipping an unreadable persistent session"),
+        "{}",
+        rw.logs()
+    );
+    let (_intact, present) = Device::connect(port, "intact", false, false).await;
+    assert!(present);
 }

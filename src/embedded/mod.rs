@@ -198,7 +198,11 @@ pub async fn start(
 
     // rmqtt's busy check refuses CONNECTs while the machine is loaded, which rulewire's own
     // rule work would trigger.
-    let scx = ServerContext::new().busy_check_enable(false).build().await;
+    let scx = ServerContext::new()
+        .busy_check_enable(false)
+        .mqtt_max_sessions(cfg.max_sessions.min(isize::MAX as usize) as isize)
+        .build()
+        .await;
     let retained = RetainedMessages::open(
         &data_dir.join("retained.redb"),
         cfg.max_retained_messages,
