@@ -293,3 +293,41 @@ async fn an_unreadable_session_record_is_skipped_at_start() {
     let (_intact, present) = Device::connect(port, "intact", false, false).await;
     assert!(present);
 }
+
+/// AWS IoT keeps QoS 1 messages for a client that is away, not QoS 0 ones (MQTT lets a
+/// broker keep both; rmqtt does): the returning client gets only the QoS 1 message.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_qos_1_messages_wait_for_a_client_that_is_away() {
+    let edge = Edge::new("");
+    let port = edge.port;
+    let _rw = edge.start().await;
+    {
+        let (mut away, _) = Device::connect(port, "away", false, false).await;
+        away.subscribe("cmd/#").await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let device = TestClient::connect(port, "commander", &[]).await;
+    device
+        .client
+        .publish("cmd/a", QoS::AtMostOnce, false, "qos0")
+        .await
+        .unwrap();
+    device.publish("cmd/a", "qos1").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut away, present) = Device::connect(port, "away", false, false).await;
+    assert!(present);
+    assert_eq!(
+        payloads(&away.receive(Duration::from_millis(700)).await),
+        ["qos1"]
+    );
+    // Once back, its QoS 0 messages reach it.
+    device
+        .client
+        .publish("cmd/a", QoS::AtMostOnce, false, "live")
+        .await
+        .unwrap();
+    assert_eq!(
+        payloads(&away.receive(Duration::from_millis(500)).await),
+        ["live"]
+    );
+}

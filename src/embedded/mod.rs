@@ -41,7 +41,7 @@ use access::Access;
 use extensions::{CountDrops, RoundRobinShares};
 pub use feed::RulesFeed;
 use retained::RetainedMessages;
-use sessions::{PersistentSessions, SessionHooks};
+use sessions::{NoQos0WhileAway, PersistentSessions, SessionHooks};
 use tls::TlsPeers;
 
 /// The rmqtt listener id of the internal listener behind the TLS front.
@@ -233,6 +233,9 @@ pub async fn start(
             .add(typ, Box::new(SessionHooks(sessions.clone())))
             .await;
     }
+    hooks
+        .add(Type::MessageExpiryCheck, Box::new(NoQos0WhileAway))
+        .await;
     hooks.start().await;
     access.install(&scx).await;
 

@@ -15,7 +15,8 @@
 //! Limits (the README's "Persistent sessions"): changes are written in order but not waited
 //! for, so a crash within milliseconds of a change can lose it; messages waiting behind a
 //! connected client's full in-flight window are not visible to hooks and are not kept; QoS 2
-//! messages are kept as QoS 1 would be (AWS IoT has no QoS 2); wills are not kept.
+//! messages are kept as QoS 1 would be (AWS IoT has no QoS 2); wills are not kept. As on
+//! AWS, QoS 0 messages do not wait for a client that is away ([`NoQos0WhileAway`]).
 
 mod restore;
 mod store;
@@ -362,6 +363,27 @@ impl Handler for SessionHooks {
             }
             Parameter::SessionTerminated(s, _) => sessions.terminated(s),
             _ => {}
+        }
+        (true, acc)
+    }
+}
+
+/// AWS IoT keeps only QoS 1 messages for a client that is away; rmqtt queues its QoS 0 ones
+/// too (MQTT allows either). Such a message is dropped when it would reach the returning
+/// client: a QoS 0 message made before the client's connection. (A retained message is sent
+/// as new, with the time it is sent.) Runs after `access` on each delivery.
+pub struct NoQos0WhileAway;
+
+#[async_trait]
+impl Handler for NoQos0WhileAway {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        if let Parameter::MessageExpiryCheck(s, _, publish) = param
+            && publish.qos == QoS::AtMostOnce
+            && !publish.retain
+            && let Some(created) = publish.create_time
+            && created < s.connected_at().await.unwrap_or(0)
+        {
+            return (false, Some(HookResult::MessageExpiry));
         }
         (true, acc)
     }
