@@ -399,6 +399,11 @@ impl Config {
         if self.batch.max_messages == 0 || self.limits.max_in_flight == 0 {
             bail!("batch.max_messages and limits.max_in_flight must be at least 1");
         }
+        if self.embedded_broker.session_expiry_secs == 0 {
+            bail!(
+                "embedded_broker.session_expiry_secs must be at least 1 (AWS IoT's default is 3600; for no persistent sessions, let clients connect with clean_session = true)"
+            );
+        }
         Ok(())
     }
 
@@ -456,6 +461,17 @@ mod tests {
                 de.tls_listen.as_str(),
                 de.session_expiry_secs
             )
+        );
+    }
+
+    #[test]
+    fn a_zero_session_expiry_is_refused() {
+        let e = Config::from_toml_and_env("[embedded_broker]\nsession_expiry_secs = 0\n", |_| None)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("session_expiry_secs must be at least 1"),
+            "{e}"
         );
     }
 
