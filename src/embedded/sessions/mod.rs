@@ -74,12 +74,11 @@ fn now_ms() -> i64 {
     rmqtt::utils::timestamp_millis()
 }
 
-/// Whether a CONNECT starts clean (discarding the client's previous session) and whether
-/// its session is persistent (outlives the connection).
-fn session_kind(connect: &ConnectInfo) -> (bool, bool) {
+/// Whether a CONNECT asks for a persistent session (one that outlives the connection).
+fn is_persistent(connect: &ConnectInfo) -> bool {
     match connect {
-        ConnectInfo::V3(_, c) => (c.clean_session, !c.clean_session),
-        ConnectInfo::V5(_, c) => (c.clean_start, c.session_expiry_interval_secs > 0),
+        ConnectInfo::V3(_, c) => !c.clean_session,
+        ConnectInfo::V5(_, c) => c.session_expiry_interval_secs > 0,
     }
 }
 
@@ -156,27 +155,29 @@ impl PersistentSessions {
         changes
     }
 
-    /// A client connected: start (or, resuming, continue) following its session, or forget
-    /// the one it had if it starts clean or is not persistent.
+    /// A client connected: start (or, its session resumed, continue) following its session,
+    /// or forget the one it had if the broker did not resume it (a clean start, an expired
+    /// session) or the new one is not persistent.
     async fn connected(&self, s: &Session) {
         let Ok(connect) = s.connect_info().await else {
             return;
         };
         let created_at = s.created_at().await.unwrap_or_else(|_| now_ms());
-        let (clean, persistent) = session_kind(&connect);
+        let resumed = s.session_present().await.unwrap_or(false);
+        let persistent = is_persistent(&connect);
         let client = s.id.client_id.to_string();
         let mut changes = Vec::new();
         {
             let mut clients = self.clients();
             let old = clients.remove(&client);
             if let Some(old) = &old
-                && (clean || !persistent)
+                && !(resumed && persistent)
             {
                 changes = Self::forget(&client, old);
             }
             if persistent {
                 let (subscriptions, rows) = match old {
-                    Some(old) if !clean => (old.record.subscriptions, old.rows),
+                    Some(old) if resumed => (old.record.subscriptions, old.rows),
                     _ => (Vec::new(), Vec::new()),
                 };
                 let record = Record {
