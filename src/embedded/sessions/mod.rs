@@ -17,6 +17,14 @@
 //! connected client's full in-flight window are not visible to hooks and are not kept; QoS 2
 //! messages are kept as QoS 1 would be (AWS IoT has no QoS 2); wills are not kept. As on
 //! AWS, QoS 0 messages do not wait for a client that is away ([`NoQos0WhileAway`]).
+//!
+//! What this leans on in rmqtt 0.24 (re-read on an upgrade; `rmqtt = "=0.24"` is pinned):
+//! `ClientConnected` runs after the new session is registered and before the old one's state
+//! is transferred to it, and `Session::session_present` tells whether it was; the transfer
+//! resends in-flight messages from the back of its list (see `restore`); a session restored
+//! with `Session::new` + `SessionState::offline_restart` + `Entry::set` + `Router::add` is
+//! what a reconnecting client's CONNECT finds and takes over; `MessageDelivered` runs with
+//! the packet id already set; a session's expiry ends in `SessionTerminated`.
 
 mod restore;
 mod store;
