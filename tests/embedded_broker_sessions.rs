@@ -260,8 +260,8 @@ async fn new_client_ids_are_refused_past_max_sessions() {
     assert!(present, "a client id with a session still gets in");
 }
 
-/// A record that does not read (a disk error, a file from another version) is logged and
-/// skipped: the broker starts, and the other sessions are restored.
+/// A record that does not read (a disk error, a file from another version) is logged,
+/// skipped and deleted: the broker starts, and the other sessions are restored.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreadable_session_record_is_skipped_at_start() {
     let edge = Edge::new("");
@@ -283,15 +283,21 @@ async fn an_unreadable_session_record_is_skipped_at_start() {
         }
         write.commit().unwrap();
     }
-    let rw = edge.start().await;
+    let mut rw = edge.start().await;
     assert!(
         rw.logs()
-            .contains("skipping an unreadable persistent session"),
+            .contains("skipping (and deleting) an unreadable persistent session"),
         "{}",
         rw.logs()
     );
-    let (_intact, present) = Device::connect(port, "intact", false, false).await;
+    let (intact, present) = Device::connect(port, "intact", false, false).await;
     assert!(present);
+    // Deleted: the next start has nothing to warn about.
+    drop(intact);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rw.sigkill();
+    let rw = edge.start().await;
+    assert!(!rw.logs().contains("unreadable"), "{}", rw.logs());
 }
 
 /// AWS IoT keeps QoS 1 messages for a client that is away, not QoS 0 ones (MQTT lets a

@@ -120,6 +120,13 @@ fn fingerprint(from: &From, publish: &Publish) -> u64 {
     h.finish()
 }
 
+/// The changes that delete the session of `client` and its messages `seqs`.
+fn deletion(client: &str, seqs: impl Iterator<Item = u64>) -> Vec<Change> {
+    let mut changes = vec![Change::DeleteSession(client.to_owned())];
+    changes.extend(seqs.map(|seq| Change::DeleteMessage(client.to_owned(), seq)));
+    changes
+}
+
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("session records serialize")
 }
@@ -153,14 +160,7 @@ impl PersistentSessions {
 
     /// The changes that delete a session and its messages.
     fn forget(client: &str, tracked: &Tracked) -> Vec<Change> {
-        let mut changes = vec![Change::DeleteSession(client.to_owned())];
-        changes.extend(
-            tracked
-                .rows
-                .iter()
-                .map(|r| Change::DeleteMessage(client.to_owned(), r.seq)),
-        );
-        changes
+        deletion(client, tracked.rows.iter().map(|r| r.seq))
     }
 
     /// A client connected: start (or, its session resumed, continue) following its session,

@@ -16,7 +16,7 @@ use rmqtt::session::{Session, SessionState};
 use rmqtt::types::{DisconnectInfo, Reason, SessionSubMap, SessionSubs};
 
 use super::store::{Change, Pending, Record};
-use super::{PersistentSessions, Row, Tracked, fingerprint, now_ms, on_this_node};
+use super::{PersistentSessions, Row, Tracked, deletion, fingerprint, now_ms, on_this_node};
 
 impl PersistentSessions {
     /// Rebuilds every unexpired session in `scx` (whose listeners are built but not yet
@@ -40,11 +40,7 @@ impl PersistentSessions {
             let left_at = record.disconnected_at_ms.unwrap_or_else(now_ms);
             let remaining = record.expiry_ms as i64 - (now_ms() - left_at).max(0);
             if remaining <= 0 {
-                changes.push(Change::DeleteSession(client.clone()));
-                changes.extend(
-                    rows.iter()
-                        .map(|(seq, _)| Change::DeleteMessage(client.clone(), *seq)),
-                );
+                changes.extend(deletion(&client, rows.iter().map(|(seq, _)| *seq)));
                 continue;
             }
             // A client connected when rulewire stopped left then.
@@ -74,21 +70,19 @@ impl PersistentSessions {
                 Err(e) => {
                     tracing::warn!(client_id = %client, error = %format!("{e:#}"),
                         "cannot restore a persistent session; it is deleted");
-                    changes.push(Change::DeleteSession(client.clone()));
-                    changes.extend(
-                        rows.iter()
-                            .map(|(seq, _)| Change::DeleteMessage(client.clone(), *seq)),
-                    );
+                    changes.extend(deletion(&client, rows.iter().map(|(seq, _)| *seq)));
                 }
             }
         }
-        // Messages of sessions that are gone (or were unreadable).
+        // Messages of sessions that are gone (or were unreadable), and what did not read: it
+        // cannot be used, and would be warned about at every start.
         for (client, rows) in messages {
             changes.extend(
                 rows.into_iter()
                     .map(|(seq, _)| Change::DeleteMessage(client.clone(), seq)),
             );
         }
+        changes.extend(loaded.unreadable);
         self.store
             .write(changes)
             .await

@@ -64,6 +64,8 @@ struct Job {
 pub struct Loaded {
     pub sessions: Vec<(String, Record)>,
     pub messages: Vec<(String, u64, Pending)>,
+    /// The deletion of what did not read.
+    pub unreadable: Vec<Change>,
 }
 
 /// The writer's queue.
@@ -120,8 +122,13 @@ fn read_all(db: &Database, path: &Path) -> anyhow::Result<Loaded> {
                 let (client, value) = row?;
                 match serde_json::from_slice::<Record>(value.value()) {
                     Ok(record) => loaded.sessions.push((client.value().to_owned(), record)),
-                    Err(e) => tracing::warn!(client_id = client.value(), path = %path.display(),
-                        error = %e, "skipping an unreadable persistent session"),
+                    Err(e) => {
+                        tracing::warn!(client_id = client.value(), path = %path.display(),
+                            error = %e, "skipping (and deleting) an unreadable persistent session");
+                        loaded
+                            .unreadable
+                            .push(Change::DeleteSession(client.value().to_owned()));
+                    }
                 }
             }
         }
@@ -135,8 +142,13 @@ fn read_all(db: &Database, path: &Path) -> anyhow::Result<Loaded> {
                 let (client, seq) = key.value();
                 match serde_json::from_slice::<Pending>(value.value()) {
                     Ok(pending) => loaded.messages.push((client.to_owned(), seq, pending)),
-                    Err(e) => tracing::warn!(client_id = client, path = %path.display(),
-                        error = %e, "skipping an unreadable queued message of a persistent session"),
+                    Err(e) => {
+                        tracing::warn!(client_id = client, path = %path.display(), error = %e,
+                            "skipping (and deleting) an unreadable queued message of a persistent session");
+                        loaded
+                            .unreadable
+                            .push(Change::DeleteMessage(client.to_owned(), seq));
+                    }
                 }
             }
         }
