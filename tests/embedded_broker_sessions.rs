@@ -91,6 +91,14 @@ impl Device {
         .expect("SUBACK");
     }
 
+    /// A new persistent session subscribed to `filter`, whose client then goes away without
+    /// a DISCONNECT.
+    async fn subscribe_and_vanish(port: u16, id: &str, filter: &str) {
+        let (mut device, present) = Device::connect(port, id, false, false).await;
+        assert!(!present, "a new session");
+        device.subscribe(filter).await;
+    }
+
     /// The PUBLISHes that arrive until `quiet` passes without one.
     async fn receive(&mut self, quiet: Duration) -> Vec<Publish> {
         let mut got = Vec::new();
@@ -129,12 +137,7 @@ async fn a_persistent_session_keeps_its_subscriptions_and_queued_messages_throug
     let edge = Edge::new("");
     let port = edge.port;
     let mut rw = edge.start().await;
-    {
-        let (mut sleeper, present) = Device::connect(port, "sleeper", false, false).await;
-        assert!(!present, "a new session");
-        sleeper.subscribe("cmd/#").await;
-        // Goes away without a DISCONNECT.
-    }
+    Device::subscribe_and_vanish(port, "sleeper", "cmd/#").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     publish_all(port, "cmd/lamp", &["q1", "q2", "q3"]).await;
     rw.sigkill();
@@ -216,10 +219,7 @@ async fn a_session_that_expires_while_rulewire_is_down_is_gone() {
     let edge = Edge::new("session_expiry_secs = 1\n");
     let port = edge.port;
     let mut rw = edge.start().await;
-    {
-        let (mut sleeper, _) = Device::connect(port, "short", false, false).await;
-        sleeper.subscribe("cmd/#").await;
-    }
+    Device::subscribe_and_vanish(port, "short", "cmd/#").await;
     publish_all(port, "cmd/x", &["e1"]).await;
     rw.sigkill();
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -238,8 +238,7 @@ async fn new_client_ids_are_refused_past_max_sessions() {
     let port = edge.port;
     let _rw = edge.start().await;
     for id in ["churn-1", "churn-2", "churn-3"] {
-        let (mut device, _) = Device::connect(port, id, false, false).await;
-        device.subscribe("cmd/#").await;
+        Device::subscribe_and_vanish(port, id, "cmd/#").await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let opts = MqttOptions::new("churn-4", "127.0.0.1", port);
@@ -267,10 +266,7 @@ async fn an_unreadable_session_record_is_skipped_at_start() {
     let edge = Edge::new("");
     let port = edge.port;
     let mut rw = edge.start().await;
-    {
-        let (mut device, _) = Device::connect(port, "intact", false, false).await;
-        device.subscribe("cmd/#").await;
-    }
+    Device::subscribe_and_vanish(port, "intact", "cmd/#").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     rw.sigkill();
     {
@@ -307,10 +303,7 @@ async fn only_qos_1_messages_wait_for_a_client_that_is_away() {
     let edge = Edge::new("");
     let port = edge.port;
     let _rw = edge.start().await;
-    {
-        let (mut away, _) = Device::connect(port, "away", false, false).await;
-        away.subscribe("cmd/#").await;
-    }
+    Device::subscribe_and_vanish(port, "away", "cmd/#").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let device = TestClient::connect(port, "commander", &[]).await;
     device

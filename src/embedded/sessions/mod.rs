@@ -127,8 +127,13 @@ fn deletion(client: &str, seqs: impl Iterator<Item = u64>) -> Vec<Change> {
     changes
 }
 
+/// The JSON kept on disk. These types always serialize; were one not to, the empty record
+/// written instead does not read at the next start and is deleted then.
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("session records serialize")
+    serde_json::to_vec(value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a persistent session record does not serialize; it will not outlive a restart");
+        Vec::new()
+    })
 }
 
 impl PersistentSessions {
@@ -205,11 +210,14 @@ impl PersistentSessions {
 
     /// Applies `edit` to the record of `s`'s session, if it is followed, and writes it.
     fn edit_record(&self, s: &Session, edit: impl FnOnce(&mut Record)) -> Option<Change> {
-        let client = s.id.client_id.to_string();
+        let client: &str = &s.id.client_id;
         let mut clients = self.clients();
-        let tracked = clients.get_mut(&client).filter(|t| t.record.id == s.id)?;
+        let tracked = clients.get_mut(client).filter(|t| t.record.id == s.id)?;
         edit(&mut tracked.record);
-        Some(Change::PutSession(client, encode(&tracked.record)))
+        Some(Change::PutSession(
+            client.to_owned(),
+            encode(&tracked.record),
+        ))
     }
 
     async fn subscribed(&self, s: &Session, sub: &Subscribe) {
@@ -246,19 +254,20 @@ impl PersistentSessions {
         if publish.qos == QoS::AtMostOnce {
             return;
         }
-        let fp = fingerprint(from, publish);
         let packet_id = if sent {
             publish.packet_id.map(|p| p.get())
         } else {
             None
         };
-        let client = s.id.client_id.to_string();
+        let client: &str = &s.id.client_id;
         let mut changes = Vec::new();
         {
             let mut clients = self.clients();
-            let Some(tracked) = clients.get_mut(&client).filter(|t| t.record.id == s.id) else {
+            // Most deliveries are to clients without a persistent session: nothing to hash.
+            let Some(tracked) = clients.get_mut(client).filter(|t| t.record.id == s.id) else {
                 return;
             };
+            let fp = fingerprint(from, publish);
             if let Some(pid) = packet_id {
                 if tracked
                     .rows
@@ -272,7 +281,7 @@ impl PersistentSessions {
                 tracked.rows.retain(|r| {
                     let stale = r.pending.packet_id == Some(pid);
                     if stale {
-                        changes.push(Change::DeleteMessage(client.clone(), r.seq));
+                        changes.push(Change::DeleteMessage(client.to_owned(), r.seq));
                     }
                     !stale
                 });
@@ -283,7 +292,7 @@ impl PersistentSessions {
                 {
                     row.pending.packet_id = Some(pid);
                     changes.push(Change::PutMessage(
-                        client.clone(),
+                        client.to_owned(),
                         row.seq,
                         encode(&row.pending),
                     ));
@@ -302,7 +311,7 @@ impl PersistentSessions {
                 },
             };
             changes.push(Change::PutMessage(
-                client.clone(),
+                client.to_owned(),
                 row.seq,
                 encode(&row.pending),
             ));
@@ -334,12 +343,16 @@ impl PersistentSessions {
 
     /// The session ended (expired, or its clean client left): forget it.
     fn terminated(&self, s: &Session) {
-        let client = s.id.client_id.to_string();
+        let client: &str = &s.id.client_id;
         let mut clients = self.clients();
-        if clients.get(&client).is_some_and(|t| t.record.id == s.id) {
-            let tracked = clients.remove(&client).expect("just found");
-            drop(clients);
-            self.store.send(Self::forget(&client, &tracked));
+        if let Some(tracked) = clients.remove(client) {
+            if tracked.record.id == s.id {
+                drop(clients);
+                self.store.send(Self::forget(client, &tracked));
+            } else {
+                // The client's newer session: keep following it.
+                clients.insert(client.to_owned(), tracked);
+            }
         }
     }
 }
