@@ -490,3 +490,144 @@ async fn a_qos1_message_published_during_the_shutdown_drain_is_not_acknowledged(
     let rw = stopping.await.unwrap();
     assert!(!rw.logs().contains("panicked"), "{}", rw.logs());
 }
+
+/// Polls `events` until the broker closes the connection (within `T`); the packets it sent
+/// before that.
+async fn packets_until_closed(events: &mut rumqttc::EventLoop) -> Vec<Packet> {
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(T, async {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(p)) => seen.push(p),
+                Ok(_) => {}
+                Err(e) => return e,
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the broker closes the connection; saw {seen:?}"
+    );
+    seen
+}
+
+/// AWS IoT Core has no QoS 2, and the embedded broker refuses it as AWS does: a QoS 2
+/// PUBLISH costs the device its connection and goes nowhere (no PUBREC, no subscriber, no
+/// rule), a QoS 2 SUBSCRIBE costs the connection too, and a CONNECT whose last will asks for
+/// QoS 2 is refused; each is counted and logged. The same clients at QoS 1 carry on.
+#[tokio::test(flavor = "multi_thread")]
+async fn qos_2_is_refused_as_aws_iot_refuses_it() {
+    use rumqttc::v5::mqttbytes::QoS as QoS5;
+    let broker = TestBroker::embedded();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let rw = Rulewire::start(&broker.config("rw-qos2"), rules.path()).await;
+    let port = broker.port();
+    let mut watch = TestClient::connect(port, "qos2-watch", &["dev/#", "out/#"]).await;
+    let opts = |id: &str| {
+        let mut o = MqttOptions::new(id, "127.0.0.1", port);
+        o.set_keep_alive(Duration::from_secs(10));
+        o
+    };
+
+    // MQTT 3.1.1 PUBLISH at QoS 2.
+    let (device, mut events) = AsyncClient::new(opts("qos2-publisher"), 10);
+    device
+        .publish("dev/qos2", QoS::ExactlyOnce, false, r#"{"n": 2}"#)
+        .await
+        .unwrap();
+    let seen = packets_until_closed(&mut events).await;
+    assert!(
+        !seen
+            .iter()
+            .any(|p| matches!(p, Packet::PubRec(_) | Packet::PubAck(_))),
+        "no acknowledgement of a QoS 2 message: {seen:?}"
+    );
+
+    // MQTT 5 PUBLISH at QoS 2.
+    let mut v5 = rumqttc::v5::MqttOptions::new("qos2-publisher-v5", "127.0.0.1", port);
+    v5.set_keep_alive(Duration::from_secs(10));
+    let (device5, mut events5) = rumqttc::v5::AsyncClient::new(v5, 10);
+    device5
+        .publish("dev/qos2-v5", QoS5::ExactlyOnce, false, r#"{"n": 5}"#)
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(T, async {
+        loop {
+            match events5.poll().await {
+                Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::PubRec(_))) => {
+                    panic!("a QoS 2 message acknowledged")
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "an MQTT 5 QoS 2 publisher is disconnected too"
+    );
+
+    // SUBSCRIBE at QoS 2.
+    let (subscriber, mut events) = AsyncClient::new(opts("qos2-subscriber"), 10);
+    subscriber
+        .subscribe("dev/#", QoS::ExactlyOnce)
+        .await
+        .unwrap();
+    let seen = packets_until_closed(&mut events).await;
+    for p in &seen {
+        if let Packet::SubAck(ack) = p {
+            assert_eq!(
+                ack.return_codes,
+                [rumqttc::SubscribeReasonCode::Failure],
+                "never granted"
+            );
+        }
+    }
+
+    // A last will at QoS 2: refused at CONNECT.
+    let mut with_will = opts("qos2-will");
+    with_will.set_last_will(rumqttc::LastWill::new(
+        "dev/will",
+        "bye",
+        QoS::ExactlyOnce,
+        false,
+    ));
+    let (_will, mut events) = AsyncClient::new(with_will, 10);
+    let refused = tokio::time::timeout(T, events.poll())
+        .await
+        .expect("answered");
+    assert!(
+        matches!(
+            refused,
+            Err(rumqttc::ConnectionError::ConnectionRefused(
+                rumqttc::ConnectReturnCode::NotAuthorized
+            ))
+        ),
+        "CONNECT with a QoS 2 will: {refused:?}"
+    );
+
+    // Nothing of the above went anywhere; QoS 1 goes on working for the same client ids.
+    let leaked = watch.drain(Duration::from_millis(500)).await;
+    assert!(leaked.is_empty(), "QoS 2 messages went nowhere: {leaked:?}");
+    let device = TestClient::connect(port, "qos2-publisher", &[]).await;
+    device.publish("dev/qos1", r#"{"n": 1}"#).await;
+    let mut got: Vec<String> = watch
+        .drain(Duration::from_secs(1))
+        .await
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["dev/qos1", "out/dev/qos1"]);
+    let denied =
+        |action: &str| format!("rulewire_embedded_broker_denied_total{{action=\"iot:{action}\"}}");
+    assert_eq!(rw.metric(&denied("Publish")).await, 2.0);
+    assert_eq!(rw.metric(&denied("Subscribe")).await, 1.0);
+    assert_eq!(rw.metric(&denied("Connect")).await, 1.0);
+    assert!(
+        rw.logs().contains("AWS IoT Core does not support"),
+        "logged"
+    );
+}

@@ -8,6 +8,11 @@
 //! the same host), or from anywhere when the operator sets `embedded_broker.allow_anonymous`;
 //! they get full access. When the registry changes, connected devices are checked again and
 //! those that lost `iot:Connect` (a revoked certificate, a removed login) are disconnected.
+//!
+//! AWS IoT Core has no QoS 2, and neither has this broker, for any client: a CONNECT whose
+//! last will asks for QoS 2 is refused, a QoS 2 PUBLISH closes the connection before any
+//! PUBREC (the message goes nowhere), and a QoS 2 SUBSCRIBE closes it too (rmqtt sends its
+//! failure SUBACK first; AWS sends none).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -20,7 +25,8 @@ use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::session::Session;
 use rmqtt::types::{
-    AuthResult, ConnectInfo, Id, LastWill, ListenerId, PublishAclResult, SubscribeAclResult,
+    AuthResult, ConnectInfo, Id, LastWill, ListenerId, Message, PublishAclResult, QoS, Reason,
+    SubscribeAclResult,
 };
 
 use super::tls::TlsPeers;
@@ -38,6 +44,9 @@ const MAX_PENDING: usize = 1_000;
 
 /// Hook priority: the access checks run before any other handler of the same hook.
 const ACCESS_PRIORITY: u32 = 10;
+
+/// Why a QoS 2 request is refused.
+const NO_QOS_2: &str = "QoS 2 requested, which AWS IoT Core does not support (QoS 0 and 1 only)";
 
 /// A connection between its CONNECT and its session: client id and remote address.
 type ConnectionKey = (String, Option<SocketAddr>);
@@ -123,8 +132,12 @@ impl Access {
             Type::MessageExpiryCheck,
         ] {
             // Before the rules' feed (priority 0): a refused publish never reaches the rules.
+            let handler = AccessHooks {
+                access: self.clone(),
+                scx: scx.clone(),
+            };
             hooks
-                .add_priority(typ, ACCESS_PRIORITY, Box::new(AccessHooks(self.clone())))
+                .add_priority(typ, ACCESS_PRIORITY, Box::new(handler))
                 .await;
         }
         hooks.start().await;
@@ -212,6 +225,14 @@ impl Access {
 
     fn on_authenticate(&self, ci: &ConnectInfo) -> AuthResult {
         let id = ci.id();
+        let will_qos = ci.last_will().map(|w| match w {
+            LastWill::V3(w) => w.qos,
+            LastWill::V5(w) => w.qos,
+        });
+        if will_qos == Some(QoS::ExactlyOnce) {
+            self.deny(&id.client_id, Action::Connect, &id.client_id, NO_QOS_2);
+            return AuthResult::NotAuthorized;
+        }
         let level = match self.authenticate(ci) {
             Ok(None) => Level::Full,
             Ok(Some((credential, mut grant))) => {
@@ -360,12 +381,29 @@ async fn device_of(s: &Session) -> Result<Arc<DeviceAccess>, ()> {
     }
 }
 
-struct AccessHooks(Arc<Access>);
+struct AccessHooks {
+    access: Arc<Access>,
+    /// To close a connection from inside its own hook.
+    scx: ServerContext,
+}
+
+impl AccessHooks {
+    /// Closes the connection of session `id` once the packet being handled is answered (its
+    /// session stays, as when the client goes away).
+    async fn close(&self, id: &Id) {
+        let entry = self.scx.extends.shared().await.entry(id.clone());
+        if let Some(tx) = entry.tx() {
+            let refused = Reason::SubscribeFailed(Some(NO_QOS_2.into()));
+            // An error means the connection is already gone.
+            let _ = tx.unbounded_send(Message::Closed(refused));
+        }
+    }
+}
 
 #[async_trait]
 impl Handler for AccessHooks {
     async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
-        let access = &self.0;
+        let access = &self.access;
         match param {
             Parameter::ClientAuthenticate(ci) => {
                 return (
@@ -377,6 +415,13 @@ impl Handler for AccessHooks {
             Parameter::ClientDisconnected(s, _) => access.on_disconnected(s),
             Parameter::ClientSubscribeCheckAcl(s, sub) => {
                 let filter = &sub.topic_filter;
+                if sub.opts.qos() == QoS::ExactlyOnce {
+                    access.deny(&s.id.client_id, Action::Subscribe, filter, NO_QOS_2);
+                    self.close(&s.id).await;
+                    let refused =
+                        SubscribeAclResult::new_failure(SubscribeAckReason::UnspecifiedError);
+                    return (false, Some(HookResult::SubscribeAclResult(refused)));
+                }
                 let device = device_of(s).await;
                 let result = if device.is_ok_and(|d| d.decide(Action::Subscribe, filter).allowed())
                 {
@@ -394,6 +439,11 @@ impl Handler for AccessHooks {
             }
             Parameter::MessagePublishCheckAcl(s, publish) => {
                 let topic = &publish.topic;
+                if publish.qos == QoS::ExactlyOnce {
+                    access.deny(&s.id.client_id, Action::Publish, topic, NO_QOS_2);
+                    let closes = PublishAclResult::rejected(true, Some(NO_QOS_2.into()));
+                    return (false, Some(HookResult::PublishAclResult(closes)));
+                }
                 let Ok(device) = device_of(s).await else {
                     let result = PublishAclResult::rejected(true, None);
                     return (false, Some(HookResult::PublishAclResult(result)));

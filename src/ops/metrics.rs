@@ -219,7 +219,7 @@ impl Metrics {
             embedded_broker_denied: counter(
                 &r,
                 "rulewire_embedded_broker_denied_total",
-                "Device requests the embedded broker refused by its policies or credentials, by action (iot:Connect, iot:Publish, iot:Subscribe, iot:Receive, ...)",
+                "Device requests the embedded broker refused (by its policies or credentials, or asking for QoS 2, which AWS IoT does not support), by action (iot:Connect, iot:Publish, iot:Subscribe, iot:Receive, ...)",
                 &["action"],
             ),
             shadow_requests: counter(

@@ -14,8 +14,8 @@
 //!
 //! Limits (the README's "Persistent sessions"): changes are written in order but not waited
 //! for, so a crash within milliseconds of a change can lose it; messages waiting behind a
-//! connected client's full in-flight window are not visible to hooks and are not kept; QoS 2
-//! messages are kept as QoS 1 would be (AWS IoT has no QoS 2); wills are not kept. As on
+//! connected client's full in-flight window are not visible to hooks and are not kept (QoS 2
+//! never gets in: `access` refuses it, as AWS IoT does); wills are not kept. As on
 //! AWS, QoS 0 messages do not wait for a client that is away ([`NoQos0WhileAway`]).
 //!
 //! What this leans on in rmqtt 0.24 (re-read on an upgrade; `rmqtt = "=0.24"` is pinned):
