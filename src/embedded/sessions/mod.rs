@@ -120,6 +120,12 @@ fn fingerprint(from: &From, publish: &Publish) -> u64 {
     h.finish()
 }
 
+/// More than the bytes a message takes in the writer's queue: its payload as a JSON array of
+/// numbers (up to four characters a byte), its topic, and room for the rest of the record.
+fn encoded_size_bound(from: &From, publish: &Publish) -> usize {
+    publish.payload.len() * 4 + publish.topic.len() + from.id.client_id.len() + 1024
+}
+
 /// The changes that delete the session of `client` and its messages `seqs`.
 fn deletion(client: &str, seqs: impl Iterator<Item = u64>) -> Vec<Change> {
     let mut changes = vec![Change::DeleteSession(client.to_owned())];
@@ -249,11 +255,13 @@ impl PersistentSessions {
     }
 
     /// A message for a followed session was queued (its client away) or sent: keep it until
-    /// it is acknowledged. A resend (same packet id) changes nothing.
-    fn queued_or_sent(&self, s: &Session, from: &From, publish: &Publish, sent: bool) {
-        if publish.qos == QoS::AtMostOnce {
+    /// it is acknowledged. A resend (same packet id) changes nothing. Waits for room in the
+    /// writer's queue first (see [`store`]).
+    async fn queued_or_sent(&self, s: &Session, from: &From, publish: &Publish, sent: bool) {
+        if publish.qos == QoS::AtMostOnce || !self.follows(s) {
             return;
         }
+        let room = self.store.room_for(encoded_size_bound(from, publish)).await;
         let packet_id = if sent {
             publish.packet_id.map(|p| p.get())
         } else {
@@ -261,73 +269,79 @@ impl PersistentSessions {
         };
         let client: &str = &s.id.client_id;
         let mut changes = Vec::new();
-        {
-            let mut clients = self.clients();
-            // Most deliveries are to clients without a persistent session: nothing to hash.
-            let Some(tracked) = clients.get_mut(client).filter(|t| t.record.id == s.id) else {
+        // Changes are queued under the lock, so they reach the file in the order they were
+        // decided in.
+        let mut clients = self.clients();
+        let Some(tracked) = clients.get_mut(client).filter(|t| t.record.id == s.id) else {
+            return;
+        };
+        let fp = fingerprint(from, publish);
+        if let Some(pid) = packet_id {
+            if tracked
+                .rows
+                .iter()
+                .any(|r| r.fingerprint == fp && r.pending.packet_id == Some(pid))
+            {
                 return;
-            };
-            let fp = fingerprint(from, publish);
-            if let Some(pid) = packet_id {
-                if tracked
-                    .rows
-                    .iter()
-                    .any(|r| r.fingerprint == fp && r.pending.packet_id == Some(pid))
-                {
-                    return;
-                }
-                // The client acknowledged whatever had this packet id before: the broker
-                // reuses an id only once it is free.
-                tracked.rows.retain(|r| {
-                    let stale = r.pending.packet_id == Some(pid);
-                    if stale {
-                        changes.push(Change::DeleteMessage(client.to_owned(), r.seq));
-                    }
-                    !stale
-                });
-                if let Some(row) = tracked
-                    .rows
-                    .iter_mut()
-                    .find(|r| r.fingerprint == fp && r.pending.packet_id.is_none())
-                {
-                    row.pending.packet_id = Some(pid);
-                    changes.push(Change::PutMessage(
-                        client.to_owned(),
-                        row.seq,
-                        encode(&row.pending),
-                    ));
-                    drop(clients);
-                    self.store.send(changes);
-                    return;
-                }
             }
-            let row = Row {
-                seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
-                fingerprint: fp,
-                pending: Pending {
-                    from: from.clone(),
-                    publish: publish.clone(),
-                    packet_id,
-                },
-            };
-            changes.push(Change::PutMessage(
-                client.to_owned(),
-                row.seq,
-                encode(&row.pending),
-            ));
-            tracked.rows.push(row);
+            // The client acknowledged whatever had this packet id before: the broker reuses
+            // an id only once it is free.
+            tracked.rows.retain(|r| {
+                let stale = r.pending.packet_id == Some(pid);
+                if stale {
+                    changes.push(Change::DeleteMessage(client.to_owned(), r.seq));
+                }
+                !stale
+            });
+            if let Some(row) = tracked
+                .rows
+                .iter_mut()
+                .find(|r| r.fingerprint == fp && r.pending.packet_id.is_none())
+            {
+                row.pending.packet_id = Some(pid);
+                changes.push(Change::PutMessage(
+                    client.to_owned(),
+                    row.seq,
+                    encode(&row.pending),
+                ));
+                self.store.send_in(changes, room);
+                return;
+            }
         }
-        self.store.send(changes);
+        let row = Row {
+            seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+            fingerprint: fp,
+            pending: Pending {
+                from: from.clone(),
+                publish: publish.clone(),
+                packet_id,
+            },
+        };
+        changes.push(Change::PutMessage(
+            client.to_owned(),
+            row.seq,
+            encode(&row.pending),
+        ));
+        tracked.rows.push(row);
+        self.store.send_in(changes, room);
+    }
+
+    /// Whether the session of `s` is followed (most deliveries are to clients without a
+    /// persistent session: nothing to hash or queue).
+    fn follows(&self, s: &Session) -> bool {
+        self.clients()
+            .get(&*s.id.client_id)
+            .is_some_and(|t| t.record.id == s.id)
     }
 
     /// The message left the session (acknowledged, dropped or expired): forget it.
     fn settled(&self, client: &str, from: &From, publish: &Publish) {
-        let fp = fingerprint(from, publish);
-        let packet_id = publish.packet_id.map(|p| p.get());
         let mut clients = self.clients();
         let Some(tracked) = clients.get_mut(client) else {
             return;
         };
+        let fp = fingerprint(from, publish);
+        let packet_id = publish.packet_id.map(|p| p.get());
         let position = tracked
             .rows
             .iter()
@@ -335,7 +349,7 @@ impl PersistentSessions {
             .or_else(|| tracked.rows.iter().position(|r| r.fingerprint == fp));
         if let Some(i) = position {
             let row = tracked.rows.remove(i);
-            drop(clients);
+            // Under the lock: after the change that put the row.
             self.store
                 .send(vec![Change::DeleteMessage(client.to_owned(), row.seq)]);
         }
@@ -347,7 +361,6 @@ impl PersistentSessions {
         let mut clients = self.clients();
         if let Some(tracked) = clients.remove(client) {
             if tracked.record.id == s.id {
-                drop(clients);
                 self.store.send(Self::forget(client, &tracked));
             } else {
                 // The client's newer session: keep following it.
@@ -372,10 +385,10 @@ impl Handler for SessionHooks {
             }
             Parameter::ClientDisconnected(s, _) => sessions.disconnected(s).await,
             Parameter::OfflineMessage(s, from, publish) => {
-                sessions.queued_or_sent(s, from, publish, false)
+                sessions.queued_or_sent(s, from, publish, false).await
             }
             Parameter::MessageDelivered(s, from, publish) => {
-                sessions.queued_or_sent(s, from, publish, true)
+                sessions.queued_or_sent(s, from, publish, true).await
             }
             Parameter::MessageAcked(s, from, publish) => {
                 sessions.settled(&s.id.client_id, from, publish)

@@ -2,14 +2,20 @@
 //! persistent client and one row per QoS 1 message it has not acknowledged. One thread
 //! writes, in the order the broker's hooks send their changes, as many changes per
 //! transaction as are waiting (one fsync for a burst, not one per message).
+//!
+//! The queue in front of it is bounded by the bytes of the messages it holds
+//! ([`MAX_QUEUED_BYTES`]): when the disk falls behind, the hook that queues a message waits
+//! for room, which slows the connection it runs in (the publisher's, or the subscriber's)
+//! to the disk's pace instead of growing memory.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use rmqtt::types::{ConnectInfo, From, Id, Publish, SubscriptionOptions, TopicFilter};
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 /// client id → [`Record`] as JSON.
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
@@ -18,6 +24,9 @@ const MESSAGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("sess
 
 /// Changes written in one transaction, at most.
 const MAX_BATCH: usize = 1024;
+
+/// Bytes of queued messages the writer may be behind by before hooks wait for it.
+pub const MAX_QUEUED_BYTES: usize = 64 << 20;
 
 /// One persistent session as it is kept on disk.
 #[derive(Clone, Serialize, Deserialize)]
@@ -53,10 +62,12 @@ pub enum Change {
     DeleteMessage(String, u64),
 }
 
-/// Changes to write, and who waits for them (if anyone).
+/// Changes to write, who waits for them (if anyone), and the queue room they hold until
+/// they are written.
 struct Job {
     changes: Vec<Change>,
     done: Option<oneshot::Sender<Result<(), String>>>,
+    _room: Option<OwnedSemaphorePermit>,
 }
 
 /// What the file held at start: records, and rows by (client id, sequence number).
@@ -71,11 +82,23 @@ pub struct Loaded {
 /// The writer's queue.
 pub struct Store {
     jobs: mpsc::Sender<Job>,
+    /// [`MAX_QUEUED_BYTES`] (or the bound given to [`Store::open_bounded`]) of room.
+    room: Arc<Semaphore>,
+    max_queued_bytes: usize,
+    /// How many times a hook waited for room.
+    waits: AtomicU64,
 }
 
 impl Store {
     /// Opens (or creates) the file, reads what it holds and starts the writer thread.
     pub fn open(path: &Path) -> anyhow::Result<(Store, Loaded)> {
+        Store::open_bounded(path, MAX_QUEUED_BYTES)
+    }
+
+    /// [`Store::open`] with `max_queued_bytes` of queue room.
+    fn open_bounded(path: &Path, max_queued_bytes: usize) -> anyhow::Result<(Store, Loaded)> {
+        // A semaphore counts in u32.
+        let max_queued_bytes = max_queued_bytes.clamp(1, u32::MAX as usize);
         let db = crate::storage::open_database(path, "persistent session store")?;
         let loaded = read_all(&db, path)?;
         let (jobs, queue) = mpsc::channel();
@@ -83,16 +106,54 @@ impl Store {
         std::thread::Builder::new()
             .name("rulewire-sessions".into())
             .spawn(move || write_loop(db, queue, path))?;
-        Ok((Store { jobs }, loaded))
+        let store = Store {
+            jobs,
+            room: Arc::new(Semaphore::new(max_queued_bytes)),
+            max_queued_bytes,
+            waits: AtomicU64::new(0),
+        };
+        Ok((store, loaded))
+    }
+
+    /// Waits until the queue has room for changes of about `bytes` (at most the whole
+    /// bound); pass the room to [`Store::send_in`].
+    pub async fn room_for(&self, bytes: usize) -> OwnedSemaphorePermit {
+        let n = bytes.clamp(1, self.max_queued_bytes) as u32;
+        if let Ok(room) = self.room.clone().try_acquire_many_owned(n) {
+            return room;
+        }
+        let waits = self.waits.fetch_add(1, Ordering::Relaxed);
+        if waits.is_multiple_of(10_000) {
+            tracing::warn!(
+                waits = waits + 1,
+                max_queued_bytes = self.max_queued_bytes,
+                "the persistent session store is behind: deliveries to persistent sessions wait for the disk"
+            );
+        }
+        self.room
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .expect("the queue room is never closed")
     }
 
     /// Queues `changes`; they are written in order after every change queued before.
     pub fn send(&self, changes: Vec<Change>) {
+        self.queue(changes, None);
+    }
+
+    /// [`Store::send`], holding `room` until the changes are written.
+    pub fn send_in(&self, changes: Vec<Change>, room: OwnedSemaphorePermit) {
+        self.queue(changes, Some(room));
+    }
+
+    fn queue(&self, changes: Vec<Change>, room: Option<OwnedSemaphorePermit>) {
         if !changes.is_empty() {
             // The writer only stops with the process.
             let _ = self.jobs.send(Job {
                 changes,
                 done: None,
+                _room: room,
             });
         }
     }
@@ -104,6 +165,7 @@ impl Store {
             .send(Job {
                 changes,
                 done: Some(done),
+                _room: None,
             })
             .map_err(|_| "the session writer stopped".to_owned())?;
         wait.await
@@ -213,4 +275,25 @@ fn apply(db: &Database, batch: &[Job]) -> anyhow::Result<()> {
     }
     write.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Queue room is held until the writer has written the changes, and a hook that finds
+    /// no room waits for it.
+    #[tokio::test]
+    async fn a_full_queue_makes_the_next_message_wait_until_the_writer_catches_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open_bounded(&dir.path().join("s.redb"), 1000).unwrap();
+        let first = store.room_for(800).await;
+        let second = tokio::time::timeout(Duration::from_millis(200), store.room_for(800)).await;
+        assert!(second.is_err(), "no room while the first one holds it");
+
+        store.send_in(vec![Change::PutMessage("c".into(), 1, vec![0; 800])], first);
+        let second = tokio::time::timeout(Duration::from_secs(10), store.room_for(800)).await;
+        assert!(second.is_ok(), "room again once the writer wrote the first");
+    }
 }
