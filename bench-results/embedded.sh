@@ -4,6 +4,8 @@
 # reads (relay/<conn>/data), then (b) publisher -> broker -> rule -> republish -> subscriber
 # (sensors/<conn>/data -> out/<conn>), both at max rate, then both again at half the relay's
 # rate for the latency. QoS 0, 4 publisher connections.
+# RULE_BODY replaces the rule's SELECT body (it must keep seq and ts, which the meter reads),
+# BENCH_PAYLOAD the payload template.
 # Usage: bench-results/embedded.sh [path/to/release/rulewire]   (results in $OUT)
 set -euo pipefail
 BIN=${1:-target/release/rulewire}
@@ -14,7 +16,8 @@ PORT=${PORT:-18850}
 mkdir -p "$OUT/rules"
 . "$(dirname "$0")/common.sh"
 rm -f "$OUT"/rules/*.sql
-rule "*, topic(2) AS room FROM 'sensors/+/data'" > "$OUT/rules/bench.sql"
+PAYLOAD=${BENCH_PAYLOAD:-$PAYLOAD}
+rule "${RULE_BODY:-*, topic(2) AS room FROM 'sensors/+/data'}" > "$OUT/rules/bench.sql"
 BROKER_URL="" write_rulewire_toml rulewire-embedded-bench
 printf '[embedded_broker]\nlisten = "127.0.0.1:%s"\n' "$PORT" >> "$OUT/rulewire.toml"
 RW=""

@@ -181,3 +181,63 @@ fn bad_options_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--subscribe"));
 }
+
+/// Whether the broker at `port` holds a session for `client_id` (a persistent CONNECT's
+/// `session present`).
+async fn session_present(port: u16, client_id: &str) -> bool {
+    let mut opts = rumqttc::MqttOptions::new(client_id, "127.0.0.1", port);
+    opts.set_clean_session(false);
+    let (client, mut events) = rumqttc::AsyncClient::new(opts, 10);
+    let present = loop {
+        match events.poll().await.expect("connects") {
+            rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack)) => break ack.session_present,
+            _ => continue,
+        }
+    };
+    let _ = client.try_disconnect();
+    present
+}
+
+/// `--persistent-meter` meters through a persistent session (left behind when the bench is
+/// killed mid-run) and ends it when the run finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_meter_keeps_its_session_until_the_run_ends() {
+    let broker = Mosquitto::start();
+    let url = broker.url();
+    let run = |duration: &str| {
+        Command::new(env!("CARGO_BIN_EXE_rulewire"))
+            .args(["bench", "--broker", &url, "--baseline", "--qos", "1"])
+            .args([
+                "--persistent-meter",
+                "--rate",
+                "500",
+                "--duration",
+                duration,
+            ])
+            .args(["--drain", "1s", "--json", "--quiet"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let finished = run("1s");
+    let meter = format!("rulewire-bench-{}-meter", finished.id());
+    let out = finished.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["lost"], 0, "{summary:#}");
+    assert!(
+        !session_present(broker.port, &meter).await,
+        "the session is ended after the run"
+    );
+
+    let mut killed = run("30s");
+    let meter = format!("rulewire-bench-{}-meter", killed.id());
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert!(
+        session_present(broker.port, &meter).await,
+        "the meter's session was persistent"
+    );
+}

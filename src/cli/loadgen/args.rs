@@ -52,6 +52,10 @@ pub struct BenchArgs {
     /// every templated level as +) instead of --subscribe.
     #[arg(long)]
     pub baseline: bool,
+    /// The meter keeps a persistent session (clean_session = false), as a device that wants
+    /// its QoS 1 messages kept while it is away; the session is ended after the run.
+    #[arg(long)]
+    pub persistent_meter: bool,
     /// Publish this long before measuring; warmup messages and their outputs are not counted.
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     pub warmup: Duration,
@@ -90,6 +94,7 @@ pub struct Plan {
     pub filters: Vec<String>,
     pub http_listen: Option<std::net::SocketAddr>,
     pub baseline: bool,
+    pub persistent_meter: bool,
     pub warmup: Duration,
     pub drain: Duration,
     pub expect_ratio: f64,
@@ -149,6 +154,7 @@ impl BenchArgs {
             filters,
             http_listen: self.http_listen,
             baseline: self.baseline,
+            persistent_meter: self.persistent_meter,
             warmup: self.warmup,
             drain: self.drain,
             expect_ratio: self.expect_ratio,

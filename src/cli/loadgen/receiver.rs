@@ -139,6 +139,8 @@ pub struct Receiver {
     task: JoinHandle<anyhow::Result<()>>,
     /// The HTTP meter, with `--http-listen`.
     http: Option<JoinHandle<anyhow::Result<()>>>,
+    /// With `--persistent-meter`: the options to end its session with.
+    persistent: Option<MqttOptions>,
 }
 
 impl Receiver {
@@ -152,6 +154,8 @@ impl Receiver {
         options.set_keep_alive(Duration::from_secs(30));
         options.set_clean_session(true);
         options.set_max_packet_size(4 << 20, 4 << 20);
+        let persistent = plan.persistent_meter.then(|| options.clone());
+        options.set_clean_session(!plan.persistent_meter);
         let (client, mut eventloop) = AsyncClient::new(options, 16);
         eventloop.set_network_options(no_delay());
         wait_connack(&mut eventloop, "meter").await?;
@@ -200,6 +204,7 @@ impl Receiver {
             stop,
             task,
             http,
+            persistent,
         })
     }
 
@@ -211,7 +216,15 @@ impl Receiver {
                 .await
                 .map_err(|_| anyhow::anyhow!("the HTTP meter did not stop within 5 s"))???;
         }
-        self.task.await?
+        self.task.await??;
+        if let Some(clean) = self.persistent {
+            // A clean start with the meter's client id ends the session it kept.
+            let (client, mut eventloop) = AsyncClient::new(clean, 16);
+            wait_connack(&mut eventloop, "meter (ending its persistent session)").await?;
+            let _ = client.try_disconnect();
+            let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
+        }
+        Ok(())
     }
 
     /// True when a meter task ended by itself (a connection or server error).
