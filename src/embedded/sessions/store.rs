@@ -3,14 +3,20 @@
 //! writes, in the order the broker's hooks send their changes, as many changes per
 //! transaction as are waiting (one fsync for a burst, not one per message).
 //!
+//! The writer lingers a few milliseconds ([`LINGER`]) before it commits changes nobody waits
+//! for, and writes no put that a later change of the same batch deletes again: a message
+//! delivered to a connected client and acknowledged within that time costs the disk nothing.
+//!
 //! The queue in front of it is bounded by the bytes of the messages it holds
 //! ([`MAX_QUEUED_BYTES`]): when the disk falls behind, the hook that queues a message waits
 //! for room, which slows the connection it runs in (the publisher's, or the subscriber's)
 //! to the disk's pace instead of growing memory.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use rmqtt::types::{ConnectInfo, From, Id, Publish, SubscriptionOptions, TopicFilter};
@@ -23,7 +29,10 @@ const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 const MESSAGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("session_messages");
 
 /// Changes written in one transaction, at most.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 8192;
+
+/// How long the writer gathers changes nobody waits for before it commits them.
+const LINGER: Duration = Duration::from_millis(5);
 
 /// Bytes of queued messages the writer may be behind by before hooks wait for it.
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
@@ -220,20 +229,27 @@ fn read_all(db: &Database, path: &Path) -> anyhow::Result<Loaded> {
     Ok(loaded)
 }
 
-/// Writes jobs until every sender is gone: what is queued goes in one transaction.
+/// Writes jobs until every sender is gone: what is queued, or (when nobody waits) what
+/// arrives within [`LINGER`], goes in one transaction.
 fn write_loop(db: Database, queue: mpsc::Receiver<Job>, path: PathBuf) {
     let mut failures = 0u64;
     while let Ok(first) = queue.recv() {
+        let deadline = Instant::now() + LINGER;
+        let mut waited_for = first.done.is_some();
+        let mut changes = first.changes.len();
         let mut batch = vec![first];
-        let mut changes = batch[0].changes.len();
         while changes < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => {
-                    changes += job.changes.len();
-                    batch.push(job);
-                }
-                Err(_) => break,
-            }
+            let next = if waited_for {
+                queue.try_recv().ok()
+            } else {
+                queue
+                    .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                    .ok()
+            };
+            let Some(job) = next else { break };
+            waited_for |= job.done.is_some();
+            changes += job.changes.len();
+            batch.push(job);
         }
         let result = apply(&db, &batch).map_err(|e| e.to_string());
         if let Err(e) = &result {
@@ -251,12 +267,37 @@ fn write_loop(db: Database, queue: mpsc::Receiver<Job>, path: PathBuf) {
     }
 }
 
+/// Which of `changes` (in order) are puts that a later change of the same list deletes
+/// again: writing them would change nothing once the delete is applied.
+fn overwritten(changes: &[&Change]) -> Vec<bool> {
+    let mut sessions_deleted: HashSet<&str> = HashSet::new();
+    let mut messages_deleted: HashSet<(&str, u64)> = HashSet::new();
+    let mut skip = vec![false; changes.len()];
+    for (i, change) in changes.iter().enumerate().rev() {
+        match change {
+            Change::DeleteSession(client) => {
+                sessions_deleted.insert(client);
+            }
+            Change::DeleteMessage(client, seq) => {
+                messages_deleted.insert((client, *seq));
+            }
+            Change::PutSession(client, _) => skip[i] = sessions_deleted.contains(client.as_str()),
+            Change::PutMessage(client, seq, _) => {
+                skip[i] = messages_deleted.contains(&(client.as_str(), *seq))
+            }
+        }
+    }
+    skip
+}
+
 fn apply(db: &Database, batch: &[Job]) -> anyhow::Result<()> {
+    let changes: Vec<&Change> = batch.iter().flat_map(|job| &job.changes).collect();
+    let skip = overwritten(&changes);
     let write = db.begin_write()?;
     {
         let mut sessions = write.open_table(SESSIONS)?;
         let mut messages = write.open_table(MESSAGES)?;
-        for change in batch.iter().flat_map(|job| &job.changes) {
+        for (change, _) in changes.iter().zip(skip).filter(|(_, skip)| !skip) {
             match change {
                 Change::PutSession(client, bytes) => {
                     sessions.insert(client.as_str(), bytes.as_slice())?;
@@ -295,5 +336,29 @@ mod tests {
         store.send_in(vec![Change::PutMessage("c".into(), 1, vec![0; 800])], first);
         let second = tokio::time::timeout(Duration::from_secs(10), store.room_for(800)).await;
         assert!(second.is_ok(), "room again once the writer wrote the first");
+    }
+
+    /// A put that a later delete of the same batch undoes is not written; one after the
+    /// delete is.
+    #[test]
+    fn puts_deleted_later_in_the_batch_are_skipped() {
+        let put = |seq| Change::PutMessage("c".into(), seq, vec![1]);
+        let del = |seq| Change::DeleteMessage("c".into(), seq);
+        let changes = [
+            put(1),
+            Change::PutSession("c".into(), vec![]),
+            put(2),
+            del(1),
+            Change::DeleteSession("c".into()),
+            Change::PutSession("c".into(), vec![]),
+            del(3),
+            put(3),
+            Change::PutMessage("other".into(), 1, vec![1]),
+        ];
+        let refs: Vec<&Change> = changes.iter().collect();
+        assert_eq!(
+            overwritten(&refs),
+            [true, true, false, false, false, false, false, false, false]
+        );
     }
 }
