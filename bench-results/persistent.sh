@@ -26,7 +26,7 @@ step() {
     local c0; c0=$(cpu $RW)
     "$LOAD" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
         --duration 8s --warmup 1s --drain 3s --json --topic 'relay/{conn}/data' --baseline \
-        --qos 1 --rate 0 "$@" > "$OUT/$name.json"
+        --qos 1 --rate "${RATE:-0}" "$@" > "$OUT/$name.json"
     local c1; c1=$(cpu $RW)
     python3 -c "import json; s = json.load(open('$OUT/$name.json')); d = s['delivered_per_sec']; \
 print(f'$name: sent/s {s[\"sent_per_sec\"]:.0f} delivered/s {d:.0f} lost {s[\"lost\"]} dup {s[\"duplicates\"]} ' \

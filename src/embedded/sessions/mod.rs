@@ -27,6 +27,7 @@
 //! the packet id already set; a session's expiry ends in `SessionTerminated`.
 
 mod restore;
+mod rows;
 mod store;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::session::Session;
 use rmqtt::types::{ConnectInfo, From, Id, Publish, QoS, Subscribe, TopicFilter};
 
+use rows::{Row, Rows};
 use store::{Change, Pending, Record, Store};
 
 /// The hook types this module follows.
@@ -68,14 +70,7 @@ pub struct PersistentSessions {
 /// One persistent session: its record, and its unacknowledged QoS 1 messages in order.
 struct Tracked {
     record: Record,
-    rows: Vec<Row>,
-}
-
-struct Row {
-    seq: u64,
-    /// Tells the message apart from others (see [`fingerprint`]).
-    fingerprint: u64,
-    pending: Pending,
+    rows: Rows,
 }
 
 fn now_ms() -> i64 {
@@ -171,7 +166,7 @@ impl PersistentSessions {
 
     /// The changes that delete a session and its messages.
     fn forget(client: &str, tracked: &Tracked) -> Vec<Change> {
-        deletion(client, tracked.rows.iter().map(|r| r.seq))
+        deletion(client, tracked.rows.seqs())
     }
 
     /// A client connected: start (or, its session resumed, continue) following its session,
@@ -197,7 +192,7 @@ impl PersistentSessions {
             if persistent {
                 let (subscriptions, rows) = match old {
                     Some(old) if resumed => (old.record.subscriptions, old.rows),
-                    _ => (Vec::new(), Vec::new()),
+                    _ => (Vec::new(), Rows::default()),
                 };
                 let record = Record {
                     id: s.id.clone(),
@@ -277,31 +272,24 @@ impl PersistentSessions {
         };
         let fp = fingerprint(from, publish);
         if let Some(pid) = packet_id {
-            if tracked
-                .rows
-                .iter()
-                .any(|r| r.fingerprint == fp && r.pending.packet_id == Some(pid))
-            {
-                return;
-            }
-            // The client acknowledged whatever had this packet id before: the broker reuses
-            // an id only once it is free.
-            tracked.rows.retain(|r| {
-                let stale = r.pending.packet_id == Some(pid);
-                if stale {
-                    changes.push(Change::DeleteMessage(client.to_owned(), r.seq));
+            match tracked.rows.sent_with(pid) {
+                // A resend.
+                Some(row) if row.fingerprint == fp => return,
+                // The client acknowledged whatever had this packet id before: the broker
+                // reuses an id only once it is free.
+                Some(row) => {
+                    let stale = row.seq;
+                    tracked.rows.remove(stale);
+                    changes.push(Change::DeleteMessage(client.to_owned(), stale));
                 }
-                !stale
-            });
-            if let Some(row) = tracked
-                .rows
-                .iter_mut()
-                .find(|r| r.fingerprint == fp && r.pending.packet_id.is_none())
+                None => {}
+            }
+            if let Some(seq) = tracked.rows.oldest_unsent(fp)
+                && let Some(row) = tracked.rows.mark_sent(seq, pid)
             {
-                row.pending.packet_id = Some(pid);
                 changes.push(Change::PutMessage(
                     client.to_owned(),
-                    row.seq,
+                    seq,
                     encode(&row.pending),
                 ));
                 self.store.send_in(changes, room);
@@ -342,16 +330,11 @@ impl PersistentSessions {
         };
         let fp = fingerprint(from, publish);
         let packet_id = publish.packet_id.map(|p| p.get());
-        let position = tracked
-            .rows
-            .iter()
-            .position(|r| r.fingerprint == fp && r.pending.packet_id == packet_id)
-            .or_else(|| tracked.rows.iter().position(|r| r.fingerprint == fp));
-        if let Some(i) = position {
-            let row = tracked.rows.remove(i);
+        if let Some(seq) = tracked.rows.settled_by(fp, packet_id) {
+            tracked.rows.remove(seq);
             // Under the lock: after the change that put the row.
             self.store
-                .send(vec![Change::DeleteMessage(client.to_owned(), row.seq)]);
+                .send(vec![Change::DeleteMessage(client.to_owned(), seq)]);
         }
     }
 

@@ -16,7 +16,7 @@ use rmqtt::session::{Session, SessionState};
 use rmqtt::types::{DisconnectInfo, Reason, SessionSubMap, SessionSubs};
 
 use super::store::{Change, Pending, Record};
-use super::{PersistentSessions, Row, Tracked, deletion, fingerprint, now_ms, on_this_node};
+use super::{PersistentSessions, Row, Rows, Tracked, deletion, fingerprint, now_ms, on_this_node};
 
 impl PersistentSessions {
     /// Rebuilds every unexpired session in `scx` (whose listeners are built but not yet
@@ -56,14 +56,11 @@ impl PersistentSessions {
                         }
                         keep
                     });
-                    let rows = rows
-                        .into_iter()
-                        .map(|(seq, pending)| Row {
-                            seq,
-                            fingerprint: fingerprint(&pending.from, &pending.publish),
-                            pending,
-                        })
-                        .collect();
+                    let rows = Rows::from_ordered(rows.into_iter().map(|(seq, pending)| Row {
+                        seq,
+                        fingerprint: fingerprint(&pending.from, &pending.publish),
+                        pending,
+                    }));
                     self.clients().insert(client, Tracked { record, rows });
                     restored += 1;
                 }

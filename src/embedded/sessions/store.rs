@@ -3,9 +3,9 @@
 //! writes, in the order the broker's hooks send their changes, as many changes per
 //! transaction as are waiting (one fsync for a burst, not one per message).
 //!
-//! The writer lingers a few milliseconds ([`LINGER`]) before it commits changes nobody waits
-//! for, and writes no put that a later change of the same batch deletes again: a message
-//! delivered to a connected client and acknowledged within that time costs the disk nothing.
+//! No put that a later change of the same batch deletes again is written: a message
+//! delivered to a connected client and acknowledged while the previous batch was being
+//! written costs the disk one lookup.
 //!
 //! The queue in front of it is bounded by the bytes of the messages it holds
 //! ([`MAX_QUEUED_BYTES`]): when the disk falls behind, the hook that queues a message waits
@@ -16,7 +16,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use rmqtt::types::{ConnectInfo, From, Id, Publish, SubscriptionOptions, TopicFilter};
@@ -29,10 +28,7 @@ const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 const MESSAGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("session_messages");
 
 /// Changes written in one transaction, at most.
-const MAX_BATCH: usize = 8192;
-
-/// How long the writer gathers changes nobody waits for before it commits them.
-const LINGER: Duration = Duration::from_millis(5);
+const MAX_BATCH: usize = 1024;
 
 /// Bytes of queued messages the writer may be behind by before hooks wait for it.
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
@@ -229,25 +225,14 @@ fn read_all(db: &Database, path: &Path) -> anyhow::Result<Loaded> {
     Ok(loaded)
 }
 
-/// Writes jobs until every sender is gone: what is queued, or (when nobody waits) what
-/// arrives within [`LINGER`], goes in one transaction.
+/// Writes jobs until every sender is gone: what is queued goes in one transaction.
 fn write_loop(db: Database, queue: mpsc::Receiver<Job>, path: PathBuf) {
     let mut failures = 0u64;
     while let Ok(first) = queue.recv() {
-        let deadline = Instant::now() + LINGER;
-        let mut waited_for = first.done.is_some();
         let mut changes = first.changes.len();
         let mut batch = vec![first];
         while changes < MAX_BATCH {
-            let next = if waited_for {
-                queue.try_recv().ok()
-            } else {
-                queue
-                    .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                    .ok()
-            };
-            let Some(job) = next else { break };
-            waited_for |= job.done.is_some();
+            let Ok(job) = queue.try_recv() else { break };
             changes += job.changes.len();
             batch.push(job);
         }
