@@ -115,10 +115,11 @@ fn fingerprint(from: &From, publish: &Publish) -> u64 {
     h.finish()
 }
 
-/// More than the bytes a message takes in the writer's queue: its payload as a JSON array of
-/// numbers (up to four characters a byte), its topic, and room for the rest of the record.
+/// About the bytes a message takes in the writer's queue ([`Pending::encode`]): its payload,
+/// its topic (twice: the row's key holds the client id), and room for the rest of the head
+/// (MQTT 5 properties beyond a kilobyte are not counted).
 fn encoded_size_bound(from: &From, publish: &Publish) -> usize {
-    publish.payload.len() * 4 + publish.topic.len() + from.id.client_id.len() + 1024
+    publish.payload.len() + 2 * publish.topic.len() + from.id.client_id.len() + 1024
 }
 
 /// The changes that delete the session of `client` and its messages `seqs`.
@@ -128,10 +129,20 @@ fn deletion(client: &str, seqs: impl Iterator<Item = u64>) -> Vec<Change> {
     changes
 }
 
-/// The JSON kept on disk. These types always serialize; were one not to, the empty record
-/// written instead does not read at the next start and is deleted then.
+/// A record as kept on disk (JSON).
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_else(|e| {
+    kept(serde_json::to_vec(value))
+}
+
+/// A message as kept on disk ([`Pending::encode`]).
+fn encode_message(pending: &Pending) -> Vec<u8> {
+    kept(pending.encode())
+}
+
+/// These types always serialize; were one not to, the empty row written instead does not
+/// read at the next start and is deleted then.
+fn kept(row: Result<Vec<u8>, serde_json::Error>) -> Vec<u8> {
+    row.unwrap_or_else(|e| {
         tracing::error!(error = %e, "a persistent session record does not serialize; it will not outlive a restart");
         Vec::new()
     })
@@ -290,7 +301,7 @@ impl PersistentSessions {
                 changes.push(Change::PutMessage(
                     client.to_owned(),
                     seq,
-                    encode(&row.pending),
+                    encode_message(&row.pending),
                 ));
                 self.store.send_in(changes, room);
                 return;
@@ -308,7 +319,7 @@ impl PersistentSessions {
         changes.push(Change::PutMessage(
             client.to_owned(),
             row.seq,
-            encode(&row.pending),
+            encode_message(&row.pending),
         ));
         tracked.rows.push(row);
         self.store.send_in(changes, room);
