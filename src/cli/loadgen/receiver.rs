@@ -208,15 +208,18 @@ impl Receiver {
         })
     }
 
-    /// Stops metering and disconnects.
+    /// Stops metering and disconnects; a persistent meter's session is ended even when the
+    /// meter failed.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        if let Some(http) = self.http {
-            tokio::time::timeout(Duration::from_secs(5), http)
+        let http = match self.http {
+            Some(http) => tokio::time::timeout(Duration::from_secs(5), http)
                 .await
-                .map_err(|_| anyhow::anyhow!("the HTTP meter did not stop within 5 s"))???;
-        }
-        self.task.await??;
+                .map_err(|_| anyhow::anyhow!("the HTTP meter did not stop within 5 s"))
+                .and_then(|joined| joined?),
+            None => Ok(()),
+        };
+        let meter = self.task.await.map_err(anyhow::Error::from).and_then(|r| r);
         if let Some(clean) = self.persistent {
             // A clean start with the meter's client id ends the session it kept.
             let (client, mut eventloop) = AsyncClient::new(clean, 16);
@@ -224,7 +227,7 @@ impl Receiver {
             let _ = client.try_disconnect();
             let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
         }
-        Ok(())
+        http.and(meter)
     }
 
     /// True when a meter task ended by itself (a connection or server error).

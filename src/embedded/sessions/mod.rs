@@ -40,6 +40,7 @@ use async_trait::async_trait;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::session::Session;
 use rmqtt::types::{ConnectInfo, From, Id, Publish, QoS, Subscribe, TopicFilter};
+use tokio::sync::oneshot;
 
 use rows::{Row, Rows};
 use store::{Change, Pending, Record, Store};
@@ -116,10 +117,20 @@ fn fingerprint(from: &From, publish: &Publish) -> u64 {
 }
 
 /// About the bytes a message takes in the writer's queue ([`Pending::encode`]): its payload,
-/// its topic (twice: the row's key holds the client id), and room for the rest of the head
-/// (MQTT 5 properties beyond a kilobyte are not counted).
+/// its topic (twice: the row's key holds the client id), its MQTT 5 properties, and a
+/// kilobyte for the rest of the head.
 fn encoded_size_bound(from: &From, publish: &Publish) -> usize {
-    publish.payload.len() + 2 * publish.topic.len() + from.id.client_id.len() + 1024
+    let properties = publish.properties.as_ref().map_or(0, |p| {
+        let text = |t: Option<&str>| t.map_or(0, str::len);
+        p.user_properties
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 8)
+            .sum::<usize>()
+            + text(p.response_topic.as_deref())
+            + text(p.content_type.as_deref())
+            + p.correlation_data.as_ref().map_or(0, |d| d.len() * 4)
+    });
+    publish.payload.len() + 2 * publish.topic.len() + from.id.client_id.len() + properties + 1024
 }
 
 /// The changes that delete the session of `client` and its messages `seqs`.
@@ -167,11 +178,11 @@ impl PersistentSessions {
             .expect("the session index is never poisoned")
     }
 
-    /// Writes and waits; a failure is logged (by the writer) and otherwise ignored: the
-    /// session goes on in memory.
-    async fn write(&self, changes: Vec<Change>) {
-        if !changes.is_empty() {
-            let _ = self.store.write(changes).await;
+    /// Waits for changes queued with [`Store::send_waited`]; a failure is logged (by the
+    /// writer) and otherwise ignored: the session goes on in memory.
+    async fn written(&self, wait: Option<oneshot::Receiver<Result<(), String>>>) {
+        if let Some(wait) = wait {
+            let _ = Store::written(wait).await;
         }
     }
 
@@ -192,7 +203,7 @@ impl PersistentSessions {
         let persistent = is_persistent(&connect);
         let client = s.id.client_id.to_string();
         let mut changes = Vec::new();
-        {
+        let wait = {
             let mut clients = self.clients();
             let old = clients.remove(&client);
             if let Some(old) = &old
@@ -216,48 +227,52 @@ impl PersistentSessions {
                 changes.push(Change::PutSession(client.clone(), encode(&record)));
                 clients.insert(client, Tracked { record, rows });
             }
-        }
-        self.write(changes).await;
+            // Under the lock, like every change: the file sees them in the order decided.
+            (!changes.is_empty()).then(|| self.store.send_waited(changes))
+        };
+        self.written(wait).await;
     }
 
-    /// Applies `edit` to the record of `s`'s session, if it is followed, and writes it.
-    fn edit_record(&self, s: &Session, edit: impl FnOnce(&mut Record)) -> Option<Change> {
+    /// Applies `edit` to the record of `s`'s session, if it is followed, and queues it; the
+    /// receiver tells when it is on disk.
+    fn edit_record(
+        &self,
+        s: &Session,
+        edit: impl FnOnce(&mut Record),
+    ) -> Option<oneshot::Receiver<Result<(), String>>> {
         let client: &str = &s.id.client_id;
         let mut clients = self.clients();
         let tracked = clients.get_mut(client).filter(|t| t.record.id == s.id)?;
         edit(&mut tracked.record);
-        Some(Change::PutSession(
-            client.to_owned(),
-            encode(&tracked.record),
-        ))
+        let change = Change::PutSession(client.to_owned(), encode(&tracked.record));
+        Some(self.store.send_waited(vec![change]))
     }
 
     async fn subscribed(&self, s: &Session, sub: &Subscribe) {
-        let change = self.edit_record(s, |record| {
+        let wait = self.edit_record(s, |record| {
             record.subscriptions.retain(|(f, _)| *f != sub.topic_filter);
             record
                 .subscriptions
                 .push((sub.topic_filter.clone(), sub.opts.clone()));
         });
-        self.write(change.into_iter().collect()).await;
+        self.written(wait).await;
     }
 
     async fn unsubscribed(&self, s: &Session, filter: &TopicFilter) {
-        let change = self.edit_record(s, |record| {
+        let wait = self.edit_record(s, |record| {
             record.subscriptions.retain(|(f, _)| f != filter);
         });
-        self.write(change.into_iter().collect()).await;
+        self.written(wait).await;
     }
 
-    /// The client left: the session's expiry runs from now.
+    /// The client left: the session's expiry runs from now (queued, not waited for).
     async fn disconnected(&self, s: &Session) {
         let disconnect = s.disconnect().await.ok().flatten();
         let expiry = s.fitter.session_expiry_interval(disconnect.as_ref());
-        let change = self.edit_record(s, |record| {
+        self.edit_record(s, |record| {
             record.disconnected_at_ms = Some(now_ms());
             record.expiry_ms = expiry.as_millis() as u64;
         });
-        self.store.send(change.into_iter().collect());
     }
 
     /// A message for a followed session was queued (its client away) or sent: keep it until
@@ -333,8 +348,12 @@ impl PersistentSessions {
             .is_some_and(|t| t.record.id == s.id)
     }
 
-    /// The message left the session (acknowledged, dropped or expired): forget it.
+    /// The message left the session (acknowledged, dropped or expired): forget it. A QoS 0
+    /// copy was never kept (and must not take the row of a QoS 1 copy of the same message).
     fn settled(&self, client: &str, from: &From, publish: &Publish) {
+        if publish.qos == QoS::AtMostOnce {
+            return;
+        }
         let mut clients = self.clients();
         let Some(tracked) = clients.get_mut(client) else {
             return;

@@ -8,9 +8,12 @@
 //! written costs the disk one lookup.
 //!
 //! The queue in front of it is bounded by the bytes of the messages it holds
-//! ([`MAX_QUEUED_BYTES`]): when the disk falls behind, the hook that queues a message waits
-//! for room, which slows the connection it runs in (the publisher's, or the subscriber's)
-//! to the disk's pace instead of growing memory.
+//! ([`MAX_QUEUED_BYTES`]): when the disk falls behind, the hook that keeps a message waits
+//! for room. rmqtt runs those hooks in the subscriber's session task, so the persistent
+//! subscriber slows down as a slow reader would: connected, its rmqtt queue fills and drops
+//! the oldest messages past its bound (`queue_full`); away, the messages routed to it wait
+//! in rmqtt's (unbounded) channel to its session. Publishers are not slowed: that would
+//! need the message kept at the publish check, before rmqtt routes it.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -198,14 +201,24 @@ impl Store {
 
     /// Queues `changes` and waits until they are on disk.
     pub async fn write(&self, changes: Vec<Change>) -> Result<(), String> {
+        Store::written(self.send_waited(changes)).await
+    }
+
+    /// Queues `changes` now; the receiver tells when they are on disk (see
+    /// [`Store::written`]). Dropping it does not wait.
+    pub fn send_waited(&self, changes: Vec<Change>) -> oneshot::Receiver<Result<(), String>> {
         let (done, wait) = oneshot::channel();
-        self.jobs
-            .send(Job {
-                changes,
-                done: Some(done),
-                _room: None,
-            })
-            .map_err(|_| "the session writer stopped".to_owned())?;
+        // If the writer stopped, `done` is dropped with the job and `written` says so.
+        let _ = self.jobs.send(Job {
+            changes,
+            done: Some(done),
+            _room: None,
+        });
+        wait
+    }
+
+    /// Waits for changes queued by [`Store::send_waited`].
+    pub async fn written(wait: oneshot::Receiver<Result<(), String>>) -> Result<(), String> {
         wait.await
             .unwrap_or_else(|_| Err("the session writer stopped".to_owned()))
     }
@@ -368,7 +381,10 @@ mod tests {
             topic: "a/b".into(),
             packet_id: None,
             // Every byte value, newlines and invalid UTF-8 included.
-            payload: (0..1000).map(|i| (i % 256) as u8).collect::<Vec<u8>>().into(),
+            payload: (0..1000)
+                .map(|i| (i % 256) as u8)
+                .collect::<Vec<u8>>()
+                .into(),
             properties: None,
         };
         let pending = Pending {
