@@ -42,5 +42,22 @@ data_dir = "$OUT/data"
 CONF
 }
 
+# write_rulewire_toml $1 with the embedded broker listening on $PORT.
+write_embedded_rulewire_toml() {
+    BROKER_URL="" write_rulewire_toml "$1"
+    printf '[embedded_broker]\nlisten = "127.0.0.1:%s"\n' "$PORT" >> "$OUT/rulewire.toml"
+}
+
+# Starts `$1 run` on $OUT/rulewire.toml (log in $OUT/rulewire.log) as $RW, killed on exit.
+start_rulewire() {
+    "$1" run --config "$OUT/rulewire.toml" >"$OUT/rulewire.log" 2>&1 &
+    RW=$!
+    trap 'kill $RW 2>/dev/null || true' EXIT
+    sleep 2
+}
+
+# Resident memory of a process, kB.
+rss() { grep VmRSS "/proc/$1/status" | awk '{print $2}'; }
+
 # CPU seconds (user + system) a process has used so far.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; }

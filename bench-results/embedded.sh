@@ -18,13 +18,9 @@ mkdir -p "$OUT/rules"
 rm -f "$OUT"/rules/*.sql
 PAYLOAD=${BENCH_PAYLOAD:-$PAYLOAD}
 rule "${RULE_BODY:-*, topic(2) AS room FROM 'sensors/+/data'}" > "$OUT/rules/bench.sql"
-BROKER_URL="" write_rulewire_toml rulewire-embedded-bench
-printf '[embedded_broker]\nlisten = "127.0.0.1:%s"\n' "$PORT" >> "$OUT/rulewire.toml"
-RW=""
-trap 'kill ${RW:+$RW} 2>/dev/null || true' EXIT
+write_embedded_rulewire_toml rulewire-embedded-bench
 bench() { "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
     --duration "$DUR" --warmup 1s --drain 3s --json "$@"; }
-rss() { grep VmRSS "/proc/$1/status" | awk '{print $2}'; }
 step() {
     local name=$1; shift
     local r0; r0=$(cpu "$RW")
@@ -34,9 +30,7 @@ step() {
 : > "$OUT/cpu.txt"
 json() { python3 -c "import json;print(json.load(open('$1'))['$2'])"; }
 
-"$BIN" run --config "$OUT/rulewire.toml" >"$OUT/rulewire.log" 2>&1 &
-RW=$!
-sleep 2
+start_rulewire "$BIN"
 echo "idle RSS kB: $(rss $RW)" >> "$OUT/cpu.txt"
 echo "== (a) relay, max rate" >&2
 step a-relay-max --topic 'relay/{conn}/data' --baseline --rate 0

@@ -14,13 +14,8 @@ PORT=${PORT:-18870}
 CONNS=${CONNS:-4}
 . "$(dirname "$0")/common.sh"
 mkdir -p "$OUT/rules"
-BROKER_URL="" write_rulewire_toml persistent-bench
-printf '[embedded_broker]\nlisten = "127.0.0.1:%s"\n' "$PORT" >> "$OUT/rulewire.toml"
-"$BIN" run --config "$OUT/rulewire.toml" >"$OUT/rulewire.log" 2>&1 &
-RW=$!
-trap 'kill $RW 2>/dev/null || true' EXIT
-sleep 2
-rss() { grep VmRSS "/proc/$1/status" | awk '{print $2}'; }
+write_embedded_rulewire_toml persistent-bench
+start_rulewire "$BIN"
 step() {
     local name=$1; shift
     local c0; c0=$(cpu $RW)

@@ -11,12 +11,8 @@ PORT=${PORT:-18860}
 . "$(dirname "$0")/common.sh"
 mkdir -p "$OUT/rules"
 rule "*, topic(2) AS room FROM 'sensors/+/data'" > "$OUT/rules/bench.sql"
-BROKER_URL="" write_rulewire_toml relay-bench
-printf '[embedded_broker]\nlisten = "127.0.0.1:%s"\n' "$PORT" >> "$OUT/rulewire.toml"
-"$BIN" run --config "$OUT/rulewire.toml" >"$OUT/rulewire.log" 2>&1 &
-RW=$!
-trap 'kill $RW 2>/dev/null || true' EXIT
-sleep 2
+write_embedded_rulewire_toml relay-bench
+start_rulewire "$BIN"
 c0=$(cpu $RW)
 "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections 4 --payload "$PAYLOAD" \
     --duration 8s --warmup 1s --drain 2s --json --topic 'relay/{conn}/data' --baseline --rate 0 \
