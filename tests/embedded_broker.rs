@@ -594,18 +594,10 @@ async fn qos_2_is_refused_as_aws_iot_refuses_it() {
         QoS::ExactlyOnce,
         false,
     ));
-    let (_will, mut events) = AsyncClient::new(with_will, 10);
-    let refused = tokio::time::timeout(T, events.poll())
-        .await
-        .expect("answered");
-    assert!(
-        matches!(
-            refused,
-            Err(rumqttc::ConnectionError::ConnectionRefused(
-                rumqttc::ConnectReturnCode::NotAuthorized
-            ))
-        ),
-        "CONNECT with a QoS 2 will: {refused:?}"
+    assert_eq!(
+        connect_refused(with_will).await,
+        rumqttc::ConnectReturnCode::NotAuthorized,
+        "CONNECT with a QoS 2 will"
     );
 
     // Nothing of the above went anywhere; QoS 1 goes on working for the same client ids.

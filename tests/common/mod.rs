@@ -455,3 +455,13 @@ pub fn counts<T: std::hash::Hash + Eq>(items: impl IntoIterator<Item = T>) -> Ha
     }
     m
 }
+
+/// Connects with `opts` and returns the refusal's CONNACK code; panics if the broker accepts
+/// the client or does not answer within 10 s.
+pub async fn connect_refused(opts: MqttOptions) -> rumqttc::ConnectReturnCode {
+    let (_client, mut events) = AsyncClient::new(opts, 10);
+    match tokio::time::timeout(Duration::from_secs(10), events.poll()).await {
+        Ok(Err(rumqttc::ConnectionError::ConnectionRefused(code))) => code,
+        other => panic!("expected a refused CONNECT, got {other:?}"),
+    }
+}

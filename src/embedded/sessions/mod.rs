@@ -116,6 +116,17 @@ fn fingerprint(from: &From, publish: &Publish) -> u64 {
     h.finish()
 }
 
+/// The followed session of `s` (its client's current one, not an older one of the same
+/// client id).
+fn session_of<'a>(
+    clients: &'a mut HashMap<String, Tracked>,
+    s: &Session,
+) -> Option<&'a mut Tracked> {
+    clients
+        .get_mut(&*s.id.client_id)
+        .filter(|t| t.record.id == s.id)
+}
+
 /// About the bytes a message takes in the writer's queue ([`Pending::encode`]): its payload,
 /// its topic (twice: the row's key holds the client id), its MQTT 5 properties, and a
 /// kilobyte for the rest of the head.
@@ -242,7 +253,7 @@ impl PersistentSessions {
     ) -> Option<oneshot::Receiver<Result<(), String>>> {
         let client: &str = &s.id.client_id;
         let mut clients = self.clients();
-        let tracked = clients.get_mut(client).filter(|t| t.record.id == s.id)?;
+        let tracked = session_of(&mut clients, s)?;
         edit(&mut tracked.record);
         let change = Change::PutSession(client.to_owned(), encode(&tracked.record));
         Some(self.store.send_waited(vec![change]))
@@ -293,7 +304,7 @@ impl PersistentSessions {
         // Changes are queued under the lock, so they reach the file in the order they were
         // decided in.
         let mut clients = self.clients();
-        let Some(tracked) = clients.get_mut(client).filter(|t| t.record.id == s.id) else {
+        let Some(tracked) = session_of(&mut clients, s) else {
             return;
         };
         let fp = fingerprint(from, publish);
@@ -343,9 +354,7 @@ impl PersistentSessions {
     /// Whether the session of `s` is followed (most deliveries are to clients without a
     /// persistent session: nothing to hash or queue).
     fn follows(&self, s: &Session) -> bool {
-        self.clients()
-            .get(&*s.id.client_id)
-            .is_some_and(|t| t.record.id == s.id)
+        session_of(&mut self.clients(), s).is_some()
     }
 
     /// The message left the session (acknowledged, dropped or expired): forget it. A QoS 0
