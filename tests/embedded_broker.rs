@@ -100,6 +100,50 @@ async fn shared_subscriptions_give_each_message_to_one_member() {
     );
 }
 
+/// The patched rmqtt writes what is waiting for a subscriber with one flush, up to its
+/// in-flight window (vendor/README.md): bursts of QoS 1 messages, many more than the window,
+/// to two subscribers (one through a rule's republish, which forwards a worker's batch at
+/// once) all arrive, each once and in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn bursts_reach_subscribers_whole_and_in_order() {
+    let broker = TestBroker::embedded();
+    let rule = "-- [[action]]\n-- type = \"republish\"\n-- topic = \"copy/${topic(2)}\"\n\
+                -- qos = 1\nSELECT seq FROM 'burst/+'\n";
+    let rules = rules_dir(&[("copy", rule)]);
+    let _rw = Rulewire::start(&broker.config("rw-burst"), rules.path()).await;
+    let port = broker.port();
+    let mut direct = TestClient::connect(port, "burst-direct", &["burst/#"]).await;
+    let mut copied = TestClient::connect(port, "burst-copied", &["copy/#"]).await;
+    let device = TestClient::connect(port, "burst-device", &[]).await;
+    const N: u64 = 3000;
+    for seq in 0..N {
+        device
+            .publish("burst/a", format!("{{\"seq\": {seq}}}"))
+            .await;
+    }
+    for (name, client) in [("direct", &mut direct), ("copied", &mut copied)] {
+        let mut seqs = Vec::new();
+        while (seqs.len() as u64) < N {
+            let Some((_, payload)) = client.next(T).await else {
+                break;
+            };
+            let json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+            seqs.push(json["seq"].as_u64().unwrap());
+        }
+        let expected: Vec<u64> = (0..N).collect();
+        assert!(
+            seqs == expected,
+            "{name}: {} of {N} messages, first out of place: {:?}",
+            seqs.len(),
+            seqs.iter().zip(0..).find(|(s, i)| *s != i)
+        );
+        assert!(
+            client.drain(Duration::from_millis(300)).await.is_empty(),
+            "{name}: duplicates"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn retained_messages_reach_late_subscribers_until_cleared() {
     let broker = TestBroker::embedded();

@@ -104,6 +104,10 @@ use crate::types::*;
 use crate::utils::timestamp_millis;
 use crate::Result;
 
+/// rulewire patch: at most this many queued messages are written to a subscriber with one
+/// flush (see `SessionState::run_loop`).
+const DELIVER_BATCH: usize = 64;
+
 /// Runtime state for an active MQTT session.
 ///
 /// Wraps a [`Session`] with its associated send/receive channels,
@@ -367,7 +371,29 @@ impl SessionState {
                     log::debug!("{:?} deliver_packet: {:?}", state.id, deliver_packet);
                     match deliver_packet {
                         Some(Some((from, p))) => {
-                            state.deliver(sink, from, p).await?;
+                            // rulewire patch: deliver what else is waiting now (up to
+                            // DELIVER_BATCH, within the in-flight window), then write it all
+                            // with one flush: one write per burst, not one per message. A
+                            // forward waits in `state.rx` before it reaches the deliver queue,
+                            // so that channel is drained into the queue as it empties.
+                            state.deliver(sink, from, p, false).await?;
+                            let mut delivered = 1;
+                            while delivered < DELIVER_BATCH && state.out_inflight().read().await.has_credit() {
+                                if let Some(Some(Some((from, p)))) = futures::FutureExt::now_or_never(deliver_queue_rx.next()) {
+                                    state.deliver(sink, from, p, false).await?;
+                                    delivered += 1;
+                                    continue;
+                                }
+                                match futures::FutureExt::now_or_never(state.rx.next()) {
+                                    Some(Some(msg)) => {
+                                        #[cfg(feature = "debug")]
+                                        state.scx.stats.debug_session_channels.dec();
+                                        state.process_message(sink, msg, deliver_queue_tx, flags).await?;
+                                    }
+                                    _ => break,
+                                }
+                            }
+                            sink.flush().await?;
                         },
                         Some(None) => {
                             log::warn!("{:?} No messages received from the delivery queue", state.id);
@@ -1551,7 +1577,9 @@ impl SessionState {
     }
 
     #[inline]
-    async fn deliver<Io>(&self, sink: &mut Sink<Io>, from: From, mut publish: Publish) -> Result<()>
+    /// rulewire patch: `flush` false leaves the PUBLISH in the connection's buffer for the
+    /// caller's `sink.flush()`.
+    async fn deliver<Io>(&self, sink: &mut Sink<Io>, from: From, mut publish: Publish, flush: bool) -> Result<()>
     where
         Io: AsyncRead + AsyncWrite + Unpin,
     {
@@ -1581,6 +1609,7 @@ impl SessionState {
             publish.clone(),
             expiry_check_res.message_expiry_interval(),
             self.server_topic_aliases.as_ref(),
+            flush,
         )
         .await?; //@TODO ... at exception, send hook and or store message
 

@@ -1448,8 +1448,14 @@ where
         mut p: Publish,
         message_expiry_interval: Option<NonZeroU32>,
         server_topic_aliases: Option<&Arc<ServerTopicAliases>>,
+        // rulewire patch: false writes the packet into the connection's buffer only, for a
+        // later `flush` (see `SessionState::run_loop`).
+        flush: bool,
     ) -> Result<()> {
         match self {
+            Sink::V3(s) if !flush => {
+                futures::SinkExt::feed(&mut s.io, rmqtt_codec::MqttPacket::V3(rmqtt_codec::v3::Packet::Publish(p.take()))).await?;
+            }
             Sink::V3(s) => {
                 s.send_publish(p.take()).await?;
             }
@@ -1468,8 +1474,23 @@ where
                     properties.message_expiry_interval = message_expiry_interval;
                     properties.topic_alias = alias;
                 }
-                s.send_publish(p.take()).await?;
+                if flush {
+                    s.send_publish(p.take()).await?;
+                } else {
+                    futures::SinkExt::feed(&mut s.io, rmqtt_codec::MqttPacket::V5(rmqtt_codec::v5::Packet::Publish(p.take())))
+                        .await?;
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// rulewire patch: writes what `publish(.., false)` left in the connection's buffer.
+    #[inline]
+    pub(crate) async fn flush(&mut self) -> Result<()> {
+        match self {
+            Sink::V3(s) => s.flush().await?,
+            Sink::V5(s) => s.flush().await?,
         }
         Ok(())
     }
