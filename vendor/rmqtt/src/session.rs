@@ -388,7 +388,13 @@ impl SessionState {
                                     Some(Some(msg)) => {
                                         #[cfg(feature = "debug")]
                                         state.scx.stats.debug_session_channels.dec();
-                                        state.process_message(sink, msg, deliver_queue_tx, flags).await?;
+                                        let processed = state.process_message(sink, msg, deliver_queue_tx, flags).await;
+                                        if processed.is_err() {
+                                            // The session ends (kicked, closed): what was
+                                            // delivered before still goes out first.
+                                            let _ = sink.flush().await;
+                                        }
+                                        processed?;
                                     }
                                     _ => break,
                                 }
