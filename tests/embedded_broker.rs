@@ -144,6 +144,47 @@ async fn bursts_reach_subscribers_whole_and_in_order() {
     }
 }
 
+/// A subscriber that stops reading while a burst is being written to it is disconnected
+/// after rmqtt's send timeout (10 s), as published rmqtt does: the patched session's
+/// buffered writes keep that timeout, so such a device cannot hold its session forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscriber_that_stops_reading_is_disconnected() {
+    let broker = TestBroker::embedded();
+    let rules = rules_dir(&[]);
+    let _rw = Rulewire::start(&broker.config("rw-stuck"), rules.path()).await;
+    let port = broker.port();
+    let mut opts = MqttOptions::new("stuck-reader", "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(60))
+        .set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut events) = AsyncClient::new(opts, 10);
+    client.subscribe("flood/#", QoS::AtMostOnce).await.unwrap();
+    loop {
+        if let Event::Incoming(Packet::SubAck(_)) = events.poll().await.unwrap() {
+            break;
+        }
+    }
+    // From here on nobody reads the subscriber's socket: ~40 MB fill the loopback buffers.
+    let device = TestClient::connect(port, "flooder", &[]).await;
+    let payload = vec![b'x'; 100 * 1024];
+    for _ in 0..400 {
+        device.publish("flood/a", payload.clone()).await;
+    }
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    // Reading again: what the buffers hold, then the broker's close.
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if events.poll().await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the broker still serves a subscriber that stopped reading for 12 s"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn retained_messages_reach_late_subscribers_until_cleared() {
     let broker = TestBroker::embedded();

@@ -1387,6 +1387,23 @@ impl<'a> std::convert::TryFrom<LastWill<'a>> for Publish {
     }
 }
 
+/// rulewire patch: puts `packet` into the connection's write buffer, under the listener's
+/// send timeout as rmqtt-net's `send` is: the buffer writes itself out when full, and a
+/// subscriber that stops reading must end in `WriteTimeout`, not hold its session forever.
+async fn feed<S>(io: &mut S, packet: rmqtt_codec::MqttPacket, send_timeout: Duration) -> Result<()>
+where
+    S: futures::Sink<rmqtt_codec::MqttPacket> + Unpin,
+    Error: std::convert::From<S::Error>,
+{
+    let feed = futures::SinkExt::feed(io, packet);
+    if send_timeout.is_zero() {
+        feed.await?;
+    } else {
+        tokio::time::timeout(send_timeout, feed).await.map_err(|_| MqttError::WriteTimeout)??;
+    }
+    Ok(())
+}
+
 pub enum Sink<Io> {
     V3(v3::MqttStream<Io>),
     V5(v5::MqttStream<Io>),
@@ -1453,11 +1470,13 @@ where
         flush: bool,
     ) -> Result<()> {
         match self {
-            Sink::V3(s) if !flush => {
-                futures::SinkExt::feed(&mut s.io, rmqtt_codec::MqttPacket::V3(rmqtt_codec::v3::Packet::Publish(p.take()))).await?;
-            }
             Sink::V3(s) => {
-                s.send_publish(p.take()).await?;
+                if flush {
+                    s.send_publish(p.take()).await?;
+                } else {
+                    let packet = rmqtt_codec::v3::Packet::Publish(p.take());
+                    feed(&mut s.io, rmqtt_codec::MqttPacket::V3(packet), s.cfg.send_timeout).await?;
+                }
             }
             Sink::V5(s) => {
                 let (topic, alias) = {
@@ -1477,8 +1496,8 @@ where
                 if flush {
                     s.send_publish(p.take()).await?;
                 } else {
-                    futures::SinkExt::feed(&mut s.io, rmqtt_codec::MqttPacket::V5(rmqtt_codec::v5::Packet::Publish(p.take())))
-                        .await?;
+                    let packet = rmqtt_codec::v5::Packet::Publish(p.take());
+                    feed(&mut s.io, rmqtt_codec::MqttPacket::V5(packet), s.cfg.send_timeout).await?;
                 }
             }
         }
