@@ -12,76 +12,22 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::stream::{self, StreamExt};
-use rulewire_actions::{
-    Action, ActionBinding, ActionContext, BoxFuture, BufferStore, CheckContext, FiredMessage,
-    MqttPublisher, PublishProperties, check_action,
-};
+use rulewire_actions::{Action, BufferStore, FiredMessage};
+use rulewire_benches::{Publisher, action_context, bind_action, fired_message};
 
 /// Messages offered per iteration.
 const BATCH: usize = 16_384;
 /// Offered at once (the service's default `limits.max_in_flight`).
 const CONCURRENCY: usize = 1024;
 
-/// Accepts every publish at once, or (`hang`) never answers.
-struct Publisher {
-    hang: bool,
-}
-
-impl MqttPublisher for Publisher {
-    fn publish(
-        &self,
-        _: String,
-        _: u8,
-        _: bool,
-        _: Vec<u8>,
-        _: PublishProperties,
-    ) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            if self.hang {
-                std::future::pending::<()>().await;
-            }
-            Ok(())
-        })
-    }
-}
-
 /// A disk-buffered republish action with its buffer under `root`.
 fn buffered(root: &std::path::Path, hang: bool) -> Arc<dyn Action> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut ctx = ActionContext::new(Arc::new(Publisher { hang }), reqwest::Client::new());
+    let mut ctx = action_context(Publisher { hang });
     ctx.buffers = Some(Arc::new(BufferStore::new(root)));
-    let ctx = ctx.for_action(ActionBinding {
-        rule: "bench".into(),
-        slot: "0-republish".into(),
-        error_action: None,
-    });
-    let table: toml::Table = toml::from_str(
+    bind_action(
+        ctx,
         "type = \"republish\"\ntopic = \"out/x\"\nbuffer = { type = \"disk\", max_bytes = 4294967296 }",
     )
-    .unwrap();
-    let names = ctx.connection_names();
-    let check = CheckContext {
-        version: Default::default(),
-        connections: &names,
-    };
-    check_action(&table, &check).unwrap().bind(&ctx).unwrap()
-}
-
-/// A fired message of about 300 bytes on disk.
-fn message() -> FiredMessage {
-    FiredMessage {
-        rule_name: "bench".into(),
-        topic: "sensors/room-17/data".into(),
-        client_id: "device-0017".into(),
-        original_payload:
-            br#"{"temperature":31.5,"humidity":48,"battery":3.71,"ts":1700000000000}"#
-                .to_vec()
-                .into(),
-        output: br#"{"temperature":31.5,"humidity":48,"room":"room-17"}"#.to_vec(),
-        timestamp_ms: 1_700_000_000_000,
-        trace_id: "3f0c5a1e-7a4b-4c2d-9e8f-0123456789ab".into(),
-        ..Default::default()
-    }
 }
 
 async fn offer(action: &dyn Action, msg: &FiredMessage, count: usize) {
@@ -95,7 +41,7 @@ async fn offer(action: &dyn Action, msg: &FiredMessage, count: usize) {
 fn buffer(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let msg = message();
+    let msg = fired_message();
 
     let mut group = c.benchmark_group("buffer");
     group.throughput(Throughput::Elements(BATCH as u64));
