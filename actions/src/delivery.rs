@@ -7,8 +7,10 @@
 //! Kinesis means writing a `Sink`, nothing more.
 
 use std::{
-    future::Future,
+    future::{Future, poll_fn},
+    pin::pin,
     sync::Arc,
+    task::Poll,
     time::{Duration, Instant},
 };
 
@@ -156,18 +158,26 @@ impl Delivery {
                 let fut = attempt();
                 async move {
                     let admission = self.admit().await?;
+                    let mut fut = pin!(fut);
+                    // An in-process sink (the embedded broker's QoS 0 republish) is done on
+                    // the first poll: only an attempt that has to wait arms the timer, whose
+                    // time counts from here.
+                    let first = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
                     let mut timed_out = false;
-                    let result = match tokio::time::timeout(timeout, fut).await {
-                        Ok(result) => result,
-                        Err(_) => {
-                            timed_out = true;
-                            on_timeout();
-                            let message = format!("timed out after {} ms", timeout.as_millis());
-                            Err(AttemptError {
-                                message,
-                                retryable: retry_on_timeout,
-                            })
-                        }
+                    let result = match first {
+                        Poll::Ready(result) => result,
+                        Poll::Pending => match tokio::time::timeout(timeout, fut).await {
+                            Ok(result) => result,
+                            Err(_) => {
+                                timed_out = true;
+                                on_timeout();
+                                let message = format!("timed out after {} ms", timeout.as_millis());
+                                Err(AttemptError {
+                                    message,
+                                    retryable: retry_on_timeout,
+                                })
+                            }
+                        },
                     };
                     match &result {
                         Ok(()) => admission.succeeded(),

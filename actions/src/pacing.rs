@@ -244,7 +244,7 @@ impl Pacer {
     }
 
     fn settle(&self, probe: bool, outcome: Outcome<'_>) {
-        {
+        let someone_waits = {
             let mut st = self.state.lock().unwrap();
             st.active -= 1;
             if probe {
@@ -294,8 +294,12 @@ impl Pacer {
                 }
                 Outcome::Neutral => {}
             }
+            // Every waiting attempt has a place in line; with none, nobody needs waking.
+            !st.line.is_empty()
+        };
+        if someone_waits {
+            self.wake.notify_waiters();
         }
-        self.wake.notify_waiters();
     }
 }
 
