@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the rulewire engine, the actions' delivery and the disk buffers
 //! live next to this file (engine.rs, routing.rs, encoding.rs, delivery.rs, buffer.rs). This
-//! library holds what the action benchmarks share: binding an action from its rule-header
-//! table, and the fired message they deliver.
+//! library holds what the action benchmarks share: a publisher that answers at once (or never),
+//! binding an action from its rule-header table, and the fired message they deliver.
 
 use std::sync::Arc;
 
