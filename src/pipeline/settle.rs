@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::future::{FutureExt, join_all};
-use rulewire_actions::{ActionFailure, FiredMessage};
+use rulewire_actions::{Action, ActionFailure, FiredMessage};
 use rulewire_engine::Evaluation;
 
 use super::{GroupRuntime, RuleRuntime, Ticket};
@@ -108,16 +108,14 @@ pub(super) async fn settle(rule: Arc<RuleRuntime>, settle: Settle) {
     if fired {
         let msg = &msg;
         let rule = &rule;
-        let runs = rule.actions.iter().map(|action| async move {
-            let started = Instant::now();
-            let result = match AssertUnwindSafe(action.execute(msg)).catch_unwind().await {
-                Ok(result) => result,
-                Err(_) => Err(action_panicked(action.kind())),
-            };
-            trace_action(rule, msg, action.kind(), started, &result);
-            result
-        });
-        failures.extend(join_all(runs).await.into_iter().filter_map(Result::err));
+        // Most rules have one action: it runs without `join_all`'s allocation.
+        match rule.actions.as_slice() {
+            [action] => failures.extend(run_action(rule, msg, action).await.err()),
+            actions => {
+                let results = join_all(actions.iter().map(|a| run_action(rule, msg, a))).await;
+                failures.extend(results.into_iter().filter_map(Result::err));
+            }
+        }
     }
     if !failures.is_empty() {
         for f in &failures {
@@ -139,6 +137,21 @@ pub(super) async fn settle(rule: Arc<RuleRuntime>, settle: Settle) {
         }
     }
     drop(ticket);
+}
+
+/// Runs one action on `msg` (a panic becomes its failure) and traces the run.
+async fn run_action(
+    rule: &RuleRuntime,
+    msg: &FiredMessage,
+    action: &Arc<dyn Action>,
+) -> Result<(), ActionFailure> {
+    let started = Instant::now();
+    let result = match AssertUnwindSafe(action.execute(msg)).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => Err(action_panicked(action.kind())),
+    };
+    trace_action(rule, msg, action.kind(), started, &result);
+    result
 }
 
 /// The failure reported for an action that panicked (a bug): the error action still runs.
