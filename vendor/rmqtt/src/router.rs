@@ -44,6 +44,7 @@
 use std::convert::From as _;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use itertools::Itertools;
@@ -73,6 +74,13 @@ pub trait Router: Sync + Send {
     ///
     /// Returns a map of matching subscription relations, grouped by node ID.
     async fn matches(&self, id: Id, topic: &TopicName) -> Result<SubRelationsMap>;
+
+    /// rulewire patch: a number that changes after every `add` and `remove`, so that a caller
+    /// may keep what `matches` returned for a topic until it changes; `None` where the router
+    /// does not track it (nothing may be kept then).
+    fn generation(&self) -> Option<u64> {
+        None
+    }
 
     /// Check whether a client is currently connected to the given node.
     async fn is_online(&self, node_id: NodeId, client_id: &str) -> bool;
@@ -124,6 +132,8 @@ pub struct DefaultRouter {
     pub topics_count: Arc<Counter>,
     pub relations: Arc<AllRelationsMap>,
     pub relations_count: Arc<Counter>,
+    /// rulewire patch: bumped after every change of `topics` or `relations`.
+    pub generation: Arc<AtomicU64>,
 }
 
 impl DefaultRouter {
@@ -135,6 +145,7 @@ impl DefaultRouter {
             topics_count: Arc::new(Counter::new()),
             relations: Arc::new(DashMap::default()),
             relations_count: Arc::new(Counter::new()),
+            generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -448,6 +459,8 @@ impl Router for DefaultRouter {
         if old.is_none() {
             self.relations_count.inc();
         }
+        // rulewire patch: after the change, so that a reader of the new number sees it.
+        self.generation.fetch_add(1, Ordering::Release);
 
         Ok(())
     }
@@ -479,6 +492,8 @@ impl Router for DefaultRouter {
         };
 
         log::debug!("{id:?} remove, topic_filter: {topic_filter:?}, res: {res:?}");
+        // rulewire patch: the relations changed (bumped again once the tree has too).
+        self.generation.fetch_add(1, Ordering::Release);
 
         let remove_ok = if let Some((is_empty, remove_ok)) = res {
             if is_empty {
@@ -492,12 +507,19 @@ impl Router for DefaultRouter {
         } else {
             false
         };
+        // rulewire patch: after the change, so that a reader of the new number sees it.
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(remove_ok)
     }
 
     #[inline]
     async fn matches(&self, id: Id, topic: &TopicName) -> Result<SubRelationsMap> {
         Ok(self._matches(id, topic).await?)
+    }
+
+    #[inline]
+    fn generation(&self) -> Option<u64> {
+        Some(self.generation.load(Ordering::Acquire))
     }
 
     #[inline]
