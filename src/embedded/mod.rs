@@ -17,6 +17,7 @@ mod feed;
 pub mod policy;
 mod publisher;
 mod retained;
+mod route_cache;
 mod sessions;
 mod tls;
 
@@ -250,6 +251,7 @@ pub async fn start(
         ),
         scx: scx.clone(),
         feed,
+        routes: Default::default(),
     });
     let mut server = MqttServer::new(scx.clone());
     for (id, l) in listeners {

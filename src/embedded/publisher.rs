@@ -1,21 +1,76 @@
 //! The republish action's publisher on the embedded broker: messages are routed inside the
 //! broker (to subscribers, and stored when retained) and handed to the rules, with no MQTT
 //! connection in between. A QoS 1 publish is done once the broker has routed it to its
-//! subscribers' queues. Deliveries still pass each receiver's `iot:Receive` check.
+//! subscribers' queues. Deliveries still pass each receiver's `iot:Receive` check. Which
+//! subscribers a topic goes to comes from the [`RouteCache`] while the broker's routes are
+//! unchanged.
 
 use rmqtt::codec::v5::PublishProperties as CodecProperties;
 use rmqtt::context::ServerContext;
 use rmqtt::session::SessionState;
-use rmqtt::types::{CodecPublish, From, Id, Publish, QoS};
+use rmqtt::types::{CodecPublish, From, Id, Publish, QoS, SubRelations, TopicName};
 use rulewire_actions::{BoxFuture, MqttPublisher, PublishProperties};
 
 use super::feed::RulesFeed;
+use super::route_cache::RouteCache;
 
 pub struct InProcessPublisher {
     pub scx: ServerContext,
     /// The identity its messages come from (`clientid()` of rules they trigger).
     pub id: Id,
     pub feed: RulesFeed,
+    pub routes: RouteCache,
+}
+
+impl InProcessPublisher {
+    /// Routes `publish` to its subscribers as rmqtt's `SessionState::forwards` does (the
+    /// same hooks for a topic nobody reads and for deliveries dropped), with the subscribers
+    /// from the route cache. Retained messages (stored too) and routers that keep no
+    /// generation go through `SessionState::forwards` itself.
+    async fn forward(&self, from: From, publish: Publish) -> rmqtt::Result<()> {
+        let scx = &self.scx;
+        let routes = match publish.retain {
+            false => self.routes_of(&from, &publish.topic).await?,
+            true => None,
+        };
+        let Some(relations) = routes else {
+            return SessionState::forwards(scx, from, publish, false, None).await;
+        };
+        let hooks = scx.extends.hook_mgr();
+        if relations.is_empty() {
+            hooks.message_nonsubscribed(from).await;
+            return Ok(());
+        }
+        let shared = scx.extends.shared().await;
+        if let Err((_, dropped)) = shared.forwards_to(from, &publish, relations, None).await {
+            for (to, from, publish, reason) in dropped {
+                hooks.message_dropped(Some(to), from, publish, reason).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The subscribers on this node that `topic` goes to: cached per router generation, or
+    /// matched now (and cached unless a shared group's member was picked for this message);
+    /// `None` where the router keeps no generation.
+    async fn routes_of(
+        &self,
+        from: &From,
+        topic: &TopicName,
+    ) -> rmqtt::Result<Option<SubRelations>> {
+        let router = self.scx.extends.router().await;
+        let Some(generation) = router.generation() else {
+            return Ok(None);
+        };
+        if let Some(relations) = self.routes.get(topic, generation) {
+            return Ok(Some(relations));
+        }
+        // A single node: rmqtt's `forwards` only warns about other nodes' relations too.
+        let mut by_node = router.matches(from.id.clone(), topic).await?;
+        let relations = by_node.remove(&self.scx.node.id()).unwrap_or_default();
+        self.routes.put(topic, generation, &relations);
+        Ok(Some(relations))
+    }
 }
 
 fn codec_properties(p: PublishProperties) -> Option<CodecProperties> {
@@ -68,15 +123,9 @@ impl MqttPublisher for InProcessPublisher {
                 Some(rmqtt::utils::timestamp_millis()),
             );
             self.feed.hand_over_republish(&self.id.client_id, &publish);
-            SessionState::forwards(
-                &self.scx,
-                From::from_system(self.id.clone()),
-                publish,
-                false,
-                None,
-            )
-            .await
-            .map_err(|e| format!("embedded broker: {e}"))
+            self.forward(From::from_system(self.id.clone()), publish)
+                .await
+                .map_err(|e| format!("embedded broker: {e}"))
         })
     }
 }
