@@ -6,7 +6,7 @@
 //! payload is decoded once for all of them; each rule then reads its columns through a
 //! [`Member`] (its column → the plan's column).
 
-use super::scan::{Needs, Scalar, scan};
+use super::scan::{Needs, Scalar, scan_reusing};
 use crate::eval::Message;
 use crate::value::SqlVersion;
 use std::borrow::Cow;
@@ -93,17 +93,19 @@ impl ScanPlan {
             star_at: Vec::with_capacity(if self.star { msgs.len() } else { 0 }),
         };
         let mut slots = vec![Scalar::Absent; self.slot_count];
+        let mut keys = Vec::new();
         let mut rows = 0;
         for msg in msgs {
             slots.iter_mut().for_each(|s| *s = Scalar::Absent);
             let star_start = out.star_text.len();
-            let scanned = scan(
+            let scanned = scan_reusing(
                 msg.payload,
                 &self.needs,
                 &mut slots,
                 self.star.then_some(&mut out.star_text),
                 &self.conflict_keys,
                 version,
+                &mut keys,
             );
             let Ok(conflicts) = scanned else {
                 out.star_text.truncate(star_start);

@@ -86,12 +86,37 @@ pub fn scan<'a>(
     star_conflicts: &[String],
     version: SqlVersion,
 ) -> Result<u64> {
+    let mut keys = Vec::new();
+    scan_reusing(
+        payload,
+        needs,
+        slots,
+        star,
+        star_conflicts,
+        version,
+        &mut keys,
+    )
+}
+
+/// [`scan`] with `keys` as its scratch space for the `*` output's duplicate-key check, so that
+/// a batch's scans share one allocation.
+pub fn scan_reusing<'a>(
+    payload: &'a [u8],
+    needs: &Needs,
+    slots: &mut [Scalar<'a>],
+    star: Option<&mut Vec<u8>>,
+    star_conflicts: &[String],
+    version: SqlVersion,
+    keys: &mut Vec<(usize, usize)>,
+) -> Result<u64> {
     debug_assert!(star_conflicts.len() <= 64, "the conflict mask has 64 bits");
+    keys.clear();
     let mut s = Scanner {
         lex: Lexer::new(payload),
         version,
         star_conflicts,
         conflicts: 0,
+        keys,
     };
     s.lex.ws();
     if s.lex.peek() != Some(b'{') {
@@ -111,6 +136,9 @@ struct Scanner<'a, 'k> {
     star_conflicts: &'k [String],
     /// Bit i set: the top level has the key `star_conflicts[i]`.
     conflicts: u64,
+    /// The key spans of the objects being written to the `*` output, outermost first (each
+    /// object's own from where it started), to refuse a duplicate key.
+    keys: &'k mut Vec<(usize, usize)>,
 }
 
 impl<'a> Scanner<'a, '_> {
@@ -130,7 +158,7 @@ impl<'a> Scanner<'a, '_> {
         if let (Some(o), false) = (out.as_deref_mut(), top) {
             o.push(b'{');
         }
-        let mut keys: Vec<(usize, usize)> = Vec::new();
+        let keys_from = self.keys.len();
         // Needed children seen so far (bit = child index); more than 64 children: no check.
         let mut seen_needed: u64 = 0;
         self.lex.ws();
@@ -161,7 +189,10 @@ impl<'a> Scanner<'a, '_> {
                 }
                 let child = child.map(|(_, n)| n);
                 if let Some(o) = out.as_deref_mut() {
-                    if keys.iter().any(|&(s, e)| self.lex.b[s..e] == *key) {
+                    if self.keys[keys_from..]
+                        .iter()
+                        .any(|&(s, e)| self.lex.b[s..e] == *key)
+                    {
                         return Err(ScanError);
                     }
                     if top
@@ -170,7 +201,7 @@ impl<'a> Scanner<'a, '_> {
                     {
                         self.conflicts |= 1 << k;
                     }
-                    keys.push((start, end));
+                    self.keys.push((start, end));
                     if !first {
                         o.push(b',');
                     }
@@ -185,6 +216,7 @@ impl<'a> Scanner<'a, '_> {
                 }
             }
         }
+        self.keys.truncate(keys_from);
         if let (Some(o), false) = (out, top) {
             o.push(b'}');
         }
@@ -433,6 +465,7 @@ mod tests {
                     version,
                     star_conflicts: &[],
                     conflicts: 0,
+                    keys: &mut Vec::new(),
                 };
                 match scanner.number_value(0, !text.contains('.')).unwrap() {
                     Scalar::Int(i) => write_int(&mut reprinted, i),
@@ -500,6 +533,37 @@ mod tests {
             SqlVersion::V2016_03_23,
         );
         assert_eq!(mask, Ok(0));
+    }
+
+    /// A repeated key in the `*` output sends the message to the row path; the same key in
+    /// different objects (siblings, parent and child) is no repeat.
+    #[test]
+    fn star_refuses_repeated_keys_within_one_object_only() {
+        let (n, _) = needs(&[]);
+        let star = |payload: &[u8]| {
+            let mut out = Vec::new();
+            let mut keys = vec![(7, 9)]; // left over from an earlier message: cleared
+            scan_reusing(
+                payload,
+                &n,
+                &mut [],
+                Some(&mut out),
+                &[],
+                SqlVersion::V2016_03_23,
+                &mut keys,
+            )
+            .map(|_| String::from_utf8(out).unwrap())
+        };
+        assert_eq!(star(br#"{"a":1,"a":2}"#), Err(ScanError));
+        assert_eq!(star(br#"{"a":{"x":1,"y":{},"x":2}}"#), Err(ScanError));
+        assert_eq!(
+            star(br#"{"x":{"x":1},"y":{"x":{"x":2}}}"#).unwrap(),
+            r#""x":{"x":1},"y":{"x":{"x":2}}"#
+        );
+        assert_eq!(
+            star(br#"{"a":{"b":1},"b":2}"#).unwrap(),
+            r#""a":{"b":1},"b":2"#
+        );
     }
 
     #[test]
