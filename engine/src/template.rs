@@ -14,7 +14,23 @@ use crate::value::{SqlVersion, Value};
 #[derive(Debug, Clone)]
 enum Part {
     Text(String),
+    /// `${topic(n)}` (n ≥ 1), the commonest substitution: read from the topic directly, as
+    /// the expression would (a missing level renders as nothing).
+    TopicLevel(usize),
     Expr(Expr),
+}
+
+impl Part {
+    /// `expr` as a part: `topic(n)` with a literal n taken apart, anything else as it is.
+    fn of(expr: Expr) -> Part {
+        if let Expr::Call { name, args, .. } = &expr
+            && let ("topic", [Expr::Literal(Value::Int(n))]) = (name.as_str(), args.as_slice())
+            && let Ok(level @ 1..) = usize::try_from(*n)
+        {
+            return Part::TopicLevel(level);
+        }
+        Part::Expr(expr)
+    }
 }
 
 /// A string with `${expr}` substitutions.
@@ -58,14 +74,14 @@ impl Template {
                 col: (offset + body_start) as u32 + 1,
                 message: e.message,
             })?;
-            parts.push(Part::Expr(expr));
+            parts.push(Part::of(expr));
             offset += body_start + end + 1;
             rest = &rest[body_start + end + 1..];
         }
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_owned()));
         }
-        let has_exprs = parts.iter().any(|p| matches!(p, Part::Expr(_)));
+        let has_exprs = parts.iter().any(|p| !matches!(p, Part::Text(_)));
         let reads_payload = parts
             .iter()
             .any(|p| matches!(p, Part::Expr(e) if reads_payload(e)));
@@ -135,6 +151,7 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
+                Part::TopicLevel(n) => out.push_str(msg.topic.split('/').nth(n - 1).unwrap_or("")),
                 Part::Expr(e) => match env.eval(e, payload) {
                     Value::Undefined => {}
                     Value::String(s) => out.push_str(&s),
@@ -233,6 +250,32 @@ mod tests {
         assert_eq!(render("x${missing}y", "t", "{}"), "xy");
         assert_eq!(render("${o}", "t", r#"{"o":{"a":1}}"#), r#"{"a":1}"#);
         assert_eq!(render("${get({'a': 'b}'}, 'a')}", "t", "{}"), "b}");
+    }
+
+    /// `${topic(n)}` is read from the topic directly; it renders what the expression does.
+    #[test]
+    fn topic_levels_render_as_the_expression_does() {
+        let v = SqlVersion::V2016_03_23;
+        for topic in ["a", "a/b/c", "a//c", "/lead", "trail/", "$aws/rules/r/x"] {
+            for n in 1..=5 {
+                let shortcut = Template::parse(&format!("x/${{topic({n})}}/y"), v).unwrap();
+                assert!(matches!(shortcut.parts[1], Part::TopicLevel(_)));
+                let mut evaluated = shortcut.clone();
+                evaluated.parts[1] =
+                    Part::Expr(parse_expression(&format!("topic({n})"), v).unwrap());
+                let msg = Message::new(topic, b"{}");
+                assert_eq!(
+                    shortcut.render(&msg),
+                    evaluated.render(&msg),
+                    "topic({n}) of {topic}"
+                );
+            }
+        }
+        // Anything but a positive literal level stays an expression.
+        for other in ["topic(0)", "topic()", "topic(1 + 1)", "topic(2.0)"] {
+            let t = Template::parse(&format!("${{{other}}}"), v).unwrap();
+            assert!(matches!(t.parts[0], Part::Expr(_)), "{other}");
+        }
     }
 
     #[test]
