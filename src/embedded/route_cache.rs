@@ -15,21 +15,29 @@ use std::sync::Mutex;
 
 use rmqtt::types::SubRelations;
 
-/// Topics kept at most; past that the cache starts over (output topics templated on a
-/// device id can be many, and a miss only costs the router's own match).
-const MAX_TOPICS: usize = 4096;
+/// Subscriber entries kept at most over all topics; past that the cache starts over (output
+/// topics templated on a device id can be many, a wildcard can have many subscribers, and a
+/// miss only costs the router's own match).
+const MAX_RELATIONS: usize = 65_536;
 
 /// The router's answers per topic, each with the generation it holds for.
 #[derive(Default)]
 pub struct RouteCache {
-    topics: Mutex<HashMap<String, (u64, SubRelations)>>,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    topics: HashMap<String, (u64, SubRelations)>,
+    /// The number of relations in `topics`, each topic counted at least once.
+    relations: usize,
 }
 
 impl RouteCache {
     /// The subscribers of `topic` if they were matched at router generation `generation`.
     pub fn get(&self, topic: &str, generation: u64) -> Option<SubRelations> {
-        let topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
-        match topics.get(topic) {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        match kept.topics.get(topic) {
             Some((at, relations)) if *at == generation => Some(relations.clone()),
             _ => None,
         }
@@ -38,13 +46,76 @@ impl RouteCache {
     /// Keeps `relations`, matched for `topic` at `generation`, unless they hold a shared
     /// subscription group (whose member is picked per message).
     pub fn put(&self, topic: &str, generation: u64, relations: &SubRelations) {
-        if relations.iter().any(|(_, _, _, _, group)| group.is_some()) {
+        let size = relations.len().max(1);
+        if size > MAX_RELATIONS || relations.iter().any(|(_, _, _, _, group)| group.is_some()) {
             return;
         }
-        let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
-        if topics.len() >= MAX_TOPICS && !topics.contains_key(topic) {
-            topics.clear();
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, old)) = kept.topics.remove(topic) {
+            kept.relations -= old.len().max(1);
         }
-        topics.insert(topic.to_owned(), (generation, relations.clone()));
+        if kept.relations + size > MAX_RELATIONS {
+            kept.topics.clear();
+            kept.relations = 0;
+        }
+        kept.relations += size;
+        kept.topics
+            .insert(topic.to_owned(), (generation, relations.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmqtt::types::{SubRelation, SubscriptionOptions};
+
+    use super::*;
+
+    fn subscriber(client: &str, shared: bool) -> SubRelation {
+        let group = shared.then(|| ("g".into(), true, vec![client.into()]));
+        let opts = SubscriptionOptions::default();
+        ("out/#".into(), client.into(), opts, None, group)
+    }
+
+    #[test]
+    fn an_answer_holds_for_its_generation_only() {
+        let cache = RouteCache::default();
+        cache.put("out/a", 7, &vec![subscriber("c1", false)]);
+        assert_eq!(cache.get("out/a", 7).map(|r| r.len()), Some(1));
+        assert!(cache.get("out/a", 8).is_none(), "routes changed since");
+        assert!(cache.get("out/b", 7).is_none());
+        cache.put("out/nobody", 7, &Vec::new());
+        assert_eq!(cache.get("out/nobody", 7).map(|r| r.len()), Some(0));
+    }
+
+    #[test]
+    fn shared_groups_are_never_kept() {
+        let cache = RouteCache::default();
+        let relations = vec![subscriber("c1", false), subscriber("c2", true)];
+        cache.put("out/a", 1, &relations);
+        assert!(cache.get("out/a", 1).is_none());
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_relations_not_topics() {
+        let cache = RouteCache::default();
+        let many: SubRelations = (0..MAX_RELATIONS / 2)
+            .map(|i| subscriber(&format!("c{i}"), false))
+            .collect();
+        cache.put("out/a", 1, &many);
+        cache.put("out/a", 2, &many); // replacing an answer frees its room
+        cache.put("out/b", 2, &many);
+        assert!(cache.get("out/a", 2).is_some() && cache.get("out/b", 2).is_some());
+        cache.put("out/c", 2, &vec![subscriber("c", false)]);
+        assert!(cache.get("out/a", 2).is_none(), "full: started over");
+        assert!(cache.get("out/c", 2).is_some());
+        let too_many: SubRelations = (0..=MAX_RELATIONS)
+            .map(|i| subscriber(&format!("c{i}"), false))
+            .collect();
+        cache.put("out/d", 2, &too_many);
+        assert!(
+            cache.get("out/d", 2).is_none(),
+            "one answer over the bound is not kept"
+        );
+        assert!(cache.get("out/c", 2).is_some(), "and evicts nothing");
     }
 }
