@@ -1,6 +1,7 @@
 //! The embedded MQTT broker (rmqtt, used as a library), started in-process when `broker.url`
 //! is empty so devices can publish straight to rulewire at the edge. The rules get its
-//! messages in-process (`feed`); who may do what is decided in `access` (from the device
+//! messages in-process (`feed`) and republish in-process (`publisher`, reusing matched
+//! subscribers through `route_cache`); who may do what is decided in `access` (from the device
 //! registry in [`devices`] and the AWS IoT policies in [`policy`]), with device TLS in `tls`;
 //! retained messages and persistent sessions are kept on disk by `retained` and `sessions`.
 //!
