@@ -168,15 +168,18 @@ impl RulesFeed {
                 (Some(tx), Some(rx))
             }
         };
-        let local = LocalPublish {
+        let local = move || LocalPublish {
             publish: incoming(publish),
             client_id: client_id.to_owned(),
             done,
             will: false,
         };
         let taken = match self.admission.get() {
-            Some((admission, stop)) => admission.admit(Incoming::from(local), stop).await,
-            None => self.events.send(InboundEvent::Local(local)).await.is_ok(),
+            Some((admission, stop)) => {
+                let make = || Incoming::from(local());
+                admission.admit_local(&publish.topic, make, stop).await
+            }
+            None => self.events.send(InboundEvent::Local(local())).await.is_ok(),
         };
         if !taken {
             return false;

@@ -93,11 +93,37 @@ impl Admission {
             self.metrics.messages_received.inc();
             return true;
         }
+        self.admit_wanted(&routes, incoming, stop).await
+    }
+
+    /// [`Admission::admit`] for a message the embedded broker hands over from a client's
+    /// connection (not a will; its ack is not the broker's): `make` builds it only when a
+    /// rule or the shadow service reads `topic`, so the messages nothing reads (most of a
+    /// broker's traffic, often) cost one route lookup and no copy.
+    pub async fn admit_local(
+        &self,
+        topic: &str,
+        make: impl FnOnce() -> Incoming,
+        stop: &CancelFlag,
+    ) -> bool {
+        if stop.is_set() {
+            return false;
+        }
+        let routes = self.registry.routes();
+        if !self.wanted(&routes, topic, false) {
+            self.metrics.messages_received.inc();
+            return true;
+        }
+        self.admit_wanted(&routes, make(), stop).await
+    }
+
+    /// Waits for in-flight room and routes a message that something reads.
+    async fn admit_wanted(&self, routes: &Routes, incoming: Incoming, stop: &CancelFlag) -> bool {
         let permit = tokio::select! {
             p = self.permits.clone().acquire_owned() => p.expect("the semaphore never closes"),
             _ = stop.wait() => return false,
         };
-        self.route(&routes, incoming, permit);
+        self.route(routes, incoming, permit);
         true
     }
 
@@ -185,13 +211,6 @@ impl Admission {
                 ticket: ticket.clone(),
             });
         }
-        routes.dispatch(
-            &publish,
-            &client_id,
-            now_ms,
-            trace_id,
-            ticket,
-            &self.metrics,
-        );
+        routes.dispatch(&publish, client_id, now_ms, trace_id, ticket, &self.metrics);
     }
 }
