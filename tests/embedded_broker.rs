@@ -322,6 +322,41 @@ async fn rules_see_the_publishers_client_id() {
     assert_eq!(json, serde_json::json!({"c": "sensor-42", "t": "dev/x"}));
 }
 
+/// A message whose topic matches several FROM filters goes to each of their groups: every
+/// rule sees the same topic, client id and trace id (the router hands the last group the
+/// originals and the others copies).
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_filters_see_one_message_alike() {
+    let broker = TestBroker::embedded();
+    let rule = |name: &str, from: &str| {
+        format!(
+            "-- [[action]]\n-- type = \"republish\"\n-- topic = \"out/{name}\"\n\
+             SELECT clientid() AS c, topic() AS t, traceid() AS id FROM '{from}'\n"
+        )
+    };
+    let (a, b, c) = (
+        rule("a", "multi/+/x"),
+        rule("b", "multi/#"),
+        rule("c", "multi/#"),
+    );
+    let rules = rules_dir(&[("a", a.as_str()), ("b", b.as_str()), ("c", c.as_str())]);
+    let _rw = Rulewire::start(&broker.config("rw-multi"), rules.path()).await;
+    let mut out = TestClient::connect(broker.port(), "multi-watch", &["out/#"]).await;
+    let device = TestClient::connect(broker.port(), "sensor-7", &[]).await;
+    device.publish("multi/1/x", "{}").await;
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..3 {
+        let (topic, json) = out.next_json(T).await;
+        assert_eq!(json["c"], "sensor-7", "{topic}: {json}");
+        assert_eq!(json["t"], "multi/1/x", "{topic}: {json}");
+        seen.insert(topic, json["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen.keys().collect::<Vec<_>>(), ["out/a", "out/b", "out/c"]);
+    let ids: std::collections::BTreeSet<_> = seen.values().collect();
+    assert_eq!(ids.len(), 1, "one trace id for every rule: {seen:?}");
+    assert_eq!(ids.into_iter().next().unwrap().len(), 36);
+}
+
 /// Publishes `{"seq": n}` to `load/<n % 4>` for n in `0..n`, one at a time at QoS 1, each
 /// until its PUBACK arrives: what a device SDK's offline queue does. A message whose PUBACK
 /// did not come (the broker went away) is sent again after the reconnect, since a broker

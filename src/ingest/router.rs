@@ -79,11 +79,12 @@ impl Routes {
 
     /// Sends one message to its rules, each holding a clone of its `ticket`. `client_id` is
     /// the publisher's (empty when the broker does not tell); every rule sees the same
-    /// `now_ms` and `trace_id`.
+    /// `now_ms` and `trace_id`. The last group a message goes to (mostly its only one) takes
+    /// the topic, client id and trace id; the others get copies.
     pub fn dispatch(
         &self,
         publish: &IncomingPublish,
-        client_id: &str,
+        client_id: String,
         now_ms: i64,
         trace_id: String,
         ticket: Arc<Ticket>,
@@ -96,7 +97,7 @@ impl Routes {
                 Some(route) => {
                     route.topic_match.inc();
                     let mut msg = publish.to_fired(rest.to_owned(), now_ms, trace_id);
-                    msg.client_id = client_id.to_owned();
+                    msg.client_id = client_id;
                     let group = &self.groups[route.group];
                     let _ = group.tx.send(Item {
                         group: group.group.clone(),
@@ -112,18 +113,39 @@ impl Routes {
             }
             return;
         }
-        self.for_each_match(&topic, |group| {
-            for &rule in &group.rules {
-                self.rules[rule].topic_match.inc();
+        let send =
+            |group: &GroupRoute, topic: String, trace_id: String, client_id: String, ticket| {
+                for &rule in &group.rules {
+                    self.rules[rule].topic_match.inc();
+                }
+                let mut msg = publish.to_fired(topic, now_ms, trace_id);
+                msg.client_id = client_id;
+                let _ = group.tx.send(Item {
+                    group: group.group.clone(),
+                    msg,
+                    ticket,
+                    only: None,
+                });
+            };
+        // Each match sends the one before it copies; the last, sent after the loop, takes
+        // the originals.
+        let mut previous: Option<usize> = None;
+        self.trie.for_each_match(&topic, |&group| {
+            if let Some(previous) = previous.replace(group) {
+                let (topic, trace_id, client_id) =
+                    (topic.clone(), trace_id.clone(), client_id.clone());
+                send(
+                    &self.groups[previous],
+                    topic,
+                    trace_id,
+                    client_id,
+                    ticket.clone(),
+                );
             }
-            let mut msg = publish.to_fired(topic.clone(), now_ms, trace_id.clone());
-            msg.client_id = client_id.to_owned();
-            let _ = group.tx.send(Item {
-                group: group.group.clone(),
-                msg,
-                ticket: ticket.clone(),
-                only: None,
-            });
         });
+        if let Some(last) = previous {
+            let last = &self.groups[last];
+            send(last, topic, trace_id, client_id, ticket);
+        }
     }
 }
