@@ -113,7 +113,9 @@ async fn a_60_s_webhook_outage_stops_neither_another_rule_nor_the_acks_and_the_b
     // drain holds a bounded number of records (its in-flight bound and read-ahead); after
     // the first 10 s memory stays flat. Medians of 10 s windows: a growing backlog would
     // add ~40 MiB between them, while one sample's allocator spike (seen: +11 MiB for a
-    // second in a full parallel suite) is not growth.
+    // second, and +14 MiB for two, in a full parallel suite) is not growth. The cap is half
+    // what a backlog in memory would add (payloads and output: ~120 MB); the steady state
+    // sits ~28 MiB above the idle process.
     let rss_max = rss.iter().copied().fold(0f64, f64::max);
     let median = |window: &[f64]| {
         let mut w = window.to_vec();
@@ -122,7 +124,7 @@ async fn a_60_s_webhook_outage_stops_neither_another_rule_nor_the_acks_and_the_b
     };
     let (early, late) = (median(&rss[10..20]), median(&rss[rss.len() - 10..]));
     assert!(
-        rss_max - rss_before < 40.0 && late - early < 10.0,
+        rss_max - rss_before < 60.0 && late - early < 10.0,
         "memory grew during the outage: {rss_before:.0} MiB, then (MiB, once a second) {rss:.0?}"
     );
     wait_until(
