@@ -176,8 +176,9 @@ impl RulesFeed {
         };
         let taken = match self.admission.get() {
             Some((admission, stop)) => {
-                let make = || Incoming::from(local());
-                admission.admit_local(&publish.topic, make, stop).await
+                admission
+                    .admit_local(&publish.topic, || Incoming::from(local()), stop)
+                    .await
             }
             None => self.events.send(InboundEvent::Local(local())).await.is_ok(),
         };

@@ -88,9 +88,8 @@ impl Admission {
         // The route table this message is routed with (read once per message).
         let routes = self.registry.routes();
         if !matches!(incoming.ack, Acknowledge::Broker(..))
-            && !self.wanted(&routes, &incoming.publish.topic_str(), incoming.will)
+            && self.count_if_unread(&routes, &incoming.publish.topic_str(), incoming.will)
         {
-            self.metrics.messages_received.inc();
             return true;
         }
         self.admit_wanted(&routes, incoming, stop).await
@@ -110,8 +109,7 @@ impl Admission {
             return false;
         }
         let routes = self.registry.routes();
-        if !self.wanted(&routes, topic, false) {
-            self.metrics.messages_received.inc();
+        if self.count_if_unread(&routes, topic, false) {
             return true;
         }
         self.admit_wanted(&routes, make(), stop).await
@@ -138,11 +136,16 @@ impl Admission {
     /// it); false if a rule or the shadow service wants it. Lets the embedded broker drop
     /// rulewire's own republishes without handing them to the ingest loop.
     pub fn skip_unread(&self, topic: &str, will: bool) -> bool {
-        if self.wanted(&self.registry.routes(), topic, will) {
-            return false;
+        self.count_if_unread(&self.registry.routes(), topic, will)
+    }
+
+    /// True (and counted as received) if nothing reads a message on `topic`.
+    fn count_if_unread(&self, routes: &Routes, topic: &str, will: bool) -> bool {
+        let unread = !self.wanted(routes, topic, will);
+        if unread {
+            self.metrics.messages_received.inc();
         }
-        self.metrics.messages_received.inc();
-        true
+        unread
     }
 
     /// Counts and logs a message that is not processed; its ack waits for its turn.

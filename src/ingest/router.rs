@@ -72,11 +72,6 @@ impl Routes {
         any
     }
 
-    /// Calls `f` for every group whose FROM filter matches `topic`.
-    pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(&GroupRoute)) {
-        self.trie.for_each_match(topic, |&i| f(&self.groups[i]));
-    }
-
     /// Sends one message to its rules, each holding a clone of its `ticket`. `client_id` is
     /// the publisher's (empty when the broker does not tell); every rule sees the same
     /// `now_ms` and `trace_id`. The last group a message goes to (mostly its only one) takes
@@ -113,38 +108,30 @@ impl Routes {
             }
             return;
         }
-        let send =
-            |group: &GroupRoute, topic: String, trace_id: String, client_id: String, ticket| {
-                for &rule in &group.rules {
-                    self.rules[rule].topic_match.inc();
-                }
-                let mut msg = publish.to_fired(topic, now_ms, trace_id);
-                msg.client_id = client_id;
-                let _ = group.tx.send(Item {
-                    group: group.group.clone(),
-                    msg,
-                    ticket,
-                    only: None,
-                });
-            };
+        let send = |group: usize, topic, trace_id, client_id, ticket| {
+            let group = &self.groups[group];
+            for &rule in &group.rules {
+                self.rules[rule].topic_match.inc();
+            }
+            let mut msg = publish.to_fired(topic, now_ms, trace_id);
+            msg.client_id = client_id;
+            let _ = group.tx.send(Item {
+                group: group.group.clone(),
+                msg,
+                ticket,
+                only: None,
+            });
+        };
         // Each match sends the one before it copies; the last, sent after the loop, takes
         // the originals.
-        let mut previous: Option<usize> = None;
+        let mut previous = None;
         self.trie.for_each_match(&topic, |&group| {
             if let Some(previous) = previous.replace(group) {
-                let (topic, trace_id, client_id) =
-                    (topic.clone(), trace_id.clone(), client_id.clone());
-                send(
-                    &self.groups[previous],
-                    topic,
-                    trace_id,
-                    client_id,
-                    ticket.clone(),
-                );
+                let (topic, trace_id) = (topic.clone(), trace_id.clone());
+                send(previous, topic, trace_id, client_id.clone(), ticket.clone());
             }
         });
         if let Some(last) = previous {
-            let last = &self.groups[last];
             send(last, topic, trace_id, client_id, ticket);
         }
     }
