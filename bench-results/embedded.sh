@@ -5,7 +5,8 @@
 # (sensors/<conn>/data -> out/<conn>), both at max rate, then both again at half the relay's
 # rate for the latency. QoS 0, 4 publisher connections.
 # RULE_BODY replaces the rule's SELECT body (it must keep seq and ts, which the meter reads),
-# BENCH_PAYLOAD the payload template.
+# BENCH_PAYLOAD the payload template. METRICS_PORT=<port> serves rulewire's /metrics there and
+# adds each step's queue wait (rulewire_queue_wait_seconds: admission to evaluation, per batch).
 # Usage: bench-results/embedded.sh [path/to/release/rulewire]   (results in $OUT)
 set -euo pipefail
 BIN=${1:-target/release/rulewire}
@@ -19,12 +20,16 @@ rm -f "$OUT"/rules/*.sql
 PAYLOAD=${BENCH_PAYLOAD:-$PAYLOAD}
 rule "${RULE_BODY:-*, topic(2) AS room FROM 'sensors/+/data'}" > "$OUT/rules/bench.sql"
 write_embedded_rulewire_toml rulewire-embedded-bench
+if [ -n "${METRICS_PORT:-}" ]; then
+    sed -i "s/^listen = \"\"$/listen = \"127.0.0.1:$METRICS_PORT\"/" "$OUT/rulewire.toml"
+fi
 bench() { "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
     --duration "$DUR" --warmup 1s --drain 3s --json "$@"; }
 step() {
     local name=$1; shift
     local r0; r0=$(cpu "$RW")
     bench "$@" > "$OUT/$name.json"
+    if [ -n "${METRICS_PORT:-}" ]; then curl -sf "127.0.0.1:$METRICS_PORT/metrics" > "$OUT/$name.metrics"; fi
     echo "$name: rulewire $(python3 -c "print(round($(cpu "$RW") - $r0, 2))") s CPU, RSS $(rss "$RW") kB" >> "$OUT/cpu.txt"
 }
 : > "$OUT/cpu.txt"
@@ -45,12 +50,35 @@ step d-rules-half --topic 'sensors/{conn}/data' --subscribe 'out/#' --rate "$HAL
 python3 - "$OUT" <<'PY'
 import json, sys, os
 out = sys.argv[1]
+previous = {}
+def queue_wait(name):
+    """This step's rulewire_queue_wait_seconds (the counts since the step before): batches
+    and the upper bounds of the buckets holding their p99 and their slowest."""
+    global previous
+    path = os.path.join(out, name + ".metrics")
+    if not os.path.exists(path):
+        return ""
+    counts = {}
+    for line in open(path):
+        if line.startswith("rulewire_queue_wait_seconds_bucket{le="):
+            le = line.split('"')[1]
+            counts[le] = float(line.split()[-1])
+    step = {le: c - previous.get(le, 0) for le, c in counts.items()}
+    previous = counts
+    total = step.get("+Inf", 0)
+    if total == 0:
+        return " | queue wait: no batches"
+    bounds = sorted((float(le), c) for le, c in step.items())
+    p99 = next(le for le, c in bounds if c >= 0.99 * total)
+    worst = next(le for le, c in bounds if c >= total)
+    return f" | queue wait: {int(total)} batches, p99 <= {p99 * 1000:g} ms, max <= {worst * 1000:g} ms"
 for name in ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"]:
     s = json.load(open(os.path.join(out, name + ".json")))
     l = s["latency_ms"] or {}
+    q = queue_wait(name)
     print(f"{name:14} sent/s {s['sent_per_sec']:>9.0f} delivered/s {s['delivered_per_sec']:>9.0f} "
           f"lost {s['lost']:>7} ({s['loss_pct']:.2f}%) dup {s['duplicates']} "
-          f"p50 {l.get('p50', 0):.3f} p90 {l.get('p90', 0):.3f} p99 {l.get('p99', 0):.3f} max {l.get('max', 0):.3f} ms")
+          f"p50 {l.get('p50', 0):.3f} p90 {l.get('p90', 0):.3f} p99 {l.get('p99', 0):.3f} max {l.get('max', 0):.3f} ms{q}")
 a = json.load(open(os.path.join(out, "a-relay-max.json")))["delivered_per_sec"]
 b = json.load(open(os.path.join(out, "b-rules-max.json")))["delivered_per_sec"]
 print(f"rules / relay at max rate: {b / a:.2f}")

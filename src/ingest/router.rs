@@ -6,6 +6,7 @@
 //! the registry replaces it whole on reload.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use rulewire_engine::topic::TopicTrie;
 use tokio::sync::mpsc::UnboundedSender;
@@ -86,6 +87,7 @@ impl Routes {
         metrics: &Metrics,
     ) {
         let topic = publish.topic();
+        let admitted = Instant::now();
         if let Some(rest) = topic.strip_prefix("$aws/rules/") {
             let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
             match self.by_name(name) {
@@ -99,6 +101,7 @@ impl Routes {
                         msg,
                         ticket,
                         only: Some(route.member),
+                        admitted,
                     });
                 }
                 None => {
@@ -120,6 +123,7 @@ impl Routes {
                 msg,
                 ticket,
                 only: None,
+                admitted,
             });
         };
         // Each match sends the one before it copies; the last, sent after the loop, takes

@@ -39,6 +39,9 @@ pub struct Metrics {
     /// Messages per request of batching actions (kinesis PutRecords).
     pub action_request_records: HistogramVec,
     pub batch_size: Histogram,
+    /// How long the oldest message of each evaluated batch waited between admission and its
+    /// batch's evaluation: the rules' queueing delay.
+    pub queue_wait: Histogram,
     pub rule_eval: HistogramVec,
     pub in_flight: IntGauge,
     /// `limits.max_in_flight`: in-flight at this bound means ingestion waits (alert on it).
@@ -128,6 +131,15 @@ impl Metrics {
         )
         .unwrap();
         r.register(Box::new(batch_size.clone())).unwrap();
+        let queue_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "rulewire_queue_wait_seconds",
+                "Time the oldest message of each evaluated batch waited from admission to evaluation",
+            )
+            .buckets(prometheus::exponential_buckets(0.00005, 2.0, 14).unwrap()),
+        )
+        .unwrap();
+        r.register(Box::new(queue_wait.clone())).unwrap();
         let action_latency = HistogramVec::new(
             HistogramOpts::new(
                 "rulewire_action_latency_seconds",
@@ -324,6 +336,7 @@ impl Metrics {
             action_latency,
             action_request_records,
             batch_size,
+            queue_wait,
             rule_eval,
             in_flight,
             max_in_flight: registered(
