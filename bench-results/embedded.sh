@@ -6,7 +6,8 @@
 # rate for the latency. QoS 0, 4 publisher connections.
 # RULE_BODY replaces the rule's SELECT body (it must keep seq and ts, which the meter reads),
 # BENCH_PAYLOAD the payload template. METRICS_PORT=<port> serves rulewire's /metrics there and
-# adds each step's queue wait (rulewire_queue_wait_seconds: admission to evaluation, per batch).
+# adds each step's queue wait (rulewire_queue_wait_seconds: admission to evaluation, per batch)
+# and time in rulewire (rulewire_message_seconds: admission until every rule is done, per message).
 # Usage: bench-results/embedded.sh [path/to/release/rulewire]   (results in $OUT)
 set -euo pipefail
 BIN=${1:-target/release/rulewire}
@@ -51,27 +52,31 @@ python3 - "$OUT" <<'PY'
 import json, sys, os
 out = sys.argv[1]
 previous = {}
-def queue_wait(name):
-    """This step's rulewire_queue_wait_seconds (the counts since the step before): batches
-    and the upper bounds of the buckets holding their p99 and their slowest."""
-    global previous
+def histogram(name, metric, unit):
+    """This step's counts of a rulewire histogram (since the step before): how many, and
+    the upper bounds of the buckets holding their p99 and their slowest."""
     path = os.path.join(out, name + ".metrics")
     if not os.path.exists(path):
         return ""
     counts = {}
     for line in open(path):
-        if line.startswith("rulewire_queue_wait_seconds_bucket{le="):
+        if line.startswith(metric + "_bucket{le="):
             le = line.split('"')[1]
             counts[le] = float(line.split()[-1])
-    step = {le: c - previous.get(le, 0) for le, c in counts.items()}
-    previous = counts
+    step = {le: c - previous.get((metric, le), 0) for le, c in counts.items()}
+    previous.update({(metric, le): c for le, c in counts.items()})
     total = step.get("+Inf", 0)
     if total == 0:
-        return " | queue wait: no batches"
+        return "none"
     bounds = sorted((float(le), c) for le, c in step.items())
     p99 = next(le for le, c in bounds if c >= 0.99 * total)
     worst = next(le for le, c in bounds if c >= total)
-    return f" | queue wait: {int(total)} batches, p99 <= {p99 * 1000:g} ms, max <= {worst * 1000:g} ms"
+    return f"{int(total)} {unit}, p99 <= {p99 * 1000:g} ms, max <= {worst * 1000:g} ms"
+def queue_wait(name):
+    if not os.path.exists(os.path.join(out, name + ".metrics")):
+        return ""
+    return (f"\n    queue wait: {histogram(name, 'rulewire_queue_wait_seconds', 'batches')}"
+            f"; admission to done: {histogram(name, 'rulewire_message_seconds', 'messages')}")
 for name in ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"]:
     s = json.load(open(os.path.join(out, name + ".json")))
     l = s["latency_ms"] or {}

@@ -6,7 +6,6 @@
 //! the registry replaces it whole on reload.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use rulewire_engine::topic::TopicTrie;
 use tokio::sync::mpsc::UnboundedSender;
@@ -87,7 +86,6 @@ impl Routes {
         metrics: &Metrics,
     ) {
         let topic = publish.topic();
-        let admitted = Instant::now();
         if let Some(rest) = topic.strip_prefix("$aws/rules/") {
             let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
             match self.by_name(name) {
@@ -101,7 +99,6 @@ impl Routes {
                         msg,
                         ticket,
                         only: Some(route.member),
-                        admitted,
                     });
                 }
                 None => {
@@ -123,7 +120,6 @@ impl Routes {
                 msg,
                 ticket,
                 only: None,
-                admitted,
             });
         };
         // Each match sends the one before it copies; the last, sent after the loop, takes

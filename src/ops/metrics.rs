@@ -42,6 +42,9 @@ pub struct Metrics {
     /// How long the oldest message of each evaluated batch waited between admission and its
     /// batch's evaluation: the rules' queueing delay.
     pub queue_wait: Histogram,
+    /// Per message, from admission until every rule is done with it (QoS 1: until it may be
+    /// acked).
+    pub message_seconds: Histogram,
     pub rule_eval: HistogramVec,
     pub in_flight: IntGauge,
     /// `limits.max_in_flight`: in-flight at this bound means ingestion waits (alert on it).
@@ -140,6 +143,15 @@ impl Metrics {
         )
         .unwrap();
         r.register(Box::new(queue_wait.clone())).unwrap();
+        let message_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "rulewire_message_seconds",
+                "Time from a message's admission until every rule is done with it (actions succeeded or the error action took the failure)",
+            )
+            .buckets(prometheus::exponential_buckets(0.00005, 2.0, 16).unwrap()),
+        )
+        .unwrap();
+        r.register(Box::new(message_seconds.clone())).unwrap();
         let action_latency = HistogramVec::new(
             HistogramOpts::new(
                 "rulewire_action_latency_seconds",
@@ -337,6 +349,7 @@ impl Metrics {
             action_request_records,
             batch_size,
             queue_wait,
+            message_seconds,
             rule_eval,
             in_flight,
             max_in_flight: registered(

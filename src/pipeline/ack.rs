@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
@@ -20,11 +21,24 @@ pub struct Ticket {
     unacked_qos0: Option<Arc<AtomicUsize>>,
     _permit: Option<OwnedSemaphorePermit>,
     metrics: Arc<Metrics>,
+    /// When the message was admitted (for `rulewire_queue_wait_seconds` and
+    /// `rulewire_message_seconds`).
+    admitted: Instant,
+}
+
+impl Ticket {
+    /// When the message was admitted.
+    pub fn admitted(&self) -> Instant {
+        self.admitted
+    }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.metrics.in_flight.dec();
+        self.metrics
+            .message_seconds
+            .observe(self.admitted.elapsed().as_secs_f64());
         if let Some(tx) = self.done.take() {
             let _ = tx.send(());
         }
@@ -95,6 +109,7 @@ impl AckQueue {
             unacked_qos0: None,
             _permit: permit,
             metrics: metrics.clone(),
+            admitted: Instant::now(),
         };
         match ack {
             Acknowledge::Broker(pkid, session) => {

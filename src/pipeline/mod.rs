@@ -21,7 +21,6 @@ mod settle;
 mod workers;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use rulewire_actions::{Action, FiredMessage};
 use rulewire_engine::{Rule, RuleGroup};
@@ -41,8 +40,6 @@ pub struct Item {
     /// Basic Ingest: the one member rule (index in the group) the message is for. `None`: a
     /// message routed by topic, for every rule of the group.
     pub only: Option<usize>,
-    /// When it was routed (for `rulewire_queue_wait_seconds`).
-    pub admitted: Instant,
 }
 
 /// A loaded rule as the pipeline runs it: compiled SQL and built actions.

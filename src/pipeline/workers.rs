@@ -123,7 +123,7 @@ async fn collect_batch(
 fn run_batch(group: &GroupRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<Settle> {
     metrics.batch_size.observe(items.len() as f64);
     let start = Instant::now();
-    if let Some(oldest) = items.iter().map(|i| i.admitted).min() {
+    if let Some(oldest) = items.iter().map(|i| i.ticket.admitted()).min() {
         metrics
             .queue_wait
             .observe(start.saturating_duration_since(oldest).as_secs_f64());
@@ -196,7 +196,7 @@ fn run_batch(group: &GroupRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<S
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use rulewire_actions::FiredMessage;
     use rulewire_engine::{Rule, SqlVersion};
@@ -205,9 +205,10 @@ mod tests {
     use crate::ops::metrics::{Metrics, RuleMetrics};
     use crate::pipeline::{AckQueue, Acknowledge, GroupRuntime, Item, RuleRuntime};
 
-    /// A batch records, once, how long its oldest message waited since admission.
+    /// A batch records, once, how long its oldest message waited since admission; every
+    /// message, once its rules are done, how long it took from admission.
     #[test]
-    fn a_batch_records_its_oldest_messages_queue_wait() {
+    fn batches_record_their_queue_wait_and_messages_their_time() {
         let metrics = Arc::new(Metrics::new());
         let rule = Rule::compile("SELECT * FROM 'a/+'", SqlVersion::V2016_03_23).unwrap();
         let group = Arc::new(GroupRuntime::new(vec![Arc::new(RuleRuntime {
@@ -219,8 +220,7 @@ mod tests {
             tracer: Default::default(),
         })]));
         let acks = AckQueue::local();
-        let now = Instant::now();
-        let item = |age_ms: u64| Item {
+        let item = || Item {
             group: group.clone(),
             msg: FiredMessage {
                 topic: "a/b".into(),
@@ -229,19 +229,36 @@ mod tests {
             },
             ticket: acks.ticket(Acknowledge::Nothing, None, &metrics),
             only: None,
-            admitted: now - Duration::from_millis(age_ms),
         };
-        run_batch(&group, vec![item(300), item(10)], &metrics);
-        run_batch(&group, vec![item(0)], &metrics);
+        let early = item();
+        std::thread::sleep(Duration::from_millis(200));
+        let settling = run_batch(&group, vec![early, item()], &metrics);
+        let settling_too = run_batch(&group, vec![item()], &metrics);
         assert_eq!(
             metrics.queue_wait.get_sample_count(),
             2,
             "one sample per batch"
         );
-        let sum = metrics.queue_wait.get_sample_sum();
+        let waited = metrics.queue_wait.get_sample_sum();
         assert!(
-            (0.3..0.5).contains(&sum),
-            "the two batches' oldest waits (0.3 s and ~0 s) summed: {sum}"
+            (0.2..0.5).contains(&waited),
+            "the two batches' oldest waits (0.2 s and ~0 s) summed: {waited}"
+        );
+        assert_eq!(
+            metrics.message_seconds.get_sample_count(),
+            0,
+            "nothing done yet"
+        );
+        drop((settling, settling_too));
+        assert_eq!(
+            metrics.message_seconds.get_sample_count(),
+            3,
+            "one per message"
+        );
+        let took = metrics.message_seconds.get_sample_sum();
+        assert!(
+            (0.2..0.5).contains(&took),
+            "one message took 0.2 s, two ~0 s: {took}"
         );
     }
 }
