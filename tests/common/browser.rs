@@ -2,6 +2,7 @@
 //! WebDriver protocol (JSON over HTTP, spoken here with reqwest). `scripts/test.sh` installs
 //! both; a missing chromedriver fails the test, it is never skipped.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -22,7 +23,9 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session.
     pub async fn start() -> Browser {
         let port = free_port();
+        // Its own process group: the Chromium it starts is in it too, and goes with it.
         let driver = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -168,6 +171,10 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The whole group: killing chromedriver alone left its Chromium running.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
