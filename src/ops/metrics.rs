@@ -88,6 +88,15 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
 }
 
 /// Registers one metric and returns it.
+/// A registered histogram without labels.
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let opts = HistogramOpts::new(name, help).buckets(buckets);
+    registered(
+        registry,
+        Histogram::with_opts(opts).expect("valid histogram"),
+    )
+}
+
 fn registered<M: prometheus::core::Collector + Clone + 'static>(
     registry: &Registry,
     metric: M,
@@ -125,33 +134,26 @@ impl Metrics {
         )
         .unwrap();
         r.register(Box::new(in_flight.clone())).unwrap();
-        let batch_size = Histogram::with_opts(
-            HistogramOpts::new("rulewire_batch_size", "Messages per evaluated batch").buckets(
-                vec![
-                    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
-                ],
-            ),
-        )
-        .unwrap();
-        r.register(Box::new(batch_size.clone())).unwrap();
-        let queue_wait = Histogram::with_opts(
-            HistogramOpts::new(
-                "rulewire_queue_wait_seconds",
-                "Time the oldest message of each evaluated batch waited from admission to evaluation",
-            )
-            .buckets(prometheus::exponential_buckets(0.00005, 2.0, 14).unwrap()),
-        )
-        .unwrap();
-        r.register(Box::new(queue_wait.clone())).unwrap();
-        let message_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "rulewire_message_seconds",
-                "Time from a message's admission until every rule is done with it (actions succeeded or the error action took the failure)",
-            )
-            .buckets(prometheus::exponential_buckets(0.00005, 2.0, 16).unwrap()),
-        )
-        .unwrap();
-        r.register(Box::new(message_seconds.clone())).unwrap();
+        let batch_size = histogram(
+            &r,
+            "rulewire_batch_size",
+            "Messages per evaluated batch",
+            vec![
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+            ],
+        );
+        let queue_wait = histogram(
+            &r,
+            "rulewire_queue_wait_seconds",
+            "Time the oldest message of each evaluated batch waited from admission to evaluation",
+            prometheus::exponential_buckets(0.00005, 2.0, 14).unwrap(),
+        );
+        let message_seconds = histogram(
+            &r,
+            "rulewire_message_seconds",
+            "Time from a message's admission until every rule is done with it (actions succeeded or the error action took the failure)",
+            prometheus::exponential_buckets(0.00005, 2.0, 16).unwrap(),
+        );
         let action_latency = HistogramVec::new(
             HistogramOpts::new(
                 "rulewire_action_latency_seconds",
