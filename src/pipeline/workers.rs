@@ -67,15 +67,23 @@ fn spawn_worker(bounds: BatchBounds, metrics: Arc<Metrics>) -> mpsc::UnboundedSe
             let Some(first) = first else { break };
             let items = collect_batch(first, &mut rx, bounds).await;
             for (group, items) in by_group(items) {
-                // `unconstrained`: with tokio's cooperative budget spent, an action's first
-                // poll could stop at an await that had room (a semaphore, a channel) and a
-                // later message's action would reach the sink first. Without the budget a
-                // first poll only waits where the sink is full, and those waits are FIFO.
-                settling.extend(
-                    run_batch(&group, items, &metrics).into_iter().map(|s| {
-                        tokio::task::unconstrained(settle(group.rules[s.rule].clone(), s))
-                    }),
-                );
+                for s in run_batch(&group, items, &metrics) {
+                    // `unconstrained`: with tokio's cooperative budget spent, an action's
+                    // first poll could stop at an await that had room (a semaphore, a
+                    // channel) and a later message's action would reach the sink first.
+                    // Without the budget a first poll only waits where the sink is full, and
+                    // those waits are FIFO.
+                    let mut settle = Box::pin(tokio::task::unconstrained(settle(
+                        group.rules[s.rule].clone(),
+                        s,
+                    )));
+                    // The first poll, here and in arrival order: most settle on it (an
+                    // in-process republish, a disk buffer's append), and only those that
+                    // wait join the set polled on their wake.
+                    if poll_once(settle.as_mut()).await.is_pending() {
+                        settling.push(settle);
+                    }
+                }
             }
         }
         while settling.next().await.is_some() {}
@@ -83,8 +91,21 @@ fn spawn_worker(bounds: BatchBounds, metrics: Arc<Metrics>) -> mpsc::UnboundedSe
     tx
 }
 
+/// Polls `future` once with the calling task's waker.
+async fn poll_once<F: Future + Unpin>(mut future: F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut future).poll(cx)))
+        .await
+}
+
 /// Splits a batch by group, keeping arrival order within each group.
 fn by_group(items: Vec<Item>) -> Vec<(Arc<GroupRuntime>, Vec<Item>)> {
+    let Some(first) = items.first().map(|i| i.group.clone()) else {
+        return Vec::new();
+    };
+    // Mostly one group: the batch is its part as it is, not moved item by item.
+    if items.iter().all(|i| Arc::ptr_eq(&i.group, &first)) {
+        return vec![(first, items)];
+    }
     let mut groups: Vec<(Arc<GroupRuntime>, Vec<Item>)> = Vec::new();
     for item in items {
         match groups.iter_mut().find(|(g, _)| Arc::ptr_eq(g, &item.group)) {
@@ -103,7 +124,9 @@ async fn collect_batch(
     rx: &mut mpsc::UnboundedReceiver<Item>,
     bounds: BatchBounds,
 ) -> Vec<Item> {
-    let mut items = vec![first];
+    // Sized for what is queued now, so that a burst is not moved as the vector grows.
+    let mut items = Vec::with_capacity((rx.len() + 1).min(bounds.max_messages.max(1)));
+    items.push(first);
     let deadline = tokio::time::Instant::now() + bounds.max_delay;
     while items.len() < bounds.max_messages {
         match rx.try_recv() {
