@@ -61,7 +61,9 @@ pub struct TopicTrie<T> {
 struct Node<T> {
     /// Children by literal level. The wildcard levels have their own fields, so matching a
     /// topic costs one map lookup per level (and none where a node has no literal children).
-    children: HashMap<String, Node<T>>,
+    /// foldhash, not SipHash: the keys are the operator's filters (a device's topic only
+    /// looks up), so there is no table to flood, and SipHash was a visible share of routing.
+    children: HashMap<String, Node<T>, foldhash::fast::RandomState>,
     plus: Option<Box<Node<T>>>,
     hash: Option<Box<Node<T>>>,
     /// Values whose filter ends at this node.
@@ -71,7 +73,7 @@ struct Node<T> {
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
-            children: HashMap::new(),
+            children: HashMap::default(),
             plus: None,
             hash: None,
             here: Vec::new(),

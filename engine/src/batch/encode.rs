@@ -63,8 +63,15 @@ pub(super) fn run(
             _ => None,
         });
     }
+    let has_star = shape.items.iter().any(|i| matches!(i, OutItem::Star));
     for (j, &row) in fired.iter().enumerate() {
-        let mut buf = Vec::with_capacity(64);
+        // Room for the copied `*` members up front: the buffer is not grown twice per message.
+        let star_len = if has_star {
+            scanned.star(rows[row].0).len()
+        } else {
+            0
+        };
+        let mut buf = Vec::with_capacity(64 + star_len);
         if shape.value.is_some() {
             if let Some(a) = &arrays[0] {
                 write_cell(&mut buf, a, j, version);
