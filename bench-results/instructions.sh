@@ -7,6 +7,9 @@
 # short and a long step, each in a fresh rulewire under callgrind; the difference in total
 # instructions over the difference in messages cancels start-up and shutdown. At this rate most
 # batches hold one message, so per-batch costs weigh more than under load.
+# ONLY (and ONLY2) count only inside functions matching a callgrind --toggle-collect pattern,
+# e.g. rulewire's own share of the rules path, which leaves the broker's and the runtime's
+# timers out: ONLY='*spawn_worker*' ONLY2='*RulesFeed as rmqtt::hook::Handler>::hook*'.
 # Usage: bench-results/instructions.sh path/to/release/rulewire [RATE]   (needs valgrind)
 set -euo pipefail
 BIN=$1; RATE=${2:-1000}
@@ -19,7 +22,7 @@ write_embedded_rulewire_toml rulewire-instructions
 # step SECONDS: prints "<messages sent> <instructions>".
 step() {
     rm -rf "$OUT/data" "$OUT"/callgrind.out*
-    valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+    valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" ${ONLY:+"--toggle-collect=$ONLY"} ${ONLY2:+"--toggle-collect=$ONLY2"} \
         "$BIN" run --config "$OUT/rulewire.toml" > "$OUT/rulewire.log" 2>&1 &
     local vg=$!
     for _ in $(seq 240); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.5; done
