@@ -68,12 +68,13 @@ impl GroupRuntime {
 
 /// A random UUID v4 string, for `traceid()` / `cloudwatchTraceId`. It runs once per routed
 /// message, so its random bits come from a fast generator per thread (xoshiro256++, seeded
-/// from the OS's): unique as trace ids need, not unguessable (they are not secrets). Written
-/// byte by byte: `format!` and the OS-seeded `ThreadRng` were both visible in the profile.
+/// once from `ThreadRng`): unique as trace ids need, not unguessable (they are not secrets).
+/// Written byte by byte: `format!` and `ThreadRng` per message were both visible in the profile.
 pub fn new_trace_id() -> String {
     use rand::{Rng, SeedableRng, rngs::SmallRng};
+    use std::cell::RefCell;
     thread_local! {
-        static RNG: std::cell::RefCell<SmallRng> = std::cell::RefCell::new(SmallRng::from_rng(&mut rand::rng()));
+        static RNG: RefCell<SmallRng> = RefCell::new(SmallRng::from_rng(&mut rand::rng()));
     }
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let random: u128 = RNG.with_borrow_mut(|rng| rng.random());
