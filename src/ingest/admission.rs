@@ -17,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Routes;
+use super::router::{Admitted, Destination};
 use crate::mqtt::IncomingPublish;
 use crate::mqtt::inbound::{LocalPublish, Received, RejectReason, Rejected};
 use crate::ops::metrics::Metrics;
@@ -87,12 +88,15 @@ impl Admission {
         }
         // The route table this message is routed with (read once per message).
         let routes = self.registry.routes();
+        let topic = incoming.publish.topic_str();
+        let to = routes.destination(&topic);
         if !matches!(incoming.ack, Acknowledge::Broker(..))
-            && self.count_if_unread(&routes, &incoming.publish.topic_str(), incoming.will)
+            && self.count_if_unread(&to, &topic, incoming.will)
         {
             return true;
         }
-        self.admit_wanted(&routes, incoming, stop).await
+        drop(topic);
+        self.admit_wanted(&routes, to, incoming, stop).await
     }
 
     /// [`Admission::admit`] for a message the embedded broker hands over from a client's
@@ -109,39 +113,43 @@ impl Admission {
             return false;
         }
         let routes = self.registry.routes();
-        if self.count_if_unread(&routes, topic, false) {
+        let to = routes.destination(topic);
+        if self.count_if_unread(&to, topic, false) {
             return true;
         }
-        self.admit_wanted(&routes, make(), stop).await
+        self.admit_wanted(&routes, to, make(), stop).await
     }
 
     /// Waits for in-flight room and routes a message that something reads.
-    async fn admit_wanted(&self, routes: &Routes, incoming: Incoming, stop: &CancelFlag) -> bool {
+    async fn admit_wanted(
+        &self,
+        routes: &Routes,
+        to: Destination,
+        incoming: Incoming,
+        stop: &CancelFlag,
+    ) -> bool {
         let permit = tokio::select! {
             p = self.permits.clone().acquire_owned() => p.expect("the semaphore never closes"),
             _ = stop.wait() => return false,
         };
-        self.route(routes, incoming, permit);
+        self.route(routes, to, incoming, permit);
         true
-    }
-
-    /// Whether a message on `topic` goes anywhere: to a rule, or (not a will) to the shadow
-    /// service.
-    fn wanted(&self, routes: &Routes, topic: &str, will: bool) -> bool {
-        routes.wants(topic)
-            || (self.shadows.is_some() && !will && crate::shadow::parse_topic(topic).is_some())
     }
 
     /// Counts a message on `topic` that nothing reads and returns true (the caller drops
     /// it); false if a rule or the shadow service wants it. Lets the embedded broker drop
     /// rulewire's own republishes without handing them to the ingest loop.
     pub fn skip_unread(&self, topic: &str, will: bool) -> bool {
-        self.count_if_unread(&self.registry.routes(), topic, will)
+        let to = self.registry.routes().destination(topic);
+        self.count_if_unread(&to, topic, will)
     }
 
-    /// True (and counted as received) if nothing reads a message on `topic`.
-    fn count_if_unread(&self, routes: &Routes, topic: &str, will: bool) -> bool {
-        let unread = !self.wanted(routes, topic, will);
+    /// True (and counted as received) if nothing reads a message on `topic`, going `to` the
+    /// rules: no rule, and (not a will) not the shadow service.
+    fn count_if_unread(&self, to: &Destination, topic: &str, will: bool) -> bool {
+        let to_shadows =
+            self.shadows.is_some() && !will && crate::shadow::parse_topic(topic).is_some();
+        let unread = !to.any() && !to_shadows;
         if unread {
             self.metrics.messages_received.inc();
         }
@@ -185,7 +193,13 @@ impl Admission {
 
     /// Sends one message to the shadow service (a Device Shadow request, not a will) and to
     /// its rules, each holding a clone of its ticket.
-    fn route(&self, routes: &Routes, incoming: Incoming, permit: OwnedSemaphorePermit) {
+    fn route(
+        &self,
+        routes: &Routes,
+        to: Destination,
+        incoming: Incoming,
+        permit: OwnedSemaphorePermit,
+    ) {
         let Incoming {
             publish,
             ack,
@@ -214,6 +228,13 @@ impl Admission {
                 ticket: ticket.clone(),
             });
         }
-        routes.dispatch(&publish, client_id, now_ms, trace_id, ticket, &self.metrics);
+        let message = Admitted {
+            publish: &publish,
+            client_id,
+            now_ms,
+            trace_id,
+            ticket,
+        };
+        routes.dispatch(to, message, &self.metrics);
     }
 }

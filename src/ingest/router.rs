@@ -61,53 +61,36 @@ impl Routes {
         self.rules.iter().find(|r| r.name == name)
     }
 
-    /// Whether `topic` goes to any rule: Basic Ingest (to a rule or, unknown, counted as
-    /// RuleNotFound) or a group whose FROM filter matches.
-    pub fn wants(&self, topic: &str) -> bool {
+    /// Where a message on `topic` goes: Basic Ingest, or the groups whose FROM filter
+    /// matches (none: no rule reads it). Found once per message and handed to
+    /// [`Routes::dispatch`], so a message walks the trie once.
+    pub fn destination(&self, topic: &str) -> Destination {
         if topic.starts_with("$aws/rules/") {
-            return true;
+            return Destination::BasicIngest;
         }
-        let mut any = false;
-        self.trie.for_each_match(topic, |_| any = true);
-        any
+        let mut groups = Groups::default();
+        self.trie.for_each_match(topic, |&group| groups.push(group));
+        Destination::Groups(groups)
     }
 
-    /// Sends one message to its rules, each holding a clone of its `ticket`. `client_id` is
-    /// the publisher's (empty when the broker does not tell); every rule sees the same
-    /// `now_ms` and `trace_id`. The last group a message goes to (mostly its only one) takes
+    /// Sends `message` to its rules (`to`: its [`Routes::destination`] in this table), each
+    /// holding a clone of its ticket. The last group it goes to (mostly its only one) takes
     /// the topic, client id and trace id; the others get copies.
-    pub fn dispatch(
-        &self,
-        publish: &IncomingPublish,
-        client_id: String,
-        now_ms: i64,
-        trace_id: String,
-        ticket: Arc<Ticket>,
-        metrics: &Metrics,
-    ) {
-        let topic = publish.topic();
-        if let Some(rest) = topic.strip_prefix("$aws/rules/") {
-            let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
-            match self.by_name(name) {
-                Some(route) => {
-                    route.topic_match.inc();
-                    let mut msg = publish.to_fired(rest.to_owned(), now_ms, trace_id);
-                    msg.client_id = client_id;
-                    let group = &self.groups[route.group];
-                    let _ = group.tx.send(Item {
-                        group: group.group.clone(),
-                        msg,
-                        ticket,
-                        only: Some(route.member),
-                    });
-                }
-                None => {
-                    metrics.rule_not_found.with_label_values(&[name]).inc();
-                    tracing::warn!(rule = %name, %topic, "Basic Ingest to an unknown or disabled rule (RuleNotFound)");
-                }
+    pub fn dispatch(&self, to: Destination, message: Admitted<'_>, metrics: &Metrics) {
+        let topic = message.publish.topic();
+        let groups = match to {
+            Destination::Groups(groups) => groups,
+            Destination::BasicIngest => {
+                return self.dispatch_basic_ingest(&topic, message, metrics);
             }
-            return;
-        }
+        };
+        let Admitted {
+            publish,
+            client_id,
+            now_ms,
+            trace_id,
+            ticket,
+        } = message;
         let send = |group: usize, topic, trace_id, client_id, ticket| {
             let group = &self.groups[group];
             for &rule in &group.rules {
@@ -122,17 +105,206 @@ impl Routes {
                 only: None,
             });
         };
-        // Each match sends the one before it copies; the last, sent after the loop, takes
-        // the originals.
-        let mut previous = None;
-        self.trie.for_each_match(&topic, |&group| {
-            if let Some(previous) = previous.replace(group) {
-                let (topic, trace_id) = (topic.clone(), trace_id.clone());
-                send(previous, topic, trace_id, client_id.clone(), ticket.clone());
-            }
-        });
-        if let Some(last) = previous {
-            send(last, topic, trace_id, client_id, ticket);
+        let Some(last) = groups.last else { return };
+        for &group in &groups.earlier {
+            let (topic, trace_id) = (topic.clone(), trace_id.clone());
+            send(group, topic, trace_id, client_id.clone(), ticket.clone());
         }
+        send(last, topic, trace_id, client_id, ticket);
+    }
+
+    /// `$aws/rules/<rule>/<rest>`: to that rule alone, with topic `<rest>`; an unknown or
+    /// disabled rule counts RuleNotFound.
+    fn dispatch_basic_ingest(&self, topic: &str, message: Admitted<'_>, metrics: &Metrics) {
+        let rest = &topic["$aws/rules/".len()..];
+        let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        let Some(route) = self.by_name(name) else {
+            metrics.rule_not_found.with_label_values(&[name]).inc();
+            tracing::warn!(rule = %name, %topic, "Basic Ingest to an unknown or disabled rule (RuleNotFound)");
+            return;
+        };
+        route.topic_match.inc();
+        let mut msg = message
+            .publish
+            .to_fired(rest.to_owned(), message.now_ms, message.trace_id);
+        msg.client_id = message.client_id;
+        let group = &self.groups[route.group];
+        let _ = group.tx.send(Item {
+            group: group.group.clone(),
+            msg,
+            ticket: message.ticket,
+            only: Some(route.member),
+        });
+    }
+}
+
+/// One admitted message as each rule it goes to sees it: the publisher's client id (empty
+/// when the broker does not tell), and the same `now_ms` and `trace_id` for every rule.
+pub struct Admitted<'a> {
+    pub publish: &'a IncomingPublish,
+    pub client_id: String,
+    pub now_ms: i64,
+    pub trace_id: String,
+    pub ticket: Arc<Ticket>,
+}
+
+/// Where one message goes ([`Routes::destination`]).
+pub enum Destination {
+    /// `$aws/rules/<rule>/...`: to that rule, or counted as RuleNotFound.
+    BasicIngest,
+    /// To these groups (none: no rule reads the message).
+    Groups(Groups),
+}
+
+impl Destination {
+    /// Whether a rule reads the message (Basic Ingest always counts: to its rule or as
+    /// RuleNotFound).
+    pub fn any(&self) -> bool {
+        match self {
+            Destination::BasicIngest => true,
+            Destination::Groups(groups) => groups.last.is_some(),
+        }
+    }
+}
+
+/// The groups whose filter matches a topic: the last one found apart, so that the common
+/// case of one group allocates nothing.
+#[derive(Default)]
+pub struct Groups {
+    /// The last match (it takes the message's originals); `None`: no match.
+    last: Option<usize>,
+    /// The matches before it, in match order (they get copies).
+    earlier: Vec<usize>,
+}
+
+impl Groups {
+    fn push(&mut self, group: usize) {
+        if let Some(previous) = self.last.replace(group) {
+            self.earlier.push(previous);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rulewire_engine::{Rule, SqlVersion};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::ops::metrics::RuleMetrics;
+    use crate::pipeline::{AckQueue, Acknowledge, GroupRuntime, RuleRuntime};
+
+    /// One rule per group, `FROM` each filter; the receivers of the groups' queues.
+    fn routes(filters: &[&str], metrics: &Metrics) -> (Routes, Vec<mpsc::UnboundedReceiver<Item>>) {
+        let (mut rules, mut groups, mut queues) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, filter) in filters.iter().enumerate() {
+            let name = format!("r{i}");
+            let sql = format!("SELECT * FROM '{filter}'");
+            let rule = Rule::compile(&sql, SqlVersion::V2016_03_23).unwrap();
+            let group = Arc::new(GroupRuntime::new(vec![Arc::new(RuleRuntime {
+                name: name.clone(),
+                rule: Arc::new(rule),
+                actions: Vec::new(),
+                error_action: None,
+                metrics: RuleMetrics::new(metrics, &name),
+                tracer: Default::default(),
+            })]));
+            let (tx, rx) = mpsc::unbounded_channel();
+            rules.push(Route {
+                name: name.clone(),
+                filter: Some(filter.to_string()),
+                group: i,
+                member: 0,
+                topic_match: metrics.topic_match.with_label_values(&[&name]),
+            });
+            groups.push(GroupRoute {
+                group,
+                tx,
+                rules: vec![i],
+            });
+            queues.push(rx);
+        }
+        (Routes::new(rules, groups), queues)
+    }
+
+    fn message<'a>(
+        publish: &'a IncomingPublish,
+        acks: &AckQueue,
+        metrics: &Arc<Metrics>,
+    ) -> Admitted<'a> {
+        Admitted {
+            publish,
+            client_id: "dev-1".into(),
+            now_ms: 7,
+            trace_id: "trace-1".into(),
+            ticket: acks.ticket(Acknowledge::Nothing, None, metrics),
+        }
+    }
+
+    fn publish(topic: &str) -> IncomingPublish {
+        IncomingPublish::V4(rumqttc::Publish::new(topic, rumqttc::QoS::AtMostOnce, "{}"))
+    }
+
+    /// A message matched by several groups reaches each once, all with the same trace id,
+    /// timestamp and client id; groups whose filter does not match get nothing.
+    #[test]
+    fn a_topic_goes_once_to_every_group_it_matches() {
+        let metrics = Arc::new(Metrics::new());
+        let acks = AckQueue::local();
+        let (routes, mut queues) = routes(&["a/+", "b/+", "a/#", "+/x"], &metrics);
+        let incoming = publish("a/x");
+        let to = routes.destination("a/x");
+        assert!(to.any());
+        routes.dispatch(to, message(&incoming, &acks, &metrics), &metrics);
+        for (group, queue) in queues.iter_mut().enumerate() {
+            let got: Vec<Item> = std::iter::from_fn(|| queue.try_recv().ok()).collect();
+            if group == 1 {
+                assert!(got.is_empty(), "b/+ does not match a/x");
+                continue;
+            }
+            let [item] = &got[..] else {
+                panic!("group {group}: {} items", got.len())
+            };
+            assert_eq!(
+                (item.msg.topic.as_str(), item.msg.client_id.as_str()),
+                ("a/x", "dev-1")
+            );
+            assert_eq!(
+                (item.msg.trace_id.as_str(), item.msg.timestamp_ms),
+                ("trace-1", 7)
+            );
+            assert_eq!(item.only, None);
+        }
+        let matched = |rule: &str| metrics.topic_match.with_label_values(&[rule]).get();
+        assert_eq!(
+            [matched("r0"), matched("r1"), matched("r2"), matched("r3")],
+            [1, 0, 1, 1]
+        );
+        assert!(!routes.destination("c/y").any(), "no filter matches c/y");
+    }
+
+    /// Basic Ingest goes to the named rule alone, without its prefix, however many filters
+    /// the rest of the topic matches; an unknown rule counts RuleNotFound.
+    #[test]
+    fn basic_ingest_goes_to_its_rule_alone() {
+        let metrics = Arc::new(Metrics::new());
+        let acks = AckQueue::local();
+        let (routes, mut queues) = routes(&["a/+", "a/#"], &metrics);
+        let incoming = publish("$aws/rules/r1/a/x");
+        let to = routes.destination("$aws/rules/r1/a/x");
+        assert!(matches!(to, Destination::BasicIngest));
+        routes.dispatch(to, message(&incoming, &acks, &metrics), &metrics);
+        assert!(queues[0].try_recv().is_err());
+        let item = queues[1].try_recv().unwrap();
+        assert_eq!((item.msg.topic.as_str(), item.only), ("a/x", Some(0)));
+
+        let incoming = publish("$aws/rules/nope/a/x");
+        let to = routes.destination("$aws/rules/nope/a/x");
+        assert!(to.any(), "counted as RuleNotFound, so not unread");
+        routes.dispatch(to, message(&incoming, &acks, &metrics), &metrics);
+        assert!(queues.iter_mut().all(|q| q.try_recv().is_err()));
+        assert_eq!(metrics.rule_not_found.with_label_values(&["nope"]).get(), 1);
     }
 }
