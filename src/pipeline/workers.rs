@@ -177,8 +177,9 @@ fn run_batch(group: &GroupRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<S
         .collect();
     // Rules sharing a decode share its cost: each records the group's evaluation time.
     let elapsed = start.elapsed().as_secs_f64();
-    let mut settling = Vec::new();
-    let mut results: Vec<(usize, Evaluation)> = Vec::new();
+    // Mostly one fired rule per message.
+    let mut settling = Vec::with_capacity(items.len());
+    let mut results: Vec<(usize, Evaluation)> = Vec::with_capacity(group.rules.len());
     for (item, direct) in items.into_iter().zip(direct) {
         match direct {
             Some(result) => results.push(result),

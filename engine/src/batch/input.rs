@@ -89,7 +89,7 @@ impl ScanPlan {
             values: Vec::with_capacity(msgs.len() * width),
             row: Vec::with_capacity(msgs.len()),
             conflicts: Vec::with_capacity(msgs.len()),
-            star_text: Vec::new(),
+            star_text: Vec::with_capacity(if self.star { star_room(msgs) } else { 0 }),
             star_at: Vec::with_capacity(if self.star { msgs.len() } else { 0 }),
         };
         let mut slots = vec![Scalar::Absent; self.slot_count];
@@ -146,6 +146,17 @@ impl ScanPlan {
         }
         out
     }
+}
+
+/// Room for a batch's canonical `*` text up front, so that it is not moved as it grows
+/// (about ten times per batch): about the payloads' size (the text drops whitespace and braces
+/// and copies most numbers as written), at most 1 MiB (past that, growth is amortised
+/// anyway, and payloads that are not JSON reserve nothing large).
+fn star_room(msgs: &[Message]) -> usize {
+    msgs.iter()
+        .map(|m| m.payload.len())
+        .sum::<usize>()
+        .min(1 << 20)
 }
 
 /// One batch scanned by a [`ScanPlan`].

@@ -315,7 +315,12 @@ impl Shape {
             };
             match groups.iter_mut().find(|(k, _)| *k == kinds) {
                 Some((_, rows)) => rows.push((i, row)),
-                None => groups.push((kinds.clone(), vec![(i, row)])),
+                None => {
+                    // Mostly one signature per batch: its rows are all of the batch.
+                    let mut rows = Vec::with_capacity(msgs.len() - i);
+                    rows.push((i, row));
+                    groups.push((kinds.clone(), rows));
+                }
             }
         }
         for (kinds, rows) in &groups {
