@@ -64,7 +64,8 @@ fn incoming(p: &Publish) -> IncomingPublish {
     let pkid = p.packet_id.map_or(0, |id| id.get());
     let Some(props) = &p.properties else {
         let qos = rumqttc::qos(qos_number(p.qos)).unwrap_or(rumqttc::QoS::AtLeastOnce);
-        let mut v4 = rumqttc::Publish::new(String::from(&*p.topic), qos, p.payload.clone());
+        // `from_bytes`: `new` would copy the payload into a fresh vector.
+        let mut v4 = rumqttc::Publish::from_bytes(String::from(&*p.topic), qos, p.payload.clone());
         v4.retain = p.retain;
         v4.pkid = pkid;
         return IncomingPublish::V4(v4);

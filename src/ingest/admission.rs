@@ -128,9 +128,15 @@ impl Admission {
         incoming: Incoming,
         stop: &CancelFlag,
     ) -> bool {
-        let permit = tokio::select! {
-            p = self.permits.clone().acquire_owned() => p.expect("the semaphore never closes"),
-            _ = stop.wait() => return false,
+        // A free permit is taken without building the stop flag's wait (most messages): the
+        // semaphore hands released permits to queued waiters first, so this does not jump
+        // the queue.
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => tokio::select! {
+                p = self.permits.clone().acquire_owned() => p.expect("the semaphore never closes"),
+                _ = stop.wait() => return false,
+            },
         };
         self.route(routes, to, incoming, permit);
         true
