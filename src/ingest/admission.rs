@@ -153,9 +153,10 @@ impl Admission {
     /// True (and counted as received) if nothing reads a message on `topic`, going `to` the
     /// rules: no rule, and (not a will) not the shadow service.
     fn count_if_unread(&self, to: &Destination, topic: &str, will: bool) -> bool {
-        let to_shadows =
-            self.shadows.is_some() && !will && crate::shadow::parse_topic(topic).is_some();
-        let unread = !to.any() && !to_shadows;
+        // The shadow check only when no rule reads it (it parses the topic).
+        let wanted = to.any()
+            || (self.shadows.is_some() && !will && crate::shadow::parse_topic(topic).is_some());
+        let unread = !wanted;
         if unread {
             self.metrics.messages_received.inc();
         }

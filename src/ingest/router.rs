@@ -116,7 +116,8 @@ impl Routes {
     /// `$aws/rules/<rule>/<rest>`: to that rule alone, with topic `<rest>`; an unknown or
     /// disabled rule counts RuleNotFound.
     fn dispatch_basic_ingest(&self, topic: &str, message: Admitted<'_>, metrics: &Metrics) {
-        let rest = &topic["$aws/rules/".len()..];
+        // The prefix is there (the destination said so); no slicing that could panic.
+        let rest = topic.strip_prefix("$aws/rules/").unwrap_or(topic);
         let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
         let Some(route) = self.by_name(name) else {
             metrics.rule_not_found.with_label_values(&[name]).inc();

@@ -149,11 +149,12 @@ impl ScanPlan {
 }
 
 /// Room for a batch's canonical `*` text up front, so that it is not moved as it grows
-/// (about ten times per batch): about the payloads' size (the text drops whitespace and braces
-/// and copies most numbers as written), at most 1 MiB (past that, growth is amortised
-/// anyway, and payloads that are not JSON reserve nothing large).
+/// (about ten times per batch): the size of the payloads that can be JSON objects (the text
+/// drops whitespace and braces and copies most numbers as written; other payloads add
+/// nothing), at most 1 MiB (past that, growth is amortised anyway).
 fn star_room(msgs: &[Message]) -> usize {
     msgs.iter()
+        .filter(|m| m.payload.trim_ascii_start().first() == Some(&b'{'))
         .map(|m| m.payload.len())
         .sum::<usize>()
         .min(1 << 20)

@@ -316,8 +316,11 @@ impl Shape {
             match groups.iter_mut().find(|(k, _)| *k == kinds) {
                 Some((_, rows)) => rows.push((i, row)),
                 None => {
-                    // Mostly one signature per batch: its rows are all of the batch.
-                    let mut rows = Vec::with_capacity(msgs.len() - i);
+                    // Mostly one signature per batch: the first gets room for the rest of
+                    // the batch, later ones grow (a batch of many signatures must not
+                    // reserve the batch once per signature).
+                    let room = if groups.is_empty() { msgs.len() - i } else { 1 };
+                    let mut rows = Vec::with_capacity(room);
                     rows.push((i, row));
                     groups.push((kinds.clone(), rows));
                 }
