@@ -77,13 +77,13 @@ impl Routes {
     /// holding a clone of its ticket. The last group it goes to (mostly its only one) takes
     /// the topic, client id and trace id; the others get copies.
     pub fn dispatch(&self, to: Destination, message: Admitted<'_>, metrics: &Metrics) {
-        let topic = message.publish.topic();
         let groups = match to {
             Destination::Groups(groups) => groups,
-            Destination::BasicIngest => {
-                return self.dispatch_basic_ingest(&topic, message, metrics);
-            }
+            Destination::BasicIngest => return self.dispatch_basic_ingest(message, metrics),
         };
+        // No group (a Broker-acked message no rule reads): nothing to copy the topic for.
+        let Some(last) = groups.last else { return };
+        let topic = message.publish.topic();
         let Admitted {
             publish,
             client_id,
@@ -105,7 +105,6 @@ impl Routes {
                 only: None,
             });
         };
-        let Some(last) = groups.last else { return };
         for &group in &groups.earlier {
             let (topic, trace_id) = (topic.clone(), trace_id.clone());
             send(group, topic, trace_id, client_id.clone(), ticket.clone());
@@ -115,9 +114,10 @@ impl Routes {
 
     /// `$aws/rules/<rule>/<rest>`: to that rule alone, with topic `<rest>`; an unknown or
     /// disabled rule counts RuleNotFound.
-    fn dispatch_basic_ingest(&self, topic: &str, message: Admitted<'_>, metrics: &Metrics) {
+    fn dispatch_basic_ingest(&self, message: Admitted<'_>, metrics: &Metrics) {
+        let topic = message.publish.topic();
         // The prefix is there (the destination said so); no slicing that could panic.
-        let rest = topic.strip_prefix("$aws/rules/").unwrap_or(topic);
+        let rest = topic.strip_prefix("$aws/rules/").unwrap_or(&topic);
         let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
         let Some(route) = self.by_name(name) else {
             metrics.rule_not_found.with_label_values(&[name]).inc();

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use rulewire_engine::Evaluation;
 use tokio::sync::mpsc;
@@ -79,8 +80,9 @@ fn spawn_worker(bounds: BatchBounds, metrics: Arc<Metrics>) -> mpsc::UnboundedSe
                     )));
                     // The first poll, here and in arrival order: most settle on it (an
                     // in-process republish, a disk buffer's append), and only those that
-                    // wait join the set polled on their wake.
-                    if poll_once(settle.as_mut()).await.is_pending() {
+                    // wait join the set, which polls a pushed future again with its own
+                    // waker (so the first poll's no-op waker loses no wake-up).
+                    if settle.as_mut().now_or_never().is_none() {
                         settling.push(settle);
                     }
                 }
@@ -89,12 +91,6 @@ fn spawn_worker(bounds: BatchBounds, metrics: Arc<Metrics>) -> mpsc::UnboundedSe
         while settling.next().await.is_some() {}
     });
     tx
-}
-
-/// Polls `future` once with the calling task's waker.
-async fn poll_once<F: Future + Unpin>(mut future: F) -> std::task::Poll<F::Output> {
-    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut future).poll(cx)))
-        .await
 }
 
 /// Splits a batch by group, keeping arrival order within each group.
