@@ -260,7 +260,7 @@ impl Registry {
             let first = rules.len();
             for (member, runtime) in group.rules.iter().enumerate() {
                 rules.push(Route {
-                    name: runtime.name.clone(),
+                    name: runtime.name.to_string(),
                     filter: runtime.rule.topic_filter().map(str::to_owned),
                     group: group_routes.len(),
                     member,
@@ -331,7 +331,7 @@ impl Registry {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Arc::new(RuleRuntime {
-            name: file.name.clone(),
+            name: file.name.as_str().into(),
             rule: file.rule.clone(),
             tracer: self.tracer.clone(),
             actions,

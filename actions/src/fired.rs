@@ -5,6 +5,8 @@
 //! deliver. The error action reuses the same message with its output swapped for the AWS
 //! error payload (`FiredMessage::for_error_action`).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use rulewire_engine::{Message, MqttProperties};
 
@@ -13,8 +15,8 @@ use crate::{ActionFailure, error_payload::error_payload};
 /// A rule that fired on one incoming message. Owned, `Clone` and `Send`, so it can cross tasks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FiredMessage {
-    /// The rule's name (its file stem).
-    pub rule_name: String,
+    /// The rule's name (its file stem), shared with the rule: no copy per message.
+    pub rule_name: Arc<str>,
     /// The topic as rules see it (for Basic Ingest: without `$aws/rules/<rule>/`).
     pub topic: String,
     /// MQTT client id of the publisher.

@@ -96,7 +96,7 @@ impl Routes {
             for &rule in &group.rules {
                 self.rules[rule].topic_match.inc();
             }
-            let mut msg = publish.to_fired(topic, now_ms, trace_id);
+            let mut msg = Box::new(publish.to_fired(topic, now_ms, trace_id));
             msg.client_id = client_id;
             let _ = group.tx.send(Item {
                 group: group.group.clone(),
@@ -125,9 +125,11 @@ impl Routes {
             return;
         };
         route.topic_match.inc();
-        let mut msg = message
-            .publish
-            .to_fired(rest.to_owned(), message.now_ms, message.trace_id);
+        let mut msg = Box::new(message.publish.to_fired(
+            rest.to_owned(),
+            message.now_ms,
+            message.trace_id,
+        ));
         msg.client_id = message.client_id;
         let group = &self.groups[route.group];
         let _ = group.tx.send(Item {
@@ -205,7 +207,7 @@ mod tests {
             let sql = format!("SELECT * FROM '{filter}'");
             let rule = Rule::compile(&sql, SqlVersion::V2016_03_23).unwrap();
             let group = Arc::new(GroupRuntime::new(vec![Arc::new(RuleRuntime {
-                name: name.clone(),
+                name: name.as_str().into(),
                 rule: Arc::new(rule),
                 actions: Vec::new(),
                 error_action: None,

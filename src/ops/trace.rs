@@ -96,6 +96,12 @@ impl Tracer {
         Some((t.tx.clone(), t.until))
     }
 
+    /// Whether any rule is traced now: one atomic load, for work an event would need before
+    /// it can be built (reading the clock for an action's latency).
+    pub fn any_traced(&self) -> bool {
+        self.active.load(Ordering::Relaxed) != 0
+    }
+
     /// Sends `event` (built only when `rule` is traced) to its watchers.
     pub fn emit(&self, rule: &str, event: impl FnOnce() -> serde_json::Value) {
         if let Some((tx, _)) = self.sender(rule) {

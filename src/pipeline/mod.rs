@@ -35,7 +35,9 @@ use crate::ops::trace::Tracer;
 pub struct Item {
     /// The group (the version of its rules current when the message was routed).
     pub group: Arc<GroupRuntime>,
-    pub msg: FiredMessage,
+    /// Boxed: an item is moved several times on its way (into and out of the worker's
+    /// queue, into its batch, its settle future), and the message is a few hundred bytes.
+    pub msg: Box<FiredMessage>,
     pub ticket: Arc<Ticket>,
     /// Basic Ingest: the one member rule (index in the group) the message is for. `None`: a
     /// message routed by topic, for every rule of the group.
@@ -44,7 +46,8 @@ pub struct Item {
 
 /// A loaded rule as the pipeline runs it: compiled SQL and built actions.
 pub struct RuleRuntime {
-    pub name: String,
+    /// Shared with every message it fires on (`FiredMessage::rule_name`).
+    pub name: Arc<str>,
     pub rule: Arc<Rule>,
     pub actions: Vec<Arc<dyn Action>>,
     pub error_action: Option<Arc<dyn Action>>,

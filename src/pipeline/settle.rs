@@ -54,7 +54,7 @@ fn trace_action(
 pub(super) struct Settle {
     /// The rule's index in its group.
     pub(super) rule: usize,
-    msg: FiredMessage,
+    msg: Box<FiredMessage>,
     /// The rule fired: its actions run. Otherwise only the error action runs (for `failures`).
     pub(super) fired: bool,
     pub(super) failures: Vec<ActionFailure>,
@@ -67,7 +67,7 @@ impl Settle {
         group: &GroupRuntime,
         rule: usize,
         eval: Evaluation,
-        mut msg: FiredMessage,
+        mut msg: Box<FiredMessage>,
         ticket: Arc<Ticket>,
     ) -> Settle {
         let runtime = &group.rules[rule];
@@ -139,18 +139,21 @@ pub(super) async fn settle(rule: Arc<RuleRuntime>, settle: Settle) {
     drop(ticket);
 }
 
-/// Runs one action on `msg` (a panic becomes its failure) and traces the run.
+/// Runs one action on `msg` (a panic becomes its failure) and traces the run (when a trace
+/// was on as it started: untraced, the clock is not read).
 async fn run_action(
     rule: &RuleRuntime,
     msg: &FiredMessage,
     action: &Arc<dyn Action>,
 ) -> Result<(), ActionFailure> {
-    let started = Instant::now();
+    let started = rule.tracer.any_traced().then(Instant::now);
     let result = match AssertUnwindSafe(action.execute(msg)).catch_unwind().await {
         Ok(result) => result,
         Err(_) => Err(action_panicked(action.kind())),
     };
-    trace_action(rule, msg, action.kind(), started, &result);
+    if let Some(started) = started {
+        trace_action(rule, msg, action.kind(), started, &result);
+    }
     result
 }
 

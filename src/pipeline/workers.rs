@@ -242,11 +242,11 @@ mod tests {
         let acks = AckQueue::local();
         let item = || Item {
             group: group.clone(),
-            msg: FiredMessage {
+            msg: Box::new(FiredMessage {
                 topic: "a/b".into(),
                 original_payload: bytes::Bytes::from_static(b"{\"x\": 1}"),
                 ..Default::default()
-            },
+            }),
             ticket: acks.ticket(Acknowledge::Nothing, None, &metrics),
             only: None,
         };

@@ -55,7 +55,7 @@ pub(crate) fn decode(record: &[u8]) -> Result<(FiredMessage, i64), String> {
     }
     let buffered_ms = r.i64()?;
     let mut msg = FiredMessage {
-        rule_name: r.string()?,
+        rule_name: r.string()?.into(),
         topic: r.string()?,
         client_id: r.string()?,
         original_payload: Bytes::copy_from_slice(r.bytes()?),
