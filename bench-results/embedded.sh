@@ -31,7 +31,9 @@ step() {
     local r0; r0=$(cpu "$RW")
     bench "$@" > "$OUT/$name.json"
     if [ -n "${METRICS_PORT:-}" ]; then curl -sf "127.0.0.1:$METRICS_PORT/metrics" > "$OUT/$name.metrics"; fi
-    echo "$name: rulewire $(python3 -c "print(round($(cpu "$RW") - $r0, 2))") s CPU, RSS $(rss "$RW") kB" >> "$OUT/cpu.txt"
+    # CPU per message published (warm-up included, as in the CPU time): the rules step at max
+    # rate runs in one of two modes, ~6.5 or ~8.5 us per message (BENCHMARKS.md, stop 37).
+    echo "$name: rulewire $(python3 -c "import json; s = json.load(open('$OUT/$name.json')); c = $(cpu "$RW") - $r0; print(f'{c:.2f} s CPU, {1e6 * c / (s[\"sent\"] + s[\"warmup_sent\"]):.2f} us per message')"), RSS $(rss "$RW") kB" >> "$OUT/cpu.txt"
 }
 : > "$OUT/cpu.txt"
 json() { python3 -c "import json;print(json.load(open('$1'))['$2'])"; }
