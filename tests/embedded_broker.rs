@@ -144,6 +144,21 @@ async fn bursts_reach_subscribers_whole_and_in_order() {
     }
 }
 
+/// A QoS 0 subscriber to `flood/#` taking packets up to 1 MiB, subscribed (SUBACK seen); the
+/// caller decides when it reads.
+async fn flood_subscriber(port: u16, id: &str) -> (AsyncClient, rumqttc::EventLoop) {
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(60))
+        .set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut events) = AsyncClient::new(opts, 10);
+    client.subscribe("flood/#", QoS::AtMostOnce).await.unwrap();
+    loop {
+        if let Event::Incoming(Packet::SubAck(_)) = events.poll().await.unwrap() {
+            return (client, events);
+        }
+    }
+}
+
 /// A subscriber that stops reading while a burst is being written to it is disconnected
 /// after rmqtt's send timeout (10 s), as published rmqtt does: the patched session's
 /// buffered writes keep that timeout, so such a device cannot hold its session forever.
@@ -153,16 +168,7 @@ async fn a_subscriber_that_stops_reading_is_disconnected() {
     let rules = rules_dir(&[]);
     let _rw = Rulewire::start(&broker.config("rw-stuck"), rules.path()).await;
     let port = broker.port();
-    let mut opts = MqttOptions::new("stuck-reader", "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(60))
-        .set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut events) = AsyncClient::new(opts, 10);
-    client.subscribe("flood/#", QoS::AtMostOnce).await.unwrap();
-    loop {
-        if let Event::Incoming(Packet::SubAck(_)) = events.poll().await.unwrap() {
-            break;
-        }
-    }
+    let (_client, mut events) = flood_subscriber(port, "stuck-reader").await;
     // From here on nobody reads the subscriber's socket: ~40 MB fill the loopback buffers.
     let device = TestClient::connect(port, "flooder", &[]).await;
     let payload = vec![b'x'; 100 * 1024];
@@ -183,6 +189,66 @@ async fn a_subscriber_that_stops_reading_is_disconnected() {
         closed.is_ok(),
         "the broker still serves a subscriber that stopped reading for 12 s"
     );
+}
+
+/// A connected subscriber that reads more slowly than its QoS 0 messages arrive keeps at
+/// most `max_queued_messages` waiting in the broker (plus one deliver queue's worth): the rest
+/// are dropped and counted as `queue_full`, every message is either delivered or counted, and
+/// once it has caught up it gets new messages again. (Published rmqtt queued them without
+/// bound in the session's channel while its writes waited for the slow socket.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_connected_subscriber_has_a_bounded_queue() {
+    let port = free_port();
+    let config = format!(
+        "[broker]\nclient_id = \"rw-slow-sub\"\n\
+         [embedded_broker]\nlisten = \"127.0.0.1:{port}\"\nmax_queued_messages = 50\n"
+    );
+    let rules = rules_dir(&[]);
+    let rw = Rulewire::start(&config, rules.path()).await;
+    let (_client, mut events) = flood_subscriber(port, "slow-reader").await;
+    // Nobody reads the subscriber's socket for 3 s (under the 10 s send timeout): 40 MB are
+    // far more than the loopback buffers and 50 queued messages hold.
+    const N: usize = 400;
+    let device = TestClient::connect(port, "flooder", &[]).await;
+    let payload = vec![b'x'; 100 * 1024];
+    for _ in 0..N {
+        device.publish("flood/a", payload.clone()).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let dropped = || rw.metric("rulewire_embedded_broker_dropped_total{reason=\"queue_full\"}");
+    assert!(
+        dropped().await > 0.0,
+        "nothing dropped: the queue is not bounded"
+    );
+    // Reading again: what the buffers and the queue hold, then silence.
+    let mut delivered = 0;
+    while let Ok(Ok(event)) = tokio::time::timeout(Duration::from_secs(2), events.poll()).await {
+        if let Event::Incoming(Packet::Publish(_)) = event {
+            delivered += 1;
+        }
+    }
+    let dropped = dropped().await as usize;
+    assert_eq!(
+        delivered + dropped,
+        N,
+        "each message delivered ({delivered}) or counted as dropped ({dropped})"
+    );
+    assert!(
+        delivered < N / 2,
+        "{delivered} of {N} delivered: the bound did not hold"
+    );
+    // Caught up: the bound is free again.
+    device.publish("flood/after", "again").await;
+    let next = tokio::time::timeout(T, async {
+        loop {
+            if let Event::Incoming(Packet::Publish(p)) = events.poll().await.unwrap() {
+                return p.topic;
+            }
+        }
+    })
+    .await
+    .expect("a message after catching up");
+    assert_eq!(next, "flood/after");
 }
 
 #[tokio::test(flavor = "multi_thread")]

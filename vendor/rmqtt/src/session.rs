@@ -61,7 +61,6 @@
 //! backward compatibility through protocol negotiation and feature detection.
 
 use std::collections::vec_deque::VecDeque;
-use std::convert::From as _f;
 use std::fmt;
 use std::num::NonZeroU16;
 use std::ops::{Deref, DerefMut};
@@ -160,8 +159,11 @@ impl SessionState {
         log::debug!("client_topic_aliases: {client_topic_aliases:?}");
 
         let (tx, rx) = unbounded();
+        // rulewire patch: Forwards waiting in the channel are bounded like the deliver queue.
+        let max_forwards = session.deliver_queue().capacity();
         let tx = SessionTx::new(
             tx,
+            max_forwards,
             #[cfg(feature = "debug")]
             session.scx.clone(),
         );
@@ -466,6 +468,7 @@ impl SessionState {
                     if let Some(msg) = msg {
                         match msg {
                             Message::Forward(from, p) => {
+                                self.tx.forward_taken(); // rulewire patch
 
                                 //hook, offline_message
                                 self.hook.offline_message(from.clone(), &p).await;
@@ -489,6 +492,7 @@ impl SessionState {
                                     // is still draining a large offline backlog).
                                     let mut drained = 0usize;
                                     while let Ok(Message::Forward(from, p)) = self.rx.try_recv() {
+                                        self.tx.forward_taken(); // rulewire patch
                                         // hook, offline_message — same as the main offline event
                                         // loop so hook consumers (web-hook `offline_message`
                                         // rule, sys-topic offline counters, audit plugins) do not
@@ -635,6 +639,7 @@ impl SessionState {
     {
         match msg {
             Message::Forward(from, p) => {
+                self.tx.forward_taken(); // rulewire patch
                 if let Err((from, p)) = deliver_queue_tx.send((from, p)).await {
                     log::debug!("{:?} deliver_dropped, from: {:?}, {:?}", self.id, from, p);
                     //hook, message_dropped
@@ -1721,15 +1726,8 @@ impl SessionState {
 
     #[inline]
     pub(crate) async fn forward(&self, from: From, p: Publish) {
-        let res = if let Err(e) = self.tx.unbounded_send(Message::Forward(from, p)) {
-            if let Message::Forward(from, p) = e.into_inner() {
-                Err((from, p, Reason::from("Send Publish message error, Tx is closed")))
-            } else {
-                Ok(())
-            }
-        } else {
-            Ok(())
-        };
+        // rulewire patch: counted and bounded like every Forward (`SessionTx::forward`).
+        let res = self.tx.forward(from, p);
 
         if let Err((from, p, reason)) = res {
             //hook, message_dropped

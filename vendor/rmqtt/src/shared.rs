@@ -599,11 +599,10 @@ impl Entry for LockEntry {
             log::warn!("{:?} forward, from:{:?}, error: Tx is None", self.id, from);
             return Err((from, p, Reason::from_static("Tx is None")));
         };
-        if let Err(e) = tx.unbounded_send(Message::Forward(from, p)) {
-            log::warn!("{:?} forward, error: {:?}", self.id, e);
-            if let Message::Forward(from, p) = e.into_inner() {
-                return Err((from, p, Reason::from_static("Tx is closed")));
-            }
+        // rulewire patch: bounded (`SessionTx::forward`).
+        if let Err((from, p, reason)) = tx.forward(from, p) {
+            log::debug!("{:?} forward, error: {:?}", self.id, reason);
+            return Err((from, p, reason));
         }
         Ok(())
     }
@@ -927,18 +926,17 @@ impl Shared for DefaultShared {
                 continue;
             };
 
-            if let Err(e) = tx.unbounded_send(Message::Forward(from.clone(), p)) {
-                log::warn!(
+            // rulewire patch: bounded (`SessionTx::forward`); the caller's dropped hook logs it.
+            if let Err((from, p, reason)) = tx.forward(from.clone(), p) {
+                log::debug!(
                     "forwards_to failed, from:{:?}, to:{:?}, topic_filter:{:?}, topic:{:?}, reason:{:?}",
                     from,
                     client_id,
                     topic_filter,
                     publish.topic,
-                    e
+                    reason
                 );
-                if let Message::Forward(from, p) = e.into_inner() {
-                    errs.push((to, from, p, Reason::from_static("Connection Tx is closed")));
-                }
+                errs.push((to, from, p, reason));
             } else {
                 // Collect successful session info with shared group expansion
                 if let Some((group, _, cids)) = &group_shared {

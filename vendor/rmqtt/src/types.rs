@@ -126,18 +126,55 @@ pub struct SessionTx {
     #[cfg(feature = "debug")]
     scx: ServerContext,
     tx: futures::channel::mpsc::UnboundedSender<Message>,
+    // rulewire patch: the Forwards sent to this session and not yet taken by its loop, and
+    // their bound (the session's `max_mqueue_len`; 0: none). A connected session takes a
+    // Forward only as it delivers, so without a bound a subscriber that reads more slowly
+    // than its messages arrive grows this channel without end.
+    forwards: Arc<std::sync::atomic::AtomicUsize>,
+    max_forwards: usize,
 }
 
 impl SessionTx {
     pub fn new(
         tx: futures::channel::mpsc::UnboundedSender<Message>,
+        max_forwards: usize,
         #[cfg(feature = "debug")] scx: ServerContext,
     ) -> Self {
         Self {
             tx,
             #[cfg(feature = "debug")]
             scx,
+            forwards: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            max_forwards,
         }
+    }
+
+    /// rulewire patch: sends a Forward unless `max_forwards` of them wait already (then the
+    /// message comes back with `Reason::MessageQueueFull`, for the caller's dropped hook).
+    #[inline]
+    pub fn forward(&self, from: From, p: Publish) -> std::result::Result<(), (From, Publish, Reason)> {
+        use std::sync::atomic::Ordering;
+        if self.max_forwards > 0 && self.forwards.load(Ordering::Relaxed) >= self.max_forwards {
+            return Err((from, p, Reason::MessageQueueFull));
+        }
+        self.forwards.fetch_add(1, Ordering::Relaxed);
+        match self.unbounded_send(Message::Forward(from, p)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.forward_taken();
+                match e.into_inner() {
+                    Message::Forward(from, p) => Err((from, p, Reason::from_static("Tx is closed"))),
+                    _ => unreachable!("a Forward was sent"),
+                }
+            }
+        }
+    }
+
+    /// rulewire patch: the session's loop took one Forward from its channel.
+    #[inline]
+    pub fn forward_taken(&self) {
+        use std::sync::atomic::Ordering;
+        let _ = self.forwards.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
     #[inline]
