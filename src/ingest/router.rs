@@ -96,11 +96,9 @@ impl Routes {
             for &rule in &group.rules {
                 self.rules[rule].topic_match.inc();
             }
-            let mut msg = Box::new(publish.to_fired(topic, now_ms, trace_id));
-            msg.client_id = client_id;
             let _ = group.tx.send(Item {
                 group: group.group.clone(),
-                msg,
+                msg: publish.to_fired(topic, client_id, now_ms, trace_id),
                 ticket,
                 only: None,
             });
@@ -125,12 +123,12 @@ impl Routes {
             return;
         };
         route.topic_match.inc();
-        let mut msg = Box::new(message.publish.to_fired(
+        let msg = message.publish.to_fired(
             rest.to_owned(),
+            message.client_id,
             message.now_ms,
             message.trace_id,
-        ));
-        msg.client_id = message.client_id;
+        );
         let group = &self.groups[route.group];
         let _ = group.tx.send(Item {
             group: group.group.clone(),

@@ -458,8 +458,15 @@ impl IncomingPublish {
         (self.qos() > 0 && pkid != 0).then_some(pkid)
     }
 
-    /// The message as actions see it (rule name and output still empty), for `topic`.
-    pub fn to_fired(&self, topic: String, timestamp_ms: i64, trace_id: String) -> FiredMessage {
+    /// The message as actions see it (rule name and output still empty), for `topic`; boxed,
+    /// as the pipeline moves it (a few hundred bytes) from stage to stage.
+    pub fn to_fired(
+        &self,
+        topic: String,
+        client_id: String,
+        timestamp_ms: i64,
+        trace_id: String,
+    ) -> Box<FiredMessage> {
         let (original_payload, user_properties, mqtt_properties) = match self {
             IncomingPublish::V4(p) => (p.payload.clone(), Vec::new(), MqttProperties::default()),
             IncomingPublish::V5(p) => {
@@ -482,15 +489,16 @@ impl IncomingPublish {
                 (p.payload.clone(), user, mqtt)
             }
         };
-        FiredMessage {
+        Box::new(FiredMessage {
             topic,
+            client_id,
             original_payload,
             timestamp_ms,
             trace_id,
             user_properties,
             mqtt_properties,
             ..Default::default()
-        }
+        })
     }
 }
 
