@@ -25,7 +25,6 @@ mod tls;
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -215,13 +214,7 @@ pub async fn start(
     *scx.extends.shared_subscription_mut().await = Box::new(RoundRobinShares::default());
     let hooks = scx.extends.hook_mgr().register();
     hooks
-        .add(
-            Type::MessageDropped,
-            Box::new(CountDrops {
-                dropped,
-                logged: AtomicU64::new(0),
-            }),
-        )
+        .add(Type::MessageDropped, Box::new(CountDrops::new(&dropped)))
         .await;
     hooks
         .add(Type::MessagePublishCheckAcl, Box::new(feed.clone()))
