@@ -42,10 +42,15 @@ data_dir = "$OUT/data"
 CONF
 }
 
-# write_rulewire_toml $1 with the embedded broker listening on $PORT.
+# write_rulewire_toml $1 with the embedded broker listening on $PORT. Its queues are as good
+# as unbounded (MAX_QUEUED, default 10,000,000 messages per session), as in the Mosquitto
+# configuration above: a max-rate step measures throughput, with the overload queued, not the
+# drop policy. With the default bound (100,000) a subscriber slower than the publishers loses
+# messages, and each drop costs CPU the deliveries need (BENCHMARKS.md, stop 38).
 write_embedded_rulewire_toml() {
     BROKER_URL="" write_rulewire_toml "$1"
-    printf '[embedded_broker]\nlisten = "127.0.0.1:%s"\n' "$PORT" >> "$OUT/rulewire.toml"
+    printf '[embedded_broker]\nlisten = "127.0.0.1:%s"\nmax_queued_messages = %s\n' "$PORT" \
+        "${MAX_QUEUED:-10000000}" >> "$OUT/rulewire.toml"
 }
 
 # Starts `$1 run` on $OUT/rulewire.toml (log in $OUT/rulewire.log) as $RW, killed on exit.
