@@ -47,7 +47,7 @@
 //! dispatched in unspecified order. The chain runs until a handler returns
 //! `proceed=false`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -596,15 +596,19 @@ pub enum HookResult {
 /// Handlers can be registered but disabled, allowing
 /// deferred activation via the [`Register`] lifecycle.
 struct HookEntry {
-    handler: Box<dyn Handler>,
+    // rulewire patch: shared with the `running` lists (was a `Box`).
+    handler: Arc<dyn Handler>,
     enabled: bool,
 }
 
 impl HookEntry {
     fn new(handler: Box<dyn Handler>) -> Self {
-        Self { handler, enabled: false }
+        Self { handler: Arc::from(handler), enabled: false }
     }
 }
+
+/// rulewire patch: per hook type, its enabled handlers in the order `exec` runs them.
+type Running = HashMap<Type, Arc<[Arc<dyn Handler>]>>;
 
 type HandlerId = String;
 
@@ -630,6 +634,13 @@ type HandlerId = String;
 pub struct DefaultHookManager {
     #[allow(clippy::type_complexity)]
     handlers: Arc<DashMap<Type, Arc<tokio::sync::RwLock<BTreeMap<(Priority, HandlerId), HookEntry>>>>>,
+    /// rulewire patch: what `exec` runs, rebuilt from `handlers` after each change (handlers
+    /// are added and switched on at start-up). `exec` used to take a DashMap shard lock, an
+    /// `Arc` and the type's tokio `RwLock` on every call, from every connection: contended
+    /// atomics and the semaphore's mutex several times per message. An `ArcSwap` load is
+    /// uncontended; `rebuilding` keeps two rebuilds from storing out of order.
+    running: Arc<arc_swap::ArcSwap<Running>>,
+    rebuilding: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Default for DefaultHookManager {
@@ -641,14 +652,41 @@ impl Default for DefaultHookManager {
 impl DefaultHookManager {
     #[inline]
     pub fn new() -> DefaultHookManager {
-        Self { handlers: Arc::new(DashMap::default()) }
+        Self { handlers: Arc::new(DashMap::default()), running: Default::default(), rebuilding: Default::default() }
+    }
+
+    /// rulewire patch: stores what `exec` runs from `handlers` as they are now.
+    async fn rebuild_running(&self) {
+        let _one_at_a_time = self.rebuilding.lock().await;
+        let types: Vec<_> = self.handlers.iter().map(|e| (*e.key(), e.value().clone())).collect();
+        let mut running = Running::new();
+        for (typ, type_handlers) in types {
+            let enabled: Vec<Arc<dyn Handler>> = type_handlers
+                .read()
+                .await
+                .values()
+                .rev()
+                .filter(|entry| entry.enabled)
+                .map(|entry| entry.handler.clone())
+                .collect();
+            if !enabled.is_empty() {
+                running.insert(typ, enabled.into());
+            }
+        }
+        self.running.store(Arc::new(running));
     }
 
     #[inline]
     async fn add(&self, typ: Type, priority: Priority, handler: Box<dyn Handler>) -> Result<HandlerId> {
         let id = Uuid::new_v4().as_simple().encode_lower(&mut Uuid::encode_buffer()).to_string();
-        let type_handlers =
-            self.handlers.entry(typ).or_insert(Arc::new(tokio::sync::RwLock::new(BTreeMap::default())));
+        // rulewire patch: the type's lock is cloned out of the map, so that no shard lock is
+        // held across the `await`s below (`rebuild_running` reads every shard).
+        let type_handlers = self
+            .handlers
+            .entry(typ)
+            .or_insert(Arc::new(tokio::sync::RwLock::new(BTreeMap::default())))
+            .value()
+            .clone();
         let mut type_handlers = type_handlers.write().await;
         let key = (priority, id.clone());
         let contains_key = type_handlers.contains_key(&key);
@@ -656,6 +694,8 @@ impl DefaultHookManager {
             Err(anyhow!(format!("handler id is repetition, key is {:?}, type is {:?}", key, typ)))
         } else {
             type_handlers.insert(key, HookEntry::new(handler));
+            drop(type_handlers);
+            self.rebuild_running().await;
             Ok(id)
         }
     }
@@ -663,18 +703,14 @@ impl DefaultHookManager {
     #[inline]
     async fn exec<'a>(&'a self, t: Type, p: Parameter<'a>) -> Option<HookResult> {
         let mut acc = None;
-        let type_handlers = { self.handlers.get(&t).map(|h| (*h.value()).clone()) };
-        if let Some(type_handlers) = type_handlers {
-            let type_handlers = type_handlers.read().await;
-            for (_, entry) in type_handlers.iter().rev() {
-                if entry.enabled {
-                    let (proceed, new_acc) = entry.handler.hook(&p, acc).await;
-                    if !proceed {
-                        return new_acc;
-                    }
-                    acc = new_acc;
-                }
+        // rulewire patch: the enabled handlers from `running` (see there), not `handlers`.
+        let handlers = self.running.load().get(&t).cloned();
+        for handler in handlers.iter().flat_map(|h| h.iter()) {
+            let (proceed, new_acc) = handler.hook(&p, acc).await;
+            if !proceed {
+                return new_acc;
             }
+            acc = new_acc;
         }
         acc
     }
@@ -863,6 +899,7 @@ impl DefaultHookRegister {
                 }
             }
         }
+        self.manager.rebuild_running().await;
     }
 }
 
