@@ -210,7 +210,7 @@ pub async fn start(
         dropped.clone(),
     )
     .await?;
-    scx.extends.set_retain(Box::new(retained));
+    *scx.extends.retain_mut().await = Box::new(retained);
     *scx.extends.shared_subscription_mut().await = Box::new(RoundRobinShares::default());
     let hooks = scx.extends.hook_mgr().register();
     hooks

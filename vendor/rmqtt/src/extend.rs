@@ -41,9 +41,6 @@
 //! Note: All write operations should be kept minimal to avoid
 //! blocking other tasks waiting for the same resource.
 
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[cfg(feature = "delayed")]
@@ -65,16 +62,13 @@ use crate::subscribe::{DefaultSharedSubscription, SharedSubscription};
 
 /// Central management component for MQTT broker subsystems
 pub struct Manager {
-    // rulewire patch: `shared`, `router` and `retain` are read for every message and set only
-    // while the server is built, so they are `ArcSwap`s (an uncontended load and one `Arc`)
-    // instead of tokio `RwLock`s (a contended semaphore and its waiter mutex per read).
     /// Thread-safe access to shared broker state
-    pub shared: ArcSwap<Box<dyn Shared>>,
+    pub shared: RwLock<Box<dyn Shared>>,
     /// Routing component for message distribution
-    pub router: ArcSwap<Box<dyn Router>>,
+    pub router: RwLock<Box<dyn Router>>,
     #[cfg(feature = "retain")]
     /// Retention storage for QoS 1/2 messages (feature-gated)
-    pub retain: ArcSwap<Box<dyn RetainStorage>>,
+    pub retain: RwLock<Box<dyn RetainStorage>>,
     /// Message fitting and processing manager
     pub fitter_mgr: RwLock<Box<dyn FitterManager>>,
     /// Hook management system for event handling
@@ -100,10 +94,10 @@ impl Manager {
     #[inline]
     pub(crate) fn new() -> Self {
         Self {
-            shared: ArcSwap::from_pointee(Box::new(DefaultShared::new(None))),
-            router: ArcSwap::from_pointee(Box::new(DefaultRouter::new(None))),
+            shared: RwLock::new(Box::new(DefaultShared::new(None))),
+            router: RwLock::new(Box::new(DefaultRouter::new(None))),
             #[cfg(feature = "retain")]
-            retain: ArcSwap::from_pointee(Box::new(DefaultRetainStorage::new())),
+            retain: RwLock::new(Box::new(DefaultRetainStorage::new())),
             fitter_mgr: RwLock::new(Box::new(DefaultFitterManager)),
             hook_mgr: Box::new(DefaultHookManager::new()),
             #[cfg(feature = "shared-subscription")]
@@ -120,40 +114,40 @@ impl Manager {
 
     /// Gets read access to shared state
     #[inline]
-    pub async fn shared(&self) -> Arc<Box<dyn Shared>> {
-        self.shared.load_full()
+    pub async fn shared(&self) -> RwLockReadGuard<'_, Box<dyn Shared>> {
+        self.shared.read().await
     }
 
-    /// Replaces the shared state (rulewire patch: was `shared_mut`)
+    /// Gets write access to shared state
     #[inline]
-    pub fn set_shared(&self, shared: Box<dyn Shared>) {
-        self.shared.store(Arc::new(shared))
+    pub async fn shared_mut(&self) -> RwLockWriteGuard<'_, Box<dyn Shared>> {
+        self.shared.write().await
     }
 
     /// Gets read access to router component
     #[inline]
-    pub async fn router(&self) -> Arc<Box<dyn Router>> {
-        self.router.load_full()
+    pub async fn router(&self) -> RwLockReadGuard<'_, Box<dyn Router>> {
+        self.router.read().await
     }
 
-    /// Replaces the router component (rulewire patch: was `router_mut`)
+    /// Gets write access to router component
     #[inline]
-    pub fn set_router(&self, router: Box<dyn Router>) {
-        self.router.store(Arc::new(router))
+    pub async fn router_mut(&self) -> RwLockWriteGuard<'_, Box<dyn Router>> {
+        self.router.write().await
     }
 
     /// Gets read access to retain storage (requires "retain" feature)
     #[inline]
     #[cfg(feature = "retain")]
-    pub async fn retain(&self) -> Arc<Box<dyn RetainStorage>> {
-        self.retain.load_full()
+    pub async fn retain(&self) -> RwLockReadGuard<'_, Box<dyn RetainStorage>> {
+        self.retain.read().await
     }
 
-    /// Replaces the retain storage (requires "retain" feature; rulewire patch: was `retain_mut`)
+    /// Gets write access to retain storage (requires "retain" feature)
     #[inline]
     #[cfg(feature = "retain")]
-    pub fn set_retain(&self, retain: Box<dyn RetainStorage>) {
-        self.retain.store(Arc::new(retain))
+    pub async fn retain_mut(&self) -> RwLockWriteGuard<'_, Box<dyn RetainStorage>> {
+        self.retain.write().await
     }
 
     /// Gets read access to fitter manager
