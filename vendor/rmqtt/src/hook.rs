@@ -634,11 +634,12 @@ type HandlerId = String;
 pub struct DefaultHookManager {
     #[allow(clippy::type_complexity)]
     handlers: Arc<DashMap<Type, Arc<tokio::sync::RwLock<BTreeMap<(Priority, HandlerId), HookEntry>>>>>,
-    /// rulewire patch: what `exec` runs, rebuilt from `handlers` after each change (handlers
-    /// are added and switched on at start-up). `exec` used to take a DashMap shard lock, an
-    /// `Arc` and the type's tokio `RwLock` on every call, from every connection: contended
-    /// atomics and the semaphore's mutex several times per message. An `ArcSwap` load is
-    /// uncontended; `rebuilding` keeps two rebuilds from storing out of order.
+    /// rulewire patch: what `exec` runs, rebuilt from `handlers` when the `Register` switches
+    /// handlers on or off (a handler is added switched off; all at start-up in rulewire).
+    /// `exec` used to take a DashMap shard lock, an `Arc` and the type's tokio `RwLock` on
+    /// every call, from every connection: contended atomics and the semaphore's mutex
+    /// several times per message. An `ArcSwap` load is uncontended; `rebuilding` keeps two
+    /// rebuilds from storing out of order.
     running: Arc<arc_swap::ArcSwap<Running>>,
     rebuilding: Arc<tokio::sync::Mutex<()>>,
 }
@@ -679,14 +680,8 @@ impl DefaultHookManager {
     #[inline]
     async fn add(&self, typ: Type, priority: Priority, handler: Box<dyn Handler>) -> Result<HandlerId> {
         let id = Uuid::new_v4().as_simple().encode_lower(&mut Uuid::encode_buffer()).to_string();
-        // rulewire patch: the type's lock is cloned out of the map, so that no shard lock is
-        // held across the `await`s below (`rebuild_running` reads every shard).
-        let type_handlers = self
-            .handlers
-            .entry(typ)
-            .or_insert(Arc::new(tokio::sync::RwLock::new(BTreeMap::default())))
-            .value()
-            .clone();
+        let type_handlers =
+            self.handlers.entry(typ).or_insert(Arc::new(tokio::sync::RwLock::new(BTreeMap::default())));
         let mut type_handlers = type_handlers.write().await;
         let key = (priority, id.clone());
         let contains_key = type_handlers.contains_key(&key);
@@ -694,8 +689,6 @@ impl DefaultHookManager {
             Err(anyhow!(format!("handler id is repetition, key is {:?}, type is {:?}", key, typ)))
         } else {
             type_handlers.insert(key, HookEntry::new(handler));
-            drop(type_handlers);
-            self.rebuild_running().await;
             Ok(id)
         }
     }
