@@ -10,7 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use rulewire_actions::{
     Action, ActionBinding, ActionContext, BufferStatus, BuildError, CheckContext, CheckedAction,
@@ -86,7 +88,9 @@ pub struct Registry {
     dir: PathBuf,
     entries: Mutex<BTreeMap<String, Entry>>,
     groups: Mutex<BTreeMap<GroupKey, Group>>,
-    routes: RwLock<Arc<Routes>>,
+    /// Read by every message (twice with a republish): an `ArcSwap`, whose read takes no
+    /// lock and touches no shared reference count, where a `RwLock<Arc<_>>` took both.
+    routes: ArcSwap<Routes>,
     ctx: ActionContext,
     workers: Workers,
     metrics: Arc<Metrics>,
@@ -115,7 +119,7 @@ impl Registry {
             dir,
             entries: Mutex::new(BTreeMap::new()),
             groups: Mutex::new(BTreeMap::new()),
-            routes: RwLock::new(Arc::new(Routes::default())),
+            routes: ArcSwap::from_pointee(Routes::default()),
             ctx,
             workers: Workers::start(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -150,8 +154,8 @@ impl Registry {
     }
 
     /// The current route table (a snapshot; reloads swap in a new one).
-    pub fn routes(&self) -> Arc<Routes> {
-        self.routes.read().unwrap().clone()
+    pub fn routes(&self) -> arc_swap::Guard<Arc<Routes>> {
+        self.routes.load()
     }
 
     /// (Re)loads the directory, then updates routes and subscriptions. Errors are logged,
@@ -211,7 +215,7 @@ impl Registry {
                 .iter()
                 .filter_map(|r| r.filter.clone())
                 .collect();
-            *self.routes.write().unwrap() = Arc::new(routes);
+            self.routes.store(Arc::new(routes));
             filters
         };
         if let Some(subs) = &self.subscriptions {

@@ -222,8 +222,8 @@ pub async fn run(mut config: Config, opts: RunOptions) -> anyhow::Result<()> {
     };
 
     let acks = match &client {
-        Some(client) => AckQueue::start(client.clone()),
-        None => AckQueue::local(),
+        Some(client) => AckQueue::start(client.clone(), &metrics),
+        None => AckQueue::local(&metrics),
     };
     let shadows = shadow_store.map(|store| {
         let limits = ShadowLimits {

@@ -182,7 +182,7 @@ impl Admission {
             Some(pkid) => Acknowledge::Broker(pkid, received.session),
             None => Acknowledge::Nothing,
         };
-        let ticket = self.acks.ticket(ack, None, &self.metrics);
+        let ticket = self.acks.ticket(ack, None);
         // A shadow request too large to read still gets AWS's 413 answer.
         if let (Some(shadows), RejectReason::TooLarge) = (&self.shadows, reason)
             && let Some((name, operation)) = crate::shadow::parse_topic(&head.topic)
@@ -214,7 +214,7 @@ impl Admission {
             will,
         } = incoming;
         self.metrics.messages_received.inc();
-        let ticket = self.acks.ticket(ack, Some(permit), &self.metrics);
+        let ticket = self.acks.ticket(ack, Some(permit));
         let client_id = client_id.unwrap_or_default();
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -236,7 +236,7 @@ impl Admission {
             });
         }
         let message = Admitted {
-            publish: &publish,
+            publish,
             client_id,
             now_ms,
             trace_id,

@@ -76,21 +76,21 @@ impl Routes {
     /// Sends `message` to its rules (`to`: its [`Routes::destination`] in this table), each
     /// holding a clone of its ticket. The last group it goes to (mostly its only one) takes
     /// the topic, client id and trace id; the others get copies.
-    pub fn dispatch(&self, to: Destination, message: Admitted<'_>, metrics: &Metrics) {
+    pub fn dispatch(&self, to: Destination, message: Admitted, metrics: &Metrics) {
         let groups = match to {
             Destination::Groups(groups) => groups,
             Destination::BasicIngest => return self.dispatch_basic_ingest(message, metrics),
         };
         // No group (a Broker-acked message no rule reads): nothing to copy the topic for.
         let Some(last) = groups.last else { return };
-        let topic = message.publish.topic();
         let Admitted {
-            publish,
+            mut publish,
             client_id,
             now_ms,
             trace_id,
             ticket,
         } = message;
+        let topic = publish.take_topic();
         let send = |group: usize, topic, trace_id, client_id, ticket| {
             let group = &self.groups[group];
             for &rule in &group.rules {
@@ -112,8 +112,8 @@ impl Routes {
 
     /// `$aws/rules/<rule>/<rest>`: to that rule alone, with topic `<rest>`; an unknown or
     /// disabled rule counts RuleNotFound.
-    fn dispatch_basic_ingest(&self, message: Admitted<'_>, metrics: &Metrics) {
-        let topic = message.publish.topic();
+    fn dispatch_basic_ingest(&self, message: Admitted, metrics: &Metrics) {
+        let topic = message.publish.topic_str();
         // The prefix is there (the destination said so); no slicing that could panic.
         let rest = topic.strip_prefix("$aws/rules/").unwrap_or(&topic);
         let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
@@ -141,8 +141,8 @@ impl Routes {
 
 /// One admitted message as each rule it goes to sees it: the publisher's client id (empty
 /// when the broker does not tell), and the same `now_ms` and `trace_id` for every rule.
-pub struct Admitted<'a> {
-    pub publish: &'a IncomingPublish,
+pub struct Admitted {
+    pub publish: IncomingPublish,
     pub client_id: String,
     pub now_ms: i64,
     pub trace_id: String,
@@ -230,17 +230,13 @@ mod tests {
         (Routes::new(rules, groups), queues)
     }
 
-    fn message<'a>(
-        publish: &'a IncomingPublish,
-        acks: &AckQueue,
-        metrics: &Arc<Metrics>,
-    ) -> Admitted<'a> {
+    fn message(publish: IncomingPublish, acks: &AckQueue) -> Admitted {
         Admitted {
             publish,
             client_id: "dev-1".into(),
             now_ms: 7,
             trace_id: "trace-1".into(),
-            ticket: acks.ticket(Acknowledge::Nothing, None, metrics),
+            ticket: acks.ticket(Acknowledge::Nothing, None),
         }
     }
 
@@ -253,12 +249,12 @@ mod tests {
     #[test]
     fn a_topic_goes_once_to_every_group_it_matches() {
         let metrics = Arc::new(Metrics::new());
-        let acks = AckQueue::local();
+        let acks = AckQueue::local(&metrics);
         let (routes, mut queues) = routes(&["a/+", "b/+", "a/#", "+/x"], &metrics);
         let incoming = publish("a/x");
         let to = routes.destination("a/x");
         assert!(to.any());
-        routes.dispatch(to, message(&incoming, &acks, &metrics), &metrics);
+        routes.dispatch(to, message(incoming, &acks), &metrics);
         for (group, queue) in queues.iter_mut().enumerate() {
             let got: Vec<Item> = std::iter::from_fn(|| queue.try_recv().ok()).collect();
             if group == 1 {
@@ -291,12 +287,12 @@ mod tests {
     #[test]
     fn basic_ingest_goes_to_its_rule_alone() {
         let metrics = Arc::new(Metrics::new());
-        let acks = AckQueue::local();
+        let acks = AckQueue::local(&metrics);
         let (routes, mut queues) = routes(&["a/+", "a/#"], &metrics);
         let incoming = publish("$aws/rules/r1/a/x");
         let to = routes.destination("$aws/rules/r1/a/x");
         assert!(matches!(to, Destination::BasicIngest));
-        routes.dispatch(to, message(&incoming, &acks, &metrics), &metrics);
+        routes.dispatch(to, message(incoming, &acks), &metrics);
         assert!(queues[0].try_recv().is_err());
         let item = queues[1].try_recv().unwrap();
         assert_eq!((item.msg.topic.as_str(), item.only), ("a/x", Some(0)));
@@ -304,7 +300,7 @@ mod tests {
         let incoming = publish("$aws/rules/nope/a/x");
         let to = routes.destination("$aws/rules/nope/a/x");
         assert!(to.any(), "counted as RuleNotFound, so not unread");
-        routes.dispatch(to, message(&incoming, &acks, &metrics), &metrics);
+        routes.dispatch(to, message(incoming, &acks), &metrics);
         assert!(queues.iter_mut().all(|q| q.try_recv().is_err()));
         assert_eq!(metrics.rule_not_found.with_label_values(&["nope"]).get(), 1);
     }

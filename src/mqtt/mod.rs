@@ -428,6 +428,15 @@ impl IncomingPublish {
         }
     }
 
+    /// The topic, moved out where it is a `String` already (MQTT 3.1.1; the publish is left
+    /// with an empty one): the router hands it to a rule without copying it.
+    pub fn take_topic(&mut self) -> String {
+        match self {
+            IncomingPublish::V4(p) => std::mem::take(&mut p.topic),
+            IncomingPublish::V5(p) => String::from_utf8_lossy(&p.topic).into_owned(),
+        }
+    }
+
     pub fn payload(&self) -> &bytes::Bytes {
         match self {
             IncomingPublish::V4(p) => &p.payload,

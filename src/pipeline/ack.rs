@@ -4,7 +4,6 @@
 //! in the order they arrived (or, from the embedded broker, tells the publisher's connection).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
@@ -17,9 +16,13 @@ pub struct Ticket {
     /// Tells the ack task (or the embedded broker's connection) that this QoS 1 message may
     /// be acked; `None` for QoS 0, which has no ack.
     done: Option<oneshot::Sender<()>>,
-    /// The ack queue's count of unsettled messages, decremented here when no ack task does.
-    unacked_qos0: Option<Arc<AtomicUsize>>,
+    /// Whether dropping the ticket ends the message's time in flight (QoS 0, and the embedded
+    /// broker's messages); false where the ack task does it once the PUBACK is queued.
+    settles_in_flight: bool,
     _permit: Option<OwnedSemaphorePermit>,
+    /// The one shared handle a ticket holds: the in-flight count is its gauge
+    /// (`rulewire_in_flight_messages`), so a message costs one shared reference and one
+    /// count, which both sides of the pipeline touch from different threads.
     metrics: Arc<Metrics>,
     /// When the message was admitted (for `rulewire_queue_wait_seconds` and
     /// `rulewire_message_seconds`).
@@ -35,15 +38,14 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.metrics.in_flight.dec();
         self.metrics
             .message_seconds
             .observe(self.admitted.elapsed().as_secs_f64());
         if let Some(tx) = self.done.take() {
             let _ = tx.send(());
         }
-        if let Some(pending) = self.unacked_qos0.take() {
-            pending.fetch_sub(1, Ordering::SeqCst);
+        if self.settles_in_flight {
+            self.metrics.in_flight.dec();
         }
     }
 }
@@ -62,53 +64,50 @@ pub enum Acknowledge {
 }
 
 /// Acks in receive order: each QoS 1 entry waits for its ticket, then queues its PUBACK.
+/// Counts the messages read and not yet settled (QoS 0) or acked (QoS 1) in
+/// `rulewire_in_flight_messages`, which shutdown drains.
 #[derive(Clone)]
 pub struct AckQueue {
     tx: mpsc::UnboundedSender<(oneshot::Receiver<()>, u16, SessionEpoch)>,
-    /// Tickets issued and not yet settled (QoS 0) or acked (QoS 1).
-    pending: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
 }
 
 impl AckQueue {
     /// An ack queue with no broker connection to acknowledge to: every ticket is
     /// `Acknowledge::Nothing` or `Acknowledge::Notify` (the embedded broker's own feed).
-    pub fn local() -> AckQueue {
+    pub fn local(metrics: &Arc<Metrics>) -> AckQueue {
         let (tx, _) = mpsc::unbounded_channel();
         AckQueue {
             tx,
-            pending: Arc::new(AtomicUsize::new(0)),
+            metrics: metrics.clone(),
         }
     }
 
     /// Starts the ack task for `client`.
-    pub fn start(client: InboundClient) -> AckQueue {
+    pub fn start(client: InboundClient, metrics: &Arc<Metrics>) -> AckQueue {
         let (tx, mut rx) = mpsc::unbounded_channel::<(oneshot::Receiver<()>, u16, SessionEpoch)>();
-        let pending = Arc::new(AtomicUsize::new(0));
-        let p = pending.clone();
+        let in_flight = metrics.in_flight.clone();
         tokio::spawn(async move {
             while let Some((done, pkid, session)) = rx.recv().await {
                 let _ = done.await;
                 client.ack(pkid, session);
-                p.fetch_sub(1, Ordering::SeqCst);
+                in_flight.dec();
             }
         });
-        AckQueue { tx, pending }
+        AckQueue {
+            tx,
+            metrics: metrics.clone(),
+        }
     }
 
     /// Registers a message in arrival order and returns its ticket.
-    pub fn ticket(
-        &self,
-        ack: Acknowledge,
-        permit: Option<OwnedSemaphorePermit>,
-        metrics: &Arc<Metrics>,
-    ) -> Arc<Ticket> {
-        self.pending.fetch_add(1, Ordering::SeqCst);
-        metrics.in_flight.inc();
+    pub fn ticket(&self, ack: Acknowledge, permit: Option<OwnedSemaphorePermit>) -> Arc<Ticket> {
+        self.metrics.in_flight.inc();
         let mut ticket = Ticket {
             done: None,
-            unacked_qos0: None,
+            settles_in_flight: true,
             _permit: permit,
-            metrics: metrics.clone(),
+            metrics: self.metrics.clone(),
             admitted: Instant::now(),
         };
         match ack {
@@ -116,21 +115,17 @@ impl AckQueue {
                 let (done, wait) = oneshot::channel();
                 if self.tx.send((wait, pkid, session)).is_ok() {
                     ticket.done = Some(done);
-                } else {
-                    self.pending.fetch_sub(1, Ordering::SeqCst);
+                    ticket.settles_in_flight = false;
                 }
             }
-            Acknowledge::Nothing => ticket.unacked_qos0 = Some(self.pending.clone()),
-            Acknowledge::Notify(done) => {
-                ticket.done = Some(done);
-                ticket.unacked_qos0 = Some(self.pending.clone());
-            }
+            Acknowledge::Nothing => {}
+            Acknowledge::Notify(done) => ticket.done = Some(done),
         }
         Arc::new(ticket)
     }
 
     /// Messages not yet settled (QoS 0) or acked (QoS 1).
     pub fn pending(&self) -> usize {
-        self.pending.load(Ordering::SeqCst)
+        self.metrics.in_flight.get().max(0) as usize
     }
 }

@@ -239,7 +239,7 @@ mod tests {
             metrics: RuleMetrics::new(&metrics, "r"),
             tracer: Default::default(),
         })]));
-        let acks = AckQueue::local();
+        let acks = AckQueue::local(&metrics);
         let item = || Item {
             group: group.clone(),
             msg: Box::new(FiredMessage {
@@ -247,7 +247,7 @@ mod tests {
                 original_payload: bytes::Bytes::from_static(b"{\"x\": 1}"),
                 ..Default::default()
             }),
-            ticket: acks.ticket(Acknowledge::Nothing, None, &metrics),
+            ticket: acks.ticket(Acknowledge::Nothing, None),
             only: None,
         };
         let early = item();
