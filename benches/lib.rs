@@ -71,7 +71,8 @@ pub fn fired_message() -> FiredMessage {
                 .into(),
         output: br#"{"temperature":31.5,"humidity":48,"room":"room-17"}"#.to_vec(),
         timestamp_ms: 1_700_000_000_000,
-        trace_id: "3f0c5a1e-7a4b-4c2d-9e8f-0123456789ab".into(),
+        trace_id: rulewire_actions::TraceId::try_from("3f0c5a1e-7a4b-4c2d-9e8f-0123456789ab")
+            .unwrap(),
         ..Default::default()
     }
 }

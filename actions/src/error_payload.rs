@@ -50,7 +50,7 @@ pub fn error_payload(msg: &FiredMessage, failures: &[ActionFailure]) -> Vec<u8> 
     let payload = ErrorPayload {
         rule_name: &msg.rule_name,
         topic: &msg.topic,
-        cloudwatch_trace_id: &msg.trace_id,
+        cloudwatch_trace_id: msg.trace_id.as_str(),
         client_id: &msg.client_id,
         base64_original_payload: STANDARD.encode(&msg.original_payload),
         failures,
@@ -69,7 +69,7 @@ mod tests {
         let msg = FiredMessage {
             rule_name: "TestAction".into(),
             topic: "testme/action".into(),
-            trace_id: "7e146a2c-95b5-6caf-98b9-50e3969734c7".into(),
+            trace_id: crate::TraceId::try_from("7e146a2c-95b5-6caf-98b9-50e3969734c7").unwrap(),
             client_id: "iotconsole-1511213971966-0".into(),
             original_payload: Bytes::from_static(
                 b"{\n  \"message\": \"Hello vrom AWS IoT console\"\n}",

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rulewire_engine::{Message, MqttProperties};
 
-use crate::{ActionFailure, error_payload::error_payload};
+use crate::{ActionFailure, TraceId, error_payload::error_payload};
 
 /// A rule that fired on one incoming message. Owned, `Clone` and `Send`, so it can cross tasks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub struct FiredMessage {
     /// Arrival time, epoch milliseconds.
     pub timestamp_ms: i64,
     /// `traceid()`, also the error payload's `cloudwatchTraceId`.
-    pub trace_id: String,
+    pub trace_id: TraceId,
     /// `principal()`; empty when unknown.
     pub principal: String,
     /// `accountid()`; empty when not configured.
@@ -51,7 +51,7 @@ impl FiredMessage {
             client_id: &self.client_id,
             timestamp_ms: self.timestamp_ms,
             principal: &self.principal,
-            trace_id: &self.trace_id,
+            trace_id: self.trace_id.as_str(),
             account_id: &self.account_id,
             source_ip: &self.source_ip,
             user_properties: &self.user_properties,

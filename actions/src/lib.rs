@@ -61,6 +61,7 @@ pub mod sqs;
 pub mod step_functions;
 mod templates;
 pub mod timestream;
+mod trace_id;
 
 use rulewire_engine::CompileError;
 
@@ -87,6 +88,7 @@ pub use republish::RepublishConfig;
 pub use retry::{RetryOverride, RetryPolicy};
 pub use s3::{S3Config, S3Connection, S3Settings};
 pub use templates::KeyValue;
+pub use trace_id::{TraceId, TraceIdTooLong};
 
 /// One configured action of one rule. Object-safe: a rule holds `Vec<Arc<dyn Action>>`.
 pub trait Action: Send + Sync {

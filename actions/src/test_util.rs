@@ -153,7 +153,7 @@ pub(crate) fn fired(rule: &str, topic: &str, output: &[u8]) -> FiredMessage {
         original_payload: Bytes::from_static(br#"{"temp":31,"site":"north"}"#),
         output: output.to_vec(),
         timestamp_ms: 1_700_000_000_000,
-        trace_id: "trace-1".into(),
+        trace_id: crate::TraceId::try_from("trace-1").unwrap(),
         ..Default::default()
     }
 }

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use rulewire_actions::TraceId;
 use rulewire_engine::topic::TopicTrie;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -104,8 +105,13 @@ impl Routes {
             });
         };
         for &group in &groups.earlier {
-            let (topic, trace_id) = (topic.clone(), trace_id.clone());
-            send(group, topic, trace_id, client_id.clone(), ticket.clone());
+            send(
+                group,
+                topic.clone(),
+                trace_id,
+                client_id.clone(),
+                ticket.clone(),
+            );
         }
         send(last, topic, trace_id, client_id, ticket);
     }
@@ -145,7 +151,7 @@ pub struct Admitted {
     pub publish: IncomingPublish,
     pub client_id: String,
     pub now_ms: i64,
-    pub trace_id: String,
+    pub trace_id: TraceId,
     pub ticket: Arc<Ticket>,
 }
 
@@ -235,7 +241,7 @@ mod tests {
             publish,
             client_id: "dev-1".into(),
             now_ms: 7,
-            trace_id: "trace-1".into(),
+            trace_id: TraceId::try_from("trace-1").unwrap(),
             ticket: acks.ticket(Acknowledge::Nothing, None),
         }
     }

@@ -13,7 +13,7 @@ pub mod wire;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rulewire_actions::FiredMessage;
+use rulewire_actions::{FiredMessage, TraceId};
 use rulewire_engine::MqttProperties;
 use rumqttc::v5::mqttbytes::v5 as v5b;
 
@@ -474,7 +474,7 @@ impl IncomingPublish {
         topic: String,
         client_id: String,
         timestamp_ms: i64,
-        trace_id: String,
+        trace_id: TraceId,
     ) -> Box<FiredMessage> {
         let (original_payload, user_properties, mqtt_properties) = match self {
             IncomingPublish::V4(p) => (p.payload.clone(), Vec::new(), MqttProperties::default()),

@@ -18,7 +18,7 @@ pub(super) fn trace_evaluation(rule: &RuleRuntime, msg: &FiredMessage, eval: &Ev
     rule.tracer.emit(&rule.name, || {
         serde_json::json!({
             "kind": "evaluation",
-            "trace_id": msg.trace_id,
+            "trace_id": msg.trace_id.as_str(),
             "topic": msg.topic,
             "client_id": msg.client_id,
             "payload": shown(&msg.original_payload),
@@ -40,7 +40,7 @@ fn trace_action(
     rule.tracer.emit(&rule.name, || {
         serde_json::json!({
             "kind": "action",
-            "trace_id": msg.trace_id,
+            "trace_id": msg.trace_id.as_str(),
             "action": action,
             "ok": result.is_ok(),
             "latency_ms": started.elapsed().as_secs_f64() * 1000.0,

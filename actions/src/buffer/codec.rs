@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use rulewire_engine::MqttProperties;
 
-use crate::FiredMessage;
+use crate::{FiredMessage, TraceId};
 
 const VERSION: u8 = 1;
 
@@ -61,7 +61,7 @@ pub(crate) fn decode(record: &[u8]) -> Result<(FiredMessage, i64), String> {
         original_payload: Bytes::copy_from_slice(r.bytes()?),
         output: r.bytes()?.to_vec(),
         timestamp_ms: r.i64()?,
-        trace_id: r.string()?,
+        trace_id: TraceId::try_from(r.string()?.as_str()).map_err(|e| e.to_string())?,
         principal: r.string()?,
         account_id: r.string()?,
         source_ip: r.string()?,
@@ -168,7 +168,7 @@ mod tests {
             original_payload: Bytes::from_static(b"\x00\xffraw"),
             output: br#"{"t":1}"#.to_vec(),
             timestamp_ms: -5,
-            trace_id: "tid".into(),
+            trace_id: TraceId::try_from("tid").unwrap(),
             principal: "p".into(),
             account_id: "123".into(),
             source_ip: "10.0.0.1".into(),

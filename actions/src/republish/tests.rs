@@ -127,7 +127,7 @@ fn message(output: &[u8]) -> FiredMessage {
         client_id: "dev-9".into(),
         original_payload: Bytes::from_static(br#"{"temp":31,"site":"north","wild":"a/+"}"#),
         output: output.to_vec(),
-        trace_id: "trace-9".into(),
+        trace_id: crate::TraceId::try_from("trace-9").unwrap(),
         ..Default::default()
     }
 }

@@ -192,7 +192,7 @@ impl RecordService for Sqs {
                         group.len()
                     )));
                 }
-                Some((group, msg.trace_id.clone()))
+                Some((group, msg.trace_id.to_string()))
             }
             None => None,
         };

@@ -17,7 +17,7 @@ use base64::Engine;
 use rulewire_engine::SqlVersion;
 
 use crate::{
-    Action, ActionContext, AwsSettings, Connections, FiredMessage,
+    Action, ActionContext, AwsSettings, Connections, FiredMessage, TraceId,
     test_util::{
         FakeAws, Moto, NoPublisher, build_action, context, fired, moto_context, run_all, table,
     },
@@ -39,7 +39,7 @@ fn numbered(n: u32) -> FiredMessage {
         &format!("plant/p{}/data", n % 2),
         format!("{{\"n\":{n}}}").as_bytes(),
     );
-    msg.trace_id = format!("trace-{n}");
+    msg.trace_id = TraceId::try_from(format!("trace-{n}").as_str()).unwrap();
     msg
 }
 
