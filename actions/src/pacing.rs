@@ -163,6 +163,18 @@ impl Pacer {
     /// Waits until an attempt may be sent; `Err` when the breaker is open and this action
     /// fails instead of waiting.
     pub(crate) async fn admit(&self) -> Result<Admission<'_>, Open> {
+        // Most admissions: the breaker closed, nobody in line, room under the limit. This is
+        // the loop's first round for them, without building the wake-up it would not wait on.
+        {
+            let mut st = self.state.lock().unwrap();
+            if st.open_until.is_none() && st.line.is_empty() && st.active < st.limit {
+                st.active += 1;
+                return Ok(Admission {
+                    pacer: self,
+                    probe: false,
+                });
+            }
+        }
         let mut place: Option<Place<'_>> = None;
         loop {
             let woken = self.wake.notified();
