@@ -14,7 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// How long mimalloc keeps memory that was freed before it gives it back to the OS: 10 s, not
 /// mimalloc's 1 s. Under load the memory a backlog used is given back and faulted in again
 /// (the kernel zeroing each page anew) every time the backlog grows past what mimalloc kept;
-/// at max rate that cost rulewire ~2 % of its CPU (BENCHMARKS.md, stop 40). The price: RSS
+/// at max rate that cost rulewire 2–4 % of its CPU (BENCHMARKS.md, stop 40). The price: RSS
 /// falls 10 s after a burst instead of 1 s. `MIMALLOC_PURGE_DELAY` (milliseconds) overrides it.
 const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
 
