@@ -268,7 +268,6 @@ impl Registry {
                     filter: runtime.rule.topic_filter().map(str::to_owned),
                     group: group_routes.len(),
                     member,
-                    topic_match: self.metrics.topic_match.with_label_values(&[&runtime.name]),
                 });
             }
             group_routes.push(GroupRoute {

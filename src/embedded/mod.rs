@@ -234,19 +234,15 @@ pub async fn start(
     hooks.start().await;
     access.install(&scx).await;
 
-    let publisher = Arc::new(publisher::InProcessPublisher {
-        id: rmqtt::types::Id::new(
-            scx.node.id(),
-            0,
-            None,
-            None,
-            publisher_client_id.into(),
-            None,
-        ),
-        scx: scx.clone(),
-        feed,
-        routes: Default::default(),
-    });
+    let id = rmqtt::types::Id::new(
+        scx.node.id(),
+        0,
+        None,
+        None,
+        publisher_client_id.into(),
+        None,
+    );
+    let publisher = Arc::new(publisher::InProcessPublisher::new(scx.clone(), id, feed).await);
     let mut server = MqttServer::new(scx.clone());
     for (id, l) in listeners {
         server = server.listener_by_id(l, id);

@@ -3,7 +3,10 @@
 //! connection in between. A QoS 1 publish is done once the broker has routed it to its
 //! subscribers' queues. Deliveries still pass each receiver's `iot:Receive` check. Which
 //! subscribers a topic goes to comes from the [`RouteCache`] while the broker's routes are
-//! unchanged.
+//! unchanged: a republish to a known topic takes neither the router's lock nor its match.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rmqtt::codec::v5::PublishProperties as CodecProperties;
 use rmqtt::context::ServerContext;
@@ -15,14 +18,29 @@ use super::feed::RulesFeed;
 use super::route_cache::RouteCache;
 
 pub struct InProcessPublisher {
-    pub scx: ServerContext,
+    scx: ServerContext,
     /// The identity its messages come from (`clientid()` of rules they trigger).
-    pub id: Id,
-    pub feed: RulesFeed,
-    pub routes: RouteCache,
+    id: Id,
+    feed: RulesFeed,
+    routes: RouteCache,
+    /// The router's generation counter (`vendor/README.md`); `None`: a router that keeps
+    /// none, whose answers are never cached.
+    generation: Option<Arc<AtomicU64>>,
 }
 
 impl InProcessPublisher {
+    /// A publisher into `scx`'s broker as `id`, handing its messages to `feed`'s rules.
+    pub async fn new(scx: ServerContext, id: Id, feed: RulesFeed) -> InProcessPublisher {
+        let generation = scx.extends.router().await.generation();
+        InProcessPublisher {
+            scx,
+            id,
+            feed,
+            routes: RouteCache::default(),
+            generation,
+        }
+    }
+
     /// Routes `publish` to its subscribers as rmqtt's `SessionState::forwards` does (the
     /// same hooks for a topic nobody reads and for deliveries dropped), with the subscribers
     /// from the route cache. Retained messages (stored too) and routers that keep no
@@ -58,13 +76,14 @@ impl InProcessPublisher {
         from: &From,
         topic: &TopicName,
     ) -> rmqtt::Result<Option<SubRelations>> {
-        let router = self.scx.extends.router().await;
-        let Some(generation) = router.generation() else {
+        let Some(generation) = &self.generation else {
             return Ok(None);
         };
+        let generation = generation.load(Ordering::Acquire);
         if let Some(relations) = self.routes.get(topic, generation) {
             return Ok(Some(relations));
         }
+        let router = self.scx.extends.router().await;
         // A single node: rmqtt's `forwards` only warns about other nodes' relations too.
         let mut by_node = router.matches(from.id.clone(), topic).await?;
         let relations = by_node.remove(&self.scx.node.id()).unwrap_or_default();

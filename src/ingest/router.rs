@@ -2,8 +2,8 @@
 //! shadow service (see [`super::Ingest`]); here, `$aws/rules/<rule>/<rest>` (Basic Ingest)
 //! goes to that rule alone with topic `<rest>` (an unknown or disabled rule counts
 //! RuleNotFound), and any other topic goes, once, to every rule group whose FROM filter
-//! matches (TopicMatch counts each of its rules). [`Routes`] is the table the router reads;
-//! the registry replaces it whole on reload.
+//! matches (the group's worker counts TopicMatch for its rules, per batch). [`Routes`] is the
+//! table the router reads; the registry replaces it whole on reload.
 
 use std::sync::Arc;
 
@@ -22,8 +22,6 @@ pub struct Route {
     /// Its group, in [`Routes::groups`], and its index among the group's rules.
     pub group: usize,
     pub member: usize,
-    /// This rule's `rulewire_topic_match_total` series (resolved once, not per message).
-    pub topic_match: prometheus::IntCounter,
 }
 
 /// A group of rules as the router sees it: the group and its worker's queue.
@@ -94,9 +92,6 @@ impl Routes {
         let topic = publish.take_topic();
         let send = |group: usize, topic, trace_id, client_id, ticket| {
             let group = &self.groups[group];
-            for &rule in &group.rules {
-                self.rules[rule].topic_match.inc();
-            }
             let _ = group.tx.send(Item {
                 group: group.group.clone(),
                 msg: publish.to_fired(topic, client_id, now_ms, trace_id),
@@ -128,7 +123,6 @@ impl Routes {
             tracing::warn!(rule = %name, %topic, "Basic Ingest to an unknown or disabled rule (RuleNotFound)");
             return;
         };
-        route.topic_match.inc();
         let msg = message.publish.to_fired(
             rest.to_owned(),
             message.client_id,
@@ -224,7 +218,6 @@ mod tests {
                 filter: Some(filter.to_string()),
                 group: i,
                 member: 0,
-                topic_match: metrics.topic_match.with_label_values(&[&name]),
             });
             groups.push(GroupRoute {
                 group,
@@ -280,11 +273,6 @@ mod tests {
             );
             assert_eq!(item.only, None);
         }
-        let matched = |rule: &str| metrics.topic_match.with_label_values(&[rule]).get();
-        assert_eq!(
-            [matched("r0"), matched("r1"), matched("r2"), matched("r3")],
-            [1, 0, 1, 1]
-        );
         assert!(!routes.destination("c/y").any(), "no filter matches c/y");
     }
 

@@ -379,6 +379,8 @@ impl Metrics {
 
 /// One rule's evaluation series, resolved once when the rule loads (not per batch).
 pub struct RuleMetrics {
+    /// Messages routed to the rule (AWS's TopicMatch), counted per batch by its worker.
+    pub topic_match: IntCounter,
     pub fired: IntCounter,
     pub parse_errors: IntCounter,
     pub eval: Histogram,
@@ -387,6 +389,7 @@ pub struct RuleMetrics {
 impl RuleMetrics {
     pub fn new(metrics: &Metrics, rule: &str) -> RuleMetrics {
         RuleMetrics {
+            topic_match: metrics.topic_match.with_label_values(&[rule]),
             fired: metrics.rule_fired.with_label_values(&[rule]),
             parse_errors: metrics.parse_errors.with_label_values(&[rule]),
             eval: metrics.rule_eval.with_label_values(&[rule]),

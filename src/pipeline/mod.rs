@@ -85,14 +85,16 @@ pub fn new_trace_id() -> TraceId {
     let v: u128 = (random & !(0xF000u128 << 64) & !(0xC000u128 << 48))
         | (0x4000u128 << 64)
         | (0x8000u128 << 48);
+    // Two hex digits per byte, a dash before bytes 4, 6, 8 and 10 (8-4-4-4-12 digits).
     let mut id = [b'-'; 36];
     let mut at = 0;
-    for i in 0..32 {
-        if matches!(i, 8 | 12 | 16 | 20) {
+    for (i, byte) in v.to_be_bytes().into_iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
             at += 1;
         }
-        id[at] = HEX[((v >> (124 - 4 * i)) & 0xF) as usize];
-        at += 1;
+        id[at] = HEX[usize::from(byte >> 4)];
+        id[at + 1] = HEX[usize::from(byte & 0xF)];
+        at += 2;
     }
     let id = std::str::from_utf8(&id).expect("hex digits and dashes are ASCII");
     TraceId::try_from(id).expect("a UUID fits a trace id")

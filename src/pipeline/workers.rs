@@ -154,6 +154,11 @@ fn run_batch(group: &GroupRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<S
         .filter(|i| i.only.is_none())
         .map(|i| i.msg.as_engine_message())
         .collect();
+    // TopicMatch: every routed message for each rule, a Basic Ingest one for its rule.
+    let mut counts = vec![(routed.len() as u64, 0u64, 0u64); group.rules.len()];
+    for rule in items.iter().filter_map(|i| i.only) {
+        counts[rule].0 += 1;
+    }
     let mut by_rule: Vec<_> = group
         .engine
         .evaluate_batch(&routed)
@@ -200,13 +205,13 @@ fn run_batch(group: &GroupRuntime, items: Vec<Item>, metrics: &Metrics) -> Vec<S
         }
         settling.push(Settle::new(group, last_rule, last_eval, msg, ticket));
     }
-    let mut counts = vec![(0u64, 0u64); group.rules.len()];
     for s in &settling {
-        counts[s.rule].0 += u64::from(s.fired);
-        counts[s.rule].1 += u64::from(!s.failures.is_empty());
+        counts[s.rule].1 += u64::from(s.fired);
+        counts[s.rule].2 += u64::from(!s.failures.is_empty());
     }
-    for (runtime, (fired, parse_errors)) in group.rules.iter().zip(counts) {
+    for (runtime, (matched, fired, parse_errors)) in group.rules.iter().zip(counts) {
         runtime.metrics.eval.observe(elapsed);
+        runtime.metrics.topic_match.inc_by(matched);
         runtime.metrics.fired.inc_by(fired);
         runtime.metrics.parse_errors.inc_by(parse_errors);
     }
@@ -225,10 +230,11 @@ mod tests {
     use crate::ops::metrics::{Metrics, RuleMetrics};
     use crate::pipeline::{AckQueue, Acknowledge, GroupRuntime, Item, RuleRuntime};
 
-    /// A batch records, once, how long its oldest message waited since admission; every
-    /// message, once its rules are done, how long it took from admission.
+    /// A batch counts its messages' topic matches and records, once, how long its oldest
+    /// message waited since admission; every message, once its rules are done, how long it
+    /// took from admission.
     #[test]
-    fn batches_record_their_queue_wait_and_messages_their_time() {
+    fn batches_record_topic_matches_and_queue_wait_and_messages_their_time() {
         let metrics = Arc::new(Metrics::new());
         let rule = Rule::compile("SELECT * FROM 'a/+'", SqlVersion::V2016_03_23).unwrap();
         let group = Arc::new(GroupRuntime::new(vec![Arc::new(RuleRuntime {
@@ -254,31 +260,41 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         let settling = run_batch(&group, vec![early, item()], &metrics);
         let settling_too = run_batch(&group, vec![item()], &metrics);
+        let basic_ingest = Item {
+            only: Some(0),
+            ..item()
+        };
+        let settling_three = run_batch(&group, vec![basic_ingest], &metrics);
+        assert_eq!(
+            metrics.topic_match.with_label_values(&["r"]).get(),
+            4,
+            "TopicMatch: three routed messages and one Basic Ingest one"
+        );
         assert_eq!(
             metrics.queue_wait.get_sample_count(),
-            2,
+            3,
             "one sample per batch"
         );
         let waited = metrics.queue_wait.get_sample_sum();
         assert!(
             (0.2..0.5).contains(&waited),
-            "the two batches' oldest waits (0.2 s and ~0 s) summed: {waited}"
+            "the three batches' oldest waits (0.2 s, ~0 s, ~0 s) summed: {waited}"
         );
         assert_eq!(
             metrics.message_seconds.get_sample_count(),
             0,
             "nothing done yet"
         );
-        drop((settling, settling_too));
+        drop((settling, settling_too, settling_three));
         assert_eq!(
             metrics.message_seconds.get_sample_count(),
-            3,
+            4,
             "one per message"
         );
         let took = metrics.message_seconds.get_sample_sum();
         assert!(
             (0.2..0.5).contains(&took),
-            "one message took 0.2 s, two ~0 s: {took}"
+            "one message took 0.2 s, three ~0 s: {took}"
         );
     }
 }

@@ -75,10 +75,11 @@ pub trait Router: Sync + Send {
     /// Returns a map of matching subscription relations, grouped by node ID.
     async fn matches(&self, id: Id, topic: &TopicName) -> Result<SubRelationsMap>;
 
-    /// rulewire patch: a number that changes after every `add` and `remove`, so that a caller
-    /// may keep what `matches` returned for a topic until it changes; `None` where the router
-    /// does not track it (nothing may be kept then).
-    fn generation(&self) -> Option<u64> {
+    /// rulewire patch: a counter that changes after every `add` and `remove`, so that a caller
+    /// may keep what `matches` returned for a topic until it changes (and read it without
+    /// this router's lock); `None` where the router does not track it (nothing may be kept
+    /// then).
+    fn generation(&self) -> Option<Arc<AtomicU64>> {
         None
     }
 
@@ -518,8 +519,8 @@ impl Router for DefaultRouter {
     }
 
     #[inline]
-    fn generation(&self) -> Option<u64> {
-        Some(self.generation.load(Ordering::Acquire))
+    fn generation(&self) -> Option<Arc<AtomicU64>> {
+        Some(self.generation.clone())
     }
 
     #[inline]
