@@ -48,6 +48,19 @@ fn wide_number_payloads() -> Vec<String> {
         .collect()
 }
 
+/// Each payload on its topic, from one client.
+fn messages<'a>(payloads: &'a [String], topics: &'a [String]) -> Vec<Message<'a>> {
+    payloads
+        .iter()
+        .zip(topics)
+        .map(|(p, t)| Message {
+            client_id: "bench-client",
+            timestamp_ms: 1_700_000_000_000,
+            ..Message::new(t, p.as_bytes())
+        })
+        .collect()
+}
+
 fn bench_rule(c: &mut Criterion, name: &str, sql: &str) {
     bench_rule_on(c, name, sql, payloads());
 }
@@ -61,15 +74,7 @@ fn bench_rule_on(c: &mut Criterion, name: &str, sql: &str, payloads: Vec<String>
     let topics: Vec<String> = (0..BATCH)
         .map(|i| format!("sensors/room{}", i % 16))
         .collect();
-    let msgs: Vec<Message> = payloads
-        .iter()
-        .zip(&topics)
-        .map(|(p, t)| Message {
-            client_id: "bench-client",
-            timestamp_ms: 1_700_000_000_000,
-            ..Message::new(t, p.as_bytes())
-        })
-        .collect();
+    let msgs = messages(&payloads, &topics);
     let mean_len = payloads.iter().map(String::len).sum::<usize>() / BATCH;
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(BATCH as u64));
@@ -207,5 +212,53 @@ fn single_message(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine, rule_group, single_message);
+/// Issue 14's benchmark as its worker sees it: `bench-results/embedded.sh`'s rule over batches
+/// of 16 (the mean batch at max rate) of that script's payloads, through a `RuleGroup`.
+fn embedded_benchmark_batch(c: &mut Criterion) {
+    const MESSAGES: usize = 16;
+    let payloads: Vec<String> = (0..MESSAGES)
+        .map(|i| {
+            format!(
+                r#"{{"temperature": {}, "humidity": {}.{:02}, "pressure": {}.{:02}, "battery": {}, "device": "bench-device-{}", "firmware": "1.4.2-build.5678", "location": {{"building": "hq", "floor": {}}}, "seq": {}, "ts": {}}}"#,
+                20 + i % 21,
+                30 + i * 3 % 60,
+                i * 37 % 100,
+                990 + i * 7 % 40,
+                i * 53 % 100,
+                i % 101,
+                i % 4,
+                1 + i % 9,
+                1_000_000 + i,
+                1_764_900_000_123_456_789u64 + i as u64 * 4_999
+            )
+        })
+        .collect();
+    let topics: Vec<String> = (0..MESSAGES)
+        .map(|i| format!("sensors/{}/data", i % 4))
+        .collect();
+    let msgs = messages(&payloads, &topics);
+    let rule = Rule::compile(
+        "SELECT *, topic(2) AS room FROM 'sensors/+/data'",
+        SqlVersion::V2016_03_23,
+    )
+    .unwrap();
+    assert!(rule.is_vectorised());
+    let rules = RuleGroup::new(vec![Arc::new(rule)]);
+    let mean_len = payloads.iter().map(String::len).sum::<usize>() / MESSAGES;
+    let mut group = c.benchmark_group("embedded_benchmark");
+    group.throughput(Throughput::Elements(MESSAGES as u64));
+    group.bench_function(
+        format!("star_topic ({mean_len} B payloads, batch {MESSAGES})"),
+        |b| b.iter(|| black_box(rules.evaluate_batch(black_box(&msgs)))),
+    );
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    engine,
+    rule_group,
+    single_message,
+    embedded_benchmark_batch
+);
 criterion_main!(benches);

@@ -51,6 +51,7 @@ impl<'a> Lexer<'a> {
         let mut escaped = false;
         let mut ascii = true;
         loop {
+            self.i = plain_run(self.b, self.i);
             match self.peek().ok_or(LexError)? {
                 b'"' => break,
                 b'\\' => {
@@ -117,6 +118,8 @@ impl<'a> Lexer<'a> {
             .map_err(|_| LexError)
     }
 
+    /// Writes the string whose content [`Lexer::string_span`] found at `start..end` as
+    /// canonical JSON.
     pub fn write_string(
         &self,
         o: &mut Vec<u8>,
@@ -127,9 +130,8 @@ impl<'a> Lexer<'a> {
         if escaped {
             write_json_str(o, &self.decode_string(start, end, true)?);
         } else {
-            o.push(b'"');
-            o.extend_from_slice(&self.b[start..end]);
-            o.push(b'"');
+            // Unescaped, it is written as it stands, between the quotes it came with.
+            o.extend_from_slice(&self.b[start - 1..end + 1]);
         }
         Ok(())
     }
@@ -155,7 +157,8 @@ impl<'a> Lexer<'a> {
             }
             self.digits();
         }
-        if let Some(b'e' | b'E') = self.peek() {
+        let exponent = matches!(self.peek(), Some(b'e' | b'E'));
+        if exponent {
             integral = false;
             self.i += 1;
             if let Some(b'+' | b'-') = self.peek() {
@@ -169,7 +172,6 @@ impl<'a> Lexer<'a> {
         // A number outside AWS's Decimal range (1E1000) makes the document invalid, in fields
         // no rule reads as well. Only an exponent or a very long mantissa can be out of range:
         // the common case costs nothing.
-        let exponent = !integral && self.b[start..self.i].iter().any(|&b| (b | 0x20) == b'e');
         if (exponent || self.i - start > 900) && Dec::parse(&self.b[start..self.i]).is_none() {
             return Err(LexError);
         }
@@ -206,5 +208,67 @@ impl<'a> Lexer<'a> {
         }
         self.i += word.len();
         Ok(())
+    }
+}
+
+/// The end of the run of string bytes from `i` that need no attention: printable ASCII
+/// other than `"` and `\\`. Eight bytes at a time while they last (a string's bytes are
+/// mostly plain; the byte loop after it handles what stops the run).
+fn plain_run(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A high bit set in each byte of `x` that is zero (exact as a whole: no false "none").
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_ne_bytes(chunk.try_into().expect("eight bytes"));
+        let quote = zero_bytes(x ^ (ONES * u64::from(b'"')));
+        let backslash = zero_bytes(x ^ (ONES * u64::from(b'\\')));
+        // Bytes below 0x20 (control characters); bytes from 0x80 up set their own high bit.
+        let low = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+        if (quote | backslash | low | (x & HIGHS)) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The eight-at-a-time run ends where a byte-at-a-time one does, wherever the special
+    /// byte sits in its chunk and whatever follows it.
+    #[test]
+    fn plain_runs_end_at_the_first_byte_that_needs_attention() {
+        let naive = |b: &[u8], i: usize| {
+            i + b[i..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c))
+                .unwrap_or(b.len() - i)
+        };
+        for special in [b'"', b'\\', 0x00, 0x1f, 0x7f, 0x80, 0xc3, 0xff, b' ', b'~'] {
+            for at in 0..20 {
+                for len in at..24 {
+                    let mut text = vec![b'a'; len];
+                    if at < len {
+                        text[at] = special;
+                    }
+                    for from in 0..=at.min(len) {
+                        assert_eq!(
+                            plain_run(&text, from),
+                            naive(&text, from),
+                            "{special:#x} at {at} of {len}, from {from}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -98,6 +98,25 @@ pub fn scan<'a>(
     )
 }
 
+/// A key written to the `*` output: its span in the payload and a tag of its length, first
+/// and last byte, compared before the bytes (most keys of an object differ in it).
+#[derive(Debug, Clone, Copy)]
+pub struct SeenKey {
+    start: usize,
+    end: usize,
+    tag: u32,
+}
+
+impl SeenKey {
+    fn new(start: usize, end: usize, key: &[u8]) -> SeenKey {
+        let (first, last) = (key.first().copied(), key.last().copied());
+        let tag = (key.len() as u32) << 16
+            | u32::from(first.unwrap_or(0)) << 8
+            | u32::from(last.unwrap_or(0));
+        SeenKey { start, end, tag }
+    }
+}
+
 /// [`scan`] with `keys` as its scratch space for the `*` output's duplicate-key check, so that
 /// a batch's scans share one allocation.
 pub fn scan_reusing<'a>(
@@ -107,7 +126,7 @@ pub fn scan_reusing<'a>(
     star: Option<&mut Vec<u8>>,
     star_conflicts: &[String],
     version: SqlVersion,
-    keys: &mut Vec<(usize, usize)>,
+    keys: &mut Vec<SeenKey>,
 ) -> Result<u64> {
     debug_assert!(star_conflicts.len() <= 64, "the conflict mask has 64 bits");
     keys.clear();
@@ -136,9 +155,9 @@ struct Scanner<'a, 'k> {
     star_conflicts: &'k [String],
     /// Bit i set: the top level has the key `star_conflicts[i]`.
     conflicts: u64,
-    /// The key spans of the objects being written to the `*` output, outermost first (each
+    /// The keys of the objects being written to the `*` output, outermost first (each
     /// object's own from where it started), to refuse a duplicate key.
-    keys: &'k mut Vec<(usize, usize)>,
+    keys: &'k mut Vec<SeenKey>,
 }
 
 impl<'a> Scanner<'a, '_> {
@@ -189,9 +208,10 @@ impl<'a> Scanner<'a, '_> {
                 }
                 let child = child.map(|(_, n)| n);
                 if let Some(o) = out.as_deref_mut() {
+                    let seen = SeenKey::new(start, end, key);
                     if self.keys[keys_from..]
                         .iter()
-                        .any(|&(s, e)| self.lex.b[s..e] == *key)
+                        .any(|k| k.tag == seen.tag && self.lex.b[k.start..k.end] == *key)
                     {
                         return Err(ScanError);
                     }
@@ -201,7 +221,7 @@ impl<'a> Scanner<'a, '_> {
                     {
                         self.conflicts |= 1 << k;
                     }
-                    self.keys.push((start, end));
+                    self.keys.push(seen);
                     if !first {
                         o.push(b',');
                     }
@@ -273,7 +293,7 @@ impl<'a> Scanner<'a, '_> {
                 if slot.is_none() && out.is_none() {
                     return Ok(()); // validated; the value is not used
                 }
-                if slot.is_none() && prints_as_written(&self.lex.b[start..self.lex.i]) {
+                if slot.is_none() && prints_as_written(&self.lex.b[start..self.lex.i], integral) {
                     // Only copied to the `*` output: skip parsing and re-printing it.
                     if let Some(o) = out {
                         o.extend_from_slice(&self.lex.b[start..self.lex.i]);
@@ -375,10 +395,15 @@ impl<'a> Scanner<'a, '_> {
 /// - a plain decimal (no exponent) not ending in `0`, with at most 34 significant digits and a
 ///   value in [1e-7, 1e21): Decimals are exact and `write_decimal` prints that range in plain
 ///   notation without trailing zeros.
-fn prints_as_written(text: &[u8]) -> bool {
+///
+/// `integral`: the lexer found no fraction and no exponent (so `text` is digits after its sign).
+fn prints_as_written(text: &[u8], integral: bool) -> bool {
     let digits = text.strip_prefix(b"-").unwrap_or(text);
+    if integral {
+        return digits.len() <= 34 && text != b"-0";
+    }
     let Some(dot) = digits.iter().position(|&b| b == b'.') else {
-        return digits.len() <= 34 && digits.iter().all(u8::is_ascii_digit) && text != b"-0";
+        return false; // an exponent
     };
     let (int, frac) = (&digits[..dot], &digits[dot + 1..]);
     if !frac.iter().all(u8::is_ascii_digit) || frac.last() == Some(&b'0') || int.len() > 21 {
@@ -473,7 +498,7 @@ mod tests {
                     Scalar::Other => reprinted.extend_from_slice(text.as_bytes()),
                     other => panic!("{other:?}"),
                 }
-                if prints_as_written(text.as_bytes()) {
+                if prints_as_written(text.as_bytes(), !text.contains('.')) {
                     copied += 1;
                     assert_eq!(String::from_utf8(reprinted).unwrap(), text, "{version:?}");
                 }
@@ -542,7 +567,7 @@ mod tests {
         let (n, _) = needs(&[]);
         let star = |payload: &[u8]| {
             let mut out = Vec::new();
-            let mut keys = vec![(7, 9)]; // left over from an earlier message: cleared
+            let mut keys = vec![SeenKey::new(7, 9, b"ab")]; // from an earlier message: cleared
             scan_reusing(
                 payload,
                 &n,
