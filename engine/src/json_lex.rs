@@ -212,7 +212,7 @@ impl<'a> Lexer<'a> {
 }
 
 /// The end of the run of string bytes from `i` that need no attention: printable ASCII
-/// other than `"` and `\\`. Eight bytes at a time while they last (a string's bytes are
+/// other than `"` and `\`. Eight bytes at a time while they last (a string's bytes are
 /// mostly plain; the byte loop after it handles what stops the run).
 fn plain_run(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
