@@ -442,26 +442,23 @@ async fn republishes_keep_arrival_order_under_bursts_and_reloads() {
     assert!(seqs("out/other").is_empty());
 }
 
-/// MQTT 5 publish properties reach rules through a real broker: `get_mqtt_property()` and
-/// `get_user_properties()` in SELECT, and in the republish topic template.
-#[tokio::test(flavor = "multi_thread")]
-async fn mqtt5_properties_reach_rules() {
+/// MQTT 5 publish properties reach rules through a real broker, or from the embedded
+/// broker's clients: `get_mqtt_property()` and `get_user_properties()` in SELECT, and in the
+/// republish topic template.
+async fn mqtt5_properties_reach_rules(broker: TestBroker) {
     use rumqttc::v5::mqttbytes::v5::PublishProperties;
-    let broker = Mosquitto::start();
     let rule = "-- [[action]]\n-- type = \"republish\"\n-- topic = \"out/${get_mqtt_property('response_topic')}\"\n\
                 SELECT get_mqtt_property('content_type') AS ct, get_mqtt_property('correlation_data') AS cd, \
                 get_mqtt_property('format_indicator') AS fi, get_user_properties('k') AS k FROM 'in/#'";
     let rules = rules_dir(&[("props", rule)]);
-    let _rw = Rulewire::start(
-        &format!(
-            "[broker]\nurl = \"{}\"\nclient_id = \"rw-props\"\nprotocol = \"v5\"",
-            broker.url()
-        ),
-        rules.path(),
-    )
-    .await;
-    let mut out = TestClient::connect(broker.port, "props-out", &["out/#"]).await;
-    let mut opts = rumqttc::v5::MqttOptions::new("props-dev", "127.0.0.1", broker.port);
+    let config =
+        broker
+            .config("rw-props")
+            .replacen("[broker]\n", "[broker]\nprotocol = \"v5\"\n", 1);
+    let _rw = Rulewire::start(&config, rules.path()).await;
+    let port = broker.port();
+    let mut out = TestClient::connect(port, "props-out", &["out/#"]).await;
+    let mut opts = rumqttc::v5::MqttOptions::new("props-dev", "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(10));
     let (dev, mut eventloop) = rumqttc::v5::AsyncClient::new(opts, 10);
     tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
@@ -483,6 +480,16 @@ async fn mqtt5_properties_reach_rules() {
         json,
         serde_json::json!({"ct": "application/json", "cd": "AQID", "fi": "UTF8_DATA", "k": ["v"]})
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mqtt5_properties_reach_rules_over_mosquitto() {
+    mqtt5_properties_reach_rules(TestBroker::mosquitto()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mqtt5_properties_reach_rules_from_the_embedded_broker() {
+    mqtt5_properties_reach_rules(TestBroker::embedded()).await;
 }
 
 /// The republish action's MQTT 5 headers, rendered from templates, leave the service's own

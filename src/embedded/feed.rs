@@ -29,11 +29,11 @@ use async_trait::async_trait;
 use rmqtt::codec::v5::PublishAckReason;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
 use rmqtt::types::{FromType, Publish, PublishAclResult, PublishResult, QoS};
-use rumqttc::v5::mqttbytes::v5 as v5b;
+use rulewire_actions::{BoxFuture, FiredMessage};
+use rulewire_engine::MqttProperties;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ingest::{Admission, Incoming};
-use crate::mqtt::IncomingPublish;
+use crate::ingest::{Admission, Incoming, Offer};
 use crate::mqtt::inbound::{
     InboundEvent, LocalPublish, PublishHead, Received, RejectReason, Rejected, SessionEpoch,
 };
@@ -58,42 +58,57 @@ fn qos_number(qos: QoS) -> u8 {
     }
 }
 
-/// rmqtt's PUBLISH as rulewire's ingest reads it: MQTT 5 publishers with their properties,
-/// MQTT 3.1.1 ones without.
-fn incoming(p: &Publish) -> IncomingPublish {
-    let pkid = p.packet_id.map_or(0, |id| id.get());
-    let Some(props) = &p.properties else {
-        let qos = rumqttc::qos(qos_number(p.qos)).unwrap_or(rumqttc::QoS::AtLeastOnce);
-        // `from_bytes`: `new` would copy the payload into a fresh vector.
-        let mut v4 = rumqttc::Publish::from_bytes(String::from(&*p.topic), qos, p.payload.clone());
-        v4.retain = p.retain;
-        v4.pkid = pkid;
-        return IncomingPublish::V4(v4);
-    };
-    let properties = v5b::PublishProperties {
-        payload_format_indicator: props.is_utf8_payload.then_some(1),
-        message_expiry_interval: props.message_expiry_interval.map(|i| i.get()),
-        topic_alias: None,
-        response_topic: props.response_topic.as_ref().map(|t| t.to_string()),
-        correlation_data: props.correlation_data.clone(),
-        user_properties: props
+/// rmqtt's PUBLISH from `client_id` as its rules see it (rule name, output and trace id
+/// still to come): MQTT 5 publishers' properties included, the arrival time the broker's.
+fn fired(p: &Publish, client_id: &str) -> Box<FiredMessage> {
+    let mut msg = Box::new(FiredMessage {
+        topic: String::from(&*p.topic),
+        client_id: client_id.to_owned(),
+        original_payload: p.payload.clone(),
+        timestamp_ms: p.create_time.unwrap_or_else(crate::pipeline::epoch_millis),
+        ..Default::default()
+    });
+    if let Some(props) = &p.properties {
+        msg.user_properties = props
             .user_properties
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        subscription_identifiers: Vec::new(),
-        content_type: props.content_type.as_ref().map(|t| t.to_string()),
-    };
-    IncomingPublish::V5(v5b::Publish {
-        dup: p.dup,
-        qos: rumqttc::v5::mqttbytes::qos(qos_number(p.qos))
-            .unwrap_or(rumqttc::v5::mqttbytes::QoS::AtLeastOnce),
-        retain: p.retain,
-        topic: p.topic.as_bytes().to_vec().into(),
-        pkid,
-        payload: p.payload.clone(),
-        properties: Some(properties),
-    })
+            .collect();
+        msg.mqtt_properties = MqttProperties {
+            content_type: props.content_type.as_ref().map(|t| t.to_string()),
+            response_topic: props.response_topic.as_ref().map(|t| t.to_string()),
+            correlation_data: props.correlation_data.as_ref().map(|d| d.to_vec()),
+            // MQTT 5: an absent indicator means unspecified bytes (0).
+            payload_format_indicator: Some(u8::from(props.is_utf8_payload)),
+        };
+    }
+    msg
+}
+
+/// What [`RulesFeed::offer`] did with a client's message.
+enum Offered<'a> {
+    /// Admitted; for QoS 1, the signal that its rules are done.
+    Now(Option<oneshot::Receiver<()>>),
+    /// Not taken: rulewire is shutting down.
+    Refused,
+    /// To be admitted by waiting (for in-flight room, or the ingest loop's queue): this
+    /// future does it, and yields false if the message was not taken.
+    Later(BoxFuture<'a, bool>),
+}
+
+/// Waits for `admitted`, then (QoS 1) for the rules to be done with the message.
+async fn acknowledged(
+    admitted: impl Future<Output = bool>,
+    done: Option<oneshot::Receiver<()>>,
+) -> bool {
+    if !admitted.await {
+        return false;
+    }
+    if let Some(done) = done {
+        // The ticket signals when dropped, so an error here also means "done".
+        let _ = done.await;
+    }
+    true
 }
 
 impl RulesFeed {
@@ -108,8 +123,7 @@ impl RulesFeed {
             return;
         }
         let event = InboundEvent::Local(LocalPublish {
-            publish: incoming(publish),
-            client_id: client_id.to_owned(),
+            msg: fired(publish, client_id),
             done: None,
             will: false,
         });
@@ -120,8 +134,7 @@ impl RulesFeed {
     /// the broker publishes it from the connection's teardown, where nobody acknowledges it.
     pub fn hand_over_will(&self, client_id: &str, publish: &Publish) {
         let event = InboundEvent::Local(LocalPublish {
-            publish: incoming(publish),
-            client_id: client_id.to_owned(),
+            msg: fired(publish, client_id),
             done: None,
             will: true,
         });
@@ -136,31 +149,12 @@ impl RulesFeed {
         }
     }
 
-    /// Admits one message to the rules (through the ingest loop's queue until the rules are
-    /// loaded); for QoS 1, waits until its rules are done.
-    /// False if rulewire is shutting down (the publisher is disconnected unacknowledged and
-    /// sends the message again to the next run).
-    async fn hand_over(&self, client_id: &str, publish: &Publish) -> bool {
+    /// Admits one client's message to the rules, right here when it can (the common case:
+    /// no await, so the hook's future stays small), or returns the future that waits to.
+    /// Until the rules are loaded, messages go through the ingest loop's queue.
+    fn offer<'a>(&'a self, client_id: &'a str, publish: &'a Publish) -> Offered<'a> {
         if publish.payload.len() > self.max_payload_bytes {
-            let rejected = Rejected {
-                head: PublishHead {
-                    topic: publish.topic.to_string(),
-                    qos: qos_number(publish.qos),
-                    pkid: None,
-                    packet_len: publish.payload.len() + publish.topic.len(),
-                },
-                reason: RejectReason::TooLarge,
-                detail: format!(
-                    "{} bytes over limits.max_payload_bytes ({}) from {client_id}",
-                    publish.payload.len(),
-                    self.max_payload_bytes
-                ),
-            };
-            let event = InboundEvent::Rejected(Received {
-                message: rejected,
-                session: SessionEpoch::LOCAL,
-            });
-            return self.events.send(event).await.is_ok();
+            return Offered::Later(Box::pin(self.reject_too_large(client_id, publish)));
         }
         let (done, wait) = match publish.qos {
             QoS::AtMostOnce => (None, None),
@@ -170,27 +164,46 @@ impl RulesFeed {
             }
         };
         let local = move || LocalPublish {
-            publish: incoming(publish),
-            client_id: client_id.to_owned(),
+            msg: fired(publish, client_id),
             done,
             will: false,
         };
-        let taken = match self.admission.get() {
-            Some((admission, stop)) => {
-                admission
-                    .admit_local(&publish.topic, || Incoming::from(local()), stop)
-                    .await
-            }
-            None => self.events.send(InboundEvent::Local(local())).await.is_ok(),
+        let Some((admission, stop)) = self.admission.get() else {
+            let queued = self.events.send(InboundEvent::Local(local()));
+            return Offered::Later(Box::pin(acknowledged(async { queued.await.is_ok() }, wait)));
         };
-        if !taken {
-            return false;
+        match admission.offer(&publish.topic, || Incoming::from(local()), stop) {
+            Offer::Taken => Offered::Now(wait),
+            Offer::Stopping => Offered::Refused,
+            Offer::Full(incoming) => Offered::Later(Box::pin(acknowledged(
+                admission.admit(incoming, stop),
+                wait,
+            ))),
         }
-        if let Some(wait) = wait {
-            // The ticket signals when dropped, so an error here also means "done".
-            let _ = wait.await;
-        }
-        true
+    }
+
+    /// Reports a payload over `limits.max_payload_bytes` (counted and logged by the ingest
+    /// loop, not processed); false if rulewire is shutting down.
+    async fn reject_too_large(&self, client_id: &str, publish: &Publish) -> bool {
+        let rejected = Rejected {
+            head: PublishHead {
+                topic: publish.topic.to_string(),
+                qos: qos_number(publish.qos),
+                pkid: None,
+                packet_len: publish.payload.len() + publish.topic.len(),
+            },
+            reason: RejectReason::TooLarge,
+            detail: format!(
+                "{} bytes over limits.max_payload_bytes ({}) from {client_id}",
+                publish.payload.len(),
+                self.max_payload_bytes
+            ),
+        };
+        let event = InboundEvent::Rejected(Received {
+            message: rejected,
+            session: SessionEpoch::LOCAL,
+        });
+        self.events.send(event).await.is_ok()
     }
 }
 
@@ -207,7 +220,15 @@ impl Handler for RulesFeed {
         let Parameter::MessagePublishCheckAcl(s, publish) = param else {
             return (true, acc);
         };
-        if !self.hand_over(&s.id.client_id, publish).await {
+        // Admitted to the rules (for QoS 1: and done there) before the PUBACK and the
+        // forwarding to subscribers. False if rulewire is shutting down (the publisher is
+        // disconnected unacknowledged and sends the message again to the next run).
+        let admitted = match self.offer(&s.id.client_id, publish) {
+            Offered::Now(done) => acknowledged(std::future::ready(true), done).await,
+            Offered::Refused => false,
+            Offered::Later(admitting) => admitting.await,
+        };
+        if !admitted {
             let shutting_down = PublishAclResult::rejected(true, Some("shutting down".into()));
             return (false, Some(HookResult::PublishAclResult(shutting_down)));
         }

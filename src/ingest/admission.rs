@@ -12,13 +12,12 @@
 //! their turn, so the broker does not deliver them again.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use rulewire_actions::FiredMessage;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Routes;
 use super::router::{Admitted, Destination};
-use crate::mqtt::IncomingPublish;
 use crate::mqtt::inbound::{LocalPublish, Received, RejectReason, Rejected};
 use crate::ops::metrics::Metrics;
 use crate::ops::stop::CancelFlag;
@@ -40,10 +39,11 @@ pub struct Admission {
 
 /// One message to admit.
 pub struct Incoming {
-    pub publish: IncomingPublish,
+    /// The message as its rules see it: topic, payload, properties, the publisher's client
+    /// id (empty when the broker does not tell; the embedded one does) and arrival time.
+    /// Built once where the message arrives; admission adds its trace id.
+    pub msg: Box<FiredMessage>,
     pub ack: Acknowledge,
-    /// The publisher's client id, when the broker tells it (the embedded one does).
-    pub client_id: Option<String>,
     /// A last will: goes to rules only (AWS's shadow service ignores wills).
     pub will: bool,
 }
@@ -52,12 +52,21 @@ impl From<LocalPublish> for Incoming {
     /// A message the embedded broker hands over: its ack is the publisher's connection's.
     fn from(local: LocalPublish) -> Incoming {
         Incoming {
-            publish: local.publish,
+            msg: local.msg,
             ack: local.done.map_or(Acknowledge::Nothing, Acknowledge::Notify),
-            client_id: Some(local.client_id),
             will: local.will,
         }
     }
+}
+
+/// What [`Admission::offer`] did with a message.
+pub enum Offer {
+    /// Routed to its rules, or counted and dropped (nothing reads it).
+    Taken,
+    /// rulewire is shutting down: not taken.
+    Stopping,
+    /// Every in-flight permit is taken: [`Admission::admit`] waits for one.
+    Full(Incoming),
 }
 
 impl Admission {
@@ -88,36 +97,39 @@ impl Admission {
         }
         // The route table this message is routed with (read once per message).
         let routes = self.registry.routes();
-        let topic = incoming.publish.topic_str();
-        let to = routes.destination(&topic);
+        let to = routes.destination(&incoming.msg.topic);
         if !matches!(incoming.ack, Acknowledge::Broker(..))
-            && self.count_if_unread(&to, &topic, incoming.will)
+            && self.count_if_unread(&to, &incoming.msg.topic, incoming.will)
         {
             return true;
         }
-        drop(topic);
         self.admit_wanted(&routes, to, incoming, stop).await
     }
 
-    /// [`Admission::admit`] for a message the embedded broker hands over from a client's
-    /// connection (not a will; its ack is not the broker's): `make` builds it only when a
-    /// rule or the shadow service reads `topic`, so the messages nothing reads (most of a
-    /// broker's traffic, often) cost one route lookup and no copy.
-    pub async fn admit_local(
-        &self,
-        topic: &str,
-        make: impl FnOnce() -> Incoming,
-        stop: &CancelFlag,
-    ) -> bool {
+    /// [`Admission::admit`] without waiting, for a message the embedded broker hands over
+    /// from a client's connection (not a will; its ack is not the broker's): `make` builds
+    /// it only when a rule or the shadow service reads `topic`, so the messages nothing
+    /// reads (most of a broker's traffic, often) cost one route lookup and no copy. With
+    /// every in-flight permit taken the message comes back built, for `admit` to wait with.
+    /// Not async, so that the publish hook's own future stays small (it is built, boxed and
+    /// moved per message).
+    pub fn offer(&self, topic: &str, make: impl FnOnce() -> Incoming, stop: &CancelFlag) -> Offer {
         if stop.is_set() {
-            return false;
+            return Offer::Stopping;
         }
         let routes = self.registry.routes();
         let to = routes.destination(topic);
         if self.count_if_unread(&to, topic, false) {
-            return true;
+            return Offer::Taken;
         }
-        self.admit_wanted(&routes, to, make(), stop).await
+        // As in `admit_wanted`: a free permit does not jump the queue of waiters.
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                self.route(&routes, to, make(), permit);
+                Offer::Taken
+            }
+            Err(_) => Offer::Full(make()),
+        }
     }
 
     /// Waits for in-flight room and routes a message that something reads.
@@ -207,41 +219,24 @@ impl Admission {
         incoming: Incoming,
         permit: OwnedSemaphorePermit,
     ) {
-        let Incoming {
-            publish,
-            ack,
-            client_id,
-            will,
-        } = incoming;
+        let Incoming { mut msg, ack, will } = incoming;
         self.metrics.messages_received.inc();
         let ticket = self.acks.ticket(ack, Some(permit));
-        let client_id = client_id.unwrap_or_default();
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
         // One trace id per message: every rule sees the same `traceid()`.
-        let trace_id = new_trace_id();
+        msg.trace_id = new_trace_id();
         if let Some(shadows) = &self.shadows
             && !will
-            && let Some((name, operation)) = crate::shadow::parse_topic(&publish.topic_str())
+            && let Some((name, operation)) = crate::shadow::parse_topic(&msg.topic)
         {
             shadows.submit(ShadowRequest {
                 name,
                 operation,
-                payload: publish.payload().clone(),
-                client_id: client_id.clone(),
+                payload: msg.original_payload.clone(),
+                client_id: msg.client_id.clone(),
                 too_large: false,
                 ticket: ticket.clone(),
             });
         }
-        let message = Admitted {
-            publish,
-            client_id,
-            now_ms,
-            trace_id,
-            ticket,
-        };
-        routes.dispatch(to, message, &self.metrics);
+        routes.dispatch(to, Admitted { msg, ticket }, &self.metrics);
     }
 }

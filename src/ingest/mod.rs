@@ -27,7 +27,7 @@ pub mod router;
 pub mod subscriptions;
 
 use crate::ops::stop::CancelFlag;
-pub use admission::{Admission, Incoming};
+pub use admission::{Admission, Incoming, Offer};
 pub use router::Routes;
 pub use subscriptions::Subscriptions;
 
@@ -68,9 +68,8 @@ impl Ingest {
                         None => Acknowledge::Nothing,
                     };
                     Incoming {
-                        publish,
+                        msg: publish.into_fired(String::new(), crate::pipeline::epoch_millis()),
                         ack,
-                        client_id: None,
                         will: false,
                     }
                 }

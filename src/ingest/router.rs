@@ -7,11 +7,10 @@
 
 use std::sync::Arc;
 
-use rulewire_actions::TraceId;
+use rulewire_actions::FiredMessage;
 use rulewire_engine::topic::TopicTrie;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::mqtt::IncomingPublish;
 use crate::ops::metrics::Metrics;
 use crate::pipeline::{GroupRuntime, Item, Ticket};
 
@@ -74,78 +73,57 @@ impl Routes {
 
     /// Sends `message` to its rules (`to`: its [`Routes::destination`] in this table), each
     /// holding a clone of its ticket. The last group it goes to (mostly its only one) takes
-    /// the topic, client id and trace id; the others get copies.
+    /// the message; the others get copies.
     pub fn dispatch(&self, to: Destination, message: Admitted, metrics: &Metrics) {
         let groups = match to {
             Destination::Groups(groups) => groups,
             Destination::BasicIngest => return self.dispatch_basic_ingest(message, metrics),
         };
-        // No group (a Broker-acked message no rule reads): nothing to copy the topic for.
+        // No group (a Broker-acked message no rule reads): nothing to send.
         let Some(last) = groups.last else { return };
-        let Admitted {
-            mut publish,
-            client_id,
-            now_ms,
-            trace_id,
-            ticket,
-        } = message;
-        let topic = publish.take_topic();
-        let send = |group: usize, topic, trace_id, client_id, ticket| {
+        let Admitted { msg, ticket } = message;
+        let send = |group: usize, msg, ticket| {
             let group = &self.groups[group];
             let _ = group.tx.send(Item {
                 group: group.group.clone(),
-                msg: publish.to_fired(topic, client_id, now_ms, trace_id),
+                msg,
                 ticket,
                 only: None,
             });
         };
         for &group in &groups.earlier {
-            send(
-                group,
-                topic.clone(),
-                trace_id,
-                client_id.clone(),
-                ticket.clone(),
-            );
+            send(group, msg.clone(), ticket.clone());
         }
-        send(last, topic, trace_id, client_id, ticket);
+        send(last, msg, ticket);
     }
 
     /// `$aws/rules/<rule>/<rest>`: to that rule alone, with topic `<rest>`; an unknown or
     /// disabled rule counts RuleNotFound.
     fn dispatch_basic_ingest(&self, message: Admitted, metrics: &Metrics) {
-        let topic = message.publish.topic_str();
+        let Admitted { mut msg, ticket } = message;
         // The prefix is there (the destination said so); no slicing that could panic.
-        let rest = topic.strip_prefix("$aws/rules/").unwrap_or(&topic);
+        let rest = msg.topic.strip_prefix("$aws/rules/").unwrap_or(&msg.topic);
         let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
         let Some(route) = self.by_name(name) else {
             metrics.rule_not_found.with_label_values(&[name]).inc();
-            tracing::warn!(rule = %name, %topic, "Basic Ingest to an unknown or disabled rule (RuleNotFound)");
+            tracing::warn!(rule = %name, topic = %msg.topic, "Basic Ingest to an unknown or disabled rule (RuleNotFound)");
             return;
         };
-        let msg = message.publish.to_fired(
-            rest.to_owned(),
-            message.client_id,
-            message.now_ms,
-            message.trace_id,
-        );
+        msg.topic = rest.to_owned();
         let group = &self.groups[route.group];
         let _ = group.tx.send(Item {
             group: group.group.clone(),
             msg,
-            ticket: message.ticket,
+            ticket,
             only: Some(route.member),
         });
     }
 }
 
-/// One admitted message as each rule it goes to sees it: the publisher's client id (empty
-/// when the broker does not tell), and the same `now_ms` and `trace_id` for every rule.
+/// One admitted message as each rule it goes to sees it (the same arrival time and trace id
+/// for every rule), with its ticket.
 pub struct Admitted {
-    pub publish: IncomingPublish,
-    pub client_id: String,
-    pub now_ms: i64,
-    pub trace_id: TraceId,
+    pub msg: Box<FiredMessage>,
     pub ticket: Arc<Ticket>,
 }
 
@@ -190,6 +168,7 @@ impl Groups {
 mod tests {
     use std::sync::Arc;
 
+    use rulewire_actions::TraceId;
     use rulewire_engine::{Rule, SqlVersion};
     use tokio::sync::mpsc;
 
@@ -229,18 +208,18 @@ mod tests {
         (Routes::new(rules, groups), queues)
     }
 
-    fn message(publish: IncomingPublish, acks: &AckQueue) -> Admitted {
+    fn message(topic: &str, acks: &AckQueue) -> Admitted {
         Admitted {
-            publish,
-            client_id: "dev-1".into(),
-            now_ms: 7,
-            trace_id: TraceId::try_from("trace-1").unwrap(),
+            msg: Box::new(FiredMessage {
+                topic: topic.into(),
+                client_id: "dev-1".into(),
+                original_payload: bytes::Bytes::from_static(b"{}"),
+                timestamp_ms: 7,
+                trace_id: TraceId::try_from("trace-1").unwrap(),
+                ..Default::default()
+            }),
             ticket: acks.ticket(Acknowledge::Nothing, None),
         }
-    }
-
-    fn publish(topic: &str) -> IncomingPublish {
-        IncomingPublish::V4(rumqttc::Publish::new(topic, rumqttc::QoS::AtMostOnce, "{}"))
     }
 
     /// A message matched by several groups reaches each once, all with the same trace id,
@@ -250,10 +229,9 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let acks = AckQueue::local(&metrics);
         let (routes, mut queues) = routes(&["a/+", "b/+", "a/#", "+/x"], &metrics);
-        let incoming = publish("a/x");
         let to = routes.destination("a/x");
         assert!(to.any());
-        routes.dispatch(to, message(incoming, &acks), &metrics);
+        routes.dispatch(to, message("a/x", &acks), &metrics);
         for (group, queue) in queues.iter_mut().enumerate() {
             let got: Vec<Item> = std::iter::from_fn(|| queue.try_recv().ok()).collect();
             if group == 1 {
@@ -283,18 +261,16 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let acks = AckQueue::local(&metrics);
         let (routes, mut queues) = routes(&["a/+", "a/#"], &metrics);
-        let incoming = publish("$aws/rules/r1/a/x");
         let to = routes.destination("$aws/rules/r1/a/x");
         assert!(matches!(to, Destination::BasicIngest));
-        routes.dispatch(to, message(incoming, &acks), &metrics);
+        routes.dispatch(to, message("$aws/rules/r1/a/x", &acks), &metrics);
         assert!(queues[0].try_recv().is_err());
         let item = queues[1].try_recv().unwrap();
         assert_eq!((item.msg.topic.as_str(), item.only), ("a/x", Some(0)));
 
-        let incoming = publish("$aws/rules/nope/a/x");
         let to = routes.destination("$aws/rules/nope/a/x");
         assert!(to.any(), "counted as RuleNotFound, so not unread");
-        routes.dispatch(to, message(incoming, &acks), &metrics);
+        routes.dispatch(to, message("$aws/rules/nope/a/x", &acks), &metrics);
         assert!(queues.iter_mut().all(|q| q.try_recv().is_err()));
         assert_eq!(metrics.rule_not_found.with_label_values(&["nope"]).get(), 1);
     }

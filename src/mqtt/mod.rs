@@ -13,7 +13,7 @@ pub mod wire;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rulewire_actions::{FiredMessage, TraceId};
+use rulewire_actions::FiredMessage;
 use rulewire_engine::MqttProperties;
 use rumqttc::v5::mqttbytes::v5 as v5b;
 
@@ -428,15 +428,6 @@ impl IncomingPublish {
         }
     }
 
-    /// The topic, moved out where it is a `String` already (MQTT 3.1.1; the publish is left
-    /// with an empty one): the router hands it to a rule without copying it.
-    pub fn take_topic(&mut self) -> String {
-        match self {
-            IncomingPublish::V4(p) => std::mem::take(&mut p.topic),
-            IncomingPublish::V5(p) => String::from_utf8_lossy(&p.topic).into_owned(),
-        }
-    }
-
     pub fn payload(&self) -> &bytes::Bytes {
         match self {
             IncomingPublish::V4(p) => &p.payload,
@@ -467,35 +458,24 @@ impl IncomingPublish {
         (self.qos() > 0 && pkid != 0).then_some(pkid)
     }
 
-    /// The message as actions see it (rule name and output still empty), for `topic`; boxed,
-    /// as the pipeline moves it (a few hundred bytes) from stage to stage.
-    pub fn to_fired(
-        &self,
-        topic: String,
-        client_id: String,
-        timestamp_ms: i64,
-        trace_id: TraceId,
-    ) -> Box<FiredMessage> {
-        let (original_payload, user_properties, mqtt_properties) = match self {
-            IncomingPublish::V4(p) => (p.payload.clone(), Vec::new(), MqttProperties::default()),
+    /// The message as its rules and actions see it (rule name, output and trace id still
+    /// to come), from `client_id`, arrived at `timestamp_ms`: its topic, payload and MQTT 5
+    /// properties moved, not copied. Boxed, as the pipeline moves it (a few hundred bytes)
+    /// from stage to stage.
+    pub fn into_fired(self, client_id: String, timestamp_ms: i64) -> Box<FiredMessage> {
+        let (topic, original_payload, user_properties, mqtt_properties) = match self {
+            IncomingPublish::V4(p) => (p.topic, p.payload, Vec::new(), MqttProperties::default()),
             IncomingPublish::V5(p) => {
-                let props = p.properties.as_ref();
+                let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                let props = p.properties.unwrap_or_default();
                 let mqtt = MqttProperties {
-                    content_type: props.and_then(|pp| pp.content_type.clone()),
-                    response_topic: props.and_then(|pp| pp.response_topic.clone()),
-                    correlation_data: props
-                        .and_then(|pp| pp.correlation_data.as_ref().map(|d| d.to_vec())),
+                    content_type: props.content_type,
+                    response_topic: props.response_topic,
+                    correlation_data: props.correlation_data.map(|d| d.to_vec()),
                     // MQTT 5: an absent indicator means unspecified bytes (0).
-                    payload_format_indicator: Some(
-                        props
-                            .and_then(|pp| pp.payload_format_indicator)
-                            .unwrap_or(0),
-                    ),
+                    payload_format_indicator: Some(props.payload_format_indicator.unwrap_or(0)),
                 };
-                let user = props
-                    .map(|pp| pp.user_properties.clone())
-                    .unwrap_or_default();
-                (p.payload.clone(), user, mqtt)
+                (topic, p.payload, props.user_properties, mqtt)
             }
         };
         Box::new(FiredMessage {
@@ -503,7 +483,6 @@ impl IncomingPublish {
             client_id,
             original_payload,
             timestamp_ms,
-            trace_id,
             user_properties,
             mqtt_properties,
             ..Default::default()

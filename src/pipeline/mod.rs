@@ -69,6 +69,14 @@ impl GroupRuntime {
     }
 }
 
+/// Now, in milliseconds since the Unix epoch: a message's arrival time, `timestamp()`.
+pub fn epoch_millis() -> i64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// A random UUID v4 string, for `traceid()` / `cloudwatchTraceId`. It runs once per routed
 /// message, so its random bits come from a fast generator per thread (xoshiro256++, seeded
 /// once from `ThreadRng`): unique as trace ids need, not unguessable (they are not secrets).

@@ -65,8 +65,8 @@ pub struct Received<T> {
 /// A message the embedded broker hands to the rules in-process, with its publisher.
 #[derive(Debug)]
 pub struct LocalPublish {
-    pub publish: IncomingPublish,
-    pub client_id: String,
+    /// The message as its rules see it, with its publisher's client id and arrival time.
+    pub msg: Box<rulewire_actions::FiredMessage>,
     /// Fired once its rules are done: the publisher's connection waits for it before the
     /// PUBACK. `None` when no one waits (QoS 0).
     pub done: Option<oneshot::Sender<()>>,
