@@ -173,7 +173,9 @@ impl Delivery {
                     let mut timed_out = false;
                     let result = match first {
                         Poll::Ready(result) => result,
-                        Poll::Pending => match tokio::time::timeout(timeout, fut).await {
+                        // Boxed: its timer would make every message's action future
+                        // larger (built and moved per message), most never needing it.
+                        Poll::Pending => match Box::pin(tokio::time::timeout(timeout, fut)).await {
                             Ok(result) => result,
                             Err(_) => {
                                 timed_out = true;

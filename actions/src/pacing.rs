@@ -218,13 +218,15 @@ impl Pacer {
                 // The wake-up is built only by an attempt that waits (most are admitted at
                 // once, and building it cost ~2 % of the rules path's CPU at max rate,
                 // BENCHMARKS.md stop 40), and under the lock: every change that wakes
-                // waiters is made under it and notifies after, so none is missed.
-                (self.wake.notified(), st.open_until)
+                // waiters is made under it and notifies after, so none is missed. Boxed,
+                // as the timer below: they would make every attempt's future larger (built
+                // and moved per message).
+                (Box::pin(self.wake.notified()), st.open_until)
             };
             match wait_until {
                 Some(until) if Instant::now() < until => {
                     tokio::select! {
-                        _ = tokio::time::sleep_until(until) => {}
+                        _ = Box::pin(tokio::time::sleep_until(until)) => {}
                         _ = woken => {}
                     }
                 }

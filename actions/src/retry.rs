@@ -94,7 +94,9 @@ where
         match op(attempt).await {
             Err(e) if attempt < attempts && is_retryable(&e) => {
                 attempt += 1;
-                tokio::time::sleep(policy.backoff(attempt)).await;
+                // Boxed: the timer would make every caller's future larger, most never
+                // needing it.
+                Box::pin(tokio::time::sleep(policy.backoff(attempt))).await;
             }
             result => return result,
         }

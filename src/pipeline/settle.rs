@@ -118,25 +118,32 @@ pub(super) async fn settle(rule: Arc<RuleRuntime>, settle: Settle) {
         }
     }
     if !failures.is_empty() {
-        for f in &failures {
-            tracing::warn!(rule = %rule.name, topic = %msg.topic, failure = %f, "action failed");
-        }
-        match &rule.error_action {
-            Some(error_action) => {
-                let error_msg = msg.for_error_action(&failures);
-                let started = Instant::now();
-                let result = error_action.execute(&error_msg).await;
-                trace_action(&rule, &error_msg, "error_action", started, &result);
-                if let Err(e) = result {
-                    tracing::error!(rule = %rule.name, topic = %msg.topic, error = %e,
-                        "error action failed too; the message is acked anyway (as AWS drops it)");
-                }
-            }
-            None => tracing::error!(rule = %rule.name, topic = %msg.topic,
-                "no error_action configured; the failed message is acked and dropped"),
-        }
+        // Boxed: the error action's message and future would make every message's settle
+        // future (built and moved per message) several times larger.
+        Box::pin(report_failures(&rule, &msg, &failures)).await;
     }
     drop(ticket);
+}
+
+/// Logs the failures of a message's actions and runs the rule's error action on them.
+async fn report_failures(rule: &RuleRuntime, msg: &FiredMessage, failures: &[ActionFailure]) {
+    for f in failures {
+        tracing::warn!(rule = %rule.name, topic = %msg.topic, failure = %f, "action failed");
+    }
+    match &rule.error_action {
+        Some(error_action) => {
+            let error_msg = msg.for_error_action(failures);
+            let started = Instant::now();
+            let result = error_action.execute(&error_msg).await;
+            trace_action(rule, &error_msg, "error_action", started, &result);
+            if let Err(e) = result {
+                tracing::error!(rule = %rule.name, topic = %msg.topic, error = %e,
+                    "error action failed too; the message is acked anyway (as AWS drops it)");
+            }
+        }
+        None => tracing::error!(rule = %rule.name, topic = %msg.topic,
+            "no error_action configured; the failed message is acked and dropped"),
+    }
 }
 
 /// Runs one action on `msg` (a panic becomes its failure) and traces the run (when a trace
