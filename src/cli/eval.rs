@@ -100,10 +100,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read payload file {}", path.display()))?,
         (None, None) => unreachable!("clap requires --payload or --payload-file"),
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = crate::pipeline::epoch_millis();
     let trace_id = uuid_like();
     // Basic Ingest, as the service routes it: `$aws/rules/<rule>/<rest>` goes to that rule
     // alone, with topic `<rest>`, whatever its FROM filter says.

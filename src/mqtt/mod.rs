@@ -413,25 +413,10 @@ pub fn engine_properties(pairs: &[(String, String)]) -> Result<MqttProperties, S
 }
 
 impl IncomingPublish {
-    /// The topic, borrowed when it can be (it is valid UTF-8 once decoded).
-    pub fn topic_str(&self) -> std::borrow::Cow<'_, str> {
-        match self {
-            IncomingPublish::V4(p) => std::borrow::Cow::Borrowed(&p.topic),
-            IncomingPublish::V5(p) => String::from_utf8_lossy(&p.topic),
-        }
-    }
-
     pub fn topic(&self) -> String {
         match self {
             IncomingPublish::V4(p) => p.topic.clone(),
             IncomingPublish::V5(p) => String::from_utf8_lossy(&p.topic).into_owned(),
-        }
-    }
-
-    pub fn payload(&self) -> &bytes::Bytes {
-        match self {
-            IncomingPublish::V4(p) => &p.payload,
-            IncomingPublish::V5(p) => &p.payload,
         }
     }
 

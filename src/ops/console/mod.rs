@@ -120,10 +120,7 @@ pub async fn test(
             );
         }
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = crate::pipeline::epoch_millis();
     let topic_ok = rule
         .topic_filter()
         .is_none_or(|f| rulewire_engine::topic::matches(f, &req.topic));
