@@ -1,0 +1,83 @@
+"""Reads the results of `embedded.sh` runs (for `embedded-runs.sh`): one line per run, or a
+summary per binary of how often issue 14's two targets held.
+
+    embedded_runs.py line RUN_DIR
+    embedded_runs.py summary RUN_DIR...
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+RATIO_TARGET = 0.8
+ADDED_P99_TARGET_MS = 5.0
+
+
+def read_run(run):
+    """A run's figures: both rates at max rate, the half-rate p99s, CPU per message per step."""
+    step = {}
+    for name in ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"]:
+        with open(os.path.join(run, name + ".json")) as f:
+            step[name] = json.load(f)
+    cpu = {}
+    with open(os.path.join(run, "cpu.txt")) as f:
+        for line in f:
+            m = re.match(r"^(\S+): rulewire [\d.]+ s CPU, ([\d.]+) us per message", line)
+            if m:
+                cpu[m.group(1)] = float(m.group(2))
+    with open(os.path.join(run, "binary")) as f:
+        binary = f.read().strip()
+    relay = step["a-relay-max"]["delivered_per_sec"]
+    rules = step["b-rules-max"]["delivered_per_sec"]
+    p99 = {name: (step[name]["latency_ms"] or {}).get("p99", float("nan"))
+           for name in ["c-relay-half", "d-rules-half"]}
+    lost = sum(s["lost"] for s in step.values())
+    return {
+        "binary": binary,
+        "relay": relay,
+        "rules": rules,
+        "ratio": rules / relay,
+        "relay_p99": p99["c-relay-half"],
+        "rules_p99": p99["d-rules-half"],
+        "added_p99": p99["d-rules-half"] - p99["c-relay-half"],
+        "lost": lost,
+        "cpu": cpu,
+    }
+
+
+def line(run):
+    r = read_run(run)
+    cpu = " / ".join(f"{r['cpu'].get(name, float('nan')):.2f}"
+                     for name in ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"])
+    return (f"{os.path.basename(run.rstrip('/'))} {r['binary']}: relay {r['relay']:,.0f} rules "
+            f"{r['rules']:,.0f} msg/s, ratio {r['ratio']:.2f}; half rate p99 {r['relay_p99']:.2f} -> "
+            f"{r['rules_p99']:.2f} ms ({r['added_p99']:+.2f}); lost {r['lost']}; "
+            f"rulewire us/msg (relay, rules at max; relay, rules at half) {cpu}")
+
+
+def summary(runs):
+    by_binary = {}
+    for run in runs:
+        r = read_run(run)
+        by_binary.setdefault(r["binary"], []).append(r)
+    out = []
+    for binary, rs in by_binary.items():
+        ratios = sorted(r["ratio"] for r in rs)
+        ratio_ok = sum(r["ratio"] >= RATIO_TARGET for r in rs)
+        tail_ok = sum(r["added_p99"] < ADDED_P99_TARGET_MS for r in rs)
+        both = sum(r["ratio"] >= RATIO_TARGET and r["added_p99"] < ADDED_P99_TARGET_MS for r in rs)
+        added = sorted(r["added_p99"] for r in rs)
+        out.append(
+            f"{binary}: {len(rs)} runs; ratio {ratios[0]:.2f}-{ratios[-1]:.2f}, median "
+            f"{statistics.median(ratios):.2f}, >= {RATIO_TARGET} in {ratio_ok}; added p99 at half "
+            f"rate {added[0]:+.2f} to {added[-1]:+.2f} ms, < {ADDED_P99_TARGET_MS:g} ms in "
+            f"{tail_ok}; both targets in {both}; lost {sum(r['lost'] for r in rs)}")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "line":
+        print(line(sys.argv[2]), flush=True)
+    else:
+        print(summary(sys.argv[2:]))
