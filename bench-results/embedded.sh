@@ -24,16 +24,19 @@ write_embedded_rulewire_toml rulewire-embedded-bench
 if [ -n "${METRICS_PORT:-}" ]; then
     sed -i "s/^listen = \"\"$/listen = \"127.0.0.1:$METRICS_PORT\"/" "$OUT/rulewire.toml"
 fi
-bench() { "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
+# bench CPU_FILE ARGS...: one load step; the load generator's user and system CPU go to CPU_FILE.
+bench() { local cpu_file=$1; shift; /usr/bin/time -f "%U %S" -o "$cpu_file" "$BIN" bench --broker "mqtt://127.0.0.1:$PORT" --connections "$CONNS" --payload "$PAYLOAD" \
     --duration "$DUR" --warmup 1s --drain 3s --json "$@"; }
 step() {
     local name=$1; shift
     local r0; r0=$(cpu "$RW")
-    bench "$@" > "$OUT/$name.json"
+    bench "$OUT/$name.bench-cpu" "$@" > "$OUT/$name.json"
     if [ -n "${METRICS_PORT:-}" ]; then curl -sf "127.0.0.1:$METRICS_PORT/metrics" > "$OUT/$name.metrics"; fi
     # CPU per message published (warm-up included, as in the CPU time): the rules step at max
     # rate runs in one of two modes, ~6.5 or ~8.5 us per message (BENCHMARKS.md, stop 37).
-    echo "$name: rulewire $(python3 -c "import json; s = json.load(open('$OUT/$name.json')); c = $(cpu "$RW") - $r0; print(f'{c:.2f} s CPU, {1e6 * c / (s[\"sent\"] + s[\"warmup_sent\"]):.2f} us per message')"), RSS $(rss "$RW") kB" >> "$OUT/cpu.txt"
+    # The load generator's own CPU per message: it shares the machine, so when it costs more
+    # too the machine was slower in that step, not rulewire alone (BENCHMARKS.md, stop 43).
+    echo "$name: rulewire $(python3 -c "import json; s = json.load(open('$OUT/$name.json')); n = s[\"sent\"] + s[\"warmup_sent\"]; c = $(cpu "$RW") - $r0; b = sum(map(float, open('$OUT/$name.bench-cpu').read().split()[-2:])); print(f'{c:.2f} s CPU, {1e6 * c / n:.2f} us per message, load generator {1e6 * b / n:.2f} us per message')"), RSS $(rss "$RW") kB" >> "$OUT/cpu.txt"
 }
 : > "$OUT/cpu.txt"
 json() { python3 -c "import json;print(json.load(open('$1'))['$2'])"; }

@@ -20,12 +20,14 @@ def read_run(run):
     for name in ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"]:
         with open(os.path.join(run, name + ".json")) as f:
             step[name] = json.load(f)
-    cpu = {}
+    cpu, load = {}, {}
     with open(os.path.join(run, "cpu.txt")) as f:
         for line in f:
-            m = re.match(r"^(\S+): rulewire [\d.]+ s CPU, ([\d.]+) us per message", line)
+            m = re.match(r"^(\S+): rulewire [\d.]+ s CPU, ([\d.]+) us per message"
+                         r"(?:, load generator ([\d.]+) us per message)?", line)
             if m:
                 cpu[m.group(1)] = float(m.group(2))
+                load[m.group(1)] = float(m.group(3) or "nan")
     with open(os.path.join(run, "binary")) as f:
         binary = f.read().strip()
     relay = step["a-relay-max"]["delivered_per_sec"]
@@ -43,17 +45,20 @@ def read_run(run):
         "added_p99": p99["d-rules-half"] - p99["c-relay-half"],
         "lost": lost,
         "cpu": cpu,
+        "load": load,
     }
 
 
 def line(run):
     r = read_run(run)
-    cpu = " / ".join(f"{r['cpu'].get(name, float('nan')):.2f}"
-                     for name in ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"])
+    steps = ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"]
+    cpu = " / ".join(f"{r['cpu'].get(name, float('nan')):.2f}" for name in steps)
+    load = " / ".join(f"{r['load'].get(name, float('nan')):.2f}" for name in steps)
     return (f"{os.path.basename(run.rstrip('/'))} {r['binary']}: relay {r['relay']:,.0f} rules "
             f"{r['rules']:,.0f} msg/s, ratio {r['ratio']:.2f}; half rate p99 {r['relay_p99']:.2f} -> "
             f"{r['rules_p99']:.2f} ms ({r['added_p99']:+.2f}); lost {r['lost']}; "
-            f"rulewire us/msg (relay, rules at max; relay, rules at half) {cpu}")
+            f"us/msg (relay, rules at max; relay, rules at half): rulewire {cpu}, "
+            f"load generator {load}")
 
 
 def summary(runs):
