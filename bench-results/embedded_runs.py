@@ -12,6 +12,10 @@ import sys
 
 RATIO_TARGET = 0.8
 ADDED_P99_TARGET_MS = 5.0
+# How far apart the load generator's CPU per message may be in the two max-rate steps for a
+# run to count as measured on an equally fast machine (BENCHMARKS.md, stop 43: the machine's
+# speed drifts between steps, and the ratio with it).
+EQUAL_SPEED = 0.10
 
 
 def read_run(run):
@@ -46,7 +50,16 @@ def read_run(run):
         "lost": lost,
         "cpu": cpu,
         "load": load,
+        "equal_speed": equal_speed(load),
     }
+
+
+def equal_speed(load):
+    """Whether the load generator cost about the same per message in both max-rate steps."""
+    relay, rules = load.get("a-relay-max"), load.get("b-rules-max")
+    if relay is None or rules is None or relay != relay or rules != rules:  # absent or NaN
+        return None
+    return abs(relay - rules) <= EQUAL_SPEED * min(relay, rules)
 
 
 def line(run):
@@ -58,7 +71,8 @@ def line(run):
             f"{r['rules']:,.0f} msg/s, ratio {r['ratio']:.2f}; half rate p99 {r['relay_p99']:.2f} -> "
             f"{r['rules_p99']:.2f} ms ({r['added_p99']:+.2f}); lost {r['lost']}; "
             f"us/msg (relay, rules at max; relay, rules at half): rulewire {cpu}, "
-            f"load generator {load}")
+            f"load generator {load}"
+            + ("" if r["equal_speed"] is not False else "; machine speed changed between steps"))
 
 
 def summary(runs):
@@ -78,6 +92,13 @@ def summary(runs):
             f"{statistics.median(ratios):.2f}, >= {RATIO_TARGET} in {ratio_ok}; added p99 at half "
             f"rate {added[0]:+.2f} to {added[-1]:+.2f} ms, < {ADDED_P99_TARGET_MS:g} ms in "
             f"{tail_ok}; both targets in {both}; lost {sum(r['lost'] for r in rs)}")
+        steady = sorted(r["ratio"] for r in rs if r["equal_speed"])
+        if steady:
+            out.append(
+                f"  at equal machine speed (load generator within {EQUAL_SPEED:.0%} in both "
+                f"max-rate steps): {len(steady)} runs, ratio {steady[0]:.2f}-{steady[-1]:.2f}, "
+                f"median {statistics.median(steady):.2f}, >= {RATIO_TARGET} in "
+                f"{sum(x >= RATIO_TARGET for x in steady)}")
     return "\n".join(out)
 
 
