@@ -43,7 +43,7 @@ def read_run(run):
         "binary": binary,
         "relay": relay,
         "rules": rules,
-        "ratio": rules / relay,
+        "ratio": rules / relay if relay else 0.0,  # nothing relayed: a broken run
         "relay_p99": p99["c-relay-half"],
         "rules_p99": p99["d-rules-half"],
         "added_p99": p99["d-rules-half"] - p99["c-relay-half"],
