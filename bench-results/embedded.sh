@@ -32,10 +32,9 @@ step() {
     local r0; r0=$(cpu "$RW")
     bench "$OUT/$name.bench-cpu" "$@" > "$OUT/$name.json"
     if [ -n "${METRICS_PORT:-}" ]; then curl -sf "127.0.0.1:$METRICS_PORT/metrics" > "$OUT/$name.metrics"; fi
-    # CPU per message published (warm-up included, as in the CPU time): the rules step at max
-    # rate runs in one of two modes, ~6.5 or ~8.5 us per message (BENCHMARKS.md, stop 37).
-    # The load generator's own CPU per message: it shares the machine, so when it costs more
-    # too the machine was slower in that step, not rulewire alone (BENCHMARKS.md, stop 43).
+    # CPU per message published (warm-up included, as in the CPU time), rulewire's and the load
+    # generator's: they share the machine, so when both cost more the machine was slower in
+    # that step, not rulewire (BENCHMARKS.md, stops 37 and 43).
     echo "$name: rulewire $(python3 -c "import json; s = json.load(open('$OUT/$name.json')); n = s[\"sent\"] + s[\"warmup_sent\"]; c = $(cpu "$RW") - $r0; b = sum(map(float, open('$OUT/$name.bench-cpu').read().split()[-2:])); print(f'{c:.2f} s CPU, {1e6 * c / n:.2f} us per message, load generator {1e6 * b / n:.2f} us per message')"), RSS $(rss "$RW") kB" >> "$OUT/cpu.txt"
 }
 : > "$OUT/cpu.txt"

@@ -16,12 +16,13 @@ ADDED_P99_TARGET_MS = 5.0
 # run to count as measured on an equally fast machine (BENCHMARKS.md, stop 43: the machine's
 # speed drifts between steps, and the ratio with it).
 EQUAL_SPEED = 0.10
+STEPS = ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"]
 
 
 def read_run(run):
     """A run's figures: both rates at max rate, the half-rate p99s, CPU per message per step."""
     step = {}
-    for name in ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"]:
+    for name in STEPS:
         with open(os.path.join(run, name + ".json")) as f:
             step[name] = json.load(f)
     cpu, load = {}, {}
@@ -31,7 +32,8 @@ def read_run(run):
                          r"(?:, load generator ([\d.]+) us per message)?", line)
             if m:
                 cpu[m.group(1)] = float(m.group(2))
-                load[m.group(1)] = float(m.group(3) or "nan")
+                if m.group(3):  # runs from before stop 43 did not record it
+                    load[m.group(1)] = float(m.group(3))
     with open(os.path.join(run, "binary")) as f:
         binary = f.read().strip()
     relay = step["a-relay-max"]["delivered_per_sec"]
@@ -57,16 +59,15 @@ def read_run(run):
 def equal_speed(load):
     """Whether the load generator cost about the same per message in both max-rate steps."""
     relay, rules = load.get("a-relay-max"), load.get("b-rules-max")
-    if relay is None or rules is None or relay != relay or rules != rules:  # absent or NaN
+    if relay is None or rules is None:
         return None
     return abs(relay - rules) <= EQUAL_SPEED * min(relay, rules)
 
 
 def line(run):
     r = read_run(run)
-    steps = ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"]
-    cpu = " / ".join(f"{r['cpu'].get(name, float('nan')):.2f}" for name in steps)
-    load = " / ".join(f"{r['load'].get(name, float('nan')):.2f}" for name in steps)
+    cpu = " / ".join(f"{r['cpu'].get(name, float('nan')):.2f}" for name in STEPS)
+    load = " / ".join(f"{r['load'].get(name, float('nan')):.2f}" for name in STEPS)
     return (f"{os.path.basename(run.rstrip('/'))} {r['binary']}: relay {r['relay']:,.0f} rules "
             f"{r['rules']:,.0f} msg/s, ratio {r['ratio']:.2f}; half rate p99 {r['relay_p99']:.2f} -> "
             f"{r['rules_p99']:.2f} ms ({r['added_p99']:+.2f}); lost {r['lost']}; "
