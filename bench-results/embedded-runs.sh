@@ -6,9 +6,11 @@
 # ratio moves by 0.1-0.2 between runs), so compare binaries by their spread over many runs.
 # Prints a line per run (with rulewire's and the load generator's CPU per message in each
 # step, to tell a slower machine from a slower rulewire) and a summary per binary, which also
-# gives the ratio over the runs where the machine was equally fast in both max-rate steps (the
-# load generator's CPU per message within 10 %): on a VM whose speed drifts between steps those
-# are the runs that measure rulewire (BENCHMARKS.md, stop 43).
+# gives the bracketed ratio (the rules rate over the mean of the relay rates measured before
+# and after it, which cancels a steady drift of the VM's speed) and the ratio over the runs
+# where the machine was equally fast in both max-rate steps (the load generator's CPU per
+# message within 10 %): on a VM whose speed drifts between steps those measure rulewire
+# (BENCHMARKS.md, stops 43 and 44).
 # Pause other work on the machine (compilers) while it runs: it measures whole-machine speed.
 # Usage: bench-results/embedded-runs.sh ROUNDS path/to/rulewire [path/to/other/rulewire...]
 #        (DUR, default 8s, and METRICS_PORT are passed to embedded.sh; results in $OUT)

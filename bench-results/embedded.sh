@@ -2,8 +2,11 @@
 # Issue 14's benchmark, in one rulewire run with its embedded broker (rmqtt) and the e2e
 # republish rule loaded: (a) the broker relaying publisher -> subscriber on topics no rule
 # reads (relay/<conn>/data), then (b) publisher -> broker -> rule -> republish -> subscriber
-# (sensors/<conn>/data -> out/<conn>), both at max rate, then both again at half the relay's
-# rate for the latency. QoS 0, 4 publisher connections.
+# (sensors/<conn>/data -> out/<conn>), both at max rate, then (a2) the relay at max rate again,
+# then relay and rules at half the relay's rate for the latency. QoS 0, 4 publisher
+# connections. The second relay step brackets the rules step: the VM's speed drifts between
+# steps (BENCHMARKS.md, stop 43), and the rules rate over the mean of the relay rates before
+# and after it cancels a steady drift, which a single relay step before it does not.
 # RULE_BODY replaces the rule's SELECT body (it must keep seq and ts, which the meter reads),
 # BENCH_PAYLOAD the payload template. METRICS_PORT=<port> serves rulewire's /metrics there and
 # adds each step's queue wait (rulewire_queue_wait_seconds: admission to evaluation, per batch)
@@ -46,6 +49,8 @@ echo "== (a) relay, max rate" >&2
 step a-relay-max --topic 'relay/{conn}/data' --baseline --rate 0
 echo "== (b) rules, max rate" >&2
 step b-rules-max --topic 'sensors/{conn}/data' --subscribe 'out/#' --rate 0
+echo "== (a2) relay, max rate again" >&2
+step a2-relay-max --topic 'relay/{conn}/data' --baseline --rate 0
 HALF=$(python3 -c "print(int($(json "$OUT/a-relay-max.json" delivered_per_sec)/2))")
 echo "== (c) relay, rate $HALF" >&2
 step c-relay-half --topic 'relay/{conn}/data' --baseline --rate "$HALF"
@@ -81,7 +86,7 @@ def queue_wait(name):
         return ""
     return (f"\n    queue wait: {histogram(name, 'rulewire_queue_wait_seconds', 'batches')}"
             f"; admission to done: {histogram(name, 'rulewire_message_seconds', 'messages')}")
-for name in ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"]:
+for name in ["a-relay-max", "b-rules-max", "a2-relay-max", "c-relay-half", "d-rules-half"]:
     s = json.load(open(os.path.join(out, name + ".json")))
     l = s["latency_ms"] or {}
     q = queue_wait(name)
@@ -90,6 +95,8 @@ for name in ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"]:
           f"p50 {l.get('p50', 0):.3f} p90 {l.get('p90', 0):.3f} p99 {l.get('p99', 0):.3f} max {l.get('max', 0):.3f} ms{q}")
 a = json.load(open(os.path.join(out, "a-relay-max.json")))["delivered_per_sec"]
 b = json.load(open(os.path.join(out, "b-rules-max.json")))["delivered_per_sec"]
-print(f"rules / relay at max rate: {b / a:.2f}")
+a2 = json.load(open(os.path.join(out, "a2-relay-max.json")))["delivered_per_sec"]
+print(f"rules / relay at max rate: {b / a:.2f} (relay before); {b / ((a + a2) / 2):.2f} "
+      f"(mean of the relay before and after: {a:.0f}, {a2:.0f} msg/s)")
 PY
 cat "$OUT/cpu.txt"

@@ -17,13 +17,18 @@ ADDED_P99_TARGET_MS = 5.0
 # speed drifts between steps, and the ratio with it).
 EQUAL_SPEED = 0.10
 STEPS = ["a-relay-max", "b-rules-max", "c-relay-half", "d-rules-half"]
+# The relay at max rate again after the rules step (runs from before stop 44 lack it).
+RELAY_AGAIN = "a2-relay-max"
 
 
 def read_run(run):
     """A run's figures: both rates at max rate, the half-rate p99s, CPU per message per step."""
     step = {}
-    for name in STEPS:
-        with open(os.path.join(run, name + ".json")) as f:
+    for name in STEPS + [RELAY_AGAIN]:
+        path = os.path.join(run, name + ".json")
+        if name == RELAY_AGAIN and not os.path.exists(path):
+            continue
+        with open(path) as f:
             step[name] = json.load(f)
     cpu, load = {}, {}
     with open(os.path.join(run, "cpu.txt")) as f:
@@ -38,6 +43,10 @@ def read_run(run):
         binary = f.read().strip()
     relay = step["a-relay-max"]["delivered_per_sec"]
     rules = step["b-rules-max"]["delivered_per_sec"]
+    # The rules rate over the mean of the relay rates before and after it: a steady drift of
+    # the machine's speed cancels out.
+    relay_again = step.get(RELAY_AGAIN, {}).get("delivered_per_sec")
+    bracketed = rules / ((relay + relay_again) / 2) if relay and relay_again else None
     p99 = {name: (step[name]["latency_ms"] or {}).get("p99", float("nan"))
            for name in ["c-relay-half", "d-rules-half"]}
     lost = sum(s["lost"] for s in step.values())
@@ -46,6 +55,8 @@ def read_run(run):
         "relay": relay,
         "rules": rules,
         "ratio": rules / relay if relay else 0.0,  # nothing relayed: a broken run
+        "relay_again": relay_again,
+        "bracketed": bracketed,
         "relay_p99": p99["c-relay-half"],
         "rules_p99": p99["d-rules-half"],
         "added_p99": p99["d-rules-half"] - p99["c-relay-half"],
@@ -69,7 +80,10 @@ def line(run):
     cpu = " / ".join(f"{r['cpu'].get(name, float('nan')):.2f}" for name in STEPS)
     load = " / ".join(f"{r['load'].get(name, float('nan')):.2f}" for name in STEPS)
     return (f"{os.path.basename(run.rstrip('/'))} {r['binary']}: relay {r['relay']:,.0f} rules "
-            f"{r['rules']:,.0f} msg/s, ratio {r['ratio']:.2f}; half rate p99 {r['relay_p99']:.2f} -> "
+            f"{r['rules']:,.0f} msg/s, ratio {r['ratio']:.2f}"
+            + ("" if r["bracketed"] is None else
+               f" (relay after {r['relay_again']:,.0f}, bracketed {r['bracketed']:.2f})")
+            + f"; half rate p99 {r['relay_p99']:.2f} -> "
             f"{r['rules_p99']:.2f} ms ({r['added_p99']:+.2f}); lost {r['lost']}; "
             f"us/msg (relay, rules at max; relay, rules at half): rulewire {cpu}, "
             f"load generator {load}"
@@ -93,6 +107,13 @@ def summary(runs):
             f"{statistics.median(ratios):.2f}, >= {RATIO_TARGET} in {ratio_ok}; added p99 at half "
             f"rate {added[0]:+.2f} to {added[-1]:+.2f} ms, < {ADDED_P99_TARGET_MS:g} ms in "
             f"{tail_ok}; both targets in {both}; lost {sum(r['lost'] for r in rs)}")
+        bracketed = sorted(r["bracketed"] for r in rs if r["bracketed"] is not None)
+        if bracketed:
+            out.append(
+                f"  bracketed (rules over the mean of the relay before and after): "
+                f"{len(bracketed)} runs, ratio {bracketed[0]:.2f}-{bracketed[-1]:.2f}, median "
+                f"{statistics.median(bracketed):.2f}, >= {RATIO_TARGET} in "
+                f"{sum(x >= RATIO_TARGET for x in bracketed)}")
         steady = sorted(r["ratio"] for r in rs if r["equal_speed"])
         if steady:
             out.append(
