@@ -24,12 +24,13 @@ RELAY_AGAIN = "a2-relay-max"
 def read_run(run):
     """A run's figures: both rates at max rate, the half-rate p99s, CPU per message per step."""
     step = {}
-    for name in STEPS + [RELAY_AGAIN]:
-        path = os.path.join(run, name + ".json")
-        if name == RELAY_AGAIN and not os.path.exists(path):
-            continue
-        with open(path) as f:
+    for name in STEPS:
+        with open(os.path.join(run, name + ".json")) as f:
             step[name] = json.load(f)
+    again = os.path.join(run, RELAY_AGAIN + ".json")
+    if os.path.exists(again):
+        with open(again) as f:
+            step[RELAY_AGAIN] = json.load(f)
     cpu, load = {}, {}
     with open(os.path.join(run, "cpu.txt")) as f:
         for line in f:
