@@ -91,10 +91,16 @@ def line(run):
             + ("" if r["equal_speed"] is not False else "; machine speed changed between steps"))
 
 
-def bracketed_targets_met(r):
-    """Both of issue 14's targets, the ratio taken over the relay before and after."""
-    return (r["bracketed"] is not None and r["bracketed"] >= RATIO_TARGET
-            and r["added_p99"] < ADDED_P99_TARGET_MS)
+def targets_met(ratio, r):
+    """Both of issue 14's targets for run `r`, its ratio taken as `ratio`."""
+    return ratio is not None and ratio >= RATIO_TARGET and r["added_p99"] < ADDED_P99_TARGET_MS
+
+
+def ratio_spread(ratios):
+    """Range, median and how many reach the target, of some runs' ratios."""
+    ratios = sorted(ratios)
+    return (f"ratio {ratios[0]:.2f}-{ratios[-1]:.2f}, median {statistics.median(ratios):.2f}, "
+            f">= {RATIO_TARGET} in {sum(x >= RATIO_TARGET for x in ratios)}")
 
 
 def summary(runs):
@@ -104,31 +110,24 @@ def summary(runs):
         by_binary.setdefault(r["binary"], []).append(r)
     out = []
     for binary, rs in by_binary.items():
-        ratios = sorted(r["ratio"] for r in rs)
-        ratio_ok = sum(r["ratio"] >= RATIO_TARGET for r in rs)
         tail_ok = sum(r["added_p99"] < ADDED_P99_TARGET_MS for r in rs)
-        both = sum(r["ratio"] >= RATIO_TARGET and r["added_p99"] < ADDED_P99_TARGET_MS for r in rs)
+        both = sum(targets_met(r["ratio"], r) for r in rs)
         added = sorted(r["added_p99"] for r in rs)
         out.append(
-            f"{binary}: {len(rs)} runs; ratio {ratios[0]:.2f}-{ratios[-1]:.2f}, median "
-            f"{statistics.median(ratios):.2f}, >= {RATIO_TARGET} in {ratio_ok}; added p99 at half "
-            f"rate {added[0]:+.2f} to {added[-1]:+.2f} ms, < {ADDED_P99_TARGET_MS:g} ms in "
+            f"{binary}: {len(rs)} runs; {ratio_spread(r['ratio'] for r in rs)}; added p99 at "
+            f"half rate {added[0]:+.2f} to {added[-1]:+.2f} ms, < {ADDED_P99_TARGET_MS:g} ms in "
             f"{tail_ok}; both targets in {both}; lost {sum(r['lost'] for r in rs)}")
-        bracketed = sorted(r["bracketed"] for r in rs if r["bracketed"] is not None)
+        bracketed = [r for r in rs if r["bracketed"] is not None]
         if bracketed:
             out.append(
                 f"  bracketed (rules over the mean of the relay before and after): "
-                f"{len(bracketed)} runs, ratio {bracketed[0]:.2f}-{bracketed[-1]:.2f}, median "
-                f"{statistics.median(bracketed):.2f}, >= {RATIO_TARGET} in "
-                f"{sum(x >= RATIO_TARGET for x in bracketed)}; both targets in "
-                f"{sum(bracketed_targets_met(r) for r in rs)}")
-        steady = sorted(r["ratio"] for r in rs if r["equal_speed"])
+                f"{len(bracketed)} runs, {ratio_spread(r['bracketed'] for r in bracketed)}; "
+                f"both targets in {sum(targets_met(r['bracketed'], r) for r in bracketed)}")
+        steady = [r["ratio"] for r in rs if r["equal_speed"]]
         if steady:
             out.append(
                 f"  at equal machine speed (load generator within {EQUAL_SPEED:.0%} in both "
-                f"max-rate steps): {len(steady)} runs, ratio {steady[0]:.2f}-{steady[-1]:.2f}, "
-                f"median {statistics.median(steady):.2f}, >= {RATIO_TARGET} in "
-                f"{sum(x >= RATIO_TARGET for x in steady)}")
+                f"max-rate steps): {len(steady)} runs, {ratio_spread(steady)}")
     return "\n".join(out)
 
 
