@@ -15,6 +15,7 @@ mod access;
 pub mod devices;
 mod extensions;
 mod feed;
+mod forward;
 pub mod policy;
 mod publisher;
 mod retained;
