@@ -1,7 +1,8 @@
-//! Where rulewire's republishes go on the embedded broker while subscribers come and go. The
-//! in-process publisher keeps the broker's routes per output topic
-//! (`src/embedded/route_cache.rs`): every subscribe and unsubscribe must still reach the
-//! very next message, and shared-subscription groups still share.
+//! Where rulewire's republishes, and the devices' QoS 0 messages its rules read, go on the
+//! embedded broker while subscribers come and go. Both are routed with the broker's routes
+//! kept per topic (`src/embedded/forward.rs`, `route_cache.rs`): every subscribe and
+//! unsubscribe must still reach the very next message, retained messages are still kept,
+//! and shared-subscription groups still share.
 
 mod common;
 
@@ -115,4 +116,115 @@ async fn shared_groups_share_republishes_and_see_new_members() {
         got_a > 0 && got_b > 0,
         "both members served: {got_a} / {got_b}"
     );
+}
+
+/// A device's QoS 0 message on `topic`.
+async fn publish_qos0(device: &TestClient, topic: &str, payload: String) {
+    device
+        .client
+        .publish(topic, QoS::AtMostOnce, false, payload)
+        .await
+        .unwrap();
+}
+
+/// Rulewire and its rules' directory.
+type Echo = (Rulewire, tempfile::TempDir);
+
+/// Rulewire with the echo rule on the embedded broker `broker`, a device and a subscriber to
+/// the rule's output (`out/#`), once the rules are loaded: a message has come out of them
+/// (before that, the feed hands messages to rmqtt unrouted). What the rule put out is read.
+/// The rules' directory lives as long as the returned `Echo`.
+async fn echo_ready(broker: &TestBroker, name: &str) -> (Echo, TestClient, TestClient) {
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let rw = Rulewire::start(&broker.config(&format!("rw-{name}")), rules.path()).await;
+    let device = TestClient::connect(broker.port(), &format!("{name}-dev"), &[]).await;
+    let mut out = TestClient::connect(broker.port(), &format!("{name}-out"), &["out/#"]).await;
+    loop {
+        publish_qos0(&device, "dev/ready", r#"{"n": 0}"#.into()).await;
+        if out.next(Duration::from_millis(200)).await.is_some() {
+            break;
+        }
+    }
+    out.drain(QUIET).await;
+    ((rw, rules), device, out)
+}
+
+/// The rules' feed forwards a device's QoS 0 messages that its rules read itself (not
+/// rmqtt): they still reach exactly the subscribers of the moment, in order, also after
+/// nobody subscribed for a while, while the rules get them too.
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_rules_read_follow_subscribers_as_they_come_and_go() {
+    let broker = TestBroker::embedded();
+    let (_rw, device, mut out) = echo_ready(&broker, "qos0").await;
+    let port = broker.port();
+    let mut a = TestClient::connect(port, "qos0-a", &["dev/#"]).await;
+
+    for n in 1..=50 {
+        publish_qos0(&device, "dev/x", format!(r#"{{"n": {n}}}"#)).await;
+    }
+    let expected: Vec<_> = (1..=50)
+        .map(|n| ("dev/x".to_owned(), json!({ "n": n })))
+        .collect();
+    assert_eq!(ns(a.drain(QUIET).await), expected, "all, in order");
+    let republished: Vec<_> = (1..=50)
+        .map(|n| ("out/x".to_owned(), json!({ "n": n })))
+        .collect();
+    assert_eq!(ns(out.drain(Duration::from_millis(200)).await), republished);
+
+    // A second subscriber gets the next message.
+    let mut b = TestClient::connect(port, "qos0-b", &["dev/x"]).await;
+    publish_qos0(&device, "dev/x", r#"{"n": 51}"#.into()).await;
+    assert_eq!(a.next_json(T).await, ("dev/x".into(), json!({"n": 51})));
+    assert_eq!(b.next_json(T).await, ("dev/x".into(), json!({"n": 51})));
+
+    // One that unsubscribes does not; with nobody left, the rules still get it.
+    a.client.unsubscribe("dev/#").await.unwrap();
+    settled(&mut a, &device, "sync/qos0-a").await;
+    b.client.unsubscribe("dev/x").await.unwrap();
+    settled(&mut b, &device, "sync/qos0-b").await;
+    out.drain(Duration::from_millis(100)).await;
+    publish_qos0(&device, "dev/x", r#"{"n": 52}"#.into()).await;
+    assert_eq!(out.next_json(T).await, ("out/x".into(), json!({"n": 52})));
+    assert_eq!(ns(a.drain(QUIET).await), []);
+    assert_eq!(ns(b.drain(Duration::from_millis(100)).await), []);
+
+    // A subscriber after a time without any is served from the next message.
+    b.client.subscribe("dev/+", QoS::AtLeastOnce).await.unwrap();
+    settled(&mut b, &device, "sync/qos0-b2").await;
+    publish_qos0(&device, "dev/x", r#"{"n": 53}"#.into()).await;
+    assert_eq!(b.next_json(T).await, ("dev/x".into(), json!({"n": 53})));
+}
+
+/// The same messages retained are kept for later subscribers, and shared groups share them.
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_rules_read_are_retained_and_shared() {
+    let broker = TestBroker::embedded();
+    let (_rw, device, mut out) = echo_ready(&broker, "qos0s").await;
+    let port = broker.port();
+    let mut a = TestClient::connect(port, "qos0s-a", &["$share/g/dev/#"]).await;
+    let mut b = TestClient::connect(port, "qos0s-b", &["$share/g/dev/#"]).await;
+    for n in 0..20 {
+        publish_qos0(&device, "dev/s", format!(r#"{{"n": {n}}}"#)).await;
+    }
+    let got_a = a.drain(QUIET).await.len();
+    let got_b = b.drain(Duration::from_millis(200)).await.len();
+    assert_eq!(got_a + got_b, 20, "each message to exactly one member");
+    assert!(
+        got_a > 0 && got_b > 0,
+        "both members served: {got_a} / {got_b}"
+    );
+
+    out.drain(Duration::from_millis(200)).await;
+    device
+        .client
+        .publish("dev/r", QoS::AtMostOnce, true, r#"{"n": 7}"#)
+        .await
+        .unwrap();
+    let read = ("out/r".into(), json!({"n": 7}));
+    assert_eq!(out.next_json(T).await, read, "the rules read it");
+    // The rules had it before the broker stored it: wait until the device's connection has
+    // handled a later packet.
+    settled(&mut out, &device, "sync/qos0s-retained").await;
+    let mut late = TestClient::connect(port, "qos0s-late", &["dev/r"]).await;
+    assert_eq!(late.next_json(T).await, ("dev/r".into(), json!({"n": 7})));
 }

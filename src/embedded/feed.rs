@@ -19,6 +19,9 @@
 //! `MessagePublish` hook ([`RulesFeed::hand_over_will`]) and reach the rules, not the shadow
 //! service.
 //!
+//! A QoS 0 message the rules read is forwarded to its subscribers by the hook too, through a
+//! route cache ([`FeedHooks`]), instead of rmqtt's routing after it.
+//!
 //! Basic Ingest (`$aws/rules/<rule>/...`) goes to the rule and to no subscriber, as on AWS:
 //! after the rules the message is not forwarded (MQTT 5 publishers get PUBACK 0x10, "no
 //! matching subscribers", a success code).
@@ -33,6 +36,7 @@ use rulewire_actions::{BoxFuture, FiredMessage};
 use rulewire_engine::MqttProperties;
 use tokio::sync::{mpsc, oneshot};
 
+use super::forward::Forwarder;
 use crate::ingest::{Admission, Incoming, Offer};
 use crate::mqtt::inbound::{
     InboundEvent, LocalPublish, PublishHead, Received, RejectReason, Rejected, SessionEpoch,
@@ -89,6 +93,8 @@ fn fired(p: &Publish, client_id: &str) -> Box<FiredMessage> {
 enum Offered<'a> {
     /// Admitted; for QoS 1, the signal that its rules are done.
     Now(Option<oneshot::Receiver<()>>),
+    /// Counted: no rule and no shadow reads it.
+    Unread,
     /// Not taken: rulewire is shutting down.
     Refused,
     /// To be admitted by waiting (for in-flight room, or the ingest loop's queue): this
@@ -174,6 +180,7 @@ impl RulesFeed {
         };
         match admission.offer(&publish.topic, || Incoming::from(local()), stop) {
             Offer::Taken => Offered::Now(wait),
+            Offer::Unread => Offered::Unread,
             Offer::Stopping => Offered::Refused,
             Offer::Full(incoming) => Offered::Later(Box::pin(acknowledged(
                 admission.admit(incoming, stop),
@@ -207,13 +214,49 @@ impl RulesFeed {
     }
 }
 
+/// The feed's broker hooks: a client's publish (before its PUBACK and its forwarding) and
+/// last wills.
+///
+/// A QoS 0 message, not retained, that the rules read and took at once is also forwarded to
+/// its subscribers here, through a route cache of its own ([`Forwarder`]), and rmqtt is told
+/// not to route it again: telemetry that only rules read (the common case: nobody subscribes
+/// to it) costs a cache lookup instead of rmqtt's retain-store check, router match and locks.
+/// Deliveries are the same (each receiver's `iot:Receive` check included) and in the same
+/// order, from the same task. Not for QoS 1: the only way to stop rmqtt's routing is a result
+/// that is not Success, which would reach MQTT 5 publishers in their PUBACK. Topics no rule
+/// reads are left to rmqtt as they are.
+#[derive(Clone)]
+pub struct FeedHooks {
+    feed: RulesFeed,
+    forwarder: Arc<Forwarder>,
+}
+
+impl FeedHooks {
+    pub fn new(feed: RulesFeed, forwarder: Forwarder) -> FeedHooks {
+        FeedHooks {
+            feed,
+            forwarder: Arc::new(forwarder),
+        }
+    }
+}
+
+/// The hook's answer when the message must not be forwarded by rmqtt (`reason` is what the
+/// publisher's PUBACK says, for QoS 1).
+fn not_forwarded(reason: PublishAckReason) -> ReturnType {
+    let result = PublishResult::reason_code(reason, None, false);
+    (
+        false,
+        Some(HookResult::PublishAclResult(PublishAclResult(result))),
+    )
+}
+
 #[async_trait]
-impl Handler for RulesFeed {
+impl Handler for FeedHooks {
     async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
         // Wills do not pass the publish check: they are taken where the broker publishes them.
         if let Parameter::MessagePublish(_, from, publish) = param {
             if matches!(from.typ(), FromType::LastWill) {
-                self.hand_over_will(&from.id.client_id, publish);
+                self.feed.hand_over_will(&from.id.client_id, publish);
             }
             return (true, acc);
         }
@@ -223,24 +266,31 @@ impl Handler for RulesFeed {
         // Admitted to the rules (for QoS 1: and done there) before the PUBACK and the
         // forwarding to subscribers. False if rulewire is shutting down (the publisher is
         // disconnected unacknowledged and sends the message again to the next run).
-        let admitted = match self.offer(&s.id.client_id, publish) {
-            Offered::Now(done) => acknowledged(std::future::ready(true), done).await,
-            Offered::Refused => false,
-            Offered::Later(admitting) => admitting.await,
+        let (admitted, read_now) = match self.feed.offer(&s.id.client_id, publish) {
+            Offered::Now(done) => (acknowledged(std::future::ready(true), done).await, true),
+            Offered::Unread => (true, false),
+            Offered::Refused => (false, false),
+            Offered::Later(admitting) => (admitting.await, false),
         };
         if !admitted {
             let shutting_down = PublishAclResult::rejected(true, Some("shutting down".into()));
             return (false, Some(HookResult::PublishAclResult(shutting_down)));
         }
         if publish.topic.starts_with("$aws/rules/") {
-            let to_rules_only =
-                PublishResult::reason_code(PublishAckReason::NoMatchingSubscribers, None, false);
-            return (
-                false,
-                Some(HookResult::PublishAclResult(PublishAclResult(
-                    to_rules_only,
-                ))),
-            );
+            // To the rules only (MQTT 5 publishers get 0x10, a success code).
+            return not_forwarded(PublishAckReason::NoMatchingSubscribers);
+        }
+        if read_now && matches!(publish.qos, QoS::AtMostOnce) && !publish.retain {
+            let from = rmqtt::types::From::from_custom(s.id.clone());
+            if let Err(e) = self.forwarder.forward(from, publish).await {
+                // rmqtt ends the connection when its own forwarding fails.
+                tracing::warn!(client_id = %s.id.client_id, topic = %publish.topic, error = %e,
+                    "embedded broker could not route a message; disconnecting its publisher");
+                let failed = PublishAclResult::rejected(true, Some("routing failed".into()));
+                return (false, Some(HookResult::PublishAclResult(failed)));
+            }
+            // Any code but Success stops rmqtt's routing; QoS 0 has no PUBACK to carry it.
+            return not_forwarded(PublishAckReason::NoMatchingSubscribers);
         }
         (true, acc)
     }

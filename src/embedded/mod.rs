@@ -1,9 +1,10 @@
 //! The embedded MQTT broker (rmqtt, used as a library), started in-process when `broker.url`
 //! is empty so devices can publish straight to rulewire at the edge. The rules get its
-//! messages in-process (`feed`) and republish in-process (`publisher`, reusing matched
-//! subscribers through `route_cache`); who may do what is decided in `access` (from the device
-//! registry in [`devices`] and the AWS IoT policies in [`policy`]), with device TLS in `tls`;
-//! retained messages and persistent sessions are kept on disk by `retained` and `sessions`.
+//! messages in-process (`feed`) and republish in-process (`publisher`); what either forwards
+//! to subscribers is routed with matched subscribers kept between messages (`forward`,
+//! `route_cache`); who may do what is decided in `access` (from the device registry in
+//! [`devices`] and the AWS IoT policies in [`policy`]), with device TLS in `tls`; retained
+//! messages and persistent sessions are kept on disk by `retained` and `sessions`.
 //!
 //! Every listener serves MQTT 3.1, 3.1.1 and 5 (the version is read from each CONNECT), as
 //! AWS IoT Core's port 8883 does. `$`-topics follow the MQTT spec, so Basic Ingest
@@ -217,12 +218,11 @@ pub async fn start(
     hooks
         .add(Type::MessageDropped, Box::new(CountDrops::new(&dropped)))
         .await;
+    let feed_hooks = feed::FeedHooks::new(feed.clone(), forward::Forwarder::new(scx.clone()).await);
     hooks
-        .add(Type::MessagePublishCheckAcl, Box::new(feed.clone()))
+        .add(Type::MessagePublishCheckAcl, Box::new(feed_hooks.clone()))
         .await;
-    hooks
-        .add(Type::MessagePublish, Box::new(feed.clone()))
-        .await;
+    hooks.add(Type::MessagePublish, Box::new(feed_hooks)).await;
     let sessions = PersistentSessions::open(&data_dir.join("sessions.redb"))?;
     for typ in sessions::HOOKS {
         hooks

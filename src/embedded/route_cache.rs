@@ -1,9 +1,11 @@
-//! Which subscribers each of rulewire's republish topics goes to, kept between messages.
+//! Which subscribers each topic goes to, kept between messages (for rulewire's republishes,
+//! and for the devices' QoS 0 messages its rules read: [`super::forward`]).
 //!
 //! rmqtt matches every message's topic against its subscription tree anew: it parses the
 //! topic, walks the tree and collects the relations into fresh maps. For rulewire's own
 //! republishes, which go to a few output topics over and over, that was the largest part of
-//! the in-process publish. The cache keeps the router's answer per topic together with the
+//! the in-process publish; for telemetry that only rules read, the match finds nobody, each
+//! time. The cache keeps the router's answer per topic together with the
 //! router's generation (a number the vendored rmqtt bumps after every subscribe and
 //! unsubscribe, `vendor/README.md`): an answer is used only while the generation is the one
 //! it was computed at, so a subscription made or dropped is seen by the next message, as

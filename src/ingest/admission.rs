@@ -61,8 +61,10 @@ impl From<LocalPublish> for Incoming {
 
 /// What [`Admission::offer`] did with a message.
 pub enum Offer {
-    /// Routed to its rules, or counted and dropped (nothing reads it).
+    /// Routed to its rules (or the shadow service).
     Taken,
+    /// Counted and dropped: nothing reads it.
+    Unread,
     /// rulewire is shutting down: not taken.
     Stopping,
     /// Every in-flight permit is taken: [`Admission::admit`] waits for one.
@@ -120,7 +122,7 @@ impl Admission {
         let routes = self.registry.routes();
         let to = routes.destination(topic);
         if self.count_if_unread(&to, topic, false) {
-            return Offer::Taken;
+            return Offer::Unread;
         }
         // As in `admit_wanted`: a free permit does not jump the queue of waiters.
         match self.permits.clone().try_acquire_owned() {
