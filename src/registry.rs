@@ -161,8 +161,18 @@ impl Registry {
     /// (Re)loads the directory, then updates routes and subscriptions. Errors are logged,
     /// counted, kept as `last_error`, and returned.
     pub async fn reload(&self) -> ReloadReport {
-        let (files, errors) = rulefile::load_dir(&self.dir, self.lookups.as_ref());
         let mut report = ReloadReport::default();
+        let (files, errors) = match rulefile::load_dir(&self.dir, self.lookups.as_ref()) {
+            Ok(loaded) => loaded,
+            Err(unlisted) => {
+                // Not an empty directory: a directory that is remounted or comes back must
+                // not have unloaded every rule meanwhile.
+                self.metrics.rule_load_errors.inc();
+                tracing::error!("{unlisted}; every rule keeps its current version");
+                report.errors.push(unlisted);
+                return report;
+            }
+        };
         let filters = {
             let mut entries = self.entries.lock().unwrap();
             let present: BTreeSet<String> = files

@@ -263,23 +263,18 @@ pub fn rule_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Loads every rule of `dir`, reporting every error (not just the first); the rules read
-/// Device Shadows from `lookups`.
+/// Device Shadows from `lookups`. `Err`: the directory itself cannot be listed (gone,
+/// unmounted, unreadable), which says nothing about the rules in it.
 pub fn load_dir(
     dir: &Path,
     lookups: Option<&Arc<dyn Lookups>>,
-) -> (Vec<RuleFile>, Vec<RuleFileError>) {
-    let paths = match rule_paths(dir) {
-        Ok(p) => p,
-        Err(e) => {
-            let error = RuleFileError {
-                path: dir.to_owned(),
-                line: 1,
-                col: 1,
-                message: format!("cannot list rules directory: {e}"),
-            };
-            return (Vec::new(), vec![error]);
-        }
-    };
+) -> Result<(Vec<RuleFile>, Vec<RuleFileError>), RuleFileError> {
+    let paths = rule_paths(dir).map_err(|e| RuleFileError {
+        path: dir.to_owned(),
+        line: 1,
+        col: 1,
+        message: format!("cannot list rules directory: {e}"),
+    })?;
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
@@ -288,7 +283,7 @@ pub fn load_dir(
             Err(e) => errors.push(e),
         }
     }
-    (rules, errors)
+    Ok((rules, errors))
 }
 
 #[cfg(test)]

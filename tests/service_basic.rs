@@ -133,6 +133,42 @@ async fn embedded_broker_serves_external_clients() {
     assert_eq!(json["room"], "lab");
 }
 
+/// A rules directory that cannot be listed (deleted, unmounted) is a reload error, not an
+/// empty directory: every rule keeps running.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rules_directory_that_vanishes_keeps_every_rule() {
+    let broker = Mosquitto::start();
+    let rule =
+        "-- [[action]]\n-- type = \"republish\"\n-- topic = \"out/kept\"\nSELECT * FROM 'in/a'\n";
+    let rules = rules_dir(&[("r", rule)]);
+    let config = format!(
+        "[broker]\nurl = \"{}\"\nclient_id = \"rw-vanished\"",
+        broker.url()
+    );
+    let rw = Rulewire::start(&config, rules.path()).await;
+    let mut c = TestClient::connect(broker.port, "vanished-client", &["out/#"]).await;
+    c.publish("in/a", "{\"n\":1}").await;
+    assert_eq!(c.next(T).await.unwrap().0, "out/kept");
+
+    std::fs::remove_dir_all(rules.path()).unwrap();
+    wait_until("the reload's error", T, async || {
+        rw.logs().contains("cannot list rules directory")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // an UNSUBSCRIBE, if one went out
+    c.publish("in/a", "{\"n\":2}").await;
+    let (topic, payload) = c.next(T).await.expect("the rule still runs");
+    assert_eq!(
+        (topic.as_str(), payload.as_slice()),
+        ("out/kept", &b"{\"n\":2}"[..])
+    );
+    assert!(
+        rw.logs().contains("every rule keeps its current version"),
+        "{}",
+        rw.logs()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hot_reload_keeps_the_previous_version_of_a_broken_rule() {
     let broker = Mosquitto::start();
