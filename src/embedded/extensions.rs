@@ -103,8 +103,7 @@ impl Handler for CountDrops {
                 || matches!(reason, Reason::PublishResult(_))
             {
                 // Not drops: `access` refused a delivery (iot:Receive: an "expiry" when none
-                // is set) or a publish (counted in rulewire_embedded_broker_denied_total), or
-                // the feed kept a Basic Ingest message from subscribers.
+                // is set) or a publish (counted in rulewire_embedded_broker_denied_total).
                 return (true, acc);
             }
             let reason = drop_reason(reason);

@@ -1100,6 +1100,12 @@ impl SessionState {
         //hook, message_publish_check_acl
         let acl_result = self.hook.message_publish_check_acl(&publish).await;
         log::debug!("{:?} acl_result: {:?}", self.id, acl_result);
+        // rulewire patch: a message a hook accepted without routing it (MQTT 5's success code
+        // NoMatchingSubscribers) is neither refused nor dropped: no error count, no
+        // message-dropped hook.
+        if matches!(acl_result.0.reason_code, PublishAckReason::NoMatchingSubscribers) {
+            return Ok(acl_result.pub_res());
+        }
         if !acl_result.is_allow() {
             #[cfg(feature = "metrics")]
             self.scx.metrics.client_publish_auth_error_inc();
