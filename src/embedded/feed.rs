@@ -240,10 +240,11 @@ impl FeedHooks {
     }
 }
 
-/// The hook's answer when the message must not be forwarded by rmqtt (`reason` is what the
-/// publisher's PUBACK says, for QoS 1).
-fn not_forwarded(reason: PublishAckReason) -> ReturnType {
-    let result = PublishResult::reason_code(reason, None, false);
+/// The hook's answer for a message rmqtt must not route (Basic Ingest, or forwarded here):
+/// NoMatchingSubscribers, 0x10, a success code in an MQTT 5 PUBACK; the vendored rmqtt
+/// neither routes nor reports as dropped a message answered so (`vendor/README.md`).
+fn not_routed_by_rmqtt() -> ReturnType {
+    let result = PublishResult::reason_code(PublishAckReason::NoMatchingSubscribers, None, false);
     (
         false,
         Some(HookResult::PublishAclResult(PublishAclResult(result))),
@@ -277,8 +278,8 @@ impl Handler for FeedHooks {
             return (false, Some(HookResult::PublishAclResult(shutting_down)));
         }
         if publish.topic.starts_with("$aws/rules/") {
-            // To the rules only (MQTT 5 publishers get 0x10, a success code).
-            return not_forwarded(PublishAckReason::NoMatchingSubscribers);
+            // To the rules only.
+            return not_routed_by_rmqtt();
         }
         if read_now && matches!(publish.qos, QoS::AtMostOnce) && !publish.retain {
             let from = rmqtt::types::From::from_custom(s.id.clone());
@@ -289,8 +290,8 @@ impl Handler for FeedHooks {
                 let failed = PublishAclResult::rejected(true, Some("routing failed".into()));
                 return (false, Some(HookResult::PublishAclResult(failed)));
             }
-            // Any code but Success stops rmqtt's routing; QoS 0 has no PUBACK to carry it.
-            return not_forwarded(PublishAckReason::NoMatchingSubscribers);
+            // QoS 0: no PUBACK carries the answer.
+            return not_routed_by_rmqtt();
         }
         (true, acc)
     }
