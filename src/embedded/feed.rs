@@ -23,8 +23,8 @@
 //! route cache ([`FeedHooks`]), instead of rmqtt's routing after it.
 //!
 //! Basic Ingest (`$aws/rules/<rule>/...`) goes to the rule and to no subscriber, as on AWS:
-//! after the rules the message is not forwarded (MQTT 5 publishers get PUBACK 0x10, "no
-//! matching subscribers", a success code).
+//! after the rules the message is not forwarded (MQTT 5 publishers get PUBACK Success, as
+//! AWS IoT Core's, which has no "no matching subscribers" code).
 
 use std::sync::{Arc, OnceLock};
 
@@ -241,8 +241,8 @@ impl FeedHooks {
 }
 
 /// The hook's answer for a message rmqtt must not route (Basic Ingest, or forwarded here):
-/// NoMatchingSubscribers, 0x10, a success code in an MQTT 5 PUBACK; the vendored rmqtt
-/// neither routes nor reports as dropped a message answered so (`vendor/README.md`).
+/// NoMatchingSubscribers; the vendored rmqtt neither routes nor reports as dropped a message
+/// answered so, and acknowledges it with Success (`vendor/README.md`).
 fn not_routed_by_rmqtt() -> ReturnType {
     let result = PublishResult::reason_code(PublishAckReason::NoMatchingSubscribers, None, false);
     (

@@ -1100,11 +1100,11 @@ impl SessionState {
         //hook, message_publish_check_acl
         let acl_result = self.hook.message_publish_check_acl(&publish).await;
         log::debug!("{:?} acl_result: {:?}", self.id, acl_result);
-        // rulewire patch: a message a hook accepted without routing it (MQTT 5's success code
+        // rulewire patch: a message a hook accepted without routing it (its answer
         // NoMatchingSubscribers) is neither refused nor dropped: no error count, no
-        // message-dropped hook.
+        // message-dropped hook, and the publisher's PUBACK says Success, as AWS IoT's does.
         if matches!(acl_result.0.reason_code, PublishAckReason::NoMatchingSubscribers) {
-            return Ok(acl_result.pub_res());
+            return Ok(PublishResult::success());
         }
         if !acl_result.is_allow() {
             #[cfg(feature = "metrics")]
