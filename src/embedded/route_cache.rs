@@ -15,12 +15,14 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rmqtt::types::SubRelations;
+use rmqtt::types::{SubRelation, SubRelations};
 
-/// Subscriber entries kept at most over all topics; past that the cache starts over (output
-/// topics templated on a device id can be many, a wildcard can have many subscribers, and a
-/// miss only costs the router's own match).
-const MAX_RELATIONS: usize = 65_536;
+/// The memory the cache keeps at most, in bytes as [`cost`] counts them; past that it starts
+/// over. Topics are the devices' (up to 65,535 bytes each in MQTT) and output topics can be
+/// templated on a device id, so the bound is on bytes, not entries: a device that publishes
+/// to ever new long topics costs misses (a router match each, as without the cache), never
+/// memory. 16 MiB keeps ~150,000 short topics with one subscriber each.
+const MAX_BYTES: usize = 16 << 20;
 
 /// The router's answers per topic, each with the generation it holds for.
 #[derive(Default)]
@@ -33,8 +35,19 @@ struct Kept {
     /// Hashed with aHash (randomly keyed, as std's SipHash, and several times faster on
     /// short keys: the lookup is once per republish).
     topics: HashMap<String, (u64, SubRelations), ahash::RandomState>,
-    /// The number of relations in `topics`, each topic counted at least once.
-    relations: usize,
+    /// The [`cost`] of everything in `topics`.
+    bytes: usize,
+}
+
+/// What keeping `relations` for `topic` costs, in bytes: the entry, the topic, and each
+/// relation with its topic filter and client id (counted as if owned, though rmqtt's may be
+/// shared: the bound errs on the safe side).
+fn cost(topic: &str, relations: &SubRelations) -> usize {
+    let entry = std::mem::size_of::<(String, (u64, SubRelations))>() + topic.len();
+    let each = |(filter, client, ..): &SubRelation| {
+        std::mem::size_of::<SubRelation>() + filter.len() + client.len()
+    };
+    entry + relations.iter().map(each).sum::<usize>()
 }
 
 impl RouteCache {
@@ -48,23 +61,29 @@ impl RouteCache {
     }
 
     /// Keeps `relations`, matched for `topic` at `generation`, unless they hold a shared
-    /// subscription group (whose member is picked per message).
+    /// subscription group (whose member is picked per message) or alone exceed the bound.
     pub fn put(&self, topic: &str, generation: u64, relations: &SubRelations) {
-        let size = relations.len().max(1);
-        if size > MAX_RELATIONS || relations.iter().any(|(_, _, _, _, group)| group.is_some()) {
+        let size = cost(topic, relations);
+        if size > MAX_BYTES || relations.iter().any(|(_, _, _, _, group)| group.is_some()) {
             return;
         }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, old)) = kept.topics.remove(topic) {
-            kept.relations -= old.len().max(1);
+            kept.bytes -= cost(topic, &old);
         }
-        if kept.relations + size > MAX_RELATIONS {
+        if kept.bytes + size > MAX_BYTES {
             kept.topics.clear();
-            kept.relations = 0;
+            kept.bytes = 0;
         }
-        kept.relations += size;
+        kept.bytes += size;
         kept.topics
             .insert(topic.to_owned(), (generation, relations.clone()));
+    }
+
+    /// The bytes kept, as [`cost`] counts them.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.kept.lock().unwrap().bytes
     }
 }
 
@@ -100,19 +119,20 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_is_bounded_by_relations_not_topics() {
+    fn the_cache_is_bounded_by_bytes() {
         let cache = RouteCache::default();
-        let many: SubRelations = (0..MAX_RELATIONS / 2)
+        let one = vec![subscriber("c", false)];
+        let per_relation = cost("t", &one) - cost("t", &Vec::new());
+        let many: SubRelations = (0..MAX_BYTES / 2 / per_relation)
             .map(|i| subscriber(&format!("c{i}"), false))
             .collect();
         cache.put("out/a", 1, &many);
         cache.put("out/a", 2, &many); // replacing an answer frees its room
+        assert!(cache.get("out/a", 2).is_some());
         cache.put("out/b", 2, &many);
-        assert!(cache.get("out/a", 2).is_some() && cache.get("out/b", 2).is_some());
-        cache.put("out/c", 2, &vec![subscriber("c", false)]);
         assert!(cache.get("out/a", 2).is_none(), "full: started over");
-        assert!(cache.get("out/c", 2).is_some());
-        let too_many: SubRelations = (0..=MAX_RELATIONS)
+        assert!(cache.get("out/b", 2).is_some());
+        let too_many: SubRelations = (0..MAX_BYTES / per_relation + 1)
             .map(|i| subscriber(&format!("c{i}"), false))
             .collect();
         cache.put("out/d", 2, &too_many);
@@ -120,6 +140,23 @@ mod tests {
             cache.get("out/d", 2).is_none(),
             "one answer over the bound is not kept"
         );
-        assert!(cache.get("out/c", 2).is_some(), "and evicts nothing");
+        assert!(cache.get("out/b", 2).is_some(), "and evicts nothing");
+    }
+
+    /// A device that publishes to ever new topics of MQTT's maximum length, none of which
+    /// anyone reads, costs the cache no more than its bound.
+    #[test]
+    fn long_topics_are_counted_by_their_bytes() {
+        let cache = RouteCache::default();
+        let nobody = SubRelations::new();
+        for i in 0..2 * MAX_BYTES / u16::MAX as usize {
+            let topic = format!("dev/{i}/{}", "x".repeat(u16::MAX as usize - 20));
+            cache.put(&topic, 1, &nobody);
+            assert!(cache.get(&topic, 1).is_some());
+            assert!(cache.bytes() <= MAX_BYTES, "{} bytes kept", cache.bytes());
+        }
+        let kept = cache.kept.lock().unwrap();
+        let topic_bytes: usize = kept.topics.keys().map(String::len).sum();
+        assert!(topic_bytes <= MAX_BYTES, "{topic_bytes} bytes of topics");
     }
 }
