@@ -229,34 +229,6 @@ async fn messages_rules_read_are_retained_and_shared() {
     assert_eq!(late.next_json(T).await, ("dev/r".into(), json!({"n": 7})));
 }
 
-/// The PUBACK reason codes of an MQTT 5 device's QoS 1 messages, in the order of its publishes.
-async fn mqtt5_puback_reasons(port: u16, id: &str, topics: &[&str]) -> Vec<String> {
-    use rumqttc::v5::mqttbytes::v5::Packet;
-    use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(10));
-    let (device, mut events) = AsyncClient::new(opts, 10);
-    let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(event) = events.poll().await {
-            if let Event::Incoming(Packet::PubAck(ack)) = event {
-                let _ = acks.send(format!("{:?}", ack.reason));
-            }
-        }
-    });
-    let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
-    let mut reasons = Vec::new();
-    for topic in topics {
-        device
-            .publish(*topic, qos, false, r#"{"n": 1}"#)
-            .await
-            .unwrap();
-        let reason = tokio::time::timeout(T, acked.recv()).await;
-        reasons.push(reason.expect("a PUBACK").expect("the device's connection"));
-    }
-    reasons
-}
-
 /// AWS IoT Core acknowledges a QoS 1 message with Success (0x00) whether or not anyone
 /// subscribes to its topic, Basic Ingest included: its MQTT 5 reason codes do not include
 /// NoMatchingSubscribers (0x10). The embedded broker answers the same, also for the messages

@@ -20,16 +20,17 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use prometheus::IntCounterVec;
-use rmqtt::codec::v5::SubscribeAckReason;
+use rmqtt::codec::v5::{PublishAckReason, SubscribeAckReason};
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::session::Session;
 use rmqtt::types::{
-    AuthResult, ConnectInfo, Id, LastWill, ListenerId, Message, PublishAclResult, QoS, Reason,
-    SubscribeAclResult,
+    AuthResult, ConnectInfo, Id, LastWill, ListenerId, Message, PublishAclResult, PublishResult,
+    QoS, Reason, SubscribeAclResult,
 };
 
 use super::tls::TlsPeers;
+use super::topic_limits::{filter_over_limits, topic_over_limits};
 use crate::embedded::devices::Grant;
 use crate::embedded::devices::watch::Devices;
 use crate::embedded::policy::{Action, Decision, decide};
@@ -38,6 +39,9 @@ const KEY: &str = "rulewire.access";
 
 /// (client, action) pairs remembered for "log once"; past this the memory starts over.
 const MAX_LOGGED: usize = 10_000;
+
+/// The characters of a denied topic that its log line shows.
+const MAX_LOGGED_SUBJECT: usize = 300;
 
 /// Accepted CONNECTs waiting for their session before old ones are swept.
 const MAX_PENDING: usize = 1_000;
@@ -162,6 +166,11 @@ impl Access {
             logged.insert((client_id.to_owned(), action.name()))
         };
         if first {
+            // A topic can be 64 KiB: the log shows its start.
+            let subject = match subject.char_indices().nth(MAX_LOGGED_SUBJECT) {
+                Some((end, _)) => format!("{}...", &subject[..end]),
+                None => subject.to_owned(),
+            };
             tracing::warn!(
                 client_id,
                 action = action.name(),
@@ -264,6 +273,22 @@ impl Access {
             LastWill::V3(w) => (w.topic.clone(), w.retain),
             LastWill::V5(w) => (w.topic.clone(), w.retain),
         });
+        if let Some(why) = will
+            .as_ref()
+            .and_then(|(topic, _)| topic_over_limits(topic))
+        {
+            let topic = will
+                .as_ref()
+                .map(|(topic, _)| topic.as_ref())
+                .unwrap_or_default();
+            self.deny(
+                &id.client_id,
+                Action::Publish,
+                topic,
+                &format!("last will: {why}"),
+            );
+            return AuthResult::NotAuthorized;
+        }
         if let Some((topic, retain)) = will
             && let Err(action) = may_publish(&device, &topic, retain)
         {
@@ -422,6 +447,12 @@ impl Handler for AccessHooks {
                         SubscribeAclResult::new_failure(SubscribeAckReason::UnspecifiedError);
                     return (false, Some(HookResult::SubscribeAclResult(refused)));
                 }
+                if let Some(why) = filter_over_limits(filter) {
+                    access.deny(&s.id.client_id, Action::Subscribe, filter, &why);
+                    let refused =
+                        SubscribeAclResult::new_failure(SubscribeAckReason::TopicFilterInvalid);
+                    return (false, Some(HookResult::SubscribeAclResult(refused)));
+                }
                 let device = device_of(s).await;
                 let result = if device.is_ok_and(|d| d.decide(Action::Subscribe, filter).allowed())
                 {
@@ -448,6 +479,16 @@ impl Handler for AccessHooks {
                     let result = PublishAclResult::rejected(true, None);
                     return (false, Some(HookResult::PublishAclResult(result)));
                 };
+                if let Some(why) = topic_over_limits(topic) {
+                    access.deny(&s.id.client_id, Action::Publish, topic, &why);
+                    // As a denial: MQTT 5 gets PUBACK "Topic Name invalid", 3.1.1 is closed.
+                    let reason = PublishAckReason::TopicNameInvalid;
+                    let result = PublishResult::reason_code(reason, Some(why.into()), !device.v5);
+                    return (
+                        false,
+                        Some(HookResult::PublishAclResult(PublishAclResult(result))),
+                    );
+                }
                 if let Err(action) = may_publish(&device, topic, publish.retain) {
                     access.deny(&s.id.client_id, action, topic, "no policy allows it");
                     // AWS: MQTT 5 gets PUBACK "Not authorized", MQTT 3.1.1 is disconnected.

@@ -465,3 +465,31 @@ pub async fn connect_refused(opts: MqttOptions) -> rumqttc::ConnectReturnCode {
         other => panic!("expected a refused CONNECT, got {other:?}"),
     }
 }
+
+/// The PUBACK reason codes of an MQTT 5 device's QoS 1 messages, in the order of its publishes.
+pub async fn mqtt5_puback_reasons(port: u16, id: &str, topics: &[&str]) -> Vec<String> {
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(10));
+    let (device, mut events) = AsyncClient::new(opts, 10);
+    let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(event) = events.poll().await {
+            if let Event::Incoming(Packet::PubAck(ack)) = event {
+                let _ = acks.send(format!("{:?}", ack.reason));
+            }
+        }
+    });
+    let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
+    let mut reasons = Vec::new();
+    for topic in topics {
+        device
+            .publish(*topic, qos, false, r#"{"n": 1}"#)
+            .await
+            .unwrap();
+        let reason = tokio::time::timeout(Duration::from_secs(10), acked.recv()).await;
+        reasons.push(reason.expect("a PUBACK").expect("the device's connection"));
+    }
+    reasons
+}

@@ -1,0 +1,146 @@
+//! AWS IoT Core's limits on the embedded broker (`src/embedded/topic_limits.rs`): topics and
+//! filters of at most 256 bytes and 7 slashes (the Basic Ingest prefix not counted), client
+//! ids of at most 128 bytes. What is over them is refused as AWS refuses it, and the rules
+//! never see it; what is within them works.
+
+mod common;
+
+use std::time::Duration;
+
+use common::brokers::TestBroker;
+use common::*;
+use rumqttc::{ConnectReturnCode, Event, MqttOptions, Packet, QoS};
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(10);
+const QUIET: Duration = Duration::from_secs(1);
+
+/// Republishes every message on `dev/#` to `out`, with the topic it came on.
+const ECHO: &str = "-- [[action]]
+-- type = \"republish\"
+-- topic = \"out\"
+SELECT n, topic() AS t FROM 'dev/#'
+";
+
+/// Nine levels: one slash over AWS's limit.
+const NINE_LEVELS: &str = "dev/b/c/d/e/f/g/h/i";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn topics_over_aws_limits_are_refused_and_never_reach_the_rules() {
+    let broker = TestBroker::embedded();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let _rw = Rulewire::start(&broker.config("rw-limits"), rules.path()).await;
+    let port = broker.port();
+    let mut out = TestClient::connect(port, "limits-out", &["out"]).await;
+
+    let longest = format!("dev/{}", "x".repeat(252));
+    let too_long = format!("dev/{}", "x".repeat(253));
+    let ingested = format!("dev/{}", "y".repeat(252));
+    let ingest = format!("$aws/rules/echo/{ingested}");
+    let eight_levels = "dev/b/c/d/e/f/g/h";
+    let topics = [
+        longest.as_str(),
+        too_long.as_str(),
+        eight_levels,
+        NINE_LEVELS,
+        ingest.as_str(),
+    ];
+    let reasons = mqtt5_puback_reasons(port, "limits-v5", &topics).await;
+    assert_eq!(
+        reasons,
+        [
+            "Success",
+            "TopicNameInvalid",
+            "Success",
+            "TopicNameInvalid",
+            "Success"
+        ]
+    );
+    // The connection stayed up through the refusals (the later PUBACKs came), and only the
+    // three within the limits reached the rules.
+    let mut read: Vec<String> = out
+        .drain(QUIET)
+        .await
+        .into_iter()
+        .map(|(_, payload)| {
+            let json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+            assert_eq!(json["n"], json!(1));
+            json["t"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    read.sort();
+    let mut expected = vec![eight_levels.to_owned(), longest, ingested];
+    expected.sort();
+    assert_eq!(read, expected);
+}
+
+/// MQTT 3.1.1 has no PUBACK code to refuse with: the device is disconnected, as for a publish
+/// its policy denies.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mqtt311_device_over_the_limits_is_disconnected() {
+    let broker = TestBroker::embedded();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let _rw = Rulewire::start(&broker.config("rw-limits-311"), rules.path()).await;
+    let mut opts = MqttOptions::new("limits-311", "127.0.0.1", broker.port());
+    opts.set_keep_alive(Duration::from_secs(10));
+    let (device, mut events) = rumqttc::AsyncClient::new(opts, 10);
+    loop {
+        let event = tokio::time::timeout(T, events.poll())
+            .await
+            .expect("CONNACK");
+        if let Ok(Event::Incoming(Packet::ConnAck(_))) = event {
+            break;
+        }
+    }
+    device
+        .publish(NINE_LEVELS, QoS::AtLeastOnce, false, "{}")
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(T, async {
+        loop {
+            match events.poll().await {
+                Err(e) => return e.to_string(),
+                Ok(Event::Incoming(Packet::PubAck(_))) => panic!("acknowledged"),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("disconnected within 10 s");
+    assert!(!ended.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_and_client_ids_over_aws_limits_are_refused() {
+    let broker = TestBroker::embedded();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let _rw = Rulewire::start(&broker.config("rw-limits-sub"), rules.path()).await;
+    let port = broker.port();
+
+    // A SUBSCRIBE over the limit gets a failure; one within it, shared, works.
+    let mut sub = TestClient::connect(port, "limits-sub", &[]).await;
+    sub.client
+        .subscribe("a/b/c/d/e/f/g/h/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    sub.client
+        .subscribe("$share/g/a/b/c/d/e/f/g/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let device = TestClient::connect(port, "limits-dev", &[]).await;
+    wait_until("the shared subscription", T, async || {
+        device.publish("a/b/c/d/e/f/g/h", "{}").await;
+        sub.next(Duration::from_millis(200)).await.is_some()
+    })
+    .await;
+    let logs = _rw.logs();
+    assert!(
+        logs.contains("a/b/c/d/e/f/g/h/#") && logs.contains("over AWS IoT Core's limit of 7"),
+        "the refusal is logged: {logs}"
+    );
+
+    // Client ids: 128 bytes connect, 129 are refused.
+    TestClient::connect(port, &"c".repeat(128), &[]).await;
+    let refused = connect_refused(MqttOptions::new("c".repeat(129), "127.0.0.1", port)).await;
+    assert_eq!(refused, ConnectReturnCode::BadClientId);
+}
