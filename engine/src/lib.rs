@@ -24,6 +24,7 @@ pub mod json_out;
 pub mod parser;
 pub mod template;
 pub mod topic;
+pub mod topic_limits;
 pub mod value;
 
 pub use batch::group::RuleGroup;

@@ -28,9 +28,9 @@ use rmqtt::types::{
     AuthResult, ConnectInfo, Id, LastWill, ListenerId, Message, PublishAclResult, PublishResult,
     QoS, Reason, SubscribeAclResult,
 };
+use rulewire_engine::topic_limits::{filter_over_limits, topic_over_limits};
 
 use super::tls::TlsPeers;
-use super::topic_limits::{filter_over_limits, topic_over_limits};
 use crate::embedded::devices::Grant;
 use crate::embedded::devices::watch::Devices;
 use crate::embedded::policy::{Action, Decision, decide};

@@ -23,7 +23,6 @@ mod retained;
 mod route_cache;
 mod sessions;
 mod tls;
-mod topic_limits;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
@@ -88,7 +87,7 @@ fn listener(
         .nodelay(true)
         .reuseaddr(Some(true))
         .max_connections(cfg.max_connections)
-        .max_clientid_len(topic_limits::MAX_CLIENT_ID_BYTES)
+        .max_clientid_len(rulewire_engine::topic_limits::MAX_CLIENT_ID_BYTES)
         .max_packet_size(limits.max_packet_bytes.min(u32::MAX as usize) as u32)
         .max_inflight(max_inflight)
         .max_mqueue_len(cfg.max_queued_messages)

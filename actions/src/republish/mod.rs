@@ -4,7 +4,8 @@
 //! data, message expiry, payload format indicator, response topic) are templates rendered
 //! against the ORIGINAL message. A leading `$$` in the topic is AWS's escape for reserved topics: `$$aws/things/x`
 //! publishes to `$aws/things/x`. A topic that renders empty, with a wildcard (`+`, `#`) or a
-//! NUL is a permanent failure, reported for the error action; publish errors are retried.
+//! NUL, or over AWS IoT Core's limits (256 bytes, 7 slashes) is a permanent failure, reported
+//! for the error action; publish errors are retried.
 
 mod config;
 mod headers;
@@ -13,6 +14,7 @@ mod tests;
 
 use std::sync::Arc;
 
+use rulewire_engine::topic_limits::topic_over_limits;
 use rulewire_engine::{SqlVersion, Template};
 
 pub use config::RepublishConfig;
@@ -139,19 +141,18 @@ impl TopicTemplate {
     }
 }
 
-/// Why `topic` can't be published to, if it can't (MQTT: non-empty, no wildcards, no NUL).
+/// Why `topic` can't be published to, if it can't: MQTT's rules (non-empty, no wildcards, no
+/// NUL) and AWS IoT Core's limits (256 bytes, 7 slashes), which AWS's broker applies to a
+/// republish too.
 fn check_topic(topic: &str) -> Result<(), String> {
     if topic.is_empty() {
         Err("the topic rendered empty".to_owned())
+    } else if let Some(why) = topic_over_limits(topic) {
+        Err(format!("the topic has {why}"))
     } else if topic.contains(['+', '#']) {
         Err(format!("the topic {topic:?} contains a wildcard (+ or #)"))
     } else if topic.contains('\0') {
         Err(format!("the topic {topic:?} contains a NUL character"))
-    } else if topic.len() > usize::from(u16::MAX) {
-        Err(format!(
-            "the topic is {} bytes long; MQTT allows 65535",
-            topic.len()
-        ))
     } else {
         Ok(())
     }

@@ -264,6 +264,18 @@ async fn bad_rendered_topics_fail_for_the_error_action() {
         failure.error_message
     );
 
+    // AWS IoT Core's limits: 7 slashes at most.
+    let failure = build("out/${topic()}/c/d/e/f/g/h")
+        .execute(&message(b"{}"))
+        .await
+        .unwrap_err();
+    assert_eq!(failure.failed_resource, "out/sensors/room1/c/d/e/f/g/h");
+    assert!(
+        failure.error_message.contains("8 slashes"),
+        "{}",
+        failure.error_message
+    );
+
     let failure = build("${missing}")
         .execute(&message(b"{}"))
         .await
@@ -279,7 +291,7 @@ async fn bad_rendered_topics_fail_for_the_error_action() {
             metrics.get("failure:republish"),
             metrics.get("retry:republish")
         ),
-        (2, 0)
+        (3, 0)
     );
 }
 
@@ -362,6 +374,10 @@ fn topic_templates_and_checks() {
     assert!(check_topic("").is_err());
     assert!(check_topic("a/#").is_err());
     assert!(check_topic("a\0b").is_err());
+    assert!(check_topic(&"x".repeat(256)).is_ok());
+    assert!(check_topic(&"x".repeat(257)).is_err());
+    assert!(check_topic("a/b/c/d/e/f/g/h").is_ok());
+    assert!(check_topic("a/b/c/d/e/f/g/h/i").is_err());
 }
 
 #[test]

@@ -1,12 +1,12 @@
-//! AWS IoT Core's limits on topics, which the embedded broker applies to its clients'
-//! PUBLISH and SUBSCRIBE packets as AWS does (`access` refuses what is over them): a topic
-//! name or filter has at most 256 bytes and 7 slashes (8 levels), not counting the Basic
-//! Ingest prefix `$aws/rules/<rule>/`, nor, for a filter, the shared-subscription prefix
-//! `$share/<group>/` (AWS does not say; rulewire counts the filter alone). Client ids longer
-//! than AWS's 128 bytes are refused by the listeners themselves (`max_clientid_len`).
+//! AWS IoT Core's limits on topics: a topic name or filter has at most 256 bytes and 7
+//! slashes (8 levels), not counting the Basic Ingest prefix `$aws/rules/<rule>/`, nor, for a
+//! filter, the shared-subscription prefix `$share/<group>/` (AWS does not say; rulewire
+//! counts the filter alone); a client id at most 128 bytes.
 //!
-//! Besides fidelity, the limits bound what one device can make the broker and the rules keep
-//! per topic (MQTT alone allows 65,535 bytes).
+//! The embedded broker refuses its clients' PUBLISH and SUBSCRIBE packets over them, as AWS
+//! does, and the republish action fails a message whose topic is over them, as AWS's would
+//! (its broker refuses the topic). Besides fidelity, the limits bound what one device can
+//! make the broker and the rules keep per topic (MQTT alone allows 65,535 bytes).
 
 /// The most bytes of UTF-8 in a topic name or filter.
 pub const MAX_TOPIC_BYTES: usize = 256;
