@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::brokers::TestBroker;
 use common::*;
-use rumqttc::{ConnectReturnCode, Event, MqttOptions, Packet, QoS};
+use rumqttc::{ConnectReturnCode, Event, LastWill, MqttOptions, Packet, QoS};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(10);
@@ -143,4 +143,13 @@ async fn filters_and_client_ids_over_aws_limits_are_refused() {
     TestClient::connect(port, &"c".repeat(128), &[]).await;
     let refused = connect_refused(MqttOptions::new("c".repeat(129), "127.0.0.1", port)).await;
     assert_eq!(refused, ConnectReturnCode::BadClientId);
+
+    // A last will over the limits is refused with its CONNECT (the broker publishes wills
+    // without the publish check).
+    let mut opts = MqttOptions::new("limits-will", "127.0.0.1", port);
+    opts.set_last_will(LastWill::new(NINE_LEVELS, "{}", QoS::AtMostOnce, false));
+    assert_eq!(
+        connect_refused(opts).await,
+        ConnectReturnCode::NotAuthorized
+    );
 }

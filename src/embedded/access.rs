@@ -268,37 +268,23 @@ impl Access {
             return AuthResult::NotAuthorized;
         }
         // The broker publishes a last will without the publish check: a will the device may
-        // not publish is refused with its CONNECT.
+        // not publish, or whose topic is over AWS's limits, is refused with its CONNECT.
         let will = ci.last_will().map(|w| match w {
             LastWill::V3(w) => (w.topic.clone(), w.retain),
             LastWill::V5(w) => (w.topic.clone(), w.retain),
         });
-        if let Some(why) = will
-            .as_ref()
-            .and_then(|(topic, _)| topic_over_limits(topic))
-        {
-            let topic = will
-                .as_ref()
-                .map(|(topic, _)| topic.as_ref())
-                .unwrap_or_default();
-            self.deny(
-                &id.client_id,
-                Action::Publish,
-                topic,
-                &format!("last will: {why}"),
-            );
-            return AuthResult::NotAuthorized;
-        }
-        if let Some((topic, retain)) = will
-            && let Err(action) = may_publish(&device, &topic, retain)
-        {
-            self.deny(
-                &id.client_id,
-                action,
-                &topic,
-                "no policy allows its last will's topic",
-            );
-            return AuthResult::NotAuthorized;
+        if let Some((topic, retain)) = will {
+            let refusal = match topic_over_limits(&topic) {
+                Some(why) => Some((Action::Publish, format!("its last will's topic has {why}"))),
+                None => may_publish(&device, &topic, retain).err().map(|action| {
+                    let why = "no policy allows its last will's topic".to_owned();
+                    (action, why)
+                }),
+            };
+            if let Some((action, why)) = refusal {
+                self.deny(&id.client_id, action, &topic, &why);
+                return AuthResult::NotAuthorized;
+            }
         }
         let mut pending = self.pending.lock().expect("pending lock");
         if pending.len() >= MAX_PENDING {
