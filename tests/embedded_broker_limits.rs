@@ -1,7 +1,8 @@
-//! AWS IoT Core's limits on the embedded broker (`src/embedded/topic_limits.rs`): topics and
+//! AWS IoT Core's limits on the embedded broker (`engine/src/topic_limits.rs`): topics and
 //! filters of at most 256 bytes and 7 slashes (the Basic Ingest prefix not counted), client
-//! ids of at most 128 bytes. What is over them is refused as AWS refuses it, and the rules
-//! never see it; what is within them works.
+//! ids of at most 128 bytes; and Basic Ingest topics, which clients may publish to but not
+//! subscribe to. What is over them is refused as AWS refuses it, and the rules never see it;
+//! what is within them works.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use common::brokers::TestBroker;
 use common::*;
-use rumqttc::{ConnectReturnCode, Event, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::{ConnectReturnCode, Event, LastWill, MqttOptions, Packet, QoS, SubscribeReasonCode};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(10);
@@ -110,30 +111,53 @@ async fn an_mqtt311_device_over_the_limits_is_disconnected() {
     assert!(!ended.is_empty());
 }
 
+/// The SUBACK return codes for `filters`, subscribed one SUBSCRIBE each by a new MQTT 3.1.1
+/// client, in order.
+async fn suback_codes(port: u16, id: &str, filters: &[&str]) -> Vec<SubscribeReasonCode> {
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(10));
+    let (client, mut events) = rumqttc::AsyncClient::new(opts, 10);
+    let mut codes = Vec::new();
+    for filter in filters {
+        client.subscribe(*filter, QoS::AtLeastOnce).await.unwrap();
+        let ack = tokio::time::timeout(T, async {
+            loop {
+                if let Event::Incoming(Packet::SubAck(ack)) = events.poll().await.unwrap() {
+                    return ack;
+                }
+            }
+        })
+        .await
+        .expect("a SUBACK");
+        codes.extend(ack.return_codes);
+    }
+    codes
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn filters_and_client_ids_over_aws_limits_are_refused() {
     let broker = TestBroker::embedded();
     let rules = rules_dir(&[("echo", ECHO)]);
-    let _rw = Rulewire::start(&broker.config("rw-limits-sub"), rules.path()).await;
+    let rw = Rulewire::start(&broker.config("rw-limits-sub"), rules.path()).await;
     let port = broker.port();
 
-    // A SUBSCRIBE over the limit gets a failure; one within it, shared, works.
-    let mut sub = TestClient::connect(port, "limits-sub", &[]).await;
-    sub.client
-        .subscribe("a/b/c/d/e/f/g/h/#", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    sub.client
-        .subscribe("$share/g/a/b/c/d/e/f/g/#", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let device = TestClient::connect(port, "limits-dev", &[]).await;
-    wait_until("the shared subscription", T, async || {
-        device.publish("a/b/c/d/e/f/g/h", "{}").await;
-        sub.next(Duration::from_millis(200)).await.is_some()
-    })
-    .await;
-    let logs = _rw.logs();
+    // A filter over the limits is refused; one within them, shared or not, is granted. Basic
+    // Ingest filters are refused too: AWS lets clients publish to those topics, not subscribe.
+    let filters = [
+        "a/b/c/d/e/f/g/h/#",
+        "a/b/c/d/e/f/g/#",
+        "$share/g/a/b/c/d/e/f/g/#",
+        "$aws/rules/echo/#",
+        "$share/g/$aws/rules/#",
+    ];
+    let granted = SubscribeReasonCode::Success(QoS::AtLeastOnce);
+    let failed = SubscribeReasonCode::Failure;
+    assert_eq!(
+        suback_codes(port, "limits-sub", &filters).await,
+        [failed, granted, granted, failed, failed],
+        "for {filters:?}"
+    );
+    let logs = rw.logs();
     assert!(
         logs.contains("a/b/c/d/e/f/g/h/#") && logs.contains("over AWS IoT Core's limit of 7"),
         "the refusal is logged: {logs}"

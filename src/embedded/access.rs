@@ -370,7 +370,6 @@ impl Access {
     }
 }
 
-/// The session's access; a session without one (never expected) is refused everything.
 /// Whether `device` may publish to `topic` (and retain there): the action refused, if any.
 fn may_publish(device: &DeviceAccess, topic: &str, retain: bool) -> Result<(), Action> {
     if !device.decide(Action::Publish, topic).allowed() {
@@ -382,6 +381,17 @@ fn may_publish(device: &DeviceAccess, topic: &str, retain: bool) -> Result<(), A
     Ok(())
 }
 
+/// Whether `filter` (a shared group's or not) names Basic Ingest topics, which AWS IoT Core
+/// lets clients publish to but not subscribe to (its reserved topics' table).
+fn is_basic_ingest_filter(filter: &str) -> bool {
+    let filter = filter
+        .strip_prefix("$share/")
+        .and_then(|rest| rest.split_once('/'))
+        .map_or(filter, |(_group, filter)| filter);
+    filter == "$aws/rules" || filter.starts_with("$aws/rules/")
+}
+
+/// The session's access; a session without one (never expected) is refused everything.
 async fn device_of(s: &Session) -> Result<Arc<DeviceAccess>, ()> {
     match s.extra_attrs.read().await.get::<Arc<DeviceAccess>>(KEY) {
         Some(d) => Ok(d.clone()),
@@ -437,6 +447,13 @@ impl Handler for AccessHooks {
                     access.deny(&s.id.client_id, Action::Subscribe, filter, &why);
                     let refused =
                         SubscribeAclResult::new_failure(SubscribeAckReason::TopicFilterInvalid);
+                    return (false, Some(HookResult::SubscribeAclResult(refused)));
+                }
+                if is_basic_ingest_filter(filter) {
+                    let why = "Basic Ingest topics are for publishing only, as on AWS IoT Core";
+                    access.deny(&s.id.client_id, Action::Subscribe, filter, why);
+                    let refused =
+                        SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized);
                     return (false, Some(HookResult::SubscribeAclResult(refused)));
                 }
                 let device = device_of(s).await;
