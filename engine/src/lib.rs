@@ -9,7 +9,8 @@
 //! - [`eval`]: the row-at-a-time reference evaluator over [`Value`] (exact AWS semantics; the
 //!   oracle for the vectorised path and the fallback for what it does not cover);
 //! - [`template`]: `${...}` substitution templates for actions;
-//! - [`topic`]: MQTT topic filters and the topic-filter trie used for routing.
+//! - [`topic`]: MQTT topic filters and the topic-filter trie used for routing;
+//! - [`topic_limits`]: AWS IoT Core's limits on topics, filters and client ids.
 
 pub mod ast;
 pub mod batch;
