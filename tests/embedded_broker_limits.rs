@@ -23,14 +23,21 @@ const ECHO: &str = "-- [[action]]
 SELECT n, topic() AS t FROM 'dev/#'
 ";
 
+/// An embedded broker, and rulewire with the echo rule on it (as client `name`), with the
+/// rules' directory.
+async fn echo_on_embedded_broker(name: &str) -> (TestBroker, (Rulewire, tempfile::TempDir)) {
+    let broker = TestBroker::embedded();
+    let rules = rules_dir(&[("echo", ECHO)]);
+    let rw = Rulewire::start(&broker.config(name), rules.path()).await;
+    (broker, (rw, rules))
+}
+
 /// Nine levels: one slash over AWS's limit.
 const NINE_LEVELS: &str = "dev/b/c/d/e/f/g/h/i";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn topics_over_aws_limits_are_refused_and_never_reach_the_rules() {
-    let broker = TestBroker::embedded();
-    let rules = rules_dir(&[("echo", ECHO)]);
-    let _rw = Rulewire::start(&broker.config("rw-limits"), rules.path()).await;
+    let (broker, _rw) = echo_on_embedded_broker("rw-limits").await;
     let port = broker.port();
     let mut out = TestClient::connect(port, "limits-out", &["out"]).await;
 
@@ -79,9 +86,7 @@ async fn topics_over_aws_limits_are_refused_and_never_reach_the_rules() {
 /// its policy denies.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_mqtt311_device_over_the_limits_is_disconnected() {
-    let broker = TestBroker::embedded();
-    let rules = rules_dir(&[("echo", ECHO)]);
-    let _rw = Rulewire::start(&broker.config("rw-limits-311"), rules.path()).await;
+    let (broker, _rw) = echo_on_embedded_broker("rw-limits-311").await;
     let mut opts = MqttOptions::new("limits-311", "127.0.0.1", broker.port());
     opts.set_keep_alive(Duration::from_secs(10));
     let (device, mut events) = rumqttc::AsyncClient::new(opts, 10);
@@ -136,9 +141,7 @@ async fn suback_codes(port: u16, id: &str, filters: &[&str]) -> Vec<SubscribeRea
 
 #[tokio::test(flavor = "multi_thread")]
 async fn filters_and_client_ids_over_aws_limits_are_refused() {
-    let broker = TestBroker::embedded();
-    let rules = rules_dir(&[("echo", ECHO)]);
-    let rw = Rulewire::start(&broker.config("rw-limits-sub"), rules.path()).await;
+    let (broker, rw) = echo_on_embedded_broker("rw-limits-sub").await;
     let port = broker.port();
 
     // A filter over the limits is refused; one within them, shared or not, is granted. Basic
@@ -157,7 +160,7 @@ async fn filters_and_client_ids_over_aws_limits_are_refused() {
         [failed, granted, granted, failed, failed],
         "for {filters:?}"
     );
-    let logs = rw.logs();
+    let logs = rw.0.logs();
     assert!(
         logs.contains("a/b/c/d/e/f/g/h/#") && logs.contains("over AWS IoT Core's limit of 7"),
         "the refusal is logged: {logs}"

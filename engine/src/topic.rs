@@ -8,6 +8,15 @@
 
 use std::collections::HashMap;
 
+/// A subscription's topic filter without a shared group's `$share/<group>/` prefix (MQTT 5
+/// and AWS IoT Core's shared subscriptions); other filters as they are.
+pub fn without_shared_group(filter: &str) -> &str {
+    filter
+        .strip_prefix("$share/")
+        .and_then(|rest| rest.split_once('/'))
+        .map_or(filter, |(_group, filter)| filter)
+}
+
 /// Checks a topic filter: `+` and `#` must fill a whole level, `#` must be last; no empty filter.
 pub fn validate_filter(filter: &str) -> Result<(), String> {
     if filter.is_empty() {

@@ -8,6 +8,8 @@
 //! (its broker refuses the topic). Besides fidelity, the limits bound what one device can
 //! make the broker and the rules keep per topic (MQTT alone allows 65,535 bytes).
 
+use crate::topic::without_shared_group;
+
 /// The most bytes of UTF-8 in a topic name or filter.
 pub const MAX_TOPIC_BYTES: usize = 256;
 
@@ -24,11 +26,7 @@ pub fn topic_over_limits(topic: &str) -> Option<String> {
 
 /// Why the topic filter `filter` is over AWS IoT Core's limits, if it is.
 pub fn filter_over_limits(filter: &str) -> Option<String> {
-    let shared = filter
-        .strip_prefix("$share/")
-        .and_then(|rest| rest.split_once('/'))
-        .map(|(_group, filter)| filter);
-    over_limits(without_basic_ingest_prefix(shared.unwrap_or(filter)))
+    over_limits(without_basic_ingest_prefix(without_shared_group(filter)))
 }
 
 /// `topic` without `$aws/rules/<rule>/`, which AWS does not count.

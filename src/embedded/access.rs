@@ -28,6 +28,7 @@ use rmqtt::types::{
     AuthResult, ConnectInfo, Id, LastWill, ListenerId, Message, PublishAclResult, PublishResult,
     QoS, Reason, SubscribeAclResult,
 };
+use rulewire_engine::topic::without_shared_group;
 use rulewire_engine::topic_limits::{filter_over_limits, topic_over_limits};
 
 use super::tls::TlsPeers;
@@ -384,10 +385,7 @@ fn may_publish(device: &DeviceAccess, topic: &str, retain: bool) -> Result<(), A
 /// Whether `filter` (a shared group's or not) names Basic Ingest topics, which AWS IoT Core
 /// lets clients publish to but not subscribe to (its reserved topics' table).
 fn is_basic_ingest_filter(filter: &str) -> bool {
-    let filter = filter
-        .strip_prefix("$share/")
-        .and_then(|rest| rest.split_once('/'))
-        .map_or(filter, |(_group, filter)| filter);
+    let filter = without_shared_group(filter);
     filter == "$aws/rules" || filter.starts_with("$aws/rules/")
 }
 

@@ -252,40 +252,26 @@ async fn bad_rendered_topics_fail_for_the_error_action() {
         .unwrap()
     };
 
-    let failure = build("out/${wild}")
-        .execute(&message(b"{}"))
-        .await
-        .unwrap_err();
-    assert_eq!(failure.failed_action, "RepublishAction");
-    assert_eq!(failure.failed_resource, "out/a/+");
-    assert!(
-        failure.error_message.contains("wildcard"),
-        "{}",
-        failure.error_message
-    );
-
+    // Each fails for the error action, naming the topic it rendered and why.
+    let fails = async |topic: &str, rendered: &str, why: &str| {
+        let failure = build(topic).execute(&message(b"{}")).await.unwrap_err();
+        assert_eq!(failure.failed_action, "RepublishAction");
+        assert_eq!(failure.failed_resource, rendered);
+        assert!(
+            failure.error_message.contains(why),
+            "{}",
+            failure.error_message
+        );
+    };
+    fails("out/${wild}", "out/a/+", "wildcard").await;
     // AWS IoT Core's limits: 7 slashes at most.
-    let failure = build("out/${topic()}/c/d/e/f/g/h")
-        .execute(&message(b"{}"))
-        .await
-        .unwrap_err();
-    assert_eq!(failure.failed_resource, "out/sensors/room1/c/d/e/f/g/h");
-    assert!(
-        failure.error_message.contains("8 slashes"),
-        "{}",
-        failure.error_message
-    );
-
-    let failure = build("${missing}")
-        .execute(&message(b"{}"))
-        .await
-        .unwrap_err();
-    assert_eq!(failure.failed_resource, "");
-    assert!(
-        failure.error_message.contains("empty"),
-        "{}",
-        failure.error_message
-    );
+    fails(
+        "out/${topic()}/c/d/e/f/g/h",
+        "out/sensors/room1/c/d/e/f/g/h",
+        "8 slashes",
+    )
+    .await;
+    fails("${missing}", "", "empty").await;
     assert_eq!(
         (
             metrics.get("failure:republish"),
